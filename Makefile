@@ -1,0 +1,37 @@
+# The two commands a newcomer needs: `make demo` and `make test` (both set up everything).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup demo test test-rust test-py lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Editable install: maturin builds engine_core (release profile) into pyengine/_core*.so.
+setup: $(BIN)/python
+	$(BIN)/pip install -q -e ".[dev]"
+
+demo: setup
+	$(BIN)/pyengine demo
+
+test: setup test-rust test-py
+
+test-rust:
+	cargo test --workspace --release
+
+test-py:
+	$(BIN)/pytest
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --features python -- -D warnings
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) target pyengine/_core*.so

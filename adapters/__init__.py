@@ -1,0 +1,1 @@
+"""Persistence and I/O adapters: store URLs, files."""

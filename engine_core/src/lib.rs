@@ -1,0 +1,16 @@
+//! Pure core of the housing allocation engine: portfolio state, policy-v1 scoring and an
+//! exact matcher (assignment solver plus branch and bound for mix caps). No I/O, no clock.
+
+// Solver code walks parallel arrays by one index; iterator rewrites would hide that.
+#![allow(clippy::needless_range_loop)]
+
+pub mod caps;
+pub mod date;
+pub mod engine;
+pub mod lsa;
+pub mod model;
+#[cfg(feature = "python")]
+mod python;
+pub mod scoring;
+
+pub use engine::{Engine, ENGINE_VERSION};

@@ -1,0 +1,128 @@
+//! Thin PyO3 binding: `pyengine._core.Engine`. Errors become ValueError with the message.
+
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::engine::{Engine as Core, ENGINE_VERSION};
+
+fn err(e: String) -> PyErr {
+    PyValueError::new_err(e)
+}
+
+/// Accepts `str` or UTF-8 `bytes`.
+fn text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        return std::str::from_utf8(b.as_bytes())
+            .map(str::to_string)
+            .map_err(|e| PyValueError::new_err(format!("expected UTF-8 JSON: {e}")));
+    }
+    obj.extract::<String>()
+}
+
+#[pyclass(name = "Engine", module = "pyengine._core")]
+struct Engine {
+    inner: Core,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    fn new(policy: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(Engine {
+            inner: Core::new(&text(policy)?).map_err(err)?,
+        })
+    }
+
+    fn load_instance(&mut self, instance: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.load_instance(&text(instance)?).map_err(err)
+    }
+
+    fn upsert_unit(&mut self, unit: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.upsert_unit(&text(unit)?).map_err(err)
+    }
+
+    fn remove_unit(&mut self, id: &str) -> PyResult<()> {
+        self.inner.remove_unit(id).map_err(err)
+    }
+
+    fn upsert_household(&mut self, household: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.upsert_household(&text(household)?).map_err(err)
+    }
+
+    fn remove_household(&mut self, id: &str) -> PyResult<()> {
+        self.inner.remove_household(id).map_err(err)
+    }
+
+    fn set_as_of(&mut self, as_of: &str) -> PyResult<()> {
+        self.inner.set_as_of(as_of).map_err(err)
+    }
+
+    fn set_caps(&mut self, caps: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.inner.set_caps(&text(caps)?).map_err(err)
+    }
+
+    /// Result file as JSON bytes; the GIL is released while solving.
+    #[pyo3(signature = (node_limit = 0))]
+    fn solve<'py>(&self, py: Python<'py>, node_limit: u64) -> PyResult<Bound<'py, PyBytes>> {
+        let core = &self.inner;
+        let out = py.detach(|| core.solve(node_limit)).map_err(err)?;
+        Ok(PyBytes::new(py, out.as_bytes()))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn pairs<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+        Bound<'py, PyArray1<i64>>,
+    )> {
+        let core = &self.inner;
+        let (h, u, w) = py.detach(|| core.pairs()).map_err(err)?;
+        Ok((h.into_pyarray(py), u.into_pyarray(py), w.into_pyarray(py)))
+    }
+
+    fn household_ids(&self) -> Vec<String> {
+        self.inner.household_ids()
+    }
+
+    fn unit_ids(&self) -> Vec<String> {
+        self.inner.unit_ids()
+    }
+
+    /// Score components as a dict, or None when the pair is not eligible.
+    fn score_breakdown<'py>(
+        &self,
+        py: Python<'py>,
+        household: &str,
+        unit: &str,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(b) = self.inner.score_breakdown(household, unit).map_err(err)? else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("size_fit", b.size_fit)?;
+        d.set_item("waiting", b.waiting)?;
+        d.set_item("urgency", b.urgency)?;
+        d.set_item("tenure_stability", b.tenure_stability)?;
+        d.set_item("preference", b.preference)?;
+        d.set_item("resource_mix", b.resource_mix)?;
+        Ok(Some(d))
+    }
+
+    fn ineligibility_reason(&self, household: &str, unit: &str) -> PyResult<Option<String>> {
+        self.inner
+            .ineligibility_reason(household, unit)
+            .map_err(err)
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ENGINE_VERSION", ENGINE_VERSION)?;
+    m.add_class::<Engine>()?;
+    Ok(())
+}

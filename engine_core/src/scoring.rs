@@ -1,0 +1,370 @@
+//! Policy v1 (DESIGN §5): rooms needed, eligibility rules 1–7 and the score components, on a
+//! snapshot with units and households sorted by id and strings interned to integers.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{Household, Kind, Policy, Unit};
+
+/// Score components of one pair; field order is the order in the result file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Breakdown {
+    pub size_fit: i64,
+    pub waiting: i64,
+    pub urgency: i64,
+    pub tenure_stability: i64,
+    pub preference: i64,
+    pub resource_mix: i64,
+}
+
+impl Breakdown {
+    pub fn total(&self) -> i64 {
+        self.size_fit
+            + self.waiting
+            + self.urgency
+            + self.tenure_stability
+            + self.preference
+            + self.resource_mix
+    }
+}
+
+pub fn rooms_needed(p: &Policy, h: &Household) -> i64 {
+    if h.adults == 1 && h.children == 0 {
+        return p.single_adult_rooms;
+    }
+    let bedrooms = 1 + (h.adults - 2).max(0) + (h.children + 1) / 2;
+    bedrooms + 1
+}
+
+#[derive(Default)]
+struct Interner(BTreeMap<String, u32>);
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        let n = self.0.len() as u32;
+        *self.0.entry(s.to_string()).or_insert(n)
+    }
+}
+
+/// Everything scoring needs, precomputed once per snapshot.
+pub struct Snapshot<'a> {
+    pub policy: &'a Policy,
+    pub units: Vec<&'a Unit>,
+    pub households: Vec<&'a Household>,
+    /// Own unit index per household, occupant index per unit.
+    pub own: Vec<Option<usize>>,
+    pub occupant: Vec<Option<usize>>,
+    pub needed: Vec<i64>,
+    waiting: Vec<i64>,
+    unit_building: Vec<u32>,
+    unit_district: Vec<u32>,
+    unit_school: Vec<Option<u32>>,
+    hh_pref: Vec<Vec<u32>>,
+    hh_school: Vec<Option<u32>>,
+    hh_skills: Vec<Vec<u32>>,
+    /// Per building: (skill, number of sitting tenants with it), sorted by skill.
+    building_skills: Vec<Vec<(u32, u32)>>,
+    n_buildings: usize,
+}
+
+/// Why a pair is not eligible; `Display` names the rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ineligible {
+    Occupied(String),
+    Rooms { has: i64, needs: i64 },
+    Access,
+    CareNeeded,
+    CareUnit,
+    NoTransfer,
+    Worse { here: i64, own: i64 },
+}
+
+impl std::fmt::Display for Ineligible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ineligible::Occupied(h) => write!(f, "rule 1: unit is let to household {h}"),
+            Ineligible::Rooms { has, needs } => {
+                write!(f, "rule 2: unit has {has} rooms, household needs {needs}")
+            }
+            Ineligible::Access => write!(
+                f,
+                "rule 3: household needs step-free access, unit is not accessible"
+            ),
+            Ineligible::CareNeeded => {
+                write!(f, "rule 4: household has a care need, unit is not a care unit")
+            }
+            Ineligible::CareUnit => {
+                write!(f, "rule 4: unit is a care unit, household has no care need")
+            }
+            Ineligible::NoTransfer => write!(
+                f,
+                "rule 5: sitting tenant without a transfer request is eligible for their current unit only"
+            ),
+            Ineligible::Worse { here, own } => write!(
+                f,
+                "rule 7: unit scores {here} for the household, below {own} for its current unit"
+            ),
+        }
+    }
+}
+
+impl<'a> Snapshot<'a> {
+    /// `units` and `households` must be sorted by id and cross-references already checked.
+    pub fn new(
+        policy: &'a Policy,
+        units: Vec<&'a Unit>,
+        households: Vec<&'a Household>,
+        as_of: i64,
+    ) -> Self {
+        let unit_index: BTreeMap<&str, usize> = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.id.as_str(), i))
+            .collect();
+        let mut own = vec![None; households.len()];
+        let mut occupant = vec![None; units.len()];
+        for (i, h) in households.iter().enumerate() {
+            if let Some(&u) = h.current_unit.as_deref().and_then(|c| unit_index.get(c)) {
+                own[i] = Some(u);
+                occupant[u] = Some(i);
+            }
+        }
+        let mut buildings = Interner::default();
+        let mut districts = Interner::default();
+        let mut skills = Interner::default();
+        let unit_building: Vec<u32> = units.iter().map(|u| buildings.id(&u.building)).collect();
+        let unit_district: Vec<u32> = units.iter().map(|u| districts.id(&u.district)).collect();
+        let unit_school: Vec<Option<u32>> = units
+            .iter()
+            .map(|u| u.school_district.as_deref().map(|s| districts.id(s)))
+            .collect();
+        let hh_pref = households
+            .iter()
+            .map(|h| {
+                let mut v: Vec<u32> = h
+                    .preferred_districts
+                    .iter()
+                    .map(|d| districts.id(d))
+                    .collect();
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        let hh_school = households
+            .iter()
+            .map(|h| h.school_district.as_deref().map(|s| districts.id(s)))
+            .collect();
+        let hh_skills: Vec<Vec<u32>> = households
+            .iter()
+            .map(|h| {
+                let mut v: Vec<u32> = h.skills.iter().map(|s| skills.id(s)).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let n_buildings = buildings.0.len();
+        let mut count: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+        for (i, o) in own.iter().enumerate() {
+            if let Some(u) = *o {
+                for &s in &hh_skills[i] {
+                    *count.entry((unit_building[u], s)).or_default() += 1;
+                }
+            }
+        }
+        let mut building_skills = vec![Vec::new(); n_buildings];
+        for ((b, s), c) in count {
+            building_skills[b as usize].push((s, c));
+        }
+        let waiting = households
+            .iter()
+            .map(|h| {
+                let days = h.applied_on.map_or(0, |d| (as_of - d).max(0));
+                policy.waiting_points_per_period
+                    * policy
+                        .waiting_max_periods
+                        .min(days / policy.waiting_period_days)
+            })
+            .collect();
+        let needed = households.iter().map(|h| rooms_needed(policy, h)).collect();
+        Snapshot {
+            policy,
+            units,
+            households,
+            own,
+            occupant,
+            needed,
+            waiting,
+            unit_building,
+            unit_district,
+            unit_school,
+            hh_pref,
+            hh_school,
+            hh_skills,
+            building_skills,
+            n_buildings,
+        }
+    }
+
+    /// Resource-mix points of household `h` in building `b`: its skills that no sitting tenant
+    /// of `b` has, not counting `h` itself.
+    fn resource_mix(&self, h: usize, b: u32) -> i64 {
+        let lives_here = self.own[h].is_some_and(|u| self.unit_building[u] == b);
+        let have = &self.building_skills[b as usize];
+        let missing = self.hh_skills[h]
+            .iter()
+            .filter(|&&s| {
+                let c = have
+                    .binary_search_by_key(&s, |&(k, _)| k)
+                    .map_or(0, |i| have[i].1);
+                c - u32::from(lives_here) == 0
+            })
+            .count() as i64;
+        (self.policy.skill_bonus * missing).min(self.policy.skill_bonus_max)
+    }
+
+    /// Resource-mix points of `h` for every building, indexed by building id.
+    fn resource_mix_all(&self, h: usize, out: &mut Vec<i64>) {
+        out.clear();
+        out.extend((0..self.n_buildings as u32).map(|b| self.resource_mix(h, b)));
+    }
+
+    fn breakdown(&self, h: usize, u: usize, rm: i64) -> Breakdown {
+        let p = self.policy;
+        let hh = self.households[h];
+        let unit = self.units[u];
+        let needed = self.needed[h];
+        let size_fit = if unit.rooms >= needed {
+            p.size_fit_base - p.size_fit_excess_penalty * (unit.rooms - needed)
+        } else {
+            -p.size_fit_deficit_penalty * (needed - unit.rooms)
+        };
+        let mut tenure = 0;
+        match self.own[h] {
+            Some(o) if o == u => {
+                tenure += if hh.transfer_requested {
+                    p.transfer_own_unit_bonus
+                } else {
+                    p.stay_bonus
+                };
+            }
+            Some(o) if self.unit_building[o] == self.unit_building[u] => {
+                tenure += p.same_building_bonus;
+            }
+            _ => {}
+        }
+        if hh.children > 0
+            && self.hh_school[h].is_some()
+            && self.hh_school[h] == self.unit_school[u]
+        {
+            tenure += p.school_district_bonus;
+        }
+        let preference = if self.hh_pref[h]
+            .binary_search(&self.unit_district[u])
+            .is_ok()
+        {
+            p.preferred_district_bonus
+        } else {
+            0
+        };
+        Breakdown {
+            size_fit,
+            waiting: self.waiting[h],
+            urgency: p.urgency_points * hh.urgency,
+            tenure_stability: tenure,
+            preference,
+            resource_mix: rm,
+        }
+    }
+
+    /// Rules 1–5, the ones that do not need a score.
+    fn static_rules(&self, h: usize, u: usize) -> Result<(), Ineligible> {
+        let hh = self.households[h];
+        let unit = self.units[u];
+        if let Some(o) = self.occupant[u] {
+            if o != h {
+                return Err(Ineligible::Occupied(self.households[o].id.clone()));
+            }
+        }
+        if unit.rooms < self.needed[h] {
+            return Err(Ineligible::Rooms {
+                has: unit.rooms,
+                needs: self.needed[h],
+            });
+        }
+        if hh.needs_accessible && !unit.accessible {
+            return Err(Ineligible::Access);
+        }
+        match (hh.care_need, unit.kind) {
+            (true, Kind::Ordinary) => return Err(Ineligible::CareNeeded),
+            (false, Kind::Care) => return Err(Ineligible::CareUnit),
+            _ => {}
+        }
+        if self.own[h].is_some() && !hh.transfer_requested {
+            return Err(Ineligible::NoTransfer);
+        }
+        Ok(())
+    }
+
+    /// Score of `(h, u)` if eligible, else the first rule (by number) that fails.
+    pub fn check(&self, h: usize, u: usize) -> Result<Breakdown, Ineligible> {
+        let rm = |b| self.resource_mix(h, b);
+        self.check_with(h, u, &rm, None)
+    }
+
+    fn check_with(
+        &self,
+        h: usize,
+        u: usize,
+        rm: &dyn Fn(u32) -> i64,
+        own_total: Option<i64>,
+    ) -> Result<Breakdown, Ineligible> {
+        let own = self.own[h];
+        if own == Some(u) {
+            // Rule 6: one's own unit is always eligible.
+            return Ok(self.breakdown(h, u, rm(self.unit_building[u])));
+        }
+        self.static_rules(h, u)?;
+        let b = self.breakdown(h, u, rm(self.unit_building[u]));
+        if let Some(o) = own {
+            // Only transfer requesters get here (rule 5); rule 7: never move someone down.
+            let own_total = own_total
+                .unwrap_or_else(|| self.breakdown(h, o, rm(self.unit_building[o])).total());
+            if b.total() < own_total {
+                return Err(Ineligible::Worse {
+                    here: b.total(),
+                    own: own_total,
+                });
+            }
+        }
+        Ok(b)
+    }
+
+    /// Calls `f(u, total)` for every eligible unit of `h`, in unit order.
+    pub fn for_each_eligible(
+        &self,
+        h: usize,
+        scratch: &mut Vec<i64>,
+        mut f: impl FnMut(usize, i64),
+    ) {
+        if let (Some(o), false) = (self.own[h], self.households[h].transfer_requested) {
+            // Rule 5: nothing else to look at.
+            f(o, self.breakdown_of(h, o).total());
+            return;
+        }
+        self.resource_mix_all(h, scratch);
+        let rm = |b: u32| scratch[b as usize];
+        let own_total =
+            self.own[h].map(|o| self.breakdown(h, o, rm(self.unit_building[o])).total());
+        for u in 0..self.units.len() {
+            if let Ok(b) = self.check_with(h, u, &rm, own_total) {
+                f(u, b.total());
+            }
+        }
+    }
+
+    pub fn breakdown_of(&self, h: usize, u: usize) -> Breakdown {
+        self.breakdown(h, u, self.resource_mix(h, self.unit_building[u]))
+    }
+}

@@ -1,0 +1,90 @@
+#![allow(dead_code)]
+//! Builders for test instances.
+
+use serde_json::{json, Value};
+
+pub const POLICY: &str = r#"{"version": 1, "size_fit_base": 100, "size_fit_excess_penalty": 40,
+ "size_fit_deficit_penalty": 100, "waiting_points_per_period": 2, "waiting_period_days": 30,
+ "waiting_max_periods": 60, "urgency_points": 150, "stay_bonus": 1000,
+ "transfer_own_unit_bonus": 0, "same_building_bonus": 60, "school_district_bonus": 80,
+ "preferred_district_bonus": 40, "skill_bonus": 25, "skill_bonus_max": 75,
+ "single_adult_rooms": 1}"#;
+
+pub fn unit(id: &str, building: &str, rooms: i64) -> Value {
+    json!({"id": id, "building": building, "stairwell": format!("{building}-A"), "floor": 1,
+           "rooms": rooms, "area_m2": 48.5, "rent_nok_month": 6800, "accessible": false,
+           "kind": "ordinary", "district": "Lademoen", "school_district": null})
+}
+
+pub fn household(id: &str, adults: i64, children: i64) -> Value {
+    json!({"id": id, "adults": adults, "children": children, "needs_accessible": false,
+           "care_need": false, "disadvantaged": false, "refugee": false, "urgency": 0,
+           "applied_on": null, "skills": [], "preferred_districts": [],
+           "school_district": null, "current_unit": null, "transfer_requested": false})
+}
+
+pub fn instance(units: &[Value], households: &[Value], caps: Value) -> String {
+    json!({"as_of": "2021-05-01", "units": units, "households": households, "caps": caps})
+        .to_string()
+}
+
+/// Tiny deterministic LCG so tests need no rand crate.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// A random portfolio: `n_b` buildings with two stairwells each, a mix of applicants and
+/// sitting tenants (some asking for a transfer), flags, skills and districts.
+pub fn random_instance(rng: &mut Lcg, n_units: usize, n_hh: usize, n_b: u64) -> (Vec<Value>, Vec<Value>) {
+    let districts = ["Lademoen", "Saupstad", "Rosenborg"];
+    let skills = ["gardening", "childcare", "cleaning", "maintenance", "admin"];
+    let units: Vec<Value> = (0..n_units)
+        .map(|i| {
+            let b = rng.below(n_b);
+            let mut u = unit(&format!("U{i:05}"), &format!("B{b}"), 1 + rng.below(4) as i64);
+            u["stairwell"] = json!(format!("B{b}-{}", rng.below(2)));
+            u["accessible"] = json!(rng.below(3) == 0);
+            u["kind"] = json!(if rng.below(8) == 0 { "care" } else { "ordinary" });
+            u["district"] = json!(districts[rng.below(3) as usize]);
+            u["school_district"] = if rng.below(2) == 0 {
+                json!(districts[rng.below(3) as usize])
+            } else {
+                Value::Null
+            };
+            u
+        })
+        .collect();
+    let mut free: Vec<usize> = (0..n_units).collect();
+    let households: Vec<Value> = (0..n_hh)
+        .map(|i| {
+            let mut h = household(&format!("H{i:05}"), 1 + rng.below(3) as i64, rng.below(4) as i64 * rng.below(2) as i64);
+            h["needs_accessible"] = json!(rng.below(6) == 0);
+            h["care_need"] = json!(rng.below(8) == 0);
+            h["disadvantaged"] = json!(rng.below(3) == 0);
+            h["refugee"] = json!(rng.below(5) == 0);
+            h["urgency"] = json!(rng.below(4));
+            let sk: Vec<&str> = (0..rng.below(3)).map(|_| skills[rng.below(5) as usize]).collect();
+            h["skills"] = json!(sk);
+            h["preferred_districts"] = json!([districts[rng.below(3) as usize]]);
+            h["school_district"] = json!(districts[rng.below(3) as usize]);
+            if !free.is_empty() && rng.below(3) == 0 {
+                let k = rng.below(free.len() as u64) as usize;
+                let u = free.swap_remove(k);
+                h["current_unit"] = json!(format!("U{u:05}"));
+                h["transfer_requested"] = json!(rng.below(2) == 0);
+            } else {
+                h["applied_on"] = json!(format!("20{:02}-{:02}-{:02}", 10 + rng.below(11), 1 + rng.below(12), 1 + rng.below(28)));
+            }
+            h
+        })
+        .collect();
+    (units, households)
+}

@@ -1,0 +1,181 @@
+"""`pyengine`: the command line of DESIGN §6.
+
+Exit status: 0 done; 2 bad input (one line naming the field and the reason, nothing stored);
+3 a concurrent writer got there first (nothing stored); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from .errors import ConcurrencyConflict, InputError
+from .log import configure_cli_logging
+
+
+def _read(path: str, field: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(field, f"cannot read {path}: {e.strerror}") from None
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from .matching import solve_instance
+    from .policy import load_policy
+    from .schema import decode_instance
+
+    policy = load_policy(args.policy)
+    inst = decode_instance(_read(args.instance, "--instance"))
+    result = solve_instance(inst, policy, node_limit=args.node_limit)
+    data = msgspec.json.format(msgspec.json.encode(result), indent=1)
+    if args.output:
+        Path(args.output).write_bytes(data + b"\n")
+        gap = "" if result.optimal else f" gap={result.bound - result.objective}"
+        print(
+            f"matched {len(result.assignments)} of {len(inst.households)} households to "
+            f"{len(inst.units)} units: objective={result.objective} bound={result.bound}{gap} "
+            f"solve_ms={result.solve_ms} -> {args.output}"
+        )
+    else:
+        sys.stdout.buffer.write(data + b"\n")
+    return 0
+
+
+def _open(store: str, must_exist: bool, policy_path: str | None = None) -> object:
+    from adapters.store import store_path
+
+    from .policy import load_policy
+    from .service import AllocationService
+
+    path = store_path(store)
+    if must_exist and path is not None and not path.exists():
+        raise InputError("--store", f"no store at {path}")
+    return AllocationService(store, load_policy(policy_path))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .commands import decode_command
+    from .events_json import event_line
+    from .service import AllocationService
+
+    raw = _read(args.file, "FILE")
+    svc = _open(args.store, must_exist=False, policy_path=args.policy)
+    assert isinstance(svc, AllocationService)
+    out = sys.stdout.buffer
+    try:
+        for n, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                cmd = decode_command(line)
+                stored = svc.submit(cmd)
+            except InputError as e:
+                raise e.at_line(n) from None
+            for pos, ev in stored:
+                out.write(event_line(pos, ev) + b"\n")
+            out.flush()
+    finally:
+        svc.close()
+    return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from .events_json import event_line
+    from .service import AllocationService
+
+    svc = _open(args.store, must_exist=True)
+    assert isinstance(svc, AllocationService)
+    out = sys.stdout.buffer
+    try:
+        for pos, ev in svc.stored_events():
+            if args.type and type(ev.payload).__name__ != args.type:
+                continue
+            out.write(event_line(pos, ev) + b"\n")
+    finally:
+        svc.close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .service import AllocationService
+
+    svc = _open(args.store, must_exist=True, policy_path=args.policy)
+    assert isinstance(svc, AllocationService)
+    try:
+        if svc.portfolio.date is None:
+            raise InputError("--store", "the log has no DayClosed yet, so no portfolio date")
+        data = msgspec.json.format(msgspec.json.encode(svc.portfolio.instance()), indent=1)
+    finally:
+        svc.close()
+    Path(args.output).write_bytes(data + b"\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.store, args.policy)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pyengine", description="Housing allocation engine")
+    p.add_argument("-v", "--verbose", action="store_true", help="log each step to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="build the pilot-2 scenario in an embedded store and match it")
+    d.add_argument("--store", default=None, help="store URL (default: sqlite:///pyengine-demo.db)")
+    d.add_argument("--policy", default=None, help="policy file (default: packaged v1)")
+    d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser("match", help="solve one portfolio snapshot from scratch")
+    m.add_argument("--instance", required=True)
+    m.add_argument("--policy", default=None)
+    m.add_argument("--output", default=None)
+    m.add_argument("--node-limit", type=int, default=0, help="branch-and-bound node budget (0: none)")
+    m.set_defaults(func=cmd_match)
+
+    s = sub.add_parser("submit", help="apply domain commands (JSON lines) and print their events")
+    s.add_argument("--store", required=True)
+    s.add_argument("--policy", default=None)
+    s.add_argument("file", metavar="FILE")
+    s.set_defaults(func=cmd_submit)
+
+    e = sub.add_parser("events", help="print the stored events as JSON lines")
+    e.add_argument("--store", required=True)
+    e.add_argument("--type", default=None)
+    e.set_defaults(func=cmd_events)
+
+    x = sub.add_parser("export", help="write the current portfolio as an instance file")
+    x.add_argument("--store", required=True)
+    x.add_argument("--policy", default=None)
+    x.add_argument("--output", required=True)
+    x.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_cli_logging(args.verbose)
+    structlog.contextvars.bind_contextvars(cli_run=uuid.uuid4().hex[:12], command=args.command)
+    try:
+        return int(args.func(args))
+    except InputError as e:
+        print(f"pyengine {args.command}: error: {e.message()}", file=sys.stderr)
+        return 2
+    except ConcurrencyConflict as e:
+        print(f"pyengine {args.command}: conflict: {e}", file=sys.stderr)
+        return 3
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""Domain commands and event payloads (DESIGN §4), one msgspec Struct per type.
+
+A command submitted with `pyengine submit` is one JSON object with a `type` field; once
+validated, the same Struct is stored as the payload of the event it produces, so the event
+catalogue and the command language are one schema. Payloads carry `schema` (their version):
+old versions are upcast on read, never rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from .errors import from_validation
+from .schema import Assignment, CapUsage, Id, NonNeg, Strict
+
+SCHEMA_VERSION = 1
+
+
+class Payload(Strict, tag_field="type"):
+    schema: int = SCHEMA_VERSION
+
+
+class Grant(Strict, kw_only=True):
+    amount_nok: NonNeg
+    granted_on: dt.date
+    depreciation_years: Annotated[int, Meta(ge=1)] | None = None  # None: 30 from 2019, else 20
+
+
+# --- time -------------------------------------------------------------------------------
+class DayClosed(Payload, tag=True, kw_only=True):
+    """Moves the engine's date; waiting time is counted to it."""
+
+    date: dt.date
+
+
+# --- units ------------------------------------------------------------------------------
+class UnitRegistered(Payload, tag=True, kw_only=True):
+    id: Id
+    building: Id
+    stairwell: Id
+    floor: int
+    rooms: Annotated[int, Meta(ge=1)]
+    area_m2: Annotated[float, Meta(gt=0)]
+    rent_nok_month: NonNeg
+    accessible: bool
+    kind: Literal["ordinary", "care"]
+    owner: Literal["municipality", "foundation", "private_foundation"] = "municipality"
+    tenure: Literal["wholly_owned", "cooperative", "condominium"] = "wholly_owned"
+    district: str
+    school_district: str | None = None
+    grant: Grant | None = None
+
+
+class UnitRentChanged(Payload, tag=True, kw_only=True):
+    id: Id
+    rent_nok_month: NonNeg
+
+
+class UnitsMerged(Payload, tag=True, kw_only=True):
+    """Two or more vacant units become one new unit (e.g. two two-room flats, one family flat)."""
+
+    units: Annotated[list[Id], Meta(min_length=2)]
+    into: UnitRegistered
+
+
+class UnitMergedInto(Payload, tag=True, kw_only=True):
+    """Recorded on each source unit of a merge, beside UnitsMerged on the new unit."""
+
+    id: Id
+    into: Id
+
+
+class UnitWithdrawn(Payload, tag=True, kw_only=True):
+    id: Id
+    reason: str = ""
+
+
+class UnitReturned(Payload, tag=True, kw_only=True):
+    id: Id
+
+
+# --- applications -----------------------------------------------------------------------
+class ApplicationSubmitted(Payload, tag=True, kw_only=True):
+    id: Id
+    applied_on: dt.date | None = None  # may be null for a sitting tenant
+    adults: Annotated[int, Meta(ge=1)]
+    children: NonNeg = 0
+    needs_accessible: bool = False
+    care_need: bool = False
+    monthly_income_nok: NonNeg = 0
+    stable_income: bool = False
+    disadvantaged: bool = False
+    refugee_settled_on: dt.date | None = None
+    skills: list[str] = []
+    preferred_districts: list[str] = []
+    school_district: str | None = None
+    urgency: Annotated[int, Meta(ge=0, le=3)] = 0
+    current_unit: str | None = None
+    transfer_requested: bool = False
+
+
+class ApplicationUpdated(Payload, tag=True, kw_only=True):
+    """Changes the given fields of an application; fields left out stay as they are."""
+
+    id: Id
+    adults: Annotated[int, Meta(ge=1)] | msgspec.UnsetType = msgspec.UNSET
+    children: NonNeg | msgspec.UnsetType = msgspec.UNSET
+    needs_accessible: bool | msgspec.UnsetType = msgspec.UNSET
+    care_need: bool | msgspec.UnsetType = msgspec.UNSET
+    monthly_income_nok: NonNeg | msgspec.UnsetType = msgspec.UNSET
+    stable_income: bool | msgspec.UnsetType = msgspec.UNSET
+    disadvantaged: bool | msgspec.UnsetType = msgspec.UNSET
+    refugee_settled_on: dt.date | None | msgspec.UnsetType = msgspec.UNSET
+    skills: list[str] | msgspec.UnsetType = msgspec.UNSET
+    preferred_districts: list[str] | msgspec.UnsetType = msgspec.UNSET
+    school_district: str | None | msgspec.UnsetType = msgspec.UNSET
+    urgency: Annotated[int, Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
+    transfer_requested: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class ApplicationWithdrawn(Payload, tag=True, kw_only=True):
+    id: Id
+    reason: str = ""
+
+
+# --- allocation -------------------------------------------------------------------------
+class OfferMade(Payload, tag=True, kw_only=True):
+    household: Id
+    unit: Id
+    expires_on: dt.date | None = None
+
+
+class OfferAccepted(Payload, tag=True, kw_only=True):
+    """The household becomes the sitting tenant of the unit (its previous unit is vacated)."""
+
+    household: Id
+    unit: Id
+
+
+class OfferDeclined(Payload, tag=True, kw_only=True):
+    household: Id
+    unit: Id
+    reason: str = ""
+
+
+class OfferExpired(Payload, tag=True, kw_only=True):
+    household: Id
+    unit: Id
+
+
+# --- ledger (written by the engine, not submitted) ---------------------------------------
+class LedgerOpened(Payload, tag=True, kw_only=True):
+    pass
+
+
+class MatchRun(Payload, tag=True, kw_only=True):
+    """One re-match of the whole portfolio, as the engine saw the log at `log_position`."""
+
+    run: int  # 1, 2, ... in log order
+    as_of: dt.date
+    log_position: int  # number of events in the log before this run
+    trigger: str  # type of the event that made the engine re-match
+    policy_version: int
+    engine_version: str
+    assignments: list[Assignment]
+    unmatched: list[str]
+    objective: int
+    bound: int
+    uncapped_objective: int
+    optimal: bool
+    nodes: int
+    caps: list[CapUsage]
+    result_hash: str  # sha256 of the canonical result (see matching.result_hash)
+    solve_ms: float  # measured, not part of the hash
+
+
+Command = (
+    DayClosed
+    | UnitRegistered
+    | UnitRentChanged
+    | UnitsMerged
+    | UnitWithdrawn
+    | UnitReturned
+    | ApplicationSubmitted
+    | ApplicationUpdated
+    | ApplicationWithdrawn
+    | OfferMade
+    | OfferAccepted
+    | OfferDeclined
+    | OfferExpired
+)
+
+_command_decoder = msgspec.json.Decoder(Command)
+
+
+def decode_command(line: bytes) -> Command:
+    try:
+        return _command_decoder.decode(line)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise from_validation(e) from None

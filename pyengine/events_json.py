@@ -1,0 +1,43 @@
+"""Stored events as JSON lines: the `pyengine events` / `submit` output contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from . import commands as c
+
+_HOUSEHOLD_TYPES = (c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired)
+
+
+def stream_of(payload: msgspec.Struct) -> str:
+    """The aggregate an event belongs to, by the caller's ids (not our internal UUIDs)."""
+    if isinstance(payload, (c.DayClosed, c.MatchRun, c.LedgerOpened)):
+        return "ledger"
+    if isinstance(payload, c.UnitsMerged):
+        return f"unit/{payload.into.id}"
+    if isinstance(payload, _HOUSEHOLD_TYPES):
+        return f"household/{payload.household}"
+    if isinstance(payload, (c.ApplicationSubmitted, c.ApplicationUpdated, c.ApplicationWithdrawn)):
+        return f"household/{payload.id}"
+    return f"unit/{payload.id}"  # type: ignore[attr-defined]
+
+
+def event_record(position: int, event: Any) -> dict[str, Any]:
+    payload = event.payload
+    record: dict[str, Any] = {
+        "position": position,
+        "stream": stream_of(payload),
+        "version": event.originator_version,
+        "recorded_at": event.timestamp.isoformat(),
+    }
+    record.update(msgspec.to_builtins(payload))
+    return record
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def event_line(position: int, event: Any) -> bytes:
+    return _encoder.encode(event_record(position, event))

@@ -1,0 +1,114 @@
+"""Thin Python face of the Rust matcher: instance in, validated Result out."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from . import _core
+from .errors import InputError
+from .policy import Policy
+from .schema import Cap, Household, Instance, Result, Unit, decode_result
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+ENGINE_VERSION: str = _core.ENGINE_VERSION
+
+
+def core_error(e: ValueError) -> InputError:
+    """The core reports 'field: reason'; keep that shape."""
+    field, sep, reason = str(e).partition(": ")
+    return InputError(field, reason) if sep else InputError("$", str(e))
+
+
+class Matcher:
+    """Holds one portfolio in the Rust core and re-solves it on demand."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.engine = _core.Engine(policy.match_params_json())
+        self.set_caps(policy.caps)
+
+    def load(self, inst: Instance) -> None:
+        caps = self.policy.caps if inst.caps is None else inst.caps
+        data = msgspec.json.encode(msgspec.structs.replace(inst, caps=caps))
+        try:
+            self.engine.load_instance(data)
+        except ValueError as e:
+            raise core_error(e) from None
+
+    def set_caps(self, caps: list[Cap]) -> None:
+        self.engine.set_caps(msgspec.json.encode(caps))
+
+    def set_as_of(self, as_of: str) -> None:
+        self.engine.set_as_of(as_of)
+
+    def upsert_unit(self, unit: Unit) -> None:
+        self.engine.upsert_unit(msgspec.json.encode(unit))
+
+    def remove_unit(self, unit_id: str) -> None:
+        self.engine.remove_unit(unit_id)
+
+    def upsert_household(self, household: Household) -> None:
+        self.engine.upsert_household(msgspec.json.encode(household))
+
+    def remove_household(self, household_id: str) -> None:
+        self.engine.remove_household(household_id)
+
+    def ineligibility(self, household_id: str, unit_id: str) -> str | None:
+        """None if the pair is eligible, else the rule that excludes it."""
+        return self.engine.ineligibility_reason(household_id, unit_id)
+
+    def pairs(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        return self.engine.pairs()
+
+    def solve(self, node_limit: int = 0) -> Result:
+        t0 = time.perf_counter()
+        try:
+            raw = self.engine.solve(node_limit)
+        except ValueError as e:
+            raise core_error(e) from None
+        ms = (time.perf_counter() - t0) * 1000.0
+        return msgspec.structs.replace(decode_result(raw), solve_ms=round(ms, 3))
+
+
+def solve_instance(inst: Instance, policy: Policy, node_limit: int = 0) -> Result:
+    m = Matcher(policy)
+    m.load(inst)
+    return m.solve(node_limit)
+
+
+class _Hashed(msgspec.Struct, array_like=True):
+    """The part of a result that defines the decision; solve time is left out."""
+
+    as_of: str
+    policy_version: int
+    engine_version: str
+    assignments: list[object]
+    unmatched: list[str]
+    objective: int
+    bound: int
+    uncapped_objective: int
+    optimal: bool
+    caps: list[object]
+
+
+def result_hash(result: Result, as_of: str) -> str:
+    canon = _Hashed(
+        as_of=as_of,
+        policy_version=result.policy_version,
+        engine_version=result.engine_version,
+        assignments=list(result.assignments),
+        unmatched=list(result.unmatched),
+        objective=result.objective,
+        bound=result.bound,
+        uncapped_objective=result.uncapped_objective,
+        optimal=result.optimal,
+        caps=list(result.caps),
+    )
+    return hashlib.sha256(msgspec.json.encode(canon)).hexdigest()

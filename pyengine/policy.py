@@ -1,0 +1,84 @@
+"""The allocation policy: one versioned TOML file, validated like any other input."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from .errors import InputError, from_validation
+from .schema import Cap, Strict, check_cap
+
+Points = int
+NonNeg = Annotated[int, Meta(ge=0)]
+
+
+class MatchParams(Strict):
+    """The part of the policy the Rust core scores with (its JSON contract)."""
+
+    version: Annotated[int, Meta(ge=1)]
+    single_adult_rooms: Annotated[int, Meta(ge=1)] = 1
+    size_fit_base: Points = 100
+    size_fit_excess_penalty: NonNeg = 40
+    size_fit_deficit_penalty: NonNeg = 100
+    waiting_points_per_period: NonNeg = 2
+    waiting_period_days: Annotated[int, Meta(ge=1)] = 30
+    waiting_max_periods: NonNeg = 60
+    urgency_points: NonNeg = 150
+    stay_bonus: NonNeg = 1000
+    transfer_own_unit_bonus: NonNeg = 0
+    same_building_bonus: NonNeg = 60
+    school_district_bonus: NonNeg = 80
+    preferred_district_bonus: NonNeg = 40
+    skill_bonus: NonNeg = 25
+    skill_bonus_max: NonNeg = 75
+
+
+class Policy(MatchParams):
+    name: str = "default"
+    caps: list[Cap] = []
+
+    def match_params(self) -> MatchParams:
+        fields = {f: getattr(self, f) for f in MatchParams.__struct_fields__}
+        return MatchParams(**fields)
+
+    def match_params_json(self) -> bytes:
+        return msgspec.json.encode(self.match_params())
+
+
+def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
+    try:
+        policy = msgspec.convert(data, Policy)
+    except msgspec.ValidationError as e:
+        raise from_validation(e, prefix=source) from None
+    for i, c in enumerate(policy.caps):
+        check_cap(c, f"{source}.caps[{i}]")
+    return policy
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load a policy file; None means the packaged default v1."""
+    if path is None:
+        text = resources.files("pyengine").joinpath("policies/default-v1.toml").read_text("utf-8")
+        source = "default-v1.toml"
+    else:
+        p = Path(path)
+        source = p.name
+        try:
+            text = p.read_text("utf-8")
+        except OSError as e:
+            raise InputError("--policy", f"cannot read {p}: {e.strerror}") from None
+    try:
+        if source.endswith(".json"):
+            data = msgspec.json.decode(text.encode())
+        else:
+            data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, msgspec.DecodeError) as e:
+        raise InputError(source, f"not valid TOML/JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(source, "expected a table of parameters")
+    return parse_policy(data, source)

@@ -1,0 +1,338 @@
+"""The portfolio as the engine sees it: aggregates folded from the log, and the commands.
+
+`Portfolio.apply` folds a stored event in; `Portfolio.handle` validates a command against the
+whole portfolio *before* it triggers any event (so a refused command leaves nothing behind),
+then re-matches and returns the events to store: the command's events and one MatchRun.
+The Rust matcher mirrors the portfolio: only what an event touched is sent to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+from eventsourcing.domain import Aggregate, AggregateCreated
+
+from . import commands as c
+from . import schema
+from .domain import Household, Ledger, Unit
+from .errors import InputError
+from .matching import Matcher, result_hash
+from .policy import Policy
+
+Event = Aggregate.Event
+
+
+class Portfolio:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.units: dict[str, Unit] = {}
+        self.households: dict[str, Household] = {}
+        self.ledger: Ledger | None = None
+        self._by_uuid: dict[uuid.UUID, Any] = {}
+        self.occupant: dict[str, str] = {}  # unit id -> household id (sitting tenant)
+        self._home: dict[str, str] = {}  # household id -> unit id
+        self.position = 0  # events folded in so far = log position of the next event
+        self.last_notification_id = 0
+        self.matcher = Matcher(policy)
+        self._dirty_units: set[str] = set()
+        self._dirty_households: set[str] = set()
+        self._date_dirty = False
+        # what the core holds now, so a unit registered and withdrawn between two syncs
+        # is never sent at all
+        self._core_units: set[str] = set()
+        self._core_households: set[str] = set()
+
+    # --- folding events in ------------------------------------------------------------
+    def apply(self, event: Any) -> None:
+        """Fold in an event read from the log."""
+        if isinstance(event, AggregateCreated):
+            agg = event.mutate(None)
+            self._by_uuid[agg.id] = agg
+        else:
+            agg = self._by_uuid[event.originator_id]
+            event.mutate(agg)
+        self._note(event, agg)
+
+    def _note(self, event: Any, agg: Any) -> None:
+        """Book-keeping after an event changed `agg` (read from the log or just triggered)."""
+        self.position += 1
+        p = event.payload
+        if isinstance(agg, Unit):
+            self.units[agg.unit_id] = agg
+            self._dirty_units.add(agg.unit_id)
+        elif isinstance(agg, Household):
+            hid = agg.household_id
+            self.households[hid] = agg
+            self._dirty_households.add(hid)
+            old = self._home.pop(hid, None)
+            if old is not None and self.occupant.get(old) == hid:
+                del self.occupant[old]
+            if not agg.withdrawn and agg.spec.current_unit is not None:
+                self._home[hid] = agg.spec.current_unit
+                self.occupant[agg.spec.current_unit] = hid
+        elif isinstance(agg, Ledger):
+            self.ledger = agg
+            if isinstance(p, c.DayClosed):
+                self._date_dirty = True
+
+    # --- the instance the matcher sees ------------------------------------------------
+    @property
+    def date(self) -> dt.date | None:
+        return self.ledger.date if self.ledger else None
+
+    def unit_row(self, u: Unit) -> schema.Unit:
+        s = u.spec
+        return schema.Unit(
+            id=s.id, building=s.building, stairwell=s.stairwell, floor=s.floor, rooms=s.rooms,
+            area_m2=s.area_m2, rent_nok_month=s.rent_nok_month, accessible=s.accessible,
+            kind=s.kind, district=s.district, school_district=s.school_district,
+        )  # fmt: skip
+
+    def household_row(self, h: Household) -> schema.Household:
+        s = h.spec
+        return schema.Household(
+            id=s.id, adults=s.adults, children=s.children, needs_accessible=s.needs_accessible,
+            care_need=s.care_need, disadvantaged=s.disadvantaged,
+            refugee=s.refugee_settled_on is not None, urgency=s.urgency, applied_on=s.applied_on,
+            skills=list(s.skills), preferred_districts=list(s.preferred_districts),
+            school_district=s.school_district, current_unit=s.current_unit,
+            transfer_requested=s.transfer_requested,
+        )  # fmt: skip
+
+    def instance(self) -> schema.Instance:
+        """The portfolio now, in the instance-file form (for export and `pyengine match`)."""
+        assert self.date is not None
+        return schema.Instance(
+            as_of=self.date,
+            units=[self.unit_row(u) for _, u in sorted(self.units.items()) if u.active],
+            households=[
+                self.household_row(h) for _, h in sorted(self.households.items()) if not h.withdrawn
+            ],
+            caps=list(self.policy.caps),
+        )
+
+    def sync(self) -> None:
+        """Send what changed to the Rust core: new units, then households, then removals."""
+        m = self.matcher
+        if self._date_dirty and self.date is not None:
+            m.set_as_of(self.date.isoformat())
+        gone_units = []
+        for uid in sorted(self._dirty_units):
+            u = self.units[uid]
+            if u.active:
+                m.upsert_unit(self.unit_row(u))
+                self._core_units.add(uid)
+            elif uid in self._core_units:
+                gone_units.append(uid)
+        for hid in sorted(self._dirty_households):
+            h = self.households[hid]
+            if not h.withdrawn:
+                m.upsert_household(self.household_row(h))
+                self._core_households.add(hid)
+            elif hid in self._core_households:
+                m.remove_household(hid)
+                self._core_households.discard(hid)
+        for uid in gone_units:
+            m.remove_unit(uid)
+            self._core_units.discard(uid)
+        self._dirty_units.clear()
+        self._dirty_households.clear()
+        self._date_dirty = False
+
+    # --- commands ---------------------------------------------------------------------
+    def handle(self, cmd: c.Command) -> list[Any]:
+        """Validate `cmd`, trigger its events, re-match; return the events to store.
+
+        Raises InputError before anything is triggered when the command is refused.
+        """
+        touched = self._decide(cmd)
+        events: list[Any] = []
+        for agg in touched:
+            for ev in agg.collect_events():
+                self._note(ev, agg)
+                events.append(ev)
+        events.append(self._match(trigger=type(cmd).__name__))
+        return events
+
+    def _match(self, trigger: str) -> Any:
+        assert self.ledger is not None and self.date is not None
+        self.sync()
+        result = self.matcher.solve()
+        last = self.ledger.last_run
+        as_of = self.date.isoformat()
+        run = c.MatchRun(
+            run=(last.run + 1) if last else 1,
+            as_of=self.date,
+            log_position=self.position,
+            trigger=trigger,
+            policy_version=result.policy_version,
+            engine_version=result.engine_version,
+            assignments=result.assignments,
+            unmatched=result.unmatched,
+            objective=result.objective,
+            bound=result.bound,
+            uncapped_objective=result.uncapped_objective,
+            optimal=result.optimal,
+            nodes=result.nodes,
+            caps=result.caps,
+            result_hash=result_hash(result, as_of),
+            solve_ms=result.solve_ms,
+        )
+        self.ledger.record_run(run)
+        (ev,) = self.ledger.collect_events()
+        self._note(ev, self.ledger)
+        return ev
+
+    def _decide(self, cmd: c.Command) -> list[Any]:
+        if isinstance(cmd, c.DayClosed):
+            if self.ledger is None:
+                ledger = Ledger.open()
+            else:
+                ledger = self.ledger
+                if ledger.date is not None and cmd.date < ledger.date:
+                    raise InputError("date", f"{cmd.date} is before the engine's date {ledger.date}")
+            ledger.close_day(cmd)
+            return [ledger]
+        today = self.date
+        if today is None:
+            raise InputError("type", "the engine has no date yet: submit DayClosed first")
+        if isinstance(cmd, c.UnitRegistered):
+            self._new_unit_id(cmd.id, "id")
+            self._not_after(cmd.grant.granted_on if cmd.grant else None, "grant.granted_on")
+            return [Unit.register(cmd)]
+        if isinstance(cmd, c.UnitsMerged):
+            if len(set(cmd.units)) != len(cmd.units):
+                raise InputError("units", "a unit is named twice")
+            sources = [self._vacant_unit(uid, f"units[{i}]") for i, uid in enumerate(cmd.units)]
+            self._new_unit_id(cmd.into.id, "into.id")
+            new = Unit.merge(cmd)
+            for src in sources:
+                src.merge_into(c.UnitMergedInto(id=src.unit_id, into=cmd.into.id))
+            return [new, *sources]
+        if isinstance(cmd, c.UnitRentChanged):
+            u = self._unit(cmd.id, "id")
+            if u.merged_into is not None:
+                raise InputError("id", f"unit {cmd.id!r} was merged into {u.merged_into!r}")
+            u.change_rent(cmd)
+            return [u]
+        if isinstance(cmd, c.UnitWithdrawn):
+            u = self._vacant_unit(cmd.id, "id")
+            u.withdraw(cmd)
+            return [u]
+        if isinstance(cmd, c.UnitReturned):
+            u = self._unit(cmd.id, "id")
+            if not u.withdrawn or u.merged_into is not None:
+                raise InputError("id", f"unit {cmd.id!r} is not withdrawn")
+            u.return_(cmd)
+            return [u]
+        if isinstance(cmd, c.ApplicationSubmitted):
+            return [self._submit(cmd)]
+        if isinstance(cmd, c.ApplicationUpdated):
+            h = self._household(cmd.id, "id")
+            self._not_after(cmd.refugee_settled_on or None, "refugee_settled_on")  # type: ignore[arg-type]
+            h.update(cmd)
+            return [h]
+        if isinstance(cmd, c.ApplicationWithdrawn):
+            h = self._household(cmd.id, "id")
+            if h.spec.current_unit is not None:
+                raise InputError(
+                    "id", f"household {cmd.id!r} is the sitting tenant of {h.spec.current_unit!r}"
+                )
+            h.withdraw(cmd)
+            return [h]
+        if isinstance(cmd, c.OfferMade):
+            h = self._household(cmd.household, "household")
+            u = self._unit(cmd.unit, "unit")
+            if not u.active:
+                raise InputError("unit", f"unit {cmd.unit!r} is not in the rental portfolio")
+            if cmd.unit in self.occupant:
+                raise InputError("unit", f"unit {cmd.unit!r} is let to {self.occupant[cmd.unit]!r}")
+            if cmd.unit in h.offers:
+                raise InputError("unit", f"an offer of {cmd.unit!r} to {cmd.household!r} is open")
+            self._not_before(cmd.expires_on, "expires_on")
+            self.sync()
+            why = self.matcher.ineligibility(cmd.household, cmd.unit)
+            if why is not None:
+                raise InputError("unit", f"not eligible for {cmd.household!r}: {why}")
+            h.make_offer(cmd)
+            return [h]
+        if isinstance(cmd, (c.OfferAccepted, c.OfferDeclined, c.OfferExpired)):
+            h = self._household(cmd.household, "household")
+            if cmd.unit not in h.offers:
+                raise InputError("unit", f"no open offer of {cmd.unit!r} to {cmd.household!r}")
+            if isinstance(cmd, c.OfferAccepted):
+                u = self._unit(cmd.unit, "unit")
+                if not u.active:
+                    raise InputError("unit", f"unit {cmd.unit!r} left the rental portfolio")
+                if cmd.unit in self.occupant:
+                    raise InputError("unit", f"unit {cmd.unit!r} is let to {self.occupant[cmd.unit]!r}")
+                h.accept_offer(cmd)
+            elif isinstance(cmd, c.OfferDeclined):
+                h.decline_offer(cmd)
+            else:
+                h.expire_offer(cmd)
+            return [h]
+        raise InputError("type", f"{type(cmd).__name__} cannot be submitted")  # pragma: no cover
+
+    def _submit(self, cmd: c.ApplicationSubmitted) -> Household:
+        if cmd.id in self.households:
+            raise InputError("id", f"household {cmd.id!r} already exists")
+        if cmd.current_unit is None and cmd.applied_on is None:
+            raise InputError("applied_on", "required for a household without a current unit")
+        self._not_after(cmd.applied_on, "applied_on")
+        self._not_after(cmd.refugee_settled_on, "refugee_settled_on")
+        if cmd.current_unit is not None:
+            u = self._unit(cmd.current_unit, "current_unit")
+            if not u.active:
+                raise InputError("current_unit", f"unit {cmd.current_unit!r} is not in the portfolio")
+            if cmd.current_unit in self.occupant:
+                raise InputError(
+                    "current_unit", f"unit {cmd.current_unit!r} is let to {self.occupant[cmd.current_unit]!r}"
+                )
+        return Household.submit(cmd)
+
+    # --- look-ups that name the field on failure ----------------------------------------
+    def _unit(self, uid: str, field: str) -> Unit:
+        try:
+            return self.units[uid]
+        except KeyError:
+            raise InputError(field, f"unknown unit {uid!r}") from None
+
+    def _vacant_unit(self, uid: str, field: str) -> Unit:
+        u = self._unit(uid, field)
+        if not u.active:
+            raise InputError(field, f"unit {uid!r} is not in the rental portfolio")
+        if uid in self.occupant:
+            raise InputError(field, f"unit {uid!r} is let to {self.occupant[uid]!r}")
+        for hid, h in sorted(self.households.items()):
+            if uid in h.offers:
+                raise InputError(field, f"unit {uid!r} has an open offer to {hid!r}")
+        return u
+
+    def _new_unit_id(self, uid: str, field: str) -> None:
+        if uid in self.units:
+            raise InputError(field, f"unit {uid!r} already exists")
+
+    def _household(self, hid: str, field: str) -> Household:
+        h = self.households.get(hid)
+        if h is None:
+            raise InputError(field, f"unknown household {hid!r}")
+        if h.withdrawn:
+            raise InputError(field, f"household {hid!r} has withdrawn")
+        return h
+
+    def _not_after(self, d: dt.date | None, field: str) -> None:
+        if d is not None and self.date is not None and d > self.date:
+            raise InputError(field, f"{d} is after the engine's date {self.date}")
+
+    def _not_before(self, d: dt.date | None, field: str) -> None:
+        if d is not None and self.date is not None and d < self.date:
+            raise InputError(field, f"{d} is before the engine's date {self.date}")
+
+
+def payload_json(payload: msgspec.Struct) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(payload)
+    return out

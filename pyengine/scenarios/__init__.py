@@ -1,0 +1,1 @@
+"""Scenarios built from the source reports, generated from a fixed seed."""

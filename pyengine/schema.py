@@ -1,0 +1,192 @@
+"""The file contracts of DESIGN §6: instance, operations and result, as msgspec Structs.
+
+Decoding through these Structs is the validation boundary: unknown fields, wrong types and
+out-of-range numbers are refused with the path of the field. Cross-field rules (unique ids,
+existing current units, dates) are checked in `validate_instance`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
+
+from .errors import InputError, from_validation
+
+NonNeg = Annotated[int, Meta(ge=0)]
+Id = Annotated[str, Meta(min_length=1)]
+Share = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class Unit(Strict):
+    id: Id
+    building: Id
+    stairwell: Id
+    floor: int
+    rooms: Annotated[int, Meta(ge=1)]
+    area_m2: Annotated[float, Meta(gt=0)]
+    rent_nok_month: NonNeg
+    accessible: bool
+    kind: Literal["ordinary", "care"]
+    district: str
+    school_district: str | None = None
+
+
+class Household(Strict):
+    id: Id
+    adults: Annotated[int, Meta(ge=1)]
+    children: NonNeg
+    needs_accessible: bool
+    care_need: bool
+    disadvantaged: bool
+    refugee: bool
+    urgency: Annotated[int, Meta(ge=0, le=3)]
+    applied_on: dt.date | None
+    skills: list[str]
+    preferred_districts: list[str]
+    school_district: str | None = None
+    current_unit: str | None = None
+    transfer_requested: bool = False
+
+
+class Cap(Strict):
+    flag: Literal["disadvantaged", "refugee"]
+    scope: Literal["building", "stairwell"]
+    max_share: Share | None = None
+    max_count: NonNeg | None = None
+
+
+class Instance(Strict):
+    as_of: dt.date
+    units: list[Unit]
+    households: list[Household]
+    caps: list[Cap] | None = None  # absent: the policy's caps apply; [] means none
+
+
+class Breakdown(Strict):
+    size_fit: int
+    waiting: int
+    urgency: int
+    tenure_stability: int
+    preference: int
+    resource_mix: int
+
+
+class Assignment(Strict):
+    household: str
+    unit: str
+    score: int
+    breakdown: Breakdown
+
+
+class CapUsage(Strict):
+    rule: int
+    flag: str
+    scope: str
+    count: int
+    cap: int
+    units: int
+
+
+class Result(Strict):
+    assignments: list[Assignment]
+    unmatched: list[str]
+    objective: int
+    bound: int
+    uncapped_objective: int
+    optimal: bool
+    nodes: int
+    caps: list[CapUsage]
+    policy_version: int
+    engine_version: str
+    solve_ms: float = 0.0
+
+
+# Delta operations of `pyengine stream`.
+class UpsertHousehold(Strict, tag="upsert_household", tag_field="op"):
+    household: Household
+
+
+class RemoveHousehold(Strict, tag="remove_household", tag_field="op"):
+    id: Id
+
+
+class UpsertUnit(Strict, tag="upsert_unit", tag_field="op"):
+    unit: Unit
+
+
+class RemoveUnit(Strict, tag="remove_unit", tag_field="op"):
+    id: Id
+
+
+class SetAsOf(Strict, tag="set_as_of", tag_field="op"):
+    as_of: dt.date
+
+
+Operation = UpsertHousehold | RemoveHousehold | UpsertUnit | RemoveUnit | SetAsOf
+
+
+def check_cap(cap: Cap, field: str) -> None:
+    if (cap.max_share is None) == (cap.max_count is None):
+        raise InputError(field, "give exactly one of max_share and max_count")
+
+
+def validate_instance(inst: Instance) -> None:
+    """Cross-field checks that a schema cannot express."""
+    unit_ids: dict[str, int] = {}
+    for i, u in enumerate(inst.units):
+        if u.id in unit_ids:
+            raise InputError(f"units[{i}].id", f"duplicate id {u.id!r}")
+        unit_ids[u.id] = i
+    seen: set[str] = set()
+    occupied: dict[str, str] = {}
+    for i, h in enumerate(inst.households):
+        validate_household(h, f"households[{i}]", inst.as_of, unit_ids)
+        if h.id in seen:
+            raise InputError(f"households[{i}].id", f"duplicate id {h.id!r}")
+        seen.add(h.id)
+        if h.current_unit is not None:
+            if h.current_unit in occupied:
+                raise InputError(
+                    f"households[{i}].current_unit",
+                    f"unit {h.current_unit!r} is already the current unit of {occupied[h.current_unit]!r}",
+                )
+            occupied[h.current_unit] = h.id
+    for i, c in enumerate(inst.caps or []):
+        check_cap(c, f"caps[{i}]")
+
+
+def validate_household(
+    h: Household, field: str, as_of: dt.date | None, unit_ids: dict[str, int] | set[str]
+) -> None:
+    if h.current_unit is not None and h.current_unit not in unit_ids:
+        raise InputError(f"{field}.current_unit", f"unknown unit {h.current_unit!r}")
+    if h.current_unit is None and h.applied_on is None:
+        raise InputError(f"{field}.applied_on", "required for a household without a current unit")
+    if as_of is not None and h.applied_on is not None and h.applied_on > as_of:
+        raise InputError(f"{field}.applied_on", f"{h.applied_on} is after the run's date {as_of}")
+
+
+_instance_decoder = msgspec.json.Decoder(Instance)
+
+
+def decode_instance(data: bytes) -> Instance:
+    try:
+        inst = _instance_decoder.decode(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        raise from_validation(e) from None
+    validate_instance(inst)
+    return inst
+
+
+_result_decoder = msgspec.json.Decoder(Result)
+
+
+def decode_result(data: bytes) -> Result:
+    return _result_decoder.decode(data)

@@ -1,0 +1,99 @@
+"""The allocation service: commands in, events stored, the portfolio re-matched after each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import IntegrityError
+
+from adapters.store import store_env
+
+from . import commands as c
+from .domain import Household, Ledger, Unit
+from .errors import ConcurrencyConflict
+from .log import get_logger
+from .policy import Policy, load_policy
+from .portfolio import Portfolio
+from .store import EventLog
+
+PAGE = 1000
+
+
+class AllocationService:
+    def __init__(self, store_url: str, policy: Policy | None = None) -> None:
+        self.store_url = store_url
+        self.policy = policy or load_policy()
+        self.log = get_logger("pyengine.service").bind(store=store_url)
+        self.app = EventLog(env=store_env(store_url))
+        self.portfolio = Portfolio(self.policy)
+        self.catch_up()
+
+    def close(self) -> None:
+        self.app.close()
+
+    def notifications(self, start: int = 1) -> Iterator[Any]:
+        recorder = self.app.recorder
+        while True:
+            page = recorder.select_notifications(start=start, limit=PAGE)
+            yield from page
+            if len(page) < PAGE:
+                return
+            start = page[-1].id + 1
+
+    def catch_up(self) -> int:
+        """Fold in whatever other writers appended since we last looked."""
+        n = 0
+        for note in self.notifications(self.portfolio.last_notification_id + 1):
+            self.portfolio.apply(self.app.mapper.to_domain_event(note))
+            self.portfolio.last_notification_id = note.id
+            n += 1
+        return n
+
+    def _rebuild(self) -> None:
+        self.portfolio = Portfolio(self.policy)
+        self.catch_up()
+
+    def submit(self, cmd: c.Command) -> list[tuple[int, Any]]:
+        """Apply one command; return its stored (position, event) pairs, MatchRun last.
+
+        A refused command raises InputError and stores nothing; a stale view raises
+        ConcurrencyConflict and stores nothing.
+        """
+        self.catch_up()
+        try:
+            events = self.portfolio.handle(cmd)
+        except Exception:
+            # Validation refuses before triggering; anything later may have half-applied
+            # events to the in-memory aggregates, so fold the log in again.
+            if any(a.pending_events for a in self._aggregates()):
+                self._rebuild()
+            raise
+        try:
+            recordings = self.app.save(*events)
+        except IntegrityError as e:
+            self._rebuild()
+            raise ConcurrencyConflict(
+                f"another writer appended to {self.store_url} first; nothing was stored"
+            ) from e
+        except BaseException:
+            self._rebuild()
+            raise
+        self.portfolio.last_notification_id = max(r.notification.id for r in recordings)
+        run = events[-1].payload
+        self.log.info(
+            "command_applied", type=type(cmd).__name__, events=len(events), run=run.run,
+            objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
+        )  # fmt: skip
+        return [(r.notification.id, r.domain_event) for r in recordings]
+
+    def _aggregates(self) -> Iterator[Unit | Household | Ledger]:
+        yield from self.portfolio.units.values()
+        yield from self.portfolio.households.values()
+        if self.portfolio.ledger is not None:
+            yield self.portfolio.ledger
+
+    def stored_events(self) -> Iterator[tuple[int, Any]]:
+        for note in self.notifications():
+            yield note.id, self.app.mapper.to_domain_event(note)

@@ -1,0 +1,56 @@
+"""The eventsourcing application: where events are stored and how payloads are encoded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import msgspec
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from . import commands as c
+
+
+class DateAsISO(Transcoding):
+    type = dt.date
+    name = "date_iso"
+
+    def encode(self, obj: dt.date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> dt.date:
+        return dt.date.fromisoformat(data)
+
+
+class StructTranscoding(Transcoding):
+    """A msgspec payload travels as builtins and is decoded (validated) into its Struct."""
+
+    def __init__(self, cls: type[msgspec.Struct]) -> None:
+        self.type = cls
+        self.name = f"pyengine.{cls.__name__}"
+
+    def encode(self, obj: msgspec.Struct) -> Any:
+        return msgspec.to_builtins(obj)
+
+    def decode(self, data: Any) -> msgspec.Struct:
+        return msgspec.convert(data, self.type)
+
+
+PAYLOADS: tuple[type[msgspec.Struct], ...] = (
+    c.DayClosed, c.UnitRegistered, c.UnitRentChanged, c.UnitsMerged, c.UnitMergedInto,
+    c.UnitWithdrawn, c.UnitReturned, c.ApplicationSubmitted, c.ApplicationUpdated,
+    c.ApplicationWithdrawn, c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired,
+    c.LedgerOpened, c.MatchRun,
+)  # fmt: skip
+
+
+class EventLog(Application[uuid.UUID]):
+    name = "pyengine"
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        for cls in PAYLOADS:
+            transcoder.register(StructTranscoding(cls))

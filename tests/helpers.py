@@ -1,0 +1,43 @@
+"""Small builders for hand-written cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pyengine.matching import Matcher
+from pyengine.policy import Policy, load_policy
+from pyengine.schema import Cap, Household, Instance, Unit
+
+AS_OF = dt.date(2021, 5, 1)
+POLICY: Policy = load_policy()
+
+
+def unit(uid: str, **kw: Any) -> Unit:
+    base: dict[str, Any] = dict(
+        id=uid, building="B1", stairwell="B1-A", floor=2, rooms=2, area_m2=48.0,
+        rent_nok_month=6800, accessible=False, kind="ordinary", district="Lademoen",
+        school_district="Lademoen",
+    )  # fmt: skip
+    base.update(kw)
+    return Unit(**base)
+
+
+def household(hid: str, **kw: Any) -> Household:
+    base: dict[str, Any] = dict(
+        id=hid, adults=2, children=0, needs_accessible=False, care_need=False,
+        disadvantaged=False, refugee=False, urgency=0, applied_on=AS_OF, skills=[],
+        preferred_districts=[], school_district=None, current_unit=None, transfer_requested=False,
+    )  # fmt: skip
+    base.update(kw)
+    return Household(**base)
+
+
+def instance(units: list[Unit], households: list[Household], caps: list[Cap] | None = None) -> Instance:
+    return Instance(as_of=AS_OF, units=units, households=households, caps=caps if caps is not None else [])
+
+
+def matcher(inst: Instance, policy: Policy = POLICY) -> Matcher:
+    m = Matcher(policy)
+    m.load(inst)
+    return m

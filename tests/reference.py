@@ -1,0 +1,160 @@
+"""An independent, deliberately plain implementation of policy v1 (DESIGN §5) and of the
+matching problem as a MIP (HiGHS via scipy.optimize.milp) and as an assignment problem
+(scipy.optimize.linear_sum_assignment). The tests hold the Rust core to these."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
+from scipy.sparse import lil_matrix
+
+from pyengine.policy import Policy
+from pyengine.schema import Household, Instance, Unit
+
+
+def rooms_needed(h: Household, p: Policy) -> int:
+    if h.adults == 1 and h.children == 0:
+        return p.single_adult_rooms
+    return 1 + max(0, h.adults - 2) + math.ceil(h.children / 2) + 1
+
+
+def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int]:
+    need = rooms_needed(h, p)
+    if u.rooms >= need:
+        size = p.size_fit_base - p.size_fit_excess_penalty * (u.rooms - need)
+    else:
+        size = -p.size_fit_deficit_penalty * (need - u.rooms)
+    days = (inst.as_of - h.applied_on).days if h.applied_on else 0
+    waiting = p.waiting_points_per_period * min(p.waiting_max_periods, days // p.waiting_period_days)
+    units = {x.id: x for x in inst.units}
+    tenure = 0
+    if h.current_unit == u.id:
+        tenure += p.transfer_own_unit_bonus if h.transfer_requested else p.stay_bonus
+    elif h.current_unit is not None and units[h.current_unit].building == u.building:
+        tenure += p.same_building_bonus
+    if h.children > 0 and h.school_district is not None and u.school_district == h.school_district:
+        tenure += p.school_district_bonus
+    pref = p.preferred_district_bonus if u.district in h.preferred_districts else 0
+    present: set[str] = set()
+    for o in inst.households:
+        if o.id != h.id and o.current_unit is not None and units[o.current_unit].building == u.building:
+            present.update(o.skills)
+    mix = min(p.skill_bonus_max, p.skill_bonus * len(set(h.skills) - present))
+    return {
+        "size_fit": size, "waiting": waiting, "urgency": p.urgency_points * h.urgency,
+        "tenure_stability": tenure, "preference": pref, "resource_mix": mix,
+    }  # fmt: skip
+
+
+def eligible_scores(inst: Instance, p: Policy) -> dict[tuple[str, str], int]:
+    """(household, unit) -> total score, for every eligible pair (rules 1-7)."""
+    occupant = {h.current_unit: h.id for h in inst.households if h.current_unit}
+    out: dict[tuple[str, str], int] = {}
+    for h in inst.households:
+        own = None
+        if h.current_unit is not None:
+            own = sum(breakdown(inst, h, next(u for u in inst.units if u.id == h.current_unit), p).values())
+        for u in inst.units:
+            if u.id == h.current_unit:  # rule 6
+                out[(h.id, u.id)] = own  # type: ignore[assignment]
+                continue
+            if u.id in occupant:  # rule 1
+                continue
+            if h.current_unit is not None and not h.transfer_requested:  # rule 5
+                continue
+            if u.rooms < rooms_needed(h, p):  # rule 2
+                continue
+            if h.needs_accessible and not u.accessible:  # rule 3
+                continue
+            if (u.kind == "care") != h.care_need:  # rule 4
+                continue
+            s = sum(breakdown(inst, h, u, p).values())
+            if own is not None and s < own:  # rule 7
+                continue
+            out[(h.id, u.id)] = s
+    return out
+
+
+def scope_caps(inst: Instance, p: Policy) -> list[tuple[int, str, str, int, list[str]]]:
+    """(rule, flag, scope key, effective cap, unit ids in scope) for every cap and scope."""
+    caps = p.caps if inst.caps is None else inst.caps
+    out = []
+    for r, cap in enumerate(caps):
+        scopes: dict[str, list[str]] = {}
+        for u in inst.units:
+            scopes.setdefault(u.building if cap.scope == "building" else u.stairwell, []).append(u.id)
+        for key, ids in sorted(scopes.items()):
+            if cap.max_count is not None:
+                value = cap.max_count
+            else:
+                assert cap.max_share is not None
+                value = math.floor(cap.max_share * len(ids) + 1e-9)
+            sitting = sum(
+                1 for h in inst.households if getattr(h, cap.flag) and h.current_unit in set(ids)
+            )
+            out.append((r, cap.flag, key, max(value, sitting), ids))
+    return out
+
+
+def lsa_optimum(inst: Instance, p: Policy) -> int:
+    """Optimum without caps by scipy's linear_sum_assignment.
+
+    Columns: the units, then one private "unmatched" column per household (score 0, or
+    forbidden for sitting tenants, who must be matched). Ineligible pairs are forbidden with
+    a large negative weight; sitting tenants' pairs get a large bonus so they are matched.
+    """
+    scores = eligible_scores(inst, p)
+    hs = [h.id for h in inst.households]
+    us = [u.id for u in inst.units]
+    sitting = {h.id for h in inst.households if h.current_unit}
+    big = 10 * (1 + sum(abs(s) for s in scores.values()))
+    w = np.full((len(hs), len(us) + len(hs)), -big * 10, dtype=np.int64)
+    for i, hid in enumerate(hs):
+        if hid not in sitting:
+            w[i, len(us) + i] = 0
+        for j, uid in enumerate(us):
+            if (hid, uid) in scores:
+                w[i, j] = scores[(hid, uid)] + (big if hid in sitting else 0)
+    rows, cols = linear_sum_assignment(w, maximize=True)
+    total = int(w[rows, cols].sum())
+    return total - big * len(sitting)
+
+
+def mip_optimum(inst: Instance, p: Policy) -> int:
+    """Optimum with caps as a MIP solved by HiGHS (scipy.optimize.milp)."""
+    scores = eligible_scores(inst, p)
+    pairs = sorted(scores)
+    if not pairs:
+        return 0
+    idx = {pr: k for k, pr in enumerate(pairs)}
+    hs = [h.id for h in inst.households]
+    flags = {h.id: h for h in inst.households}
+    sitting = {h.id for h in inst.households if h.current_unit}
+    rows: list[tuple[list[int], float, float]] = []
+    for hid in hs:
+        ks = [idx[pr] for pr in pairs if pr[0] == hid]
+        lo = 1.0 if hid in sitting else 0.0
+        rows.append((ks, lo, 1.0))
+    for u in inst.units:
+        ks = [idx[pr] for pr in pairs if pr[1] == u.id]
+        rows.append((ks, 0.0, 1.0))
+    for _, flag, _, cap, ids in scope_caps(inst, p):
+        in_scope = set(ids)
+        ks = [idx[pr] for pr in pairs if pr[1] in in_scope and getattr(flags[pr[0]], flag)]
+        rows.append((ks, 0.0, float(cap)))
+    a = lil_matrix((len(rows), len(pairs)))
+    lb, ub = [], []
+    for r, (ks, lo, hi) in enumerate(rows):
+        for k in ks:
+            a[r, k] = 1
+        lb.append(lo)
+        ub.append(hi)
+    c = -np.array([scores[pr] for pr in pairs], dtype=float)
+    res = milp(
+        c, constraints=LinearConstraint(a.tocsr(), lb, ub), integrality=np.ones(len(pairs)),
+        bounds=Bounds(0, 1),
+    )  # fmt: skip
+    assert res.success, res.message
+    return round(-res.fun)

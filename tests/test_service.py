@@ -1,0 +1,171 @@
+"""The event-sourced service: submit contract, reopening the store, concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from pyengine import commands as c
+from pyengine.errors import ConcurrencyConflict, InputError
+from pyengine.scenarios import pilot2
+from pyengine.service import AllocationService
+
+
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+def small_commands() -> list[c.Command]:
+    cmds = pilot2.commands()
+    # the day, 10 flats, 2 merges' worth of units, a few applications
+    keep = [x for x in cmds if isinstance(x, c.DayClosed)]
+    keep += [x for x in cmds if isinstance(x, c.UnitRegistered)][:8]
+    keep += [x for x in cmds if isinstance(x, c.ApplicationSubmitted) and x.current_unit is None][:12]
+    return keep
+
+
+def test_every_command_is_followed_by_a_match_run(tmp_path: Path) -> None:
+    svc = AllocationService(url(tmp_path))
+    for cmd in small_commands():
+        stored = svc.submit(cmd)
+        assert type(stored[-1][1].payload) is c.MatchRun
+        assert all(type(e.payload) is not c.MatchRun for _, e in stored[:-1])
+    positions = [p for p, _ in svc.stored_events()]
+    assert positions == list(range(1, len(positions) + 1))
+    svc.close()
+
+
+def test_reopened_store_gives_identical_state_and_last_run(tmp_path: Path) -> None:
+    svc = AllocationService(url(tmp_path))
+    for cmd in small_commands():
+        svc.submit(cmd)
+    before_inst = msgspec.json.encode(svc.portfolio.instance())
+    assert svc.portfolio.ledger is not None
+    before_run = svc.portfolio.ledger.last_run
+    svc.close()
+
+    again = AllocationService(url(tmp_path))
+    assert msgspec.json.encode(again.portfolio.instance()) == before_inst
+    assert again.portfolio.ledger is not None
+    assert again.portfolio.ledger.last_run == before_run
+    # and the core, fed from the reopened log, re-computes the very same decision
+    again.portfolio.sync()
+    res = again.portfolio.matcher.solve()
+    assert before_run is not None
+    assert [(a.household, a.unit, a.score) for a in res.assignments] == [
+        (a.household, a.unit, a.score) for a in before_run.assignments
+    ]
+    again.close()
+
+
+def test_match_run_records_its_log_position_and_hash(tmp_path: Path) -> None:
+    svc = AllocationService(url(tmp_path))
+    for cmd in small_commands()[:5]:
+        svc.submit(cmd)
+    runs = [(p, e.payload) for p, e in svc.stored_events() if isinstance(e.payload, c.MatchRun)]
+    for pos, run in runs:
+        assert run.log_position == pos - 1  # positions are 1-based, log_position counts events before
+        assert len(run.result_hash) == 64
+    assert [r.run for _, r in runs] == list(range(1, len(runs) + 1))
+    svc.close()
+
+
+def test_refused_command_stores_nothing(tmp_path: Path) -> None:
+    svc = AllocationService(url(tmp_path))
+    for cmd in small_commands()[:3]:
+        svc.submit(cmd)
+    n = len(list(svc.stored_events()))
+    bad = [
+        c.ApplicationSubmitted(id="X", adults=1, applied_on=None),  # no date, no unit
+        c.ApplicationSubmitted(id="X", adults=1, applied_on=pilot2.AS_OF, current_unit="NOPE"),
+        c.UnitWithdrawn(id="NOPE"),
+        c.DayClosed(date=pilot2.AS_OF.replace(year=2020)),
+        c.OfferAccepted(household="S001", unit="A1-1a"),
+    ]
+    for cmd in bad:
+        with pytest.raises(InputError):
+            svc.submit(cmd)
+    assert len(list(svc.stored_events())) == n
+    svc.close()
+
+
+def test_concurrent_writer_is_detected_not_merged(tmp_path: Path) -> None:
+    a = AllocationService(url(tmp_path))
+    for cmd in small_commands()[:3]:
+        a.submit(cmd)
+    b = AllocationService(url(tmp_path))  # b has read the log up to here
+    a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
+    # b appends from a stale view: its ledger version is taken, so the save must fail.
+    events = b.portfolio.handle(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
+    with pytest.raises(Exception) as exc:
+        b.app.save(*events)
+    assert "IntegrityError" in type(exc.value).__name__ or "Conflict" in type(exc.value).__name__
+    # through the service API a writer catches up first, so it sees a's event and goes on
+    b2 = AllocationService(url(tmp_path))
+    b2.submit(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
+    kinds = [type(e.payload).__name__ for _, e in b2.stored_events()]
+    assert kinds.count("UnitWithdrawn") == 2
+    for s in (a, b, b2):
+        s.close()
+
+
+def test_service_surfaces_a_conflict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = AllocationService(url(tmp_path))
+    for cmd in small_commands()[:3]:
+        a.submit(cmd)
+    b = AllocationService(url(tmp_path))
+    monkeypatch.setattr(b, "catch_up", lambda: 0)  # b misses a's write, as a racing process would
+    a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
+    with pytest.raises(ConcurrencyConflict):
+        b.submit(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
+    n_withdrawn = sum(1 for _, e in a.stored_events() if isinstance(e.payload, c.UnitWithdrawn))
+    assert n_withdrawn == 1
+    a.close()
+    b.close()
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pyengine.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_submit_stops_at_first_invalid_line_and_keeps_earlier_ones(tmp_path: Path) -> None:
+    lines = [
+        {"type": "DayClosed", "date": "2021-05-01"},
+        {"type": "UnitRegistered", "id": "U1", "building": "B1", "stairwell": "B1-A", "floor": 1, "rooms": 2,
+         "area_m2": 48, "rent_nok_month": 6800, "accessible": True, "kind": "ordinary", "district": "Lademoen"},
+        {"type": "ApplicationSubmitted", "id": "H1", "adults": 1, "applied_on": "2021-01-01"},
+        {"type": "ApplicationSubmitted", "id": "H2", "adults": -1, "applied_on": "2021-01-01"},
+        {"type": "ApplicationSubmitted", "id": "H3", "adults": 1, "applied_on": "2021-01-01"},
+    ]  # fmt: skip
+    f = tmp_path / "cmds.jsonl"
+    f.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    p = run_cli("submit", "--store", "sqlite:///s.db", str(f), cwd=tmp_path)
+    assert p.returncode == 2
+    assert p.stderr.strip() == "pyengine submit: error: line 4: adults: Expected `int` >= 1"
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert [o["type"] for o in out] == [
+        "LedgerOpened", "DayClosed", "MatchRun", "UnitRegistered", "MatchRun", "ApplicationSubmitted", "MatchRun",
+    ]  # fmt: skip
+    assert out[-1]["assignments"][0]["household"] == "H1"
+    ev = run_cli("events", "--store", "sqlite:///s.db", cwd=tmp_path)
+    assert ev.returncode == 0
+    assert [json.loads(x) for x in ev.stdout.splitlines()] == out
+    only = run_cli("events", "--store", "sqlite:///s.db", "--type", "ApplicationSubmitted", cwd=tmp_path)
+    assert [json.loads(x)["id"] for x in only.stdout.splitlines()] == ["H1"]
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        (count,) = db.execute("select count(*) from stored_events").fetchone()
+    assert count == len(out)
+
+
+def test_events_on_a_missing_store_is_bad_input(tmp_path: Path) -> None:
+    p = run_cli("events", "--store", "sqlite:///missing.db", cwd=tmp_path)
+    assert p.returncode == 2 and "--store: no store at" in p.stderr
+    assert not (tmp_path / "missing.db").exists()
