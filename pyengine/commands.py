@@ -20,25 +20,25 @@ from .schema import Assignment, CapUsage, Id, NonNeg, Strict
 SCHEMA_VERSION = 1
 
 
-class Payload(Strict, tag_field="type"):
+class Payload(Strict, tag_field="type", frozen=True):
     schema: int = SCHEMA_VERSION
 
 
-class Grant(Strict, kw_only=True):
+class Grant(Strict, kw_only=True, frozen=True):
     amount_nok: NonNeg
     granted_on: dt.date
     depreciation_years: Annotated[int, Meta(ge=1)] | None = None  # None: 30 from 2019, else 20
 
 
 # --- time -------------------------------------------------------------------------------
-class DayClosed(Payload, tag=True, kw_only=True):
+class DayClosed(Payload, tag=True, kw_only=True, frozen=True):
     """Moves the engine's date; waiting time is counted to it."""
 
     date: dt.date
 
 
 # --- units ------------------------------------------------------------------------------
-class UnitRegistered(Payload, tag=True, kw_only=True):
+class UnitRegistered(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     building: Id
     stairwell: Id
@@ -55,36 +55,36 @@ class UnitRegistered(Payload, tag=True, kw_only=True):
     grant: Grant | None = None
 
 
-class UnitRentChanged(Payload, tag=True, kw_only=True):
+class UnitRentChanged(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     rent_nok_month: NonNeg
 
 
-class UnitsMerged(Payload, tag=True, kw_only=True):
+class UnitsMerged(Payload, tag=True, kw_only=True, frozen=True):
     """Two or more vacant units become one new unit (e.g. two two-room flats, one family flat)."""
 
     units: Annotated[list[Id], Meta(min_length=2)]
     into: UnitRegistered
 
 
-class UnitMergedInto(Payload, tag=True, kw_only=True):
+class UnitMergedInto(Payload, tag=True, kw_only=True, frozen=True):
     """Recorded on each source unit of a merge, beside UnitsMerged on the new unit."""
 
     id: Id
     into: Id
 
 
-class UnitWithdrawn(Payload, tag=True, kw_only=True):
+class UnitWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     reason: str = ""
 
 
-class UnitReturned(Payload, tag=True, kw_only=True):
+class UnitReturned(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
 
 
 # --- applications -----------------------------------------------------------------------
-class ApplicationSubmitted(Payload, tag=True, kw_only=True):
+class ApplicationSubmitted(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     applied_on: dt.date | None = None  # may be null for a sitting tenant
     adults: Annotated[int, Meta(ge=1)]
@@ -103,7 +103,7 @@ class ApplicationSubmitted(Payload, tag=True, kw_only=True):
     transfer_requested: bool = False
 
 
-class ApplicationUpdated(Payload, tag=True, kw_only=True):
+class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
     """Changes the given fields of an application; fields left out stay as they are."""
 
     id: Id
@@ -114,50 +114,50 @@ class ApplicationUpdated(Payload, tag=True, kw_only=True):
     monthly_income_nok: NonNeg | msgspec.UnsetType = msgspec.UNSET
     stable_income: bool | msgspec.UnsetType = msgspec.UNSET
     disadvantaged: bool | msgspec.UnsetType = msgspec.UNSET
-    refugee_settled_on: dt.date | None | msgspec.UnsetType = msgspec.UNSET
+    refugee_settled_on: dt.date | msgspec.UnsetType | None = msgspec.UNSET
     skills: list[str] | msgspec.UnsetType = msgspec.UNSET
     preferred_districts: list[str] | msgspec.UnsetType = msgspec.UNSET
-    school_district: str | None | msgspec.UnsetType = msgspec.UNSET
+    school_district: str | msgspec.UnsetType | None = msgspec.UNSET
     urgency: Annotated[int, Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
     transfer_requested: bool | msgspec.UnsetType = msgspec.UNSET
 
 
-class ApplicationWithdrawn(Payload, tag=True, kw_only=True):
+class ApplicationWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     reason: str = ""
 
 
 # --- allocation -------------------------------------------------------------------------
-class OfferMade(Payload, tag=True, kw_only=True):
+class OfferMade(Payload, tag=True, kw_only=True, frozen=True):
     household: Id
     unit: Id
     expires_on: dt.date | None = None
 
 
-class OfferAccepted(Payload, tag=True, kw_only=True):
+class OfferAccepted(Payload, tag=True, kw_only=True, frozen=True):
     """The household becomes the sitting tenant of the unit (its previous unit is vacated)."""
 
     household: Id
     unit: Id
 
 
-class OfferDeclined(Payload, tag=True, kw_only=True):
+class OfferDeclined(Payload, tag=True, kw_only=True, frozen=True):
     household: Id
     unit: Id
     reason: str = ""
 
 
-class OfferExpired(Payload, tag=True, kw_only=True):
+class OfferExpired(Payload, tag=True, kw_only=True, frozen=True):
     household: Id
     unit: Id
 
 
 # --- ledger (written by the engine, not submitted) ---------------------------------------
-class LedgerOpened(Payload, tag=True, kw_only=True):
+class LedgerOpened(Payload, tag=True, kw_only=True, frozen=True):
     pass
 
 
-class MatchRun(Payload, tag=True, kw_only=True):
+class MatchRun(Payload, tag=True, kw_only=True, frozen=True):
     """One re-match of the whole portfolio, as the engine saw the log at `log_position`."""
 
     run: int  # 1, 2, ... in log order
@@ -194,7 +194,7 @@ Command = (
     | OfferExpired
 )
 
-_command_decoder = msgspec.json.Decoder(Command)
+_command_decoder: msgspec.json.Decoder[Command] = msgspec.json.Decoder(Command)
 
 
 def decode_command(line: bytes) -> Command:

@@ -56,10 +56,7 @@ def run_demo(store: str | None, policy_path: str | None) -> int:
 
 def print_allocation(svc: AllocationService, run: c.MatchRun) -> None:
     pf = svc.portfolio
-    print(
-        f"\nFinal allocation: run {run.run} as of {run.as_of}, policy v{run.policy_version}, "
-        f"{run.engine_version}"
-    )
+    print(f"\nFinal allocation: run {run.run} as of {run.as_of}, policy v{run.policy_version}, {run.engine_version}")
     head = (
         f"{'unit':<8} {'building':<8} {'stair':<5} {'fl':>2} {'rm':>2}  {'household':<9} "
         f"{'flags':<5} {'score':>5} = {'size':>4} {'wait':>4} {'urg':>4} {'tenure':>6} "
@@ -87,8 +84,10 @@ def print_allocation(svc: AllocationService, run: c.MatchRun) -> None:
         )
     print("flags: T sitting tenant in own unit, X tenant moved, D disadvantaged, R refugee, F children")
     matched_new = sum(1 for r in rows if r[5][0] == "-")
-    print(f"\n{len(run.assignments)} units allocated ({matched_new} to new residents); "
-          f"{len(run.unmatched)} households stay in the queue")
+    print(
+        f"\n{len(run.assignments)} units allocated ({matched_new} to new residents); "
+        f"{len(run.unmatched)} households stay in the queue"
+    )
     print("\nDisadvantaged households per building against the cap (30 % of units, rounded down):")
     for cap in run.caps:
         if cap.flag != "disadvantaged":

@@ -154,9 +154,7 @@ class Household(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.offers.clear()
-            aggregate.spec = _replace(
-                aggregate.spec, current_unit=self.payload.unit, transfer_requested=False
-            )
+            aggregate.spec = _replace(aggregate.spec, current_unit=self.payload.unit, transfer_requested=False)
 
     class OfferDeclined(Event):
         TOPIC = "pyengine/OfferDeclined"
@@ -251,8 +249,6 @@ class Ledger(Aggregate):
 
 def _replace(spec: Any, **changes: Any) -> Any:
     return msgspec.structs.replace(spec, **changes)
-
-
 
 
 EVENT_CLASSES: tuple[type[Aggregate.Event], ...] = (

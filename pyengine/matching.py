@@ -62,7 +62,8 @@ class Matcher:
 
     def ineligibility(self, household_id: str, unit_id: str) -> str | None:
         """None if the pair is eligible, else the rule that excludes it."""
-        return self.engine.ineligibility_reason(household_id, unit_id)
+        reason: str | None = self.engine.ineligibility_reason(household_id, unit_id)
+        return reason
 
     def pairs(self) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
         return self.engine.pairs()

@@ -17,7 +17,7 @@ Points = int
 NonNeg = Annotated[int, Meta(ge=0)]
 
 
-class MatchParams(Strict):
+class MatchParams(Strict, frozen=True):
     """The part of the policy the Rust core scores with (its JSON contract)."""
 
     version: Annotated[int, Meta(ge=1)]
@@ -38,7 +38,7 @@ class MatchParams(Strict):
     skill_bonus_max: NonNeg = 75
 
 
-class Policy(MatchParams):
+class Policy(MatchParams, frozen=True):
     name: str = "default"
     caps: list[Cap] = []
 
@@ -73,10 +73,7 @@ def load_policy(path: str | Path | None = None) -> Policy:
         except OSError as e:
             raise InputError("--policy", f"cannot read {p}: {e.strerror}") from None
     try:
-        if source.endswith(".json"):
-            data = msgspec.json.decode(text.encode())
-        else:
-            data = tomllib.loads(text)
+        data = msgspec.json.decode(text.encode()) if source.endswith(".json") else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, msgspec.DecodeError) as e:
         raise InputError(source, f"not valid TOML/JSON: {e}") from None
     if not isinstance(data, dict):

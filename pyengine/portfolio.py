@@ -49,7 +49,7 @@ class Portfolio:
     def apply(self, event: Any) -> None:
         """Fold in an event read from the log."""
         if isinstance(event, AggregateCreated):
-            agg = event.mutate(None)
+            agg: Any = event.mutate(None)
             self._by_uuid[agg.id] = agg
         else:
             agg = self._by_uuid[event.originator_id]
@@ -108,9 +108,7 @@ class Portfolio:
         return schema.Instance(
             as_of=self.date,
             units=[self.unit_row(u) for _, u in sorted(self.units.items()) if u.active],
-            households=[
-                self.household_row(h) for _, h in sorted(self.households.items()) if not h.withdrawn
-            ],
+            households=[self.household_row(h) for _, h in sorted(self.households.items()) if not h.withdrawn],
             caps=list(self.policy.caps),
         )
 
@@ -232,15 +230,14 @@ class Portfolio:
             return [self._submit(cmd)]
         if isinstance(cmd, c.ApplicationUpdated):
             h = self._household(cmd.id, "id")
-            self._not_after(cmd.refugee_settled_on or None, "refugee_settled_on")  # type: ignore[arg-type]
+            if isinstance(cmd.refugee_settled_on, dt.date):
+                self._not_after(cmd.refugee_settled_on, "refugee_settled_on")
             h.update(cmd)
             return [h]
         if isinstance(cmd, c.ApplicationWithdrawn):
             h = self._household(cmd.id, "id")
             if h.spec.current_unit is not None:
-                raise InputError(
-                    "id", f"household {cmd.id!r} is the sitting tenant of {h.spec.current_unit!r}"
-                )
+                raise InputError("id", f"household {cmd.id!r} is the sitting tenant of {h.spec.current_unit!r}")
             h.withdraw(cmd)
             return [h]
         if isinstance(cmd, c.OfferMade):

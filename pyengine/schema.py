@@ -24,7 +24,7 @@ class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=Tr
     pass
 
 
-class Unit(Strict):
+class Unit(Strict, frozen=True):
     id: Id
     building: Id
     stairwell: Id
@@ -38,7 +38,7 @@ class Unit(Strict):
     school_district: str | None = None
 
 
-class Household(Strict):
+class Household(Strict, frozen=True):
     id: Id
     adults: Annotated[int, Meta(ge=1)]
     children: NonNeg
@@ -55,21 +55,21 @@ class Household(Strict):
     transfer_requested: bool = False
 
 
-class Cap(Strict):
+class Cap(Strict, frozen=True):
     flag: Literal["disadvantaged", "refugee"]
     scope: Literal["building", "stairwell"]
     max_share: Share | None = None
     max_count: NonNeg | None = None
 
 
-class Instance(Strict):
+class Instance(Strict, frozen=True):
     as_of: dt.date
     units: list[Unit]
     households: list[Household]
     caps: list[Cap] | None = None  # absent: the policy's caps apply; [] means none
 
 
-class Breakdown(Strict):
+class Breakdown(Strict, frozen=True):
     size_fit: int
     waiting: int
     urgency: int
@@ -78,14 +78,14 @@ class Breakdown(Strict):
     resource_mix: int
 
 
-class Assignment(Strict):
+class Assignment(Strict, frozen=True):
     household: str
     unit: str
     score: int
     breakdown: Breakdown
 
 
-class CapUsage(Strict):
+class CapUsage(Strict, frozen=True):
     rule: int
     flag: str
     scope: str
@@ -94,7 +94,7 @@ class CapUsage(Strict):
     units: int
 
 
-class Result(Strict):
+class Result(Strict, frozen=True):
     assignments: list[Assignment]
     unmatched: list[str]
     objective: int
@@ -109,23 +109,23 @@ class Result(Strict):
 
 
 # Delta operations of `pyengine stream`.
-class UpsertHousehold(Strict, tag="upsert_household", tag_field="op"):
+class UpsertHousehold(Strict, tag="upsert_household", tag_field="op", frozen=True):
     household: Household
 
 
-class RemoveHousehold(Strict, tag="remove_household", tag_field="op"):
+class RemoveHousehold(Strict, tag="remove_household", tag_field="op", frozen=True):
     id: Id
 
 
-class UpsertUnit(Strict, tag="upsert_unit", tag_field="op"):
+class UpsertUnit(Strict, tag="upsert_unit", tag_field="op", frozen=True):
     unit: Unit
 
 
-class RemoveUnit(Strict, tag="remove_unit", tag_field="op"):
+class RemoveUnit(Strict, tag="remove_unit", tag_field="op", frozen=True):
     id: Id
 
 
-class SetAsOf(Strict, tag="set_as_of", tag_field="op"):
+class SetAsOf(Strict, tag="set_as_of", tag_field="op", frozen=True):
     as_of: dt.date
 
 
@@ -162,9 +162,7 @@ def validate_instance(inst: Instance) -> None:
         check_cap(c, f"caps[{i}]")
 
 
-def validate_household(
-    h: Household, field: str, as_of: dt.date | None, unit_ids: dict[str, int] | set[str]
-) -> None:
+def validate_household(h: Household, field: str, as_of: dt.date | None, unit_ids: dict[str, int] | set[str]) -> None:
     if h.current_unit is not None and h.current_unit not in unit_ids:
         raise InputError(f"{field}.current_unit", f"unknown unit {h.current_unit!r}")
     if h.current_unit is None and h.applied_on is None:

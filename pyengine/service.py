@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import structlog
 from eventsourcing.persistence import IntegrityError
 
 from adapters.store import store_env
@@ -74,9 +73,7 @@ class AllocationService:
             recordings = self.app.save(*events)
         except IntegrityError as e:
             self._rebuild()
-            raise ConcurrencyConflict(
-                f"another writer appended to {self.store_url} first; nothing was stored"
-            ) from e
+            raise ConcurrencyConflict(f"another writer appended to {self.store_url} first; nothing was stored") from e
         except BaseException:
             self._rebuild()
             raise

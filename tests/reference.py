@@ -91,9 +91,7 @@ def scope_caps(inst: Instance, p: Policy) -> list[tuple[int, str, str, int, list
             else:
                 assert cap.max_share is not None
                 value = math.floor(cap.max_share * len(ids) + 1e-9)
-            sitting = sum(
-                1 for h in inst.households if getattr(h, cap.flag) and h.current_unit in set(ids)
-            )
+            sitting = sum(1 for h in inst.households if getattr(h, cap.flag) and h.current_unit in set(ids))
             out.append((r, cap.flag, key, max(value, sitting), ids))
     return out
 

@@ -20,13 +20,18 @@ def units(draw: st.DrawFn, n: int) -> list[Unit]:
         b = draw(st.integers(0, 2))
         out.append(
             Unit(
-                id=f"U{i:02d}", building=f"B{b}", stairwell=f"B{b}-{draw(st.integers(0, 1))}",
-                floor=draw(st.integers(1, 4)), rooms=draw(st.integers(1, 5)), area_m2=50.0,
-                rent_nok_month=6800, accessible=draw(st.booleans()),
+                id=f"U{i:02d}",
+                building=f"B{b}",
+                stairwell=f"B{b}-{draw(st.integers(0, 1))}",
+                floor=draw(st.integers(1, 4)),
+                rooms=draw(st.integers(1, 5)),
+                area_m2=50.0,
+                rent_nok_month=6800,
+                accessible=draw(st.booleans()),
                 kind=draw(st.sampled_from(["ordinary", "ordinary", "ordinary", "care"])),
                 district=draw(st.sampled_from(DISTRICTS)),
                 school_district=draw(st.sampled_from([*DISTRICTS, None])),
-            )  # fmt: skip
+            )
         )
     return out
 
@@ -40,15 +45,21 @@ def households(draw: st.DrawFn, n: int, unit_ids: list[str]) -> list[Household]:
         applied = None if home and draw(st.booleans()) else AS_OF - dt.timedelta(days=draw(st.integers(0, 2500)))
         out.append(
             Household(
-                id=f"H{i:02d}", adults=draw(st.integers(1, 4)), children=draw(st.integers(0, 4)),
-                needs_accessible=draw(st.booleans()), care_need=draw(st.sampled_from([False, False, True])),
-                disadvantaged=draw(st.booleans()), refugee=draw(st.booleans()),
-                urgency=draw(st.integers(0, 3)), applied_on=applied,
+                id=f"H{i:02d}",
+                adults=draw(st.integers(1, 4)),
+                children=draw(st.integers(0, 4)),
+                needs_accessible=draw(st.booleans()),
+                care_need=draw(st.sampled_from([False, False, True])),
+                disadvantaged=draw(st.booleans()),
+                refugee=draw(st.booleans()),
+                urgency=draw(st.integers(0, 3)),
+                applied_on=applied,
                 skills=draw(st.lists(st.sampled_from(SKILLS), unique=True, max_size=4)),
                 preferred_districts=draw(st.lists(st.sampled_from(DISTRICTS), unique=True, max_size=2)),
-                school_district=draw(st.sampled_from([*DISTRICTS, None])), current_unit=home,
+                school_district=draw(st.sampled_from([*DISTRICTS, None])),
+                current_unit=home,
                 transfer_requested=bool(home) and draw(st.booleans()),
-            )  # fmt: skip
+            )
         )
     return out
 

@@ -90,8 +90,9 @@ def test_same_set_in_any_order_gives_the_same_bytes(inst: Instance) -> None:
 
 def test_node_budget_reports_a_gap_or_optimum() -> None:
     """A budget of one node must still give a feasible answer and a valid bound."""
-    from .helpers import household, instance, unit
     from pyengine.schema import Cap
+
+    from .helpers import household, instance, unit
 
     units = [unit(f"U{i}", building=f"B{i % 2}") for i in range(8)]
     hs = [household(f"D{i}", disadvantaged=True, urgency=i % 4) for i in range(8)]

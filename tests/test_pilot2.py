@@ -36,7 +36,11 @@ def test_scenario_follows_the_report() -> None:
 
 def test_demo_runs_and_prints_the_allocation(tmp_path: Path) -> None:
     p = subprocess.run(
-        [sys.executable, "-m", "pyengine.cli", "demo"], capture_output=True, text=True, cwd=tmp_path, timeout=600
+        [sys.executable, "-m", "pyengine.cli", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
     )
     assert p.returncode == 0, p.stderr
     out = p.stdout
@@ -47,6 +51,10 @@ def test_demo_runs_and_prints_the_allocation(tmp_path: Path) -> None:
     assert "proven optimal" in out
     # running it again starts afresh
     q = subprocess.run(
-        [sys.executable, "-m", "pyengine.cli", "demo"], capture_output=True, text=True, cwd=tmp_path, timeout=600
+        [sys.executable, "-m", "pyengine.cli", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
     )
     assert q.returncode == 0 and q.stdout.splitlines()[-1] == out.splitlines()[-1]

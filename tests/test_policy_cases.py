@@ -45,9 +45,7 @@ def test_rule2_unit_too_small_for_applicant() -> None:
 
 
 def test_rule6_own_unit_too_small_stays_eligible_with_deficit_penalty() -> None:
-    inst = instance(
-        [unit("U1", rooms=2)], [household("T1", adults=2, children=2, current_unit="U1", applied_on=None)]
-    )
+    inst = instance([unit("U1", rooms=2)], [household("T1", adults=2, children=2, current_unit="U1", applied_on=None)])
     b = bd(inst, "T1", "U1")
     assert b == {
         "size_fit": -100, "waiting": 0, "urgency": 0, "tenure_stability": 1000,

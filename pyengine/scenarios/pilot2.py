@@ -37,11 +37,20 @@ FAMILY_RENT = 9700
 
 def _unit(uid: str, block: str, stair: str, floor: int, rooms: int, area: float, rent: int) -> UnitRegistered:
     return UnitRegistered(
-        id=uid, building=f"Blokk-{block}", stairwell=f"{block}{stair}", floor=floor,
-        rooms=rooms, area_m2=area, rent_nok_month=rent, accessible=floor == 1,
-        kind="ordinary", owner="foundation", tenure="wholly_owned", district=DISTRICT,
+        id=uid,
+        building=f"Blokk-{block}",
+        stairwell=f"{block}{stair}",
+        floor=floor,
+        rooms=rooms,
+        area_m2=area,
+        rent_nok_month=rent,
+        accessible=floor == 1,
+        kind="ordinary",
+        owner="foundation",
+        tenure="wholly_owned",
+        district=DISTRICT,
         school_district=DISTRICT,
-    )  # fmt: skip
+    )
 
 
 def units(rng: random.Random) -> tuple[list[UnitRegistered], list[UnitsMerged]]:
@@ -57,9 +66,7 @@ def units(rng: random.Random) -> tuple[list[UnitRegistered], list[UnitsMerged]]:
                     flats.append(u)
                     if floor == 2:
                         pair.append(u)
-            family = _unit(
-                f"{block}{stair}-2F", block, stair, 2, 4, pair[0].area_m2 + pair[1].area_m2, FAMILY_RENT
-            )
+            family = _unit(f"{block}{stair}-2F", block, stair, 2, 4, pair[0].area_m2 + pair[1].area_m2, FAMILY_RENT)
             merges.append(UnitsMerged(units=[p.id for p in pair], into=family))
     return flats, merges
 
@@ -68,19 +75,29 @@ def _skills(rng: random.Random, k: int) -> list[str]:
     return sorted(rng.sample(SKILLS, k))
 
 
-def households(rng: random.Random, unit_ids: list[str]) -> tuple[list[ApplicationSubmitted], list[ApplicationSubmitted]]:
+def households(
+    rng: random.Random, unit_ids: list[str]
+) -> tuple[list[ApplicationSubmitted], list[ApplicationSubmitted]]:
     """15 sitting tenants (phase 1) and 100 applications (phase 2)."""
     tenants: list[ApplicationSubmitted] = []
     homes = sorted(rng.sample(unit_ids, 15))
     for i, home in enumerate(homes):
         tenants.append(
             ApplicationSubmitted(
-                id=f"T{i + 1:02d}", applied_on=None, adults=1 if i % 3 else 2, children=0,
-                monthly_income_nok=rng.randint(18, 45) * 1000, stable_income=rng.random() < 0.6,
-                disadvantaged=i in (3, 9), skills=_skills(rng, rng.randint(1, 3)),
-                preferred_districts=[DISTRICT], school_district=DISTRICT, urgency=0,
-                current_unit=home, transfer_requested=i in (5, 11),
-            )  # fmt: skip
+                id=f"T{i + 1:02d}",
+                applied_on=None,
+                adults=1 if i % 3 else 2,
+                children=0,
+                monthly_income_nok=rng.randint(18, 45) * 1000,
+                stable_income=rng.random() < 0.6,
+                disadvantaged=i in (3, 9),
+                skills=_skills(rng, rng.randint(1, 3)),
+                preferred_districts=[DISTRICT],
+                school_district=DISTRICT,
+                urgency=0,
+                current_unit=home,
+                transfer_requested=i in (5, 11),
+            )
         )
     apps: list[ApplicationSubmitted] = []
     n = 100
@@ -99,15 +116,21 @@ def households(rng: random.Random, unit_ids: list[str]) -> tuple[list[Applicatio
         prefs = [DISTRICT] if rng.random() < 0.85 else sorted(rng.sample(OTHER_DISTRICTS, 2))
         apps.append(
             ApplicationSubmitted(
-                id=f"S{i + 1:03d}", applied_on=applied, adults=adults, children=children,
-                needs_accessible=rng.random() < 0.06, care_need=rng.random() < 0.02,
+                id=f"S{i + 1:03d}",
+                applied_on=applied,
+                adults=adults,
+                children=children,
+                needs_accessible=rng.random() < 0.06,
+                care_need=rng.random() < 0.02,
                 monthly_income_nok=rng.randint(9, 20) * 1000 if low_income else rng.randint(22, 55) * 1000,
                 stable_income=not low_income and rng.random() < 0.7,
-                disadvantaged=disadvantaged, refugee_settled_on=settled,
+                disadvantaged=disadvantaged,
+                refugee_settled_on=settled,
                 skills=_skills(rng, rng.randint(0 if disadvantaged else 1, 3)),
-                preferred_districts=prefs, school_district=DISTRICT if children else None,
+                preferred_districts=prefs,
+                school_district=DISTRICT if children else None,
                 urgency=rng.choice((1, 2, 2, 3)) if disadvantaged else rng.choice((0, 0, 0, 1)),
-            )  # fmt: skip
+            )
         )
     return tenants, apps
 
