@@ -32,6 +32,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest pyengine._core
 
 clean:
 	rm -rf $(VENV) target pyengine/_core*.so

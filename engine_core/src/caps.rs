@@ -4,10 +4,20 @@
 //!
 //! A cap constraint `k` says: at most `cap[k]` of the edges that count towards `k` may be
 //! chosen. An edge counts towards the constraints listed for it in `edge_cons`.
+//!
+//! Prices are fractional (steps of 1/`SCALE`) but every bound is computed in exact integer
+//! arithmetic on scores scaled by `SCALE`, then floored: objectives are integers, so a bound
+//! below incumbent + 1 proves the incumbent optimal. Branching is on "household `i` counts
+//! towards constraint `k`" (in / out) rather than on single pairs: units in one building are
+//! largely interchangeable, and pair branching would enumerate their permutations.
 
 use crate::lsa::{self, Graph};
 
 const NONE: u32 = u32::MAX;
+/// Price granularity: prices move in steps of 1/SCALE points.
+const SCALE: i64 = 64;
+const ROOT_ITERS: usize = 120;
+const NODE_ITERS: usize = 30;
 
 pub struct CappedProblem<'a> {
     pub g: &'a Graph,
@@ -30,23 +40,25 @@ pub struct Outcome {
     pub nodes: u64,
 }
 
+/// A branching decision: row `.0` does (`In`) or does not (`Out`) count towards constraint `.1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fix {
-    Force(usize),
-    Forbid(usize),
+    In(usize, usize),
+    Out(usize, usize),
 }
 
 struct Node {
     fixes: Vec<Fix>,
-    lambda: Vec<i64>,
+    lambda: Vec<f64>,
     /// Upper bound inherited from the parent.
     bound: i64,
 }
 
 /// A node relaxation solved on a rebuilt graph, mapped back to base edges.
+#[derive(Clone)]
 struct Relaxed {
     row_edge: Vec<usize>,
-    /// Weight under the adjusted (priced) scores.
+    /// Weight under the adjusted (scaled and priced) scores.
     adjusted: i64,
     /// Weight under the true scores.
     value: i64,
@@ -74,43 +86,35 @@ impl<'a> CappedProblem<'a> {
         (0..self.cap.len()).find(|&k| counts[k] > self.cap[k])
     }
 
-    /// Solves the assignment with fixings, `banned(row, edge)` removals and prices `lambda`.
+    /// Solves the assignment under `fixes`, `banned(row, edge)` removals and scaled prices:
+    /// edge weight `w * scale - sum of price[k]` over the constraints the edge counts towards.
     fn relax(
         &self,
         fixes: &[Fix],
-        lambda: &[i64],
+        price: &[i64],
+        scale: i64,
         banned: &dyn Fn(usize, usize) -> bool,
     ) -> Option<Relaxed> {
         let g = self.g;
-        let mut forced_row = vec![NONE as usize; g.n_rows];
-        let mut forced_col = vec![NONE; g.n_cols];
-        let mut forbidden: Vec<usize> = Vec::new();
-        for f in fixes {
-            match *f {
-                Fix::Force(e) => {
-                    let row = row_of(g, e);
-                    forced_row[row] = e;
-                    forced_col[g.col[e] as usize] = row as u32;
-                }
-                Fix::Forbid(e) => forbidden.push(e),
-            }
-        }
-        forbidden.sort_unstable();
         let mut h = Graph::new(g.n_cols);
         let mut base = Vec::with_capacity(g.col.len());
+        let mut row_fixes: Vec<Fix> = Vec::new();
         for i in 0..g.n_rows {
+            row_fixes.clear();
+            row_fixes.extend(fixes.iter().copied().filter(|f| match *f {
+                Fix::In(r, _) | Fix::Out(r, _) => r == i,
+            }));
             for e in g.edges(i) {
-                let j = g.col[e] as usize;
-                let keep = if forced_row[i] != NONE as usize {
-                    forced_row[i] == e
-                } else {
-                    (forced_col[j] == NONE || forced_col[j] as usize == i)
-                        && forbidden.binary_search(&e).is_err()
-                        && !banned(i, e)
-                };
-                if keep {
-                    let price: i64 = self.cons(e).map(|k| lambda[k]).sum();
-                    h.push_edge(j as u32, g.w[e] - price);
+                if banned(i, e) {
+                    continue;
+                }
+                let ok = row_fixes.iter().all(|f| match *f {
+                    Fix::In(_, k) => self.cons(e).any(|c| c == k),
+                    Fix::Out(_, k) => self.cons(e).all(|c| c != k),
+                });
+                if ok {
+                    let p: i64 = self.cons(e).map(|k| price[k]).sum();
+                    h.push_edge(g.col[e], g.w[e] * scale - p);
                     base.push(e);
                 }
             }
@@ -169,20 +173,21 @@ impl<'a> CappedProblem<'a> {
                 g.col[e] != self.own_col[i]
                     && self.cons(e).any(|k| bans.binary_search(&(i, k)).is_ok())
             };
-            cur = self.relax(&[], &zero, &banned)?;
+            cur = self.relax(&[], &zero, 1, &banned)?;
         }
     }
 
     pub fn solve(&self, node_limit: u64) -> Option<Outcome> {
         let none = |_: usize, _: usize| false;
         let n_cons = self.cap.len();
-        let root = self.relax(&[], &vec![0; n_cons], &none)?;
+        let zero = vec![0i64; n_cons];
+        let root = self.relax(&[], &zero, 1, &none)?;
         let uncapped_objective = root.value;
         let mut best = self.repair(&root)?;
         let mut nodes = 0u64;
         let mut stack = vec![Node {
             fixes: Vec::new(),
-            lambda: vec![0; n_cons],
+            lambda: vec![0.0; n_cons],
             bound: root.value,
         }];
         while let Some(node) = stack.pop() {
@@ -194,18 +199,18 @@ impl<'a> CappedProblem<'a> {
                 break;
             }
             nodes += 1;
-            let iters = if nodes == 1 { 40 } else { 10 };
-            if let Some((bound, lambda, branch)) = self.process(&node, &mut best, iters) {
+            let iters = if nodes == 1 { ROOT_ITERS } else { NODE_ITERS };
+            if let Some((bound, lambda, row, k)) = self.process(&node, &mut best, iters) {
                 let mut fixes = node.fixes.clone();
-                fixes.push(Fix::Force(branch));
+                fixes.push(Fix::In(row, k));
                 stack.push(Node {
                     fixes,
                     lambda: lambda.clone(),
                     bound,
                 });
                 let mut fixes = node.fixes;
-                fixes.push(Fix::Forbid(branch));
-                // Pushed last, explored first: moving a household out heads towards feasibility.
+                fixes.push(Fix::Out(row, k));
+                // Pushed last, explored first: keeping a household out heads towards feasibility.
                 stack.push(Node {
                     fixes,
                     lambda,
@@ -225,55 +230,62 @@ impl<'a> CappedProblem<'a> {
         })
     }
 
-    /// Bounds one node; returns (bound, prices, edge to branch on) unless it is pruned.
+    /// Bounds one node; returns (bound, prices, row and constraint to branch on) unless the
+    /// node is pruned (infeasible, bounded by the incumbent, or solved outright).
     fn process(
         &self,
         node: &Node,
         best: &mut Relaxed,
         iters: usize,
-    ) -> Option<(i64, Vec<i64>, usize)> {
+    ) -> Option<(i64, Vec<f64>, usize, usize)> {
         let none = |_: usize, _: usize| false;
         let n_cons = self.cap.len();
-        let plain = self.relax(&node.fixes, &vec![0; n_cons], &none)?;
+        // Rows forced into a constraint may already exceed its cap on their own.
+        let mut forced = vec![0i64; n_cons];
+        for f in &node.fixes {
+            if let Fix::In(_, k) = *f {
+                forced[k] += 1;
+            }
+        }
+        if (0..n_cons).any(|k| forced[k] > self.cap[k]) {
+            return None;
+        }
+        let plain = self.relax(&node.fixes, &vec![0; n_cons], 1, &none)?;
         let mut ub = plain.value.min(node.bound);
         if ub <= best.value {
             return None;
         }
         let counts0 = self.counts(&plain.row_edge);
-        let Some(k0) = self.first_violated(&counts0) else {
+        if self.first_violated(&counts0).is_none() {
             *best = plain; // the node's own optimum satisfies every cap
             return None;
-        };
-        // Lagrangian dual: any prices >= 0 give a valid bound; subgradient steps improve it.
+        }
+        // Lagrangian dual by projected subgradient with Polyak steps towards incumbent + 1/2:
+        // any prices >= 0 give a valid bound, and we only need it below incumbent + 1.
         let mut lambda = node.lambda.clone();
         let mut best_lambda = lambda.clone();
+        let mut last = plain.clone();
         let mut theta = 1.0f64;
         let mut stall = 0;
         for _ in 0..iters {
-            if lambda.iter().all(|&l| l == 0) {
-                // Same as the plain relaxation; only the step below changes anything.
-                let g: Vec<i64> = (0..n_cons).map(|k| counts0[k] - self.cap[k]).collect();
-                step(&mut lambda, &g, (ub - best.value) as f64, theta);
-                continue;
-            }
-            let r = self.relax(&node.fixes, &lambda, &none)?;
-            let lval = r.adjusted + (0..n_cons).map(|k| lambda[k] * self.cap[k]).sum::<i64>();
+            let price: Vec<i64> = lambda
+                .iter()
+                .map(|&l| (l * SCALE as f64).round() as i64)
+                .collect();
+            let r = self.relax(&node.fixes, &price, SCALE, &none)?;
+            let scaled = r.adjusted + (0..n_cons).map(|k| price[k] * self.cap[k]).sum::<i64>();
+            let bound = scaled.div_euclid(SCALE);
             let counts = self.counts(&r.row_edge);
-            let feasible = self.first_violated(&counts).is_none();
-            if feasible && r.value > best.value {
-                *best = Relaxed {
-                    row_edge: r.row_edge.clone(),
-                    adjusted: r.adjusted,
-                    value: r.value,
-                };
+            if self.first_violated(&counts).is_none() && r.value > best.value {
+                *best = r.clone();
             }
-            if lval < ub {
-                ub = lval;
+            if bound < ub {
+                ub = bound;
                 best_lambda = lambda.clone();
                 stall = 0;
             } else {
                 stall += 1;
-                if stall >= 3 {
+                if stall >= 4 {
                     theta /= 2.0;
                     stall = 0;
                 }
@@ -281,53 +293,48 @@ impl<'a> CappedProblem<'a> {
             if ub <= best.value {
                 return None;
             }
-            let g: Vec<i64> = (0..n_cons).map(|k| counts[k] - self.cap[k]).collect();
-            if g.iter()
-                .zip(&lambda)
-                .all(|(&gk, &l)| gk <= 0 && (gk == 0 || l == 0))
-            {
-                break; // complementary slackness: this bound cannot be improved further
+            // Subgradient of the dual at these prices, projected on lambda >= 0.
+            let g: Vec<f64> = (0..n_cons)
+                .map(|k| {
+                    let gk = (counts[k] - self.cap[k]) as f64;
+                    if lambda[k] <= 0.0 && gk < 0.0 {
+                        0.0
+                    } else {
+                        gk
+                    }
+                })
+                .collect();
+            let norm: f64 = g.iter().map(|x| x * x).sum();
+            let violated = self.first_violated(&counts).is_some();
+            if violated {
+                last = r;
             }
-            step(&mut lambda, &g, (lval - best.value) as f64, theta);
+            if norm == 0.0 {
+                break; // complementary slackness: no price change can lower this bound
+            }
+            let gap = scaled as f64 / SCALE as f64 - (best.value as f64 + 0.5);
+            let t = theta * gap.max(0.5) / norm;
+            for (l, gk) in lambda.iter_mut().zip(&g) {
+                *l = (*l + t * gk).max(0.0);
+            }
         }
-        // Branch on the cheapest unfixed flagged household in the first violated scope.
-        let forced: Vec<usize> = node
-            .fixes
-            .iter()
-            .filter_map(|f| match *f {
-                Fix::Force(e) => Some(e),
-                Fix::Forbid(_) => None,
+        // Branch on the lowest-scoring household counted in a violated constraint, in the
+        // last priced solution that violated one (else the plain one).
+        let counts = self.counts(&last.row_edge);
+        let k0 = self.first_violated(&counts)?;
+        let fixed_in = |i: usize| node.fixes.contains(&Fix::In(i, k0));
+        let (_, row) = (0..self.g.n_rows)
+            .filter(|&i| {
+                let e = last.row_edge[i];
+                self.cons(e).any(|k| k == k0) && !fixed_in(i)
             })
-            .collect();
-        let branch = plain
-            .row_edge
-            .iter()
-            .copied()
-            .filter(|&e| self.cons(e).any(|k| k == k0) && !forced.contains(&e))
-            .min_by_key(|&e| (self.g.w[e], e))?; // none: the forced pairs alone break the cap
-        Some((ub, best_lambda, branch))
+            .map(|i| (self.g.w[last.row_edge[i]], i))
+            .min()?;
+        Some((ub, best_lambda, row, k0))
     }
 }
 
-/// Projected subgradient step with integer prices; `g` is the cap violation per constraint.
-fn step(lambda: &mut [i64], g: &[i64], gap: f64, theta: f64) {
-    let norm: i64 = g.iter().map(|x| x * x).sum();
-    if norm == 0 {
-        return;
-    }
-    let t = theta * gap.max(1.0) / norm as f64;
-    for (l, &gk) in lambda.iter_mut().zip(g) {
-        if gk == 0 {
-            continue;
-        }
-        let mut d = (t * gk as f64).round() as i64;
-        if d == 0 {
-            d = gk.signum(); // integer prices must still move
-        }
-        *l = (*l + d).max(0);
-    }
-}
-
+#[cfg(test)]
 fn row_of(g: &Graph, e: usize) -> usize {
     // start is non-decreasing; the row is the last start <= e among non-empty rows.
     g.start.partition_point(|&s| s <= e) - 1

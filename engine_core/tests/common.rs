@@ -43,16 +43,29 @@ impl Lcg {
 
 /// A random portfolio: `n_b` buildings with two stairwells each, a mix of applicants and
 /// sitting tenants (some asking for a transfer), flags, skills and districts.
-pub fn random_instance(rng: &mut Lcg, n_units: usize, n_hh: usize, n_b: u64) -> (Vec<Value>, Vec<Value>) {
+pub fn random_instance(
+    rng: &mut Lcg,
+    n_units: usize,
+    n_hh: usize,
+    n_b: u64,
+) -> (Vec<Value>, Vec<Value>) {
     let districts = ["Lademoen", "Saupstad", "Rosenborg"];
     let skills = ["gardening", "childcare", "cleaning", "maintenance", "admin"];
     let units: Vec<Value> = (0..n_units)
         .map(|i| {
             let b = rng.below(n_b);
-            let mut u = unit(&format!("U{i:05}"), &format!("B{b}"), 1 + rng.below(4) as i64);
+            let mut u = unit(
+                &format!("U{i:05}"),
+                &format!("B{b}"),
+                1 + rng.below(4) as i64,
+            );
             u["stairwell"] = json!(format!("B{b}-{}", rng.below(2)));
             u["accessible"] = json!(rng.below(3) == 0);
-            u["kind"] = json!(if rng.below(8) == 0 { "care" } else { "ordinary" });
+            u["kind"] = json!(if rng.below(8) == 0 {
+                "care"
+            } else {
+                "ordinary"
+            });
             u["district"] = json!(districts[rng.below(3) as usize]);
             u["school_district"] = if rng.below(2) == 0 {
                 json!(districts[rng.below(3) as usize])
@@ -65,13 +78,19 @@ pub fn random_instance(rng: &mut Lcg, n_units: usize, n_hh: usize, n_b: u64) -> 
     let mut free: Vec<usize> = (0..n_units).collect();
     let households: Vec<Value> = (0..n_hh)
         .map(|i| {
-            let mut h = household(&format!("H{i:05}"), 1 + rng.below(3) as i64, rng.below(4) as i64 * rng.below(2) as i64);
+            let mut h = household(
+                &format!("H{i:05}"),
+                1 + rng.below(3) as i64,
+                rng.below(4) as i64 * rng.below(2) as i64,
+            );
             h["needs_accessible"] = json!(rng.below(6) == 0);
             h["care_need"] = json!(rng.below(8) == 0);
             h["disadvantaged"] = json!(rng.below(3) == 0);
             h["refugee"] = json!(rng.below(5) == 0);
             h["urgency"] = json!(rng.below(4));
-            let sk: Vec<&str> = (0..rng.below(3)).map(|_| skills[rng.below(5) as usize]).collect();
+            let sk: Vec<&str> = (0..rng.below(3))
+                .map(|_| skills[rng.below(5) as usize])
+                .collect();
             h["skills"] = json!(sk);
             h["preferred_districts"] = json!([districts[rng.below(3) as usize]]);
             h["school_district"] = json!(districts[rng.below(3) as usize]);
@@ -81,7 +100,12 @@ pub fn random_instance(rng: &mut Lcg, n_units: usize, n_hh: usize, n_b: u64) -> 
                 h["current_unit"] = json!(format!("U{u:05}"));
                 h["transfer_requested"] = json!(rng.below(2) == 0);
             } else {
-                h["applied_on"] = json!(format!("20{:02}-{:02}-{:02}", 10 + rng.below(11), 1 + rng.below(12), 1 + rng.below(28)));
+                h["applied_on"] = json!(format!(
+                    "20{:02}-{:02}-{:02}",
+                    10 + rng.below(11),
+                    1 + rng.below(12),
+                    1 + rng.below(28)
+                ));
             }
             h
         })

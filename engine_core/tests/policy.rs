@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 fn engine(units: &[Value], households: &[Value]) -> Engine {
     let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(units, households, json!([]))).unwrap();
+    e.load_instance(&instance(units, households, json!([])))
+        .unwrap();
     e
 }
 
@@ -49,16 +50,26 @@ fn rooms_needed_formula() {
 
 #[test]
 fn size_fit_and_rule_2() {
-    let units = [unit("U1", "B1", 1), unit("U2", "B1", 2), unit("U3", "B1", 4)];
-    let hh = [household("H1", 2, 0), household("T1", 2, 2)];
-    let mut hh = hh.to_vec();
-    hh[1] = with(hh[1].clone(), "current_unit", json!("U2"));
+    let units = [
+        unit("U1", "B1", 1),
+        unit("U2", "B1", 2),
+        unit("U3", "B1", 4),
+        unit("U4", "B1", 2),
+    ];
+    let hh = [
+        household("H1", 2, 0),
+        with(household("T1", 1, 1), "current_unit", json!("U4")),
+    ];
     let e = engine(&units, &hh);
-    assert_eq!(reason(&e, "H1", "U1"), "rule 2: unit has 1 rooms, household needs 2");
+    assert_eq!(
+        reason(&e, "H1", "U1"),
+        "rule 2: unit has 1 rooms, household needs 2"
+    );
     assert_eq!(bd(&e, "H1", "U2").size_fit, 100);
     assert_eq!(bd(&e, "H1", "U3").size_fit, 100 - 2 * 40);
-    // Rule 6: own unit stays eligible although too small (needs 3 rooms... 1+1 bedrooms+1 = 3).
-    let b = bd(&e, "T1", "U2");
+    // Rule 6: own unit stays eligible although too small (2 rooms, needs 3).
+    assert!(reason(&e, "T1", "U3").starts_with("rule 5:"));
+    let b = bd(&e, "T1", "U4");
     assert_eq!(b.size_fit, -100);
     assert_eq!(b.tenure_stability, 1000);
 }
@@ -69,7 +80,13 @@ fn rules_1_3_4_5_6_7() {
     care["kind"] = json!("care");
     let mut acc = unit("A1", "B1", 2);
     acc["accessible"] = json!(true);
-    let units = [unit("U1", "B1", 2), unit("U2", "B1", 2), care, acc, unit("U3", "B3", 1)];
+    let units = [
+        unit("U1", "B1", 2),
+        unit("U2", "B1", 2),
+        care,
+        acc,
+        unit("U3", "B3", 1),
+    ];
     let hh = [
         household("H1", 1, 0),
         with(household("H2", 1, 0), "needs_accessible", json!(true)),
@@ -82,7 +99,10 @@ fn rules_1_3_4_5_6_7() {
         ),
     ];
     let e = engine(&units, &hh);
-    assert_eq!(reason(&e, "H1", "U1"), "rule 1: unit is let to household T1");
+    assert_eq!(
+        reason(&e, "H1", "U1"),
+        "rule 1: unit is let to household T1"
+    );
     assert_eq!(
         reason(&e, "H2", "U2"),
         "rule 3: household needs step-free access, unit is not accessible"
@@ -115,7 +135,11 @@ fn rules_1_3_4_5_6_7() {
 
 #[test]
 fn rule_7_allows_equal_or_better() {
-    let units = [unit("U1", "B1", 2), unit("U2", "B1", 2), unit("U3", "B2", 2)];
+    let units = [
+        unit("U1", "B1", 2),
+        unit("U2", "B1", 2),
+        unit("U3", "B2", 2),
+    ];
     let t = with(
         with(household("T1", 2, 0), "current_unit", json!("U1")),
         "transfer_requested",
@@ -195,7 +219,12 @@ fn urgency_tenure_preference() {
 
 #[test]
 fn resource_mix_cap_and_self_exclusion() {
-    let units = [unit("U1", "B1", 1), unit("U2", "B1", 1), unit("U3", "B2", 1), unit("U4", "B1", 1)];
+    let units = [
+        unit("U1", "B1", 1),
+        unit("U2", "B1", 1),
+        unit("U3", "B2", 1),
+        unit("U4", "B1", 1),
+    ];
     let mut t1 = with(household("T1", 1, 0), "current_unit", json!("U1"));
     t1["skills"] = json!(["gardening"]);
     t1["transfer_requested"] = json!(true);
@@ -210,7 +239,7 @@ fn resource_mix_cap_and_self_exclusion() {
     assert_eq!(bd(&e, "H1", "U2").resource_mix, 75);
     assert_eq!(bd(&e, "H2", "U2").resource_mix, 0);
     assert_eq!(bd(&e, "H2", "U3").resource_mix, 25); // duplicates count once
-    // T1 itself is excluded: B1 lacks gardening from T1's point of view.
+                                                     // T1 itself is excluded: B1 lacks gardening from T1's point of view.
     assert_eq!(bd(&e, "T1", "U1").resource_mix, 25);
     assert_eq!(bd(&e, "T1", "U2").resource_mix, 25);
     // A second gardener living in B1 takes the bonus away from T1.
@@ -225,7 +254,11 @@ fn caps_rounding_and_sitting_floor() {
     units.extend((0..7).map(|i| unit(&format!("C{i}"), "B2", 1)));
     let mut hh = Vec::new();
     for i in 0..6 {
-        let mut h = with(household(&format!("H{i}"), 1, 0), "disadvantaged", json!(true));
+        let mut h = with(
+            household(&format!("H{i}"), 1, 0),
+            "disadvantaged",
+            json!(true),
+        );
         h["current_unit"] = json!(format!("C{i}"));
         if i >= 3 {
             h["current_unit"] = Value::Null;
@@ -242,9 +275,18 @@ fn caps_rounding_and_sitting_floor() {
     let rows = r["caps"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
     // 0.3 × 10 = 3 exactly (not 2.999…); 0.3 × 7 = 2.1 → 2, raised to the 3 living there.
-    assert_eq!(rows[0], json!({"rule": 0, "flag": "disadvantaged", "scope": "B1", "count": 3, "cap": 3, "units": 10}));
-    assert_eq!(rows[1], json!({"rule": 0, "flag": "disadvantaged", "scope": "B2", "count": 3, "cap": 3, "units": 7}));
-    assert_eq!(rows[2], json!({"rule": 1, "flag": "refugee", "scope": "B1-A", "count": 0, "cap": 1, "units": 10}));
+    assert_eq!(
+        rows[0],
+        json!({"rule": 0, "flag": "disadvantaged", "scope": "B1", "count": 3, "cap": 3, "units": 10})
+    );
+    assert_eq!(
+        rows[1],
+        json!({"rule": 0, "flag": "disadvantaged", "scope": "B2", "count": 3, "cap": 3, "units": 7})
+    );
+    assert_eq!(
+        rows[2],
+        json!({"rule": 1, "flag": "refugee", "scope": "B1-A", "count": 0, "cap": 1, "units": 10})
+    );
     assert_eq!(r["optimal"], true);
 }
 
@@ -264,22 +306,93 @@ fn result_file_bytes() {
 fn malformed_input_is_an_error() {
     let e = Engine::new(POLICY).unwrap();
     let bad_policy = POLICY.replace("\"version\": 1", "\"version\": 1, \"extra\": 2");
-    assert_eq!(Engine::new(&bad_policy).unwrap_err(), "policy.extra: unknown field");
+    assert_eq!(
+        Engine::new(&bad_policy).unwrap_err(),
+        "policy.extra: unknown field"
+    );
     let bad_policy = POLICY.replace("\"stay_bonus\": 1000", "\"stay_bonus\": \"x\"");
-    assert_eq!(Engine::new(&bad_policy).unwrap_err(), "policy.stay_bonus: expected an integer");
+    assert_eq!(
+        Engine::new(&bad_policy).unwrap_err(),
+        "policy.stay_bonus: expected an integer"
+    );
     let mut e = e;
     let u = unit("U1", "B1", 1);
     let cases = [
-        (instance(&[with(u.clone(), "rooms", json!(-1))], &[], json!([])), "units[0].rooms: must be between 0 and 1000, got -1"),
-        (instance(&[with(u.clone(), "kind", json!("villa"))], &[], json!([])), "units[0].kind: expected \"ordinary\" or \"care\", got \"villa\""),
-        (instance(&[u.clone(), u.clone()], &[], json!([])), "units[1].id: duplicate id U1"),
-        (instance(&[u.clone()], &[with(household("H1", 1, 0), "current_unit", json!("U9"))], json!([])), "households[0].current_unit: unknown unit U9"),
-        (instance(&[u.clone()], &[with(household("H1", 1, 0), "current_unit", json!("U1")), with(household("H2", 1, 0), "current_unit", json!("U1"))], json!([])), "households[1].current_unit: unit U1 is already the current unit of household H1"),
-        (instance(&[u.clone()], &[with(household("H1", 1, 0), "urgency", json!(4))], json!([])), "households[0].urgency: must be between 0 and 3, got 4"),
-        (instance(&[u.clone()], &[with(household("H1", 1, 0), "applied_on", json!("2021-02-30"))], json!([])), "households[0].applied_on: no such date \"2021-02-30\""),
-        (instance(&[u.clone()], &[], json!([{"flag": "refugee", "scope": "building"}])), "caps[0]: exactly one of max_share and max_count is required"),
-        (instance(&[u.clone()], &[], json!([{"flag": "refugee", "scope": "building", "max_share": 0.2, "max_count": 1}])), "caps[0]: exactly one of max_share and max_count is required"),
-        (instance(&[u.clone()], &[], json!([{"flag": "rich", "scope": "building", "max_count": 1}])), "caps[0].flag: expected \"disadvantaged\" or \"refugee\", got \"rich\""),
+        (
+            instance(&[with(u.clone(), "rooms", json!(-1))], &[], json!([])),
+            "units[0].rooms: must be between 0 and 1000, got -1",
+        ),
+        (
+            instance(&[with(u.clone(), "kind", json!("villa"))], &[], json!([])),
+            "units[0].kind: expected \"ordinary\" or \"care\", got \"villa\"",
+        ),
+        (
+            instance(&[u.clone(), u.clone()], &[], json!([])),
+            "units[1].id: duplicate id U1",
+        ),
+        (
+            instance(
+                std::slice::from_ref(&u),
+                &[with(household("H1", 1, 0), "current_unit", json!("U9"))],
+                json!([]),
+            ),
+            "households[0].current_unit: unknown unit U9",
+        ),
+        (
+            instance(
+                std::slice::from_ref(&u),
+                &[
+                    with(household("H1", 1, 0), "current_unit", json!("U1")),
+                    with(household("H2", 1, 0), "current_unit", json!("U1")),
+                ],
+                json!([]),
+            ),
+            "households[1].current_unit: unit U1 is already the current unit of household H1",
+        ),
+        (
+            instance(
+                std::slice::from_ref(&u),
+                &[with(household("H1", 1, 0), "urgency", json!(4))],
+                json!([]),
+            ),
+            "households[0].urgency: must be between 0 and 3, got 4",
+        ),
+        (
+            instance(
+                std::slice::from_ref(&u),
+                &[with(
+                    household("H1", 1, 0),
+                    "applied_on",
+                    json!("2021-02-30"),
+                )],
+                json!([]),
+            ),
+            "households[0].applied_on: no such date \"2021-02-30\"",
+        ),
+        (
+            instance(
+                std::slice::from_ref(&u),
+                &[],
+                json!([{"flag": "refugee", "scope": "building"}]),
+            ),
+            "caps[0]: exactly one of max_share and max_count is required",
+        ),
+        (
+            instance(
+                std::slice::from_ref(&u),
+                &[],
+                json!([{"flag": "refugee", "scope": "building", "max_share": 0.2, "max_count": 1}]),
+            ),
+            "caps[0]: exactly one of max_share and max_count is required",
+        ),
+        (
+            instance(
+                std::slice::from_ref(&u),
+                &[],
+                json!([{"flag": "rich", "scope": "building", "max_count": 1}]),
+            ),
+            "caps[0].flag: expected \"disadvantaged\" or \"refugee\", got \"rich\"",
+        ),
         ("[1]".to_string(), "<root>: expected an object"),
         ("{".to_string(), ""),
     ];
@@ -297,15 +410,30 @@ fn malformed_input_is_an_error() {
 #[test]
 fn incremental_updates() {
     let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(&[unit("U1", "B1", 1)], &[with(household("T1", 1, 0), "current_unit", json!("U1"))], json!([]))).unwrap();
-    assert_eq!(e.remove_unit("U1").unwrap_err(), "id: unit U1 is the current unit of household T1");
+    e.load_instance(&instance(
+        &[unit("U1", "B1", 1)],
+        &[with(household("T1", 1, 0), "current_unit", json!("U1"))],
+        json!([]),
+    ))
+    .unwrap();
+    assert_eq!(
+        e.remove_unit("U1").unwrap_err(),
+        "id: unit U1 is the current unit of household T1"
+    );
     assert_eq!(e.remove_unit("U2").unwrap_err(), "id: unknown unit U2");
     let h2 = with(household("H2", 1, 0), "current_unit", json!("U1"));
-    assert!(e.upsert_household(&h2.to_string()).unwrap_err().contains("already the current unit"));
+    assert!(e
+        .upsert_household(&h2.to_string())
+        .unwrap_err()
+        .contains("already the current unit"));
     let h2 = with(household("H2", 1, 0), "current_unit", json!("U9"));
-    assert_eq!(e.upsert_household(&h2.to_string()).unwrap_err(), "household.current_unit: unknown unit U9");
+    assert_eq!(
+        e.upsert_household(&h2.to_string()).unwrap_err(),
+        "household.current_unit: unknown unit U9"
+    );
     e.upsert_unit(&unit("U2", "B1", 1).to_string()).unwrap();
-    e.upsert_household(&household("H2", 1, 0).to_string()).unwrap();
+    e.upsert_household(&household("H2", 1, 0).to_string())
+        .unwrap();
     assert_eq!(e.unit_ids(), ["U1", "U2"]);
     assert_eq!(e.household_ids(), ["H2", "T1"]);
     let (h, u, w) = e.pairs().unwrap();

@@ -10,8 +10,8 @@ Choices where the report is silent (stated so a reader can change them):
 - each block has 3 stairwells × 4 floors × 2 flats; in each stairwell the two second-floor
   flats are merged into one four-room family flat → 21 units a block, 42 in all;
 - the first recruitment phase picked residents already living at Svartlamon: they are the
-  15 sitting tenants here (2 of them disadvantaged, 2 asking for a transfer), so 27 flats
-  are to let, as in the report;
+  15 sitting tenants here, in two-room flats (2 of them disadvantaged, 2 asking for a
+  transfer), so 27 flats are to let, as in the report;
 - 40 % of applicants are flagged disadvantaged (low income plus other needs), enough that
   the 30 % cap (6 of 21 units a block) binds; ground-floor flats are step-free.
 """
@@ -140,8 +140,9 @@ def commands(seed: int = SEED) -> list[Command]:
     rng = random.Random(seed)
     flats, merges = units(rng)
     merged_away = {uid for m in merges for uid in m.units}
-    let_ids = [u.id for u in flats if u.id not in merged_away] + [m.into.id for m in merges]
-    tenants, apps = households(rng, sorted(let_ids))
+    # phase-1 residents (mostly single) live in two-room flats; family flats are all to let
+    two_room = [u.id for u in flats if u.id not in merged_away]
+    tenants, apps = households(rng, sorted(two_room))
     out: list[Command] = [DayClosed(date=AS_OF)]
     out += flats
     out += merges
