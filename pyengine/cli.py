@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 import structlog
 
-from .errors import ConcurrencyConflict, InputError
+from .errors import ConcurrencyConflict, InputError, from_validation
 from .log import configure_cli_logging
 
 
@@ -119,6 +119,70 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .generate import operations, parse_scale, portfolio
+
+    try:
+        n_units, n_households = parse_scale(args.scale)
+    except ValueError:
+        raise InputError("--scale", f"{args.scale!r}: use city, national or a positive number of units") from None
+    inst = portfolio(n_units, n_households, seed=args.seed)
+    Path(args.output).write_bytes(msgspec.json.encode(inst) + b"\n")
+    print(f"wrote {args.output}: {len(inst.units)} units, {len(inst.households)} households (seed {args.seed})")
+    if args.ops:
+        if not args.ops_output:
+            raise InputError("--ops-output", "required with --ops")
+        enc = msgspec.json.Encoder()
+        with open(args.ops_output, "wb") as f:
+            for op in operations(inst, args.ops, seed=args.seed + 1):
+                f.write(enc.encode(op) + b"\n")
+        print(f"wrote {args.ops_output}: {args.ops} operations")
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from .matching import Matcher
+    from .operations import apply_to_matcher
+    from .policy import load_policy
+    from .schema import Operation, decode_instance
+
+    policy = load_policy(args.policy)
+    inst = decode_instance(_read(args.instance, "--instance"))
+    raw_ops = _read(args.events, "--events")
+    m = Matcher(policy)
+    m.load(inst)
+    result = m.solve(args.node_limit)  # the snapshot; operations then re-match from here
+    decoder: msgspec.json.Decoder[Operation] = msgspec.json.Decoder(Operation)  # type: ignore[arg-type]
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+    enc = msgspec.json.Encoder()
+    try:
+        seq = 0
+        for n, line in enumerate(raw_ops.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                try:
+                    op = decoder.decode(line)
+                except (msgspec.ValidationError, msgspec.DecodeError) as e:
+                    raise from_validation(e) from None
+                apply_to_matcher(m, op)
+                result = m.solve(args.node_limit)
+            except InputError as e:
+                raise e.at_line(n) from None
+            seq += 1
+            row = {
+                "seq": seq, "objective": result.objective, "bound": result.bound,
+                "matched": len(result.assignments), "solve_us": round(result.solve_ms * 1000),
+            }  # fmt: skip
+            out.write(enc.encode(row) + b"\n")
+    finally:
+        if args.output:
+            out.close()
+    if args.final:
+        Path(args.final).write_bytes(msgspec.json.format(msgspec.json.encode(result), indent=1) + b"\n")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -141,6 +205,23 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--output", default=None)
     m.add_argument("--node-limit", type=int, default=0, help="branch-and-bound node budget (0: none)")
     m.set_defaults(func=cmd_match)
+
+    g = sub.add_parser("generate", help="write a seeded synthetic portfolio (and an operation stream)")
+    g.add_argument("--scale", default="city", help="city, national or a number of units")
+    g.add_argument("--seed", type=int, default=1)
+    g.add_argument("--output", required=True)
+    g.add_argument("--ops", type=int, default=0, help="also write this many mixed operations")
+    g.add_argument("--ops-output", default=None)
+    g.set_defaults(func=cmd_generate)
+
+    t = sub.add_parser("stream", help="load a snapshot, apply operations one by one, re-match after each")
+    t.add_argument("--instance", required=True)
+    t.add_argument("--events", required=True, help="operations, one JSON object a line")
+    t.add_argument("--policy", default=None)
+    t.add_argument("--output", default=None, help="JSON lines, one per operation (default: stdout)")
+    t.add_argument("--final", default=None, help="write the last result as a result file")
+    t.add_argument("--node-limit", type=int, default=0)
+    t.set_defaults(func=cmd_stream)
 
     s = sub.add_parser("submit", help="apply domain commands (JSON lines) and print their events")
     s.add_argument("--store", required=True)
