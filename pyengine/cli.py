@@ -152,7 +152,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     m = Matcher(policy)
     m.load(inst)
     result = m.solve(args.node_limit)  # the snapshot; operations then re-match from here
-    decoder: msgspec.json.Decoder[Operation] = msgspec.json.Decoder(Operation)  # type: ignore[arg-type]
+    decoder: msgspec.json.Decoder[Operation] = msgspec.json.Decoder(Operation)
     out = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     enc = msgspec.json.Encoder()
     try:

@@ -86,7 +86,7 @@ def portfolio(n_units: int, n_households: int, seed: int, sitting_share: float =
                     school_district=school,
                 )
             )
-    n_sitting = min(n_units, int(round(n_households * sitting_share)))
+    n_sitting = min(n_units, round(n_households * sitting_share))
     homes = rng.sample(range(n_units), n_sitting)
     households = [_household(rng, i, units[homes[i]] if i < n_sitting else None) for i in range(n_households)]
     return Instance(
