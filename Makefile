@@ -34,5 +34,12 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/python -m mypy.stubtest pyengine._core
 
+# Benches: pytest-benchmark JSON + PNG in out/, and the ratio table. BENCH_NATIONAL=1 adds 100k.
+bench: setup
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	mkdir -p out
+	$(BIN)/pytest benches -o addopts="" --benchmark-only --benchmark-json=out/bench.json -q
+	$(BIN)/python -m benches.report out/bench.json out/bench.png
+
 clean:
 	rm -rf $(VENV) target pyengine/_core*.so

@@ -1,0 +1,75 @@
+"""Turn a pytest-benchmark JSON file into the ratio table (stdout) and a PNG."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main(src: str, png: str) -> None:
+    data = json.loads(Path(src).read_text())
+    by_name: dict[str, dict[str, Any]] = {b["name"]: b for b in data["benchmarks"]}
+
+    def best(name: str) -> float | None:
+        b = by_name.get(name)
+        return b["stats"]["min"] * 1000.0 if b else None  # minima are stable on shared machines
+
+    m = data.get("machine_info", {})
+    print(
+        f"machine: {m.get('cpu', {}).get('brand_raw', '?')}, {m.get('cpu', {}).get('count', '?')} cores; "
+        f"python {m.get('python_version', '?')}"
+    )
+    rows = []
+    core, scipy_ms, lapx = best("test_city_core"), best("test_city_scipy"), best("test_city_lapx")
+    stream = by_name.get("test_city_stream_latency", {}).get("extra_info", {})
+    if core and scipy_ms:
+        rows.append(("city from scratch: core vs scipy", core, scipy_ms, scipy_ms / core, "> 1"))
+    if core and lapx:
+        rows.append(("city from scratch: core vs lapx", core, lapx, lapx / core, "(info)"))
+    if stream and scipy_ms:
+        rows.append(
+            ("city re-match p50 vs scipy scratch", stream["p50_ms"], scipy_ms, scipy_ms / stream["p50_ms"], ">= 100")
+        )
+    nat_core, nat_ort = best("test_national_core"), best("test_national_ortools")
+    if nat_core and nat_ort:
+        rows.append(("national from scratch: core vs OR-Tools", nat_core, nat_ort, nat_ort / nat_core, "> 1"))
+    print(f"{'comparison':<42} {'ours ms':>10} {'theirs ms':>10} {'ratio':>8}  target")
+    for name, ours, theirs, ratio, target in rows:
+        print(f"{name:<42} {ours:>10.1f} {theirs:>10.1f} {ratio:>8.2f}  {target}")
+    if stream:
+        print(
+            f"city re-match latency over {stream['ops']} ops: p50 {stream['p50_ms']:.1f} ms, "
+            f"p95 {stream['p95_ms']:.1f} ms, max {stream['max_ms']:.1f} ms"
+        )
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    names = [n for n in ("test_city_core", "test_city_scipy", "test_city_lapx") if n in by_name]
+    axes[0].bar([n.replace("test_city_", "") for n in names], [best(n) for n in names], color="#4477aa")
+    axes[0].set_ylabel("ms (min)")
+    axes[0].set_title("City scale, from scratch")
+    if stream:
+        axes[1].hist(stream["latencies_ms"], bins=40, color="#228833")
+        axes[1].set_xlabel("ms per re-match")
+        axes[1].set_title(f"Re-match after each of {stream['ops']} operations")
+    scaling = sorted(
+        (b["extra_info"]["units"], b["stats"]["min"] * 1000.0) for b in data["benchmarks"] if b["group"] == "scaling"
+    )
+    if scaling:
+        axes[2].loglog([s[0] for s in scaling], [s[1] for s in scaling], "o-", color="#aa3377")
+        axes[2].set_xlabel("units (= households)")
+        axes[2].set_ylabel("ms from scratch")
+        axes[2].set_title("Scaling")
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
