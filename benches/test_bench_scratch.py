@@ -41,7 +41,7 @@ def test_city_lapx(benchmark: BenchmarkFixture, city_pairs: Pairs) -> None:
 
     w, big = city_pairs.profit_matrix()
     cost = (w.max() - w).astype(np.float64)  # lap minimises
-    total, x, _ = benchmark.pedantic(lap.lapjv, args=(cost,), kwargs={"extend_cost": True}, rounds=3, iterations=1)
+    _total, x, _ = benchmark.pedantic(lap.lapjv, args=(cost,), kwargs={"extend_cost": True}, rounds=3, iterations=1)
     got = int(w[np.arange(len(x)), x].sum()) - big * int(city_pairs.sitting.sum())
     r, c = linear_sum_assignment(w, maximize=True)
     assert got == int(w[r, c].sum()) - big * int(city_pairs.sitting.sum())
@@ -56,7 +56,6 @@ def ortools_solve(p: Pairs) -> int:
     a.add_arcs_with_cost(p.rows, p.cols, cost)
     free = np.flatnonzero(~p.sitting)
     a.add_arcs_with_cost(free, p.n_units + free, np.zeros(len(free), dtype=np.int64))
-    # OR-Tools wants as many right nodes as left: pad with never-used columns
     assert a.solve() == a.OPTIMAL
     return -int(a.optimal_cost()) - big * int(p.sitting.sum())
 
