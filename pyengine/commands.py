@@ -152,6 +152,174 @@ class OfferExpired(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
 
 
+# --- leases -----------------------------------------------------------------------------
+class LeaseSigned(Payload, tag=True, kw_only=True, frozen=True):
+    """Raised on OfferAccepted; may be submitted to record the lease of an existing tenant."""
+
+    household: Id
+    unit: Id
+    start: dt.date
+    end: dt.date
+    rent_nok_month: NonNeg
+
+
+class LeaseRenewalDue(Payload, tag=True, kw_only=True, frozen=True):
+    """Raised by DayClosed `renewal_notice_months` before the lease ends."""
+
+    household: Id
+    unit: Id
+    end: dt.date
+
+
+class AssessLeaseRenewal(Payload, tag=True, kw_only=True, frozen=True):
+    """Command: assess a due renewal by the rule of 2011. Produces LeaseRenewed or
+    PurchaseRecommended; it is not stored itself."""
+
+    household: Id
+    on: dt.date
+    economic_assessment_positive: bool
+
+
+class LeaseRenewed(Payload, tag=True, kw_only=True, frozen=True):
+    household: Id
+    unit: Id
+    on: dt.date
+    end: dt.date  # the new end
+
+
+class PurchaseRecommended(Payload, tag=True, kw_only=True, frozen=True):
+    """Outcome of a renewal under the 2011 rule: buy (or rent privately) instead of renewing;
+    the lease is not renewed and ends on its end date unless the tenant buys first."""
+
+    household: Id
+    unit: Id
+    on: dt.date
+    reason: str
+
+
+class LeaseNotRenewed(Payload, tag=True, kw_only=True, frozen=True):
+    household: Id
+    on: dt.date
+    reason: str
+
+
+class LeaseTerminated(Payload, tag=True, kw_only=True, frozen=True):
+    """The lease ended: the household is an applicant again, with its original application date."""
+
+    household: Id
+    unit: Id
+    on: dt.date
+    reason: str
+
+
+class TenantMovedOut(Payload, tag=True, kw_only=True, frozen=True):
+    """The household leaves its unit and the queue."""
+
+    household: Id
+    on: dt.date
+    reason: str = ""
+
+
+# --- rent-to-own ("fra leie til eie"), one case per unit at a time ----------------------------
+class PurchaseInterestRegistered(Payload, tag=True, kw_only=True, frozen=True):
+    household: Id
+    unit: Id
+    on: dt.date
+
+
+class EconomicAssessmentRecorded(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    approved: bool
+    max_price_nok: NonNeg = 0
+
+
+class UnitReleasedForSale(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+
+
+class UnitKeptForRent(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    reason: str
+
+
+class ValuationRecorded(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    value_nok: Annotated[int, Meta(ge=1)]
+    valued_on: dt.date
+    valid_until: dt.date | None = None  # set by the engine: valued_on + valuation_valid_months
+
+
+class StartLoanApplied(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    amount_nok: NonNeg
+
+
+class StartLoanDecided(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    granted: bool
+    amount_nok: NonNeg = 0
+
+
+class PurchaseOffered(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    price_nok: int | None = None  # set by the engine: valuation - discount
+
+
+class PurchaseAccepted(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+
+
+class PurchaseDeclined(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    reason: str = ""
+
+
+class PurchaseOfferExpired(Payload, tag=True, kw_only=True, frozen=True):
+    """Raised by DayClosed when the valuation behind an open offer lapses."""
+
+    unit: Id
+    on: dt.date
+
+
+class SaleCompleted(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    household: str = ""  # set by the engine
+    price_nok: int = 0  # set by the engine
+    grant_repayment_nok: int = 0  # set by the engine
+
+
+class UnitSold(Payload, tag=True, kw_only=True, frozen=True):
+    """Recorded on the unit beside SaleCompleted: it leaves the rental portfolio."""
+
+    id: Id
+    on: dt.date
+
+
+class ProceedsAllocated(Payload, tag=True, kw_only=True, frozen=True):
+    """Sale proceeds (price minus grant repayment) go to the reinvestment pot."""
+
+    unit: Id
+    amount_nok: int
+    pot_nok: int  # the pot after this
+
+
+class UnitAcquired(Payload, tag=True, kw_only=True, frozen=True):
+    """A unit bought with money from the pot; joins the rental portfolio."""
+
+    unit: UnitRegistered
+    price_nok: Annotated[int, Meta(ge=0)]
+    on: dt.date
+
+
 # --- ledger (written by the engine, not submitted) ---------------------------------------
 class LedgerOpened(Payload, tag=True, kw_only=True, frozen=True):
     pass
@@ -192,6 +360,23 @@ Command = (
     | OfferAccepted
     | OfferDeclined
     | OfferExpired
+    | LeaseSigned
+    | AssessLeaseRenewal
+    | LeaseNotRenewed
+    | LeaseTerminated
+    | TenantMovedOut
+    | PurchaseInterestRegistered
+    | EconomicAssessmentRecorded
+    | UnitReleasedForSale
+    | UnitKeptForRent
+    | ValuationRecorded
+    | StartLoanApplied
+    | StartLoanDecided
+    | PurchaseOffered
+    | PurchaseAccepted
+    | PurchaseDeclined
+    | SaleCompleted
+    | UnitAcquired
 )
 
 _command_decoder: msgspec.json.Decoder[Command] = msgspec.json.Decoder(Command)

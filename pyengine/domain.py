@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import msgspec
 from eventsourcing.domain import Aggregate
@@ -26,6 +27,10 @@ def unit_uuid(unit_id: str) -> uuid.UUID:
 
 def household_uuid(household_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"household/{household_id}")
+
+
+def sale_case_uuid(unit_id: str, number: int) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"sale/{unit_id}/{number}")
 
 
 LEDGER_ID = uuid.uuid5(NAMESPACE, "allocation-ledger")
@@ -46,6 +51,19 @@ class Unit(Aggregate):
 
         TOPIC = "pyengine/UnitsMerged"
         payload: c.UnitsMerged
+
+    class Acquired(Aggregate.Created):
+        """Bought with money from the reinvestment pot (payload UnitAcquired)."""
+
+        TOPIC = "pyengine/UnitAcquired"
+        payload: c.UnitAcquired
+
+    class Sold(Event):
+        TOPIC = "pyengine/UnitSold"
+        payload: c.UnitSold
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.sold = True
 
     class RentChanged(Event):
         TOPIC = "pyengine/UnitRentChanged"
@@ -75,9 +93,15 @@ class Unit(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.withdrawn = False
 
-    def __init__(self, payload: c.UnitRegistered | c.UnitsMerged) -> None:
-        self.spec: c.UnitRegistered = payload.into if isinstance(payload, c.UnitsMerged) else payload
+    def __init__(self, payload: c.UnitRegistered | c.UnitsMerged | c.UnitAcquired) -> None:
+        if isinstance(payload, c.UnitsMerged):
+            self.spec: c.UnitRegistered = payload.into
+        elif isinstance(payload, c.UnitAcquired):
+            self.spec = payload.unit
+        else:
+            self.spec = payload
         self.withdrawn = False
+        self.sold = False
         self.merged_into: str | None = None
 
     @classmethod
@@ -88,14 +112,21 @@ class Unit(Aggregate):
     def merge(cls, payload: c.UnitsMerged) -> Unit:
         return cls._create(cls.Merged, id=unit_uuid(payload.into.id), payload=payload)
 
+    @classmethod
+    def acquire(cls, payload: c.UnitAcquired) -> Unit:
+        return cls._create(cls.Acquired, id=unit_uuid(payload.unit.id), payload=payload)
+
     @property
     def unit_id(self) -> str:
         return self.spec.id
 
     @property
     def active(self) -> bool:
-        """Part of the rental portfolio (not withdrawn, not merged away)."""
-        return not self.withdrawn and self.merged_into is None
+        """Part of the rental portfolio (not withdrawn, merged away or sold)."""
+        return not self.withdrawn and self.merged_into is None and not self.sold
+
+    def sell(self, payload: c.UnitSold) -> None:
+        self.trigger_event(self.Sold, payload=payload)
 
     def change_rent(self, payload: c.UnitRentChanged) -> None:
         self.trigger_event(self.RentChanged, payload=payload)
@@ -170,10 +201,67 @@ class Household(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.offers.pop(self.payload.unit, None)
 
+    class LeaseSigned(Event):
+        TOPIC = "pyengine/LeaseSigned"
+        payload: c.LeaseSigned
+
+        def apply(self, aggregate: Any) -> None:
+            p = self.payload
+            aggregate.lease = Lease(unit=p.unit, start=p.start, end=p.end, rent_nok_month=p.rent_nok_month)
+
+    class LeaseRenewalDue(Event):
+        TOPIC = "pyengine/LeaseRenewalDue"
+        payload: c.LeaseRenewalDue
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.lease.renewal_due = True
+
+    class LeaseRenewed(Event):
+        TOPIC = "pyengine/LeaseRenewed"
+        payload: c.LeaseRenewed
+
+        def apply(self, aggregate: Any) -> None:
+            lease = aggregate.lease
+            lease.end, lease.renewal_due, lease.decision = self.payload.end, False, None
+
+    class PurchaseRecommended(Event):
+        TOPIC = "pyengine/PurchaseRecommended"
+        payload: c.PurchaseRecommended
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.lease.decision = "purchase_recommended"
+
+    class LeaseNotRenewed(Event):
+        TOPIC = "pyengine/LeaseNotRenewed"
+        payload: c.LeaseNotRenewed
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.lease.decision = "not_renewed"
+
+    class LeaseTerminated(Event):
+        TOPIC = "pyengine/LeaseTerminated"
+        payload: c.LeaseTerminated
+
+        def apply(self, aggregate: Any) -> None:
+            # an applicant again, keeping the original application date
+            applied = aggregate.spec.applied_on or aggregate.lease.start
+            aggregate.lease = None
+            aggregate.spec = _replace(aggregate.spec, current_unit=None, transfer_requested=False, applied_on=applied)
+
+    class MovedOut(Event):
+        TOPIC = "pyengine/TenantMovedOut"
+        payload: c.TenantMovedOut
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.lease = None
+            aggregate.withdrawn = True
+            aggregate.spec = _replace(aggregate.spec, current_unit=None, transfer_requested=False)
+
     def __init__(self, payload: c.ApplicationSubmitted) -> None:
         self.spec = payload
         self.withdrawn = False
         self.offers: dict[str, c.OfferMade] = {}
+        self.lease: Lease | None = None
 
     @classmethod
     def submit(cls, payload: c.ApplicationSubmitted) -> Household:
@@ -201,6 +289,158 @@ class Household(Aggregate):
     def expire_offer(self, payload: c.OfferExpired) -> None:
         self.trigger_event(self.OfferExpired, payload=payload)
 
+    def sign_lease(self, payload: c.LeaseSigned) -> None:
+        self.trigger_event(self.LeaseSigned, payload=payload)
+
+    def renewal_due(self, payload: c.LeaseRenewalDue) -> None:
+        self.trigger_event(self.LeaseRenewalDue, payload=payload)
+
+    def renew_lease(self, payload: c.LeaseRenewed) -> None:
+        self.trigger_event(self.LeaseRenewed, payload=payload)
+
+    def recommend_purchase(self, payload: c.PurchaseRecommended) -> None:
+        self.trigger_event(self.PurchaseRecommended, payload=payload)
+
+    def not_renew(self, payload: c.LeaseNotRenewed) -> None:
+        self.trigger_event(self.LeaseNotRenewed, payload=payload)
+
+    def terminate_lease(self, payload: c.LeaseTerminated) -> None:
+        self.trigger_event(self.LeaseTerminated, payload=payload)
+
+    def move_out(self, payload: c.TenantMovedOut) -> None:
+        self.trigger_event(self.MovedOut, payload=payload)
+
+
+@dataclass
+class Lease:
+    unit: str
+    start: dt.date
+    end: dt.date
+    rent_nok_month: int
+    renewal_due: bool = False
+    decision: str | None = None  # None, "not_renewed" or "purchase_recommended"
+
+
+class SaleCase(Aggregate):
+    """One rent-to-own case: a sitting tenant buying the unit they rent."""
+
+    TOPIC = "pyengine/SaleCase"
+
+    class Event(Aggregate.Event):
+        TOPIC = "pyengine/SaleCase.Event"
+
+    class Opened(Aggregate.Created):
+        TOPIC = "pyengine/PurchaseInterestRegistered"
+        payload: c.PurchaseInterestRegistered
+
+    class Assessed(Event):
+        TOPIC = "pyengine/EconomicAssessmentRecorded"
+        payload: c.EconomicAssessmentRecorded
+
+        def apply(self, aggregate: Any) -> None:
+            p = self.payload
+            aggregate.stage = "assessed" if p.approved else "not_approved"
+            aggregate.approved, aggregate.max_price_nok = p.approved, p.max_price_nok
+
+    class Released(Event):
+        TOPIC = "pyengine/UnitReleasedForSale"
+        payload: c.UnitReleasedForSale
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "released"
+
+    class Kept(Event):
+        TOPIC = "pyengine/UnitKeptForRent"
+        payload: c.UnitKeptForRent
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "kept"
+
+    class Valued(Event):
+        TOPIC = "pyengine/ValuationRecorded"
+        payload: c.ValuationRecorded
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "valued"
+            aggregate.valuation = self.payload
+
+    class LoanApplied(Event):
+        TOPIC = "pyengine/StartLoanApplied"
+        payload: c.StartLoanApplied
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "loan_applied"
+
+    class LoanDecided(Event):
+        TOPIC = "pyengine/StartLoanDecided"
+        payload: c.StartLoanDecided
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "loan_granted" if self.payload.granted else "loan_refused"
+            aggregate.loan_nok = self.payload.amount_nok if self.payload.granted else 0
+
+    class Offered(Event):
+        TOPIC = "pyengine/PurchaseOffered"
+        payload: c.PurchaseOffered
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "offered"
+            aggregate.price_nok = self.payload.price_nok
+
+    class Accepted(Event):
+        TOPIC = "pyengine/PurchaseAccepted"
+        payload: c.PurchaseAccepted
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "accepted"
+
+    class Declined(Event):
+        TOPIC = "pyengine/PurchaseDeclined"
+        payload: c.PurchaseDeclined
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "declined"
+
+    class Expired(Event):
+        TOPIC = "pyengine/PurchaseOfferExpired"
+        payload: c.PurchaseOfferExpired
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "expired"
+
+    class Completed(Event):
+        TOPIC = "pyengine/SaleCompleted"
+        payload: c.SaleCompleted
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "completed"
+
+    CLOSED: ClassVar[frozenset[str]] = frozenset(
+        {"not_approved", "kept", "loan_refused", "declined", "expired", "completed"}
+    )
+
+    def __init__(self, payload: c.PurchaseInterestRegistered) -> None:
+        self.household = payload.household
+        self.unit = payload.unit
+        self.opened_on = payload.on
+        self.stage = "interest"
+        self.approved = False
+        self.max_price_nok = 0
+        self.valuation: c.ValuationRecorded | None = None
+        self.loan_nok = 0
+        self.price_nok: int | None = None
+
+    @classmethod
+    def open(cls, payload: c.PurchaseInterestRegistered, number: int) -> SaleCase:
+        return cls._create(cls.Opened, id=sale_case_uuid(payload.unit, number), payload=payload)
+
+    @property
+    def closed(self) -> bool:
+        return self.stage in self.CLOSED
+
+    def record(self, event_class: type[Aggregate.Event], payload: msgspec.Struct) -> None:
+        self.trigger_event(event_class, payload=payload)
+
 
 class Ledger(Aggregate):
     """The allocation ledger: the engine's date and every MatchRun.
@@ -225,6 +465,13 @@ class Ledger(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.date = self.payload.date
 
+    class ProceedsAllocated(Event):
+        TOPIC = "pyengine/ProceedsAllocated"
+        payload: c.ProceedsAllocated
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.proceeds_nok += self.payload.amount_nok
+
     class MatchRun(Event):
         TOPIC = "pyengine/MatchRun"
         payload: c.MatchRun
@@ -235,6 +482,7 @@ class Ledger(Aggregate):
     def __init__(self, payload: c.LedgerOpened) -> None:
         self.date: dt.date | None = None
         self.last_run: c.MatchRun | None = None
+        self.proceeds_nok = 0  # all sale proceeds so far; spending is UnitAcquired on the units
 
     @classmethod
     def open(cls) -> Ledger:
@@ -245,6 +493,9 @@ class Ledger(Aggregate):
 
     def record_run(self, payload: c.MatchRun) -> None:
         self.trigger_event(self.MatchRun, payload=payload)
+
+    def allocate_proceeds(self, payload: c.ProceedsAllocated) -> None:
+        self.trigger_event(self.ProceedsAllocated, payload=payload)
 
 
 def _replace(spec: Any, **changes: Any) -> Any:
@@ -268,4 +519,5 @@ EVENT_CLASSES: tuple[type[Aggregate.Event], ...] = (
     Ledger.Opened,
     Ledger.DayClosed,
     Ledger.MatchRun,
+    Ledger.ProceedsAllocated,
 )

@@ -8,15 +8,29 @@ import msgspec
 
 from . import commands as c
 
-_HOUSEHOLD_TYPES = (c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired)
+_HOUSEHOLD_TYPES = (
+    c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired, c.LeaseSigned, c.LeaseRenewalDue,
+    c.LeaseRenewed, c.PurchaseRecommended, c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut,
+)  # fmt: skip
+
+
+_SALE_TYPES = (
+    c.PurchaseInterestRegistered, c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent,
+    c.ValuationRecorded, c.StartLoanApplied, c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted,
+    c.PurchaseDeclined, c.PurchaseOfferExpired, c.SaleCompleted,
+)  # fmt: skip
 
 
 def stream_of(payload: msgspec.Struct) -> str:
     """The aggregate an event belongs to, by the caller's ids (not our internal UUIDs)."""
-    if isinstance(payload, (c.DayClosed, c.MatchRun, c.LedgerOpened)):
+    if isinstance(payload, (c.DayClosed, c.MatchRun, c.LedgerOpened, c.ProceedsAllocated)):
         return "ledger"
     if isinstance(payload, c.UnitsMerged):
         return f"unit/{payload.into.id}"
+    if isinstance(payload, c.UnitAcquired):
+        return f"unit/{payload.unit.id}"
+    if isinstance(payload, _SALE_TYPES):
+        return f"sale/{payload.unit}"
     if isinstance(payload, _HOUSEHOLD_TYPES):
         return f"household/{payload.household}"
     if isinstance(payload, (c.ApplicationSubmitted, c.ApplicationUpdated, c.ApplicationWithdrawn)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -41,6 +41,21 @@ class MatchParams(Strict, frozen=True):
 class Policy(MatchParams, frozen=True):
     name: str = "default"
     caps: list[Cap] = []
+    # leases
+    lease_years: Annotated[int, Meta(ge=1)] = 3
+    refugee_lease_years: Annotated[int, Meta(ge=1)] = 5
+    refugee_recent_years: NonNeg = 5
+    renewal_notice_months: NonNeg = 6
+    # rent-to-own
+    purchase_discount_nok: NonNeg = 50_000
+    valuation_valid_months: Annotated[int, Meta(ge=1)] = 6
+    sellable_tenures: list[Literal["wholly_owned", "cooperative", "condominium"]] = msgspec.field(
+        default_factory=lambda: ["cooperative", "condominium"]
+    )
+    units_needed: list[str] = []
+    grant_depreciation_years: Annotated[int, Meta(ge=1)] = 30
+    grant_depreciation_years_before_2019: Annotated[int, Meta(ge=1)] = 20
+    max_units_per_cooperative_stairwell: NonNeg = 2
 
     def match_params(self) -> MatchParams:
         fields = {f: getattr(self, f) for f in MatchParams.__struct_fields__}

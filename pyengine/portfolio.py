@@ -17,7 +17,8 @@ from eventsourcing.domain import Aggregate, AggregateCreated
 
 from . import commands as c
 from . import schema
-from .domain import Household, Ledger, Unit
+from .calendar import add_months, grant_repayment, lease_end, lease_years
+from .domain import Household, Ledger, SaleCase, Unit
 from .errors import InputError
 from .matching import Matcher, result_hash
 from .policy import Policy
@@ -31,6 +32,9 @@ class Portfolio:
         self.units: dict[str, Unit] = {}
         self.households: dict[str, Household] = {}
         self.ledger: Ledger | None = None
+        self.open_case: dict[str, SaleCase] = {}  # unit id -> its open rent-to-own case
+        self.case_count: dict[str, int] = {}  # unit id -> cases ever opened
+        self.spent_nok = 0  # spent from the pot on UnitAcquired
         self._by_uuid: dict[uuid.UUID, Any] = {}
         self.occupant: dict[str, str] = {}  # unit id -> household id (sitting tenant)
         self._home: dict[str, str] = {}  # household id -> unit id
@@ -77,11 +81,25 @@ class Portfolio:
             self.ledger = agg
             if isinstance(p, c.DayClosed):
                 self._date_dirty = True
+        elif isinstance(agg, SaleCase):
+            if isinstance(p, c.PurchaseInterestRegistered):
+                self.case_count[agg.unit] = self.case_count.get(agg.unit, 0) + 1
+            if agg.closed:
+                self.open_case.pop(agg.unit, None)
+            else:
+                self.open_case[agg.unit] = agg
+        if isinstance(p, c.UnitAcquired):
+            self.spent_nok += p.price_nok
 
     # --- the instance the matcher sees ------------------------------------------------
     @property
     def date(self) -> dt.date | None:
         return self.ledger.date if self.ledger else None
+
+    @property
+    def pot_nok(self) -> int:
+        """The reinvestment pot: sale proceeds less what UnitAcquired spent."""
+        return (self.ledger.proceeds_nok if self.ledger else 0) - self.spent_nok
 
     def unit_row(self, u: Unit) -> schema.Unit:
         s = u.spec
@@ -146,7 +164,10 @@ class Portfolio:
 
         Raises InputError before anything is triggered when the command is refused.
         """
-        touched = self._decide(cmd)
+        touched: list[Any] = []
+        for agg in self._decide(cmd):  # each aggregate once, in trigger order (aggregates are unhashable)
+            if not any(agg is t for t in touched):
+                touched.append(agg)
         events: list[Any] = []
         for agg in touched:
             for ev in agg.collect_events():
@@ -193,7 +214,7 @@ class Portfolio:
                 if ledger.date is not None and cmd.date < ledger.date:
                     raise InputError("date", f"{cmd.date} is before the engine's date {ledger.date}")
             ledger.close_day(cmd)
-            return [ledger]
+            return [ledger, *self._deadlines(cmd.date)]
         today = self.date
         if today is None:
             raise InputError("type", "the engine has no date yet: submit DayClosed first")
@@ -267,12 +288,244 @@ class Portfolio:
                 if cmd.unit in self.occupant:
                     raise InputError("unit", f"unit {cmd.unit!r} is let to {self.occupant[cmd.unit]!r}")
                 h.accept_offer(cmd)
+                years = lease_years(self.policy, h.spec.refugee_settled_on, today)
+                h.sign_lease(
+                    c.LeaseSigned(
+                        household=h.household_id,
+                        unit=u.unit_id,
+                        start=today,
+                        end=lease_end(today, years),
+                        rent_nok_month=u.spec.rent_nok_month,
+                    )
+                )
             elif isinstance(cmd, c.OfferDeclined):
                 h.decline_offer(cmd)
             else:
                 h.expire_offer(cmd)
             return [h]
-        raise InputError("type", f"{type(cmd).__name__} cannot be submitted")  # pragma: no cover
+        if isinstance(
+            cmd, (c.LeaseSigned, c.AssessLeaseRenewal, c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut)
+        ):
+            return self._lease_command(cmd)
+        if isinstance(cmd, c.UnitAcquired):
+            return self._acquire(cmd)
+        return self._sale_command(cmd)
+
+    # --- time -------------------------------------------------------------------------
+    def _deadlines(self, today: dt.date) -> list[Any]:
+        """What a new date raises: renewals due, leases ended, purchase offers lapsed."""
+        touched: list[Any] = []
+        notice = self.policy.renewal_notice_months
+        for hid, h in sorted(self.households.items()):
+            lease = h.lease
+            if h.withdrawn or lease is None:
+                continue
+            if lease.end < today:
+                reason = {
+                    "not_renewed": "lease ended: not renewed",
+                    "purchase_recommended": "lease ended: purchase recommended instead of renewal (2011 rule)",
+                }.get(lease.decision or "", "lease ended without renewal")
+                h.terminate_lease(c.LeaseTerminated(household=hid, unit=lease.unit, on=today, reason=reason))
+                touched.append(h)
+            elif not lease.renewal_due and today >= add_months(lease.end, -notice):
+                h.renewal_due(c.LeaseRenewalDue(household=hid, unit=lease.unit, end=lease.end))
+                touched.append(h)
+        for uid, case in sorted(self.open_case.items()):
+            v = case.valuation
+            if case.stage == "offered" and v is not None and v.valid_until is not None and today > v.valid_until:
+                case.record(SaleCase.Expired, c.PurchaseOfferExpired(unit=uid, on=today))
+                touched.append(case)
+        return touched
+
+    def _dated(self, on: dt.date, field: str = "on") -> dt.date:
+        assert self.date is not None
+        if on < self.date:
+            raise InputError(field, f"{on} is before the engine's date {self.date}")
+        return on
+
+    # --- leases -----------------------------------------------------------------------
+    def _lease_command(
+        self, cmd: c.LeaseSigned | c.AssessLeaseRenewal | c.LeaseNotRenewed | c.LeaseTerminated | c.TenantMovedOut
+    ) -> list[Any]:
+        h = self._household(cmd.household, "household")
+        if isinstance(cmd, c.LeaseSigned):
+            self._dated(cmd.start, "start")
+            if h.spec.current_unit != cmd.unit:
+                raise InputError("unit", f"{cmd.household!r} is not the sitting tenant of {cmd.unit!r}")
+            if h.lease is not None:
+                raise InputError("household", f"{cmd.household!r} already has a lease until {h.lease.end}")
+            if cmd.end <= cmd.start:
+                raise InputError("end", f"{cmd.end} is not after start {cmd.start}")
+            h.sign_lease(cmd)
+            return [h]
+        if isinstance(cmd, c.TenantMovedOut):
+            self._dated(cmd.on)
+            if h.spec.current_unit is None:
+                raise InputError("household", f"{cmd.household!r} is not a sitting tenant")
+            if h.spec.current_unit in self.open_case:
+                raise InputError("household", f"a rent-to-own case for {h.spec.current_unit!r} is open")
+            h.move_out(cmd)
+            return [h]
+        lease = h.lease
+        if lease is None:
+            raise InputError("household", f"{cmd.household!r} has no lease")
+        if isinstance(cmd, c.LeaseTerminated):
+            self._dated(cmd.on)
+            if cmd.unit != lease.unit:
+                raise InputError("unit", f"the lease of {cmd.household!r} is for {lease.unit!r}")
+            if lease.unit in self.open_case:
+                raise InputError("household", f"a rent-to-own case for {lease.unit!r} is open")
+            h.terminate_lease(cmd)
+            return [h]
+        on = self._dated(cmd.on)
+        if lease.decision is not None:
+            raise InputError("household", f"the renewal of {cmd.household!r} is already decided ({lease.decision})")
+        if isinstance(cmd, c.LeaseNotRenewed):
+            h.not_renew(cmd)
+            return [h]
+        if not lease.renewal_due:
+            raise InputError("household", f"the renewal of {cmd.household!r} is not due before {lease.end}")
+        if h.spec.stable_income and cmd.economic_assessment_positive:
+            h.recommend_purchase(
+                c.PurchaseRecommended(
+                    household=cmd.household, unit=lease.unit, on=on,
+                    reason="2011 rule: stable income and a positive economic assessment: buy (or rent "
+                    "privately) instead of renewing",
+                )
+            )  # fmt: skip
+        else:
+            start = lease.end + dt.timedelta(days=1)
+            years = lease_years(self.policy, h.spec.refugee_settled_on, on)
+            h.renew_lease(c.LeaseRenewed(household=cmd.household, unit=lease.unit, on=on, end=lease_end(start, years)))
+        return [h]
+
+    # --- rent-to-own ------------------------------------------------------------------
+    def _case(self, uid: str) -> SaleCase:
+        case = self.open_case.get(uid)
+        if case is None:
+            raise InputError("unit", f"no open rent-to-own case for {uid!r}")
+        return case
+
+    @staticmethod
+    def _stage(case: SaleCase, *allowed: str) -> None:
+        if case.stage not in allowed:
+            raise InputError(
+                "type",
+                f"out of order: the case for {case.unit!r} is at {case.stage!r}, expected {' or '.join(allowed)}",
+            )
+
+    def _sale_command(self, cmd: c.Command) -> list[Any]:
+        p = self.policy
+        if isinstance(cmd, c.PurchaseInterestRegistered):
+            self._dated(cmd.on)
+            h = self._household(cmd.household, "household")
+            u = self._unit(cmd.unit, "unit")
+            if h.spec.current_unit != cmd.unit or not u.active:
+                raise InputError("household", f"only the sitting tenant of {cmd.unit!r} can register interest")
+            if cmd.unit in self.open_case:
+                raise InputError("unit", f"a rent-to-own case for {cmd.unit!r} is already open")
+            return [SaleCase.open(cmd, self.case_count.get(cmd.unit, 0) + 1)]
+        if isinstance(cmd, c.ValuationRecorded):
+            case = self._case(cmd.unit)
+            self._dated(cmd.valued_on, "valued_on")
+            self._stage(case, "released")
+            valid = add_months(cmd.valued_on, p.valuation_valid_months)
+            if cmd.valid_until is not None and cmd.valid_until != valid:
+                raise InputError("valid_until", f"a valuation is valid {p.valuation_valid_months} months: {valid}")
+            case.record(SaleCase.Valued, msgspec.structs.replace(cmd, valid_until=valid))
+            return [case]
+        assert isinstance(
+            cmd,
+            (
+                c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.StartLoanApplied,
+                c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined, c.SaleCompleted,
+            ),
+        )  # fmt: skip
+        case = self._case(cmd.unit)
+        on = self._dated(cmd.on)
+        if isinstance(cmd, c.EconomicAssessmentRecorded):
+            self._stage(case, "interest")
+            case.record(SaleCase.Assessed, cmd)
+            return [case]
+        if isinstance(cmd, c.UnitKeptForRent):
+            self._stage(case, "assessed")
+            case.record(SaleCase.Kept, cmd)
+            return [case]
+        if isinstance(cmd, c.UnitReleasedForSale):
+            self._stage(case, "assessed")
+            u = self.units[cmd.unit]
+            if u.spec.tenure not in p.sellable_tenures:
+                raise InputError(
+                    "unit", f"{cmd.unit!r} is {u.spec.tenure}: only {', '.join(p.sellable_tenures)} units can be sold"
+                )
+            if cmd.unit in p.units_needed:
+                raise InputError("unit", f"the municipality needs {cmd.unit!r} (policy units_needed): keep it for rent")
+            case.record(SaleCase.Released, cmd)
+            return [case]
+        v = case.valuation
+        if isinstance(cmd, c.StartLoanApplied):
+            self._stage(case, "valued")
+            case.record(SaleCase.LoanApplied, cmd)
+            return [case]
+        if isinstance(cmd, c.StartLoanDecided):
+            self._stage(case, "loan_applied")
+            case.record(SaleCase.LoanDecided, cmd)
+            return [case]
+        if isinstance(cmd, c.PurchaseOffered):
+            self._stage(case, "loan_granted")
+            assert v is not None and v.valid_until is not None  # the stages guarantee a valuation
+            if on > v.valid_until:
+                raise InputError("on", f"the valuation of {cmd.unit!r} lapsed on {v.valid_until}")
+            price = v.value_nok - p.purchase_discount_nok
+            if cmd.price_nok is not None and cmd.price_nok != price:
+                raise InputError("price_nok", f"the price is the valuation minus the discount: {price}")
+            if price > case.max_price_nok:
+                raise InputError("unit", f"price NOK {price} is above the assessed maximum NOK {case.max_price_nok}")
+            case.record(SaleCase.Offered, msgspec.structs.replace(cmd, price_nok=price))
+            return [case]
+        if isinstance(cmd, c.PurchaseDeclined):
+            self._stage(case, "offered")
+            case.record(SaleCase.Declined, cmd)
+            return [case]
+        if isinstance(cmd, c.PurchaseAccepted):
+            self._stage(case, "offered")
+            assert v is not None and v.valid_until is not None
+            if on > v.valid_until:
+                raise InputError("on", f"the valuation of {cmd.unit!r} lapsed on {v.valid_until}")
+            case.record(SaleCase.Accepted, cmd)
+            return [case]
+        assert isinstance(cmd, c.SaleCompleted)
+        self._stage(case, "accepted")
+        u = self.units[cmd.unit]
+        h = self.households[case.household]
+        price = case.price_nok or 0
+        repay = grant_repayment(u.spec.grant, on, p)
+        done = msgspec.structs.replace(cmd, household=case.household, price_nok=price, grant_repayment_nok=repay)
+        case.record(SaleCase.Completed, done)
+        u.sell(c.UnitSold(id=cmd.unit, on=on))
+        h.move_out(c.TenantMovedOut(household=case.household, on=on, reason="bought the unit"))
+        assert self.ledger is not None
+        amount = price - repay
+        self.ledger.allocate_proceeds(
+            c.ProceedsAllocated(unit=cmd.unit, amount_nok=amount, pot_nok=self.pot_nok + amount)
+        )
+        return [case, u, h, self.ledger]
+
+    def _acquire(self, cmd: c.UnitAcquired) -> list[Any]:
+        self._dated(cmd.on)
+        self._new_unit_id(cmd.unit.id, "unit.id")
+        if cmd.price_nok > self.pot_nok:
+            raise InputError("price_nok", f"the pot holds NOK {self.pot_nok}, short of NOK {cmd.price_nok}")
+        if cmd.unit.tenure == "cooperative":
+            limit = self.policy.max_units_per_cooperative_stairwell
+            there = sum(1 for u in self.units.values() if u.active and u.spec.stairwell == cmd.unit.stairwell)
+            if there + 1 > limit:
+                raise InputError(
+                    "unit.stairwell",
+                    f"{cmd.unit.stairwell!r} already has {there} municipal units; a cooperative stairwell takes at "
+                    f"most {limit}",
+                )
+        return [Unit.acquire(cmd)]
 
     def _submit(self, cmd: c.ApplicationSubmitted) -> Household:
         if cmd.id in self.households:

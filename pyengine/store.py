@@ -42,7 +42,11 @@ PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     c.DayClosed, c.UnitRegistered, c.UnitRentChanged, c.UnitsMerged, c.UnitMergedInto,
     c.UnitWithdrawn, c.UnitReturned, c.ApplicationSubmitted, c.ApplicationUpdated,
     c.ApplicationWithdrawn, c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired,
-    c.LedgerOpened, c.MatchRun,
+    c.LedgerOpened, c.MatchRun, c.LeaseSigned, c.LeaseRenewalDue, c.LeaseRenewed, c.PurchaseRecommended,
+    c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut, c.PurchaseInterestRegistered,
+    c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.ValuationRecorded,
+    c.StartLoanApplied, c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined,
+    c.PurchaseOfferExpired, c.SaleCompleted, c.UnitSold, c.ProceedsAllocated, c.UnitAcquired,
 )  # fmt: skip
 
 
