@@ -183,6 +183,23 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_sales(args: argparse.Namespace) -> int:
+    from .reports import format_table, plot_sales, sales_by_year
+    from .service import AllocationService
+
+    svc = _open(args.store, must_exist=True)
+    assert isinstance(svc, AllocationService)
+    try:
+        years = sales_by_year(ev.payload for _, ev in svc.stored_events())
+    finally:
+        svc.close()
+    print(format_table(years))
+    if years:
+        plot_sales(years, args.png)
+        print(f"chart: {args.png}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -233,6 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--store", required=True)
     e.add_argument("--type", default=None)
     e.set_defaults(func=cmd_events)
+
+    r = sub.add_parser("report", help="reports read from a store")
+    rsub = r.add_subparsers(dest="report", required=True)
+    rs = rsub.add_parser("sales", help="rent-to-own per year, with a PNG chart of sales")
+    rs.add_argument("--store", required=True)
+    rs.add_argument("--png", default="sales-per-year.png")
+    rs.set_defaults(func=cmd_report_sales)
 
     x = sub.add_parser("export", help="write the current portfolio as an instance file")
     x.add_argument("--store", required=True)

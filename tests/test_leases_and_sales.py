@@ -351,3 +351,28 @@ def test_the_log_reopens_to_the_same_cases_and_pot(tmp_path: Any) -> None:
     assert again.portfolio.ledger is not None and again.portfolio.ledger.last_run == last
     assert not again.portfolio.units["U1"].active and again.portfolio.households["H1"].withdrawn
     again.close()
+
+
+def test_report_sales_per_year(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    svc = AllocationService(url)
+    o = Office.__new__(Office)
+    o.svc = svc
+    o.do(c.DayClosed(date=START))
+    sale_ready(o)
+    full_sale(o)
+    o.do(c.UnitAcquired(unit=unit("A1", stairwell="X-1"), price_nok=1_000_000, on=D(2021, 2, 1)))
+    svc.close()
+    p = subprocess.run(
+        [sys.executable, "-m", "pyengine.cli", "report", "sales", "--store", url, "--png", str(tmp_path / "s.png")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    rows = {line.split()[0]: line.split() for line in p.stdout.splitlines() if line[:4].isdigit()}
+    assert rows["2020"][1:6] == ["1", "1", "1", "0", "0"]  # valuations, offers, sales, declines, expiries
+    assert rows["2020"][6:10] == ["1,850,000", "50,000", "282,500", "1,567,500"]
+    assert rows["2021"][10] == "1"
+    assert (tmp_path / "s.png").stat().st_size > 1000
