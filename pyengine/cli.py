@@ -57,7 +57,8 @@ def _open(store: str, must_exist: bool, policy_path: str | None = None) -> objec
     path = store_path(store)
     if must_exist and path is not None and not path.exists():
         raise InputError("--store", f"no store at {path}")
-    return AllocationService(store, load_policy(policy_path))
+    # no --policy: the policy in force in the log stays; a new log gets the packaged v1
+    return AllocationService(store, load_policy(policy_path) if policy_path else None)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -183,6 +184,22 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from adapters.store import store_path
+
+    from .replay import print_progress, replay
+
+    path = store_path(args.store)
+    if path is not None and not path.exists():
+        raise InputError("--store", f"no store at {path}")
+    report = replay(args.store, progress=print_progress)
+    if report.divergence is not None:
+        print(f"verified {report.runs_verified} runs, then: {report.divergence.message()}")
+        return 1
+    print(f"verified {report.runs_verified} of {report.runs_verified} MatchRuns over {report.events} events: all match")
+    return 0
+
+
 def cmd_report_sales(args: argparse.Namespace) -> int:
     from .reports import format_table, plot_sales, sales_by_year
     from .service import AllocationService
@@ -250,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--store", required=True)
     e.add_argument("--type", default=None)
     e.set_defaults(func=cmd_events)
+
+    v = sub.add_parser("replay", help="replay a stored log and verify every recorded MatchRun")
+    v.add_argument("--store", required=True)
+    v.set_defaults(func=cmd_replay)
 
     r = sub.add_parser("report", help="reports read from a store")
     rsub = r.add_subparsers(dest="report", required=True)

@@ -15,6 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from .errors import from_validation
+from .policy import Policy
 from .schema import Assignment, CapUsage, Id, NonNeg, Strict
 
 SCHEMA_VERSION = 1
@@ -325,6 +326,13 @@ class LedgerOpened(Payload, tag=True, kw_only=True, frozen=True):
     pass
 
 
+class PolicyAdopted(Payload, tag=True, kw_only=True, frozen=True):
+    """The allocation policy in force from here on, with every parameter."""
+
+    version: int
+    policy: Policy
+
+
 class MatchRun(Payload, tag=True, kw_only=True, frozen=True):
     """One re-match of the whole portfolio, as the engine saw the log at `log_position`."""
 
@@ -342,7 +350,9 @@ class MatchRun(Payload, tag=True, kw_only=True, frozen=True):
     optimal: bool
     nodes: int
     caps: list[CapUsage]
-    result_hash: str  # sha256 of the canonical result (see matching.result_hash)
+    events_hash: str  # sha256 over the events since the previous run (their types and payloads)
+    previous_hash: str  # the previous run's result_hash ("" for the first run)
+    result_hash: str  # sha256 of previous_hash, events_hash and the canonical result (matching.result_hash)
     solve_ms: float  # measured, not part of the hash
 
 

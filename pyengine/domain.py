@@ -17,6 +17,7 @@ import msgspec
 from eventsourcing.domain import Aggregate
 
 from . import commands as c
+from .policy import Policy
 
 NAMESPACE = uuid.UUID("6f1d3c1e-8c0b-4b8e-9a55-3b1f2a7d5e10")
 
@@ -465,6 +466,13 @@ class Ledger(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.date = self.payload.date
 
+    class PolicyAdopted(Event):
+        TOPIC = "pyengine/PolicyAdopted"
+        payload: c.PolicyAdopted
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.policy = self.payload.policy
+
     class ProceedsAllocated(Event):
         TOPIC = "pyengine/ProceedsAllocated"
         payload: c.ProceedsAllocated
@@ -483,6 +491,7 @@ class Ledger(Aggregate):
         self.date: dt.date | None = None
         self.last_run: c.MatchRun | None = None
         self.proceeds_nok = 0  # all sale proceeds so far; spending is UnitAcquired on the units
+        self.policy: Policy | None = None  # in force since the last PolicyAdopted
 
     @classmethod
     def open(cls) -> Ledger:
@@ -493,6 +502,9 @@ class Ledger(Aggregate):
 
     def record_run(self, payload: c.MatchRun) -> None:
         self.trigger_event(self.MatchRun, payload=payload)
+
+    def adopt_policy(self, payload: c.PolicyAdopted) -> None:
+        self.trigger_event(self.PolicyAdopted, payload=payload)
 
     def allocate_proceeds(self, payload: c.ProceedsAllocated) -> None:
         self.trigger_event(self.ProceedsAllocated, payload=payload)
@@ -520,4 +532,5 @@ EVENT_CLASSES: tuple[type[Aggregate.Event], ...] = (
     Ledger.DayClosed,
     Ledger.MatchRun,
     Ledger.ProceedsAllocated,
+    Ledger.PolicyAdopted,
 )

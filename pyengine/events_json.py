@@ -23,7 +23,7 @@ _SALE_TYPES = (
 
 def stream_of(payload: msgspec.Struct) -> str:
     """The aggregate an event belongs to, by the caller's ids (not our internal UUIDs)."""
-    if isinstance(payload, (c.DayClosed, c.MatchRun, c.LedgerOpened, c.ProceedsAllocated)):
+    if isinstance(payload, (c.DayClosed, c.MatchRun, c.LedgerOpened, c.ProceedsAllocated, c.PolicyAdopted)):
         return "ledger"
     if isinstance(payload, c.UnitsMerged):
         return f"unit/{payload.into.id}"

@@ -99,7 +99,9 @@ class _Hashed(msgspec.Struct, array_like=True):
     caps: list[object]
 
 
-def result_hash(result: Result, as_of: str) -> str:
+def result_hash(result: Result, as_of: str, previous_hash: str = "", events_hash: str = "") -> str:
+    """Chains the decision to the events it saw and to the run before it, so that editing or
+    deleting a stored event breaks every later run's hash."""
     canon = _Hashed(
         as_of=as_of,
         policy_version=result.policy_version,
@@ -112,4 +114,7 @@ def result_hash(result: Result, as_of: str) -> str:
         optimal=result.optimal,
         caps=list(result.caps),
     )
-    return hashlib.sha256(msgspec.json.encode(canon)).hexdigest()
+    h = hashlib.sha256(previous_hash.encode())
+    h.update(events_hash.encode())
+    h.update(msgspec.json.encode(canon))
+    return h.hexdigest()

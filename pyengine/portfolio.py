@@ -9,6 +9,7 @@ The Rust matcher mirrors the portfolio: only what an event touched is sent to it
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from typing import Any
 
@@ -21,14 +22,17 @@ from .calendar import add_months, grant_repayment, lease_end, lease_years
 from .domain import Household, Ledger, SaleCase, Unit
 from .errors import InputError
 from .matching import Matcher, result_hash
-from .policy import Policy
+from .policy import Policy, load_policy
 
 Event = Aggregate.Event
 
 
 class Portfolio:
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
+    def __init__(self, policy: Policy | None = None) -> None:
+        """`policy`: the policy a writer wants in force (adopted with PolicyAdopted when the log
+        has another); None keeps the log's own (the packaged default for a new log)."""
+        self.adopt = policy
+        self.policy = policy or load_policy()
         self.units: dict[str, Unit] = {}
         self.households: dict[str, Household] = {}
         self.ledger: Ledger | None = None
@@ -40,7 +44,8 @@ class Portfolio:
         self._home: dict[str, str] = {}  # household id -> unit id
         self.position = 0  # events folded in so far = log position of the next event
         self.last_notification_id = 0
-        self.matcher = Matcher(policy)
+        self.matcher = Matcher(self.policy)
+        self._events = hashlib.sha256()  # over the events since the last MatchRun
         self._dirty_units: set[str] = set()
         self._dirty_households: set[str] = set()
         self._date_dirty = False
@@ -64,6 +69,12 @@ class Portfolio:
         """Book-keeping after an event changed `agg` (read from the log or just triggered)."""
         self.position += 1
         p = event.payload
+        if isinstance(p, c.MatchRun):
+            self._events = hashlib.sha256()
+        else:
+            self._events.update(event_bytes(p))
+        if isinstance(p, c.PolicyAdopted) and p.policy != self.policy:
+            self._switch_policy(p.policy)
         if isinstance(agg, Unit):
             self.units[agg.unit_id] = agg
             self._dirty_units.add(agg.unit_id)
@@ -90,6 +101,30 @@ class Portfolio:
                 self.open_case[agg.unit] = agg
         if isinstance(p, c.UnitAcquired):
             self.spent_nok += p.price_nok
+
+    @property
+    def events_hash(self) -> str:
+        return self._events.hexdigest()
+
+    def _switch_policy(self, policy: Policy) -> None:
+        """A new policy: a fresh matcher, fed the whole portfolio again."""
+        self.policy = policy
+        self.matcher = Matcher(policy)
+        self._core_units.clear()
+        self._core_households.clear()
+        self._dirty_units.update(self.units)
+        self._dirty_households.update(self.households)
+        self._date_dirty = True
+
+    def _adopt_if_needed(self) -> list[Any]:
+        ledger = self.ledger
+        if ledger is None:
+            return []
+        wanted = self.adopt if self.adopt is not None else (self.policy if ledger.policy is None else None)
+        if wanted is None or wanted == ledger.policy:
+            return []
+        ledger.adopt_policy(c.PolicyAdopted(version=wanted.version, policy=wanted))
+        return [ledger]
 
     # --- the instance the matcher sees ------------------------------------------------
     @property
@@ -164,9 +199,10 @@ class Portfolio:
 
         Raises InputError before anything is triggered when the command is refused.
         """
-        touched: list[Any] = []
-        for agg in self._decide(cmd):  # each aggregate once, in trigger order (aggregates are unhashable)
-            if not any(agg is t for t in touched):
+        touched: list[Any] = self._adopt_if_needed()
+        decided = self._decide(cmd)
+        for agg in [*decided, *self._adopt_if_needed()]:  # each aggregate once, in trigger order
+            if not any(agg is t for t in touched):  # aggregates are unhashable
                 touched.append(agg)
         events: list[Any] = []
         for agg in touched:
@@ -182,6 +218,8 @@ class Portfolio:
         result = self.matcher.solve()
         last = self.ledger.last_run
         as_of = self.date.isoformat()
+        previous = last.result_hash if last else ""
+        events_hash = self.events_hash
         run = c.MatchRun(
             run=(last.run + 1) if last else 1,
             as_of=self.date,
@@ -197,7 +235,9 @@ class Portfolio:
             optimal=result.optimal,
             nodes=result.nodes,
             caps=result.caps,
-            result_hash=result_hash(result, as_of),
+            events_hash=events_hash,
+            previous_hash=previous,
+            result_hash=result_hash(result, as_of, previous, events_hash),
             solve_ms=result.solve_ms,
         )
         self.ledger.record_run(run)
@@ -208,7 +248,7 @@ class Portfolio:
     def _decide(self, cmd: c.Command) -> list[Any]:
         if isinstance(cmd, c.DayClosed):
             if self.ledger is None:
-                ledger = Ledger.open()
+                ledger = self.ledger = Ledger.open()  # known at once, so the policy can be adopted
             else:
                 ledger = self.ledger
                 if ledger.date is not None and cmd.date < ledger.date:
@@ -583,6 +623,6 @@ class Portfolio:
             raise InputError(field, f"{d} is before the engine's date {self.date}")
 
 
-def payload_json(payload: msgspec.Struct) -> dict[str, Any]:
-    out: dict[str, Any] = msgspec.to_builtins(payload)
-    return out
+def event_bytes(payload: msgspec.Struct) -> bytes:
+    """What the hash chain covers of an event: its type and payload (not ids or wall time)."""
+    return type(payload).__name__.encode() + b"\0" + msgspec.json.encode(payload) + b"\n"

@@ -13,7 +13,7 @@ from . import commands as c
 from .domain import Household, Ledger, Unit
 from .errors import ConcurrencyConflict
 from .log import get_logger
-from .policy import Policy, load_policy
+from .policy import Policy
 from .portfolio import Portfolio
 from .store import EventLog
 
@@ -23,7 +23,7 @@ PAGE = 1000
 class AllocationService:
     def __init__(self, store_url: str, policy: Policy | None = None) -> None:
         self.store_url = store_url
-        self.policy = policy or load_policy()
+        self.policy = policy  # None: keep the policy the log has in force
         self.log = get_logger("pyengine.service").bind(store=store_url)
         self.app = EventLog(env=store_env(store_url))
         self.portfolio = Portfolio(self.policy)

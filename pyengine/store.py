@@ -46,7 +46,7 @@ PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut, c.PurchaseInterestRegistered,
     c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.ValuationRecorded,
     c.StartLoanApplied, c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined,
-    c.PurchaseOfferExpired, c.SaleCompleted, c.UnitSold, c.ProceedsAllocated, c.UnitAcquired,
+    c.PurchaseOfferExpired, c.SaleCompleted, c.UnitSold, c.ProceedsAllocated, c.UnitAcquired, c.PolicyAdopted,
 )  # fmt: skip
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 
 from pyengine import commands as c
 from pyengine.calendar import grant_repayment, whole_months_between
 from pyengine.errors import InputError
-from pyengine.policy import load_policy
+from pyengine.policy import Policy, load_policy
 from pyengine.service import AllocationService
 
 D = dt.date
@@ -34,8 +35,8 @@ def app(hid: str, **kw: Any) -> c.ApplicationSubmitted:
 
 
 class Office:
-    def __init__(self, start: dt.date = START) -> None:
-        self.svc = AllocationService("memory:")
+    def __init__(self, start: dt.date = START, policy: Policy | None = None) -> None:
+        self.svc = AllocationService("memory:", policy)
         self.do(c.DayClosed(date=start))
 
     def do(self, cmd: c.Command) -> list[Any]:
@@ -227,10 +228,7 @@ def test_only_cooperative_or_condominium_units_and_not_needed_ones_are_released(
     ]  # fmt: skip
     assert "W1" not in o.svc.portfolio.open_case  # closed: a new case may start later
 
-    import msgspec
-
-    o2 = Office()
-    o2.svc.policy = o2.svc.portfolio.policy = msgspec.structs.replace(POLICY, units_needed=["N1"])
+    o2 = Office(policy=msgspec.structs.replace(POLICY, units_needed=["N1"]))
     o2.do(unit("N1"))
     housed(o2, "H1", "N1")
     o2.do(c.PurchaseInterestRegistered(household="H1", unit="N1", on=D(2020, 2, 1)))

@@ -152,7 +152,8 @@ def test_submit_stops_at_first_invalid_line_and_keeps_earlier_ones(tmp_path: Pat
     assert p.stderr.strip() == "pyengine submit: error: line 4: adults: Expected `int` >= 1"
     out = [json.loads(x) for x in p.stdout.splitlines()]
     assert [o["type"] for o in out] == [
-        "LedgerOpened", "DayClosed", "MatchRun", "UnitRegistered", "MatchRun", "ApplicationSubmitted", "MatchRun",
+        "LedgerOpened", "DayClosed", "PolicyAdopted", "MatchRun", "UnitRegistered", "MatchRun",
+        "ApplicationSubmitted", "MatchRun",
     ]  # fmt: skip
     assert out[-1]["assignments"][0]["household"] == "H1"
     ev = run_cli("events", "--store", "sqlite:///s.db", cwd=tmp_path)
