@@ -200,6 +200,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from adapters.store import store_path
+
+    from .explain import explain_household, explain_unit, household_text, state_at, unit_text
+
+    path = store_path(args.store)
+    if path is not None and not path.exists():
+        raise InputError("--store", f"no store at {path}")
+    at = None
+    if args.at:
+        try:
+            at = dt.date.fromisoformat(args.at)
+        except ValueError:
+            raise InputError("--at", f"{args.at!r} is not a date (YYYY-MM-DD)") from None
+    pf, run = state_at(args.store, args.run, at)
+    if args.household:
+        x = explain_household(pf, run, args.household)
+        text = household_text(x)
+    else:
+        x = explain_unit(pf, run, args.unit)
+        text = unit_text(x)
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(x), indent=1) + b"\n")
+    else:
+        print(text)
+    return 0
+
+
 def cmd_report_sales(args: argparse.Namespace) -> int:
     from .reports import format_table, plot_sales, sales_by_year
     from .service import AllocationService
@@ -271,6 +301,17 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("replay", help="replay a stored log and verify every recorded MatchRun")
     v.add_argument("--store", required=True)
     v.set_defaults(func=cmd_replay)
+
+    ex = sub.add_parser("explain", help="why a household got a unit (or none), or why a unit went to whom")
+    ex.add_argument("--store", required=True)
+    who = ex.add_mutually_exclusive_group(required=True)
+    who.add_argument("--household")
+    who.add_argument("--unit")
+    when = ex.add_mutually_exclusive_group()
+    when.add_argument("--run", type=int, default=None)
+    when.add_argument("--at", default=None, help="the last run on or before this date")
+    ex.add_argument("--json", action="store_true", help="the explanation as JSON")
+    ex.set_defaults(func=cmd_explain)
 
     r = sub.add_parser("report", help="reports read from a store")
     rsub = r.add_subparsers(dest="report", required=True)

@@ -1,0 +1,198 @@
+"""`pyengine explain`: why a household got this unit (or none), or why a unit went to whom,
+at a past run: from the state that run saw, with the numbers (DESIGN §2: an allocation is an
+individual decision that must state its reasons)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from typing import Any
+
+from adapters.store import store_env
+
+from . import commands as c
+from .errors import InputError
+from .portfolio import Portfolio
+from .store import EventLog
+
+TOPIC_RUN = "pyengine/MatchRun"
+LABELS = {
+    "size_fit": "size fit", "waiting": "waiting", "urgency": "urgency", "tenure_stability": "tenure stability",
+    "preference": "preference", "resource_mix": "resource mix",
+}  # fmt: skip
+
+
+def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portfolio, c.MatchRun]:
+    """The portfolio as run `run` saw it (default: the last run; `at`: the last run on or before)."""
+    app = EventLog(env=store_env(store_url))
+    try:
+        notes = app.recorder.select_notifications(start=1, limit=10**9, topics=[TOPIC_RUN])
+        runs: list[c.MatchRun] = [getattr(app.mapper.to_domain_event(n), "payload") for n in notes]  # noqa: B009
+        if not runs:
+            raise InputError("--store", "the log has no MatchRun yet")
+        if run is not None:
+            chosen = next((r for r in runs if r.run == run), None)
+            if chosen is None:
+                raise InputError("--run", f"no run {run}; the log has runs 1 to {runs[-1].run}")
+        elif at is not None:
+            before = [r for r in runs if r.as_of <= at]
+            if not before:
+                raise InputError("--at", f"no run on or before {at}; the first is on {runs[0].as_of}")
+            chosen = before[-1]
+        else:
+            chosen = runs[-1]
+        pf = Portfolio(None)
+        for note in app.recorder.select_notifications(start=1, limit=chosen.log_position):
+            pf.apply(app.mapper.to_domain_event(note))
+        pf.sync()
+        return pf, chosen
+    finally:
+        app.close()
+
+
+def _rule(reason: str) -> str:
+    m = re.match(r"rule (\d+)", reason)
+    return f"rule {m.group(1)}" if m else reason
+
+
+def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) -> dict[str, Any]:
+    h = pf.households.get(hid)
+    if h is None or h.withdrawn:
+        raise InputError("--household", f"{hid!r} was not in the portfolio at run {run.run}")
+    m = pf.matcher
+    by_household = {a.household: a for a in run.assignments}
+    by_unit = {a.unit: a for a in run.assignments}
+    hi, ui, w = m.pairs()
+    hids, uids = m.engine.household_ids(), m.engine.unit_ids()
+    me = hids.index(hid)
+    mine = sorted(((int(s), uids[u]) for h_, u, s in zip(hi.tolist(), ui.tolist(), w.tolist(), strict=True)
+                   if h_ == me), key=lambda x: (-x[0], x[1]))  # fmt: skip
+    got = by_household.get(hid)
+    alternatives = []
+    for score, uid in mine:
+        if got is not None and uid == got.unit:
+            continue
+        winner = by_unit.get(uid)
+        alternatives.append({
+            "unit": uid, "score": score, "breakdown": m.engine.score_breakdown(hid, uid),
+            "building": pf.units[uid].spec.building,
+            "given_to": winner.household if winner else None, "their_score": winner.score if winner else None,
+        })  # fmt: skip
+        if len(alternatives) == top:
+            break
+    eligible = {uid for _, uid in mine}
+    excluded: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for uid in uids:
+        if uid in eligible:
+            continue
+        reason = m.ineligibility(hid, uid) or "not worth proposing (score 0 or less)"
+        excluded[_rule(reason)] += 1
+        examples.setdefault(_rule(reason), f"{uid}: {reason}")
+    flags = [f for f in ("disadvantaged", "refugee") if getattr(pf.household_row(h), f)]
+    binding = [
+        {"rule": cu.rule, "flag": cu.flag, "scope": cu.scope, "count": cu.count, "cap": cu.cap}
+        for cu in run.caps if cu.flag in flags and cu.count >= cu.cap
+    ]  # fmt: skip
+    best = mine[0][1] if mine else None
+    rank = None
+    if best is not None:
+        bi = uids.index(best)
+        rivals = sorted(((int(s), hids[h_]) for h_, u, s in zip(hi.tolist(), ui.tolist(), w.tolist(), strict=True)
+                         if u == bi), key=lambda x: (-x[0], x[1]))  # fmt: skip
+        rank = {"unit": best, "rank": 1 + [x[1] for x in rivals].index(hid), "of": len(rivals)}
+    return {
+        "run": run.run, "as_of": run.as_of.isoformat(), "policy_version": run.policy_version, "household": hid,
+        "unit": got.unit if got else None, "score": got.score if got else 0,
+        "breakdown": got.breakdown if got else None, "flags": flags, "alternatives": alternatives,
+        "excluded": {k: {"units": n, "example": examples[k]} for k, n in sorted(excluded.items())},
+        "binding_caps": binding, "rank_for_best_unit": rank,
+    }  # fmt: skip
+
+
+def explain_unit(pf: Portfolio, run: c.MatchRun, uid: str, top: int = 5) -> dict[str, Any]:
+    u = pf.units.get(uid)
+    if u is None or not u.active:
+        raise InputError("--unit", f"{uid!r} was not in the rental portfolio at run {run.run}")
+    m = pf.matcher
+    by_household = {a.household: a for a in run.assignments}
+    winner = next((a for a in run.assignments if a.unit == uid), None)
+    hi, ui, w = m.pairs()
+    hids, uids = m.engine.household_ids(), m.engine.unit_ids()
+    me = uids.index(uid)
+    rivals = sorted(((int(s), hids[h]) for h, u_, s in zip(hi.tolist(), ui.tolist(), w.tolist(), strict=True)
+                     if u_ == me), key=lambda x: (-x[0], x[1]))  # fmt: skip
+    runners = []
+    for score, hid in rivals:
+        if winner is not None and hid == winner.household:
+            continue
+        other = by_household.get(hid)
+        row = pf.household_row(pf.households[hid])
+        held = [
+            f"{cu.flag} in {cu.scope} ({cu.count} of {cu.cap})"
+            for cu in run.caps
+            if getattr(row, cu.flag) and cu.count >= cu.cap and cu.scope in (u.spec.building, u.spec.stairwell)
+        ]
+        runners.append({"household": hid, "score": score, "got": other.unit if other else None,
+                        "score_there": other.score if other else 0, "binding_caps": held})  # fmt: skip
+        if len(runners) == top:
+            break
+    excluded: Counter[str] = Counter()
+    eligible = {h for _, h in rivals}
+    for hid in hids:
+        if hid not in eligible:
+            excluded[_rule(m.ineligibility(hid, uid) or "not worth proposing (score 0 or less)")] += 1
+    return {
+        "run": run.run, "as_of": run.as_of.isoformat(), "unit": uid, "building": u.spec.building,
+        "household": winner.household if winner else None, "score": winner.score if winner else 0,
+        "breakdown": winner.breakdown if winner else None, "runners_up": runners,
+        "eligible_households": len(rivals), "excluded": dict(sorted(excluded.items())),
+    }  # fmt: skip
+
+
+def _parts(b: Any) -> str:
+    d = b if isinstance(b, dict) else {k: getattr(b, k) for k in LABELS}
+    return ", ".join(f"{LABELS[k]} {v}" for k, v in d.items() if v)
+
+
+def household_text(x: dict[str, Any]) -> str:
+    head = f"Run {x['run']} ({x['as_of']}, policy v{x['policy_version']}): household {x['household']}"
+    lines = []
+    if x["unit"]:
+        lines.append(f"{head} was proposed unit {x['unit']} with {x['score']} points ({_parts(x['breakdown'])}).")
+    else:
+        lines.append(f"{head} was not proposed a unit this time and stays in the queue.")
+    if x["alternatives"]:
+        lines.append("Its best other eligible units:")
+        for a in x["alternatives"]:
+            who = (
+                f"went to {a['given_to']} ({a['their_score']} points)"
+                if a["given_to"]
+                else "was not proposed to anyone"
+            )
+            lines.append(f"  {a['unit']} in {a['building']}: {a['score']} points for {x['household']}; {who}")
+    for rule, e in x["excluded"].items():
+        lines.append(f"{e['units']} unit(s) excluded by {rule}, e.g. {e['example']}")
+    for cap in x["binding_caps"]:
+        lines.append(
+            f"The cap on {cap['flag']} households in {cap['scope']} was binding: {cap['count']} of {cap['cap']}."
+        )
+    if x["rank_for_best_unit"]:
+        r = x["rank_for_best_unit"]
+        lines.append(f"For its best unit {r['unit']} it ranked {r['rank']} of {r['of']} eligible households.")
+    return "\n".join(lines)
+
+
+def unit_text(x: dict[str, Any]) -> str:
+    lines = [f"Run {x['run']} ({x['as_of']}): unit {x['unit']} in {x['building']} "
+             + (f"went to {x['household']} with {x['score']} points ({_parts(x['breakdown'])})."
+                if x["household"] else "was not proposed to anyone.")]  # fmt: skip
+    lines.append(f"{x['eligible_households']} household(s) were eligible for it. Runners-up:")
+    for r in x["runners_up"]:
+        where = f"got {r['got']} ({r['score_there']} points)" if r["got"] else "stayed in the queue"
+        cap = f"; held back by the cap on {', '.join(r['binding_caps'])}" if r["binding_caps"] else ""
+        lines.append(f"  {r['household']}: {r['score']} points here; {where}{cap}")
+    for rule, n in x["excluded"].items():
+        lines.append(f"{n} household(s) excluded by {rule}")
+    return "\n".join(lines)
