@@ -230,6 +230,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from adapters.store import store_path
+
+    from .policy import load_policy
+    from .whatif import compare, write
+
+    path = store_path(args.store)
+    if path is not None and not path.exists():
+        raise InputError("--store", f"no store at {path}")
+    policy = load_policy(args.policy)
+    out = compare(args.store, policy, progress=True)
+    files = write(out, Path(args.out), policy)
+    changed = [r for r in out.household_rows.values() if r["unit_actual"] != r["unit_whatif"]]
+    print(
+        f"{out.runs} runs re-run under policy v{policy.version}: {out.runs_changed} would have proposed "
+        f"something else; {len(out.run_rows)} proposals differ in all"
+    )
+    print(
+        f"at the last run {len(changed)} household(s) would get another unit (or none); objective "
+        f"{out.objective_actual} actual vs {out.objective_whatif} what-if"
+    )
+    for r in changed[:10]:
+        print(
+            f"  {r['household']}: {r['unit_actual'] or '-'} ({r['score_actual']}) -> "
+            f"{r['unit_whatif'] or '-'} ({r['score_whatif']})"
+        )
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def cmd_report_sales(args: argparse.Namespace) -> int:
     from .reports import format_table, plot_sales, sales_by_year
     from .service import AllocationService
@@ -312,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--at", default=None, help="the last run on or before this date")
     ex.add_argument("--json", action="store_true", help="the explanation as JSON")
     ex.set_defaults(func=cmd_explain)
+
+    wi = sub.add_parser("whatif", help="re-run the history under another policy and report what would change")
+    wi.add_argument("--store", required=True)
+    wi.add_argument("--policy", required=True)
+    wi.add_argument("--out", default="whatif", help="folder for the CSV, HTML and PNG files")
+    wi.set_defaults(func=cmd_whatif)
 
     r = sub.add_parser("report", help="reports read from a store")
     rsub = r.add_subparsers(dest="report", required=True)

@@ -1,0 +1,175 @@
+"""`pyengine whatif`: re-run a log's history under another policy and show what would change:
+per run the proposals that differ, per household the unit and score under both, per building
+the disadvantaged share over time against its cap (CSV, an HTML page with PNG plots, and a
+terminal summary)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from adapters.store import store_env
+
+from . import commands as c
+from .matching import Matcher
+from .policy import Policy
+from .portfolio import Portfolio
+from .schema import Result
+from .store import EventLog
+
+
+@dataclass
+class Comparison:
+    runs: int = 0
+    runs_changed: int = 0
+    run_rows: list[dict[str, object]] = field(default_factory=list)  # differing proposals
+    household_rows: dict[str, dict[str, object]] = field(default_factory=dict)  # at the last run
+    building_rows: list[dict[str, object]] = field(default_factory=list)
+    objective_actual: int = 0
+    objective_whatif: int = 0
+
+
+def compare(store_url: str, policy: Policy, progress: bool = False) -> Comparison:
+    app = EventLog(env=store_env(store_url))
+    out = Comparison()
+    try:
+        pf = Portfolio(None)
+        total = app.recorder.max_notification_id() or 0
+        for note in app.recorder.select_notifications(start=1, limit=max(total, 1)):
+            event = app.mapper.to_domain_event(note)
+            p = getattr(event, "payload", None)
+            if isinstance(p, c.MatchRun):
+                _compare_run(pf, p, policy, out)
+                if progress and out.runs % 100 == 0:
+                    print(f"  compared {out.runs} runs ({note.id}/{total} events)", file=sys.stderr)
+            pf.apply(event)
+    finally:
+        app.close()
+    return out
+
+
+def _compare_run(pf: Portfolio, run: c.MatchRun, policy: Policy, out: Comparison) -> None:
+    m = Matcher(policy)
+    m.load(msgspec.structs.replace(pf.instance(), caps=None))  # the alternative policy's own caps
+    alt: Result = m.solve()
+    actual = {a.household: a for a in run.assignments}
+    whatif = {a.household: a for a in alt.assignments}
+    out.runs += 1
+    changed = False
+    for hid in sorted(set(actual) | set(whatif)):
+        a, w = actual.get(hid), whatif.get(hid)
+        if (a.unit if a else None) != (w.unit if w else None):
+            changed = True
+            out.run_rows.append({
+                "run": run.run, "as_of": run.as_of.isoformat(), "household": hid,
+                "unit_actual": a.unit if a else "", "score_actual": a.score if a else 0,
+                "unit_whatif": w.unit if w else "", "score_whatif": w.score if w else 0,
+            })  # fmt: skip
+    out.runs_changed += changed
+    out.household_rows = {
+        hid: {
+            "household": hid, "unit_actual": actual[hid].unit if hid in actual else "",
+            "score_actual": actual[hid].score if hid in actual else 0,
+            "unit_whatif": whatif[hid].unit if hid in whatif else "",
+            "score_whatif": whatif[hid].score if hid in whatif else 0,
+        }
+        for hid in sorted(set(actual) | set(whatif) | set(run.unmatched))
+    }  # fmt: skip
+    out.objective_actual, out.objective_whatif = run.objective, alt.objective
+    caps_a = {(u.scope, u.flag): u for u in run.caps if u.flag == "disadvantaged"}
+    caps_w = {(u.scope, u.flag): u for u in alt.caps if u.flag == "disadvantaged"}
+    buildings = sorted({u.spec.building for u in pf.units.values() if u.active})
+    flagged = {hid for hid, h in pf.households.items() if not h.withdrawn and h.spec.disadvantaged}
+    for b in buildings:
+        n_units = sum(1 for u in pf.units.values() if u.active and u.spec.building == b)
+        count_a = sum(1 for hid, a in actual.items() if hid in flagged and pf.units[a.unit].spec.building == b)
+        count_w = sum(1 for hid, w in whatif.items() if hid in flagged and pf.units[w.unit].spec.building == b)
+        ca, cw = caps_a.get((b, "disadvantaged")), caps_w.get((b, "disadvantaged"))
+        out.building_rows.append({
+            "run": run.run, "as_of": run.as_of.isoformat(), "building": b, "units": n_units,
+            "disadvantaged_actual": count_a, "cap_actual": ca.cap if ca else "",
+            "disadvantaged_whatif": count_w, "cap_whatif": cw.cap if cw else "",
+        })  # fmt: skip
+
+
+def write(out: Comparison, folder: Path, policy: Policy) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for name, rows in (("runs.csv", out.run_rows), ("households.csv", list(out.household_rows.values())),
+                       ("buildings.csv", out.building_rows)):  # fmt: skip
+        path = folder / name
+        with path.open("w", newline="") as f:
+            if rows:
+                w = csv.DictWriter(f, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+        files.append(path)
+    png = folder / "disadvantaged-share.png"
+    _plot(out, png)
+    files.append(png)
+    page = folder / "whatif.html"
+    page.write_text(_html(out, policy, png.name))
+    files.append(page)
+    return files
+
+
+def _plot(out: Comparison, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    buildings = sorted({str(r["building"]) for r in out.building_rows})
+    fig, axes = plt.subplots(1, max(1, min(len(buildings), 4)), figsize=(5 * max(1, min(len(buildings), 4)), 3.6),
+                             squeeze=False)  # fmt: skip
+    for ax, b in zip(axes[0], buildings[:4], strict=False):
+        rows = [r for r in out.building_rows if r["building"] == b]
+        xs = [int(str(r["run"])) for r in rows]
+        units = [max(1, int(str(r["units"]))) for r in rows]
+        ax.plot(xs, [int(str(r["disadvantaged_actual"])) / n for r, n in zip(rows, units, strict=True)],
+                label="actual policy")  # fmt: skip
+        ax.plot(xs, [int(str(r["disadvantaged_whatif"])) / n for r, n in zip(rows, units, strict=True)],
+                "--", label="what-if policy")  # fmt: skip
+        caps = [
+            (int(str(r["cap_actual"])) / n if r["cap_actual"] != "" else None) for r, n in zip(rows, units, strict=True)
+        ]
+        if any(x is not None for x in caps):
+            ax.plot(xs, [x if x is not None else float("nan") for x in caps], ":", color="grey", label="cap (actual)")
+        ax.set_title(b)
+        ax.set_xlabel("run")
+        ax.set_ylabel("disadvantaged share of units")
+    axes[0][0].legend(fontsize=8)
+    if len(buildings) > 4:
+        fig.suptitle(f"first 4 of {len(buildings)} buildings; all in buildings.csv", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def _html(out: Comparison, policy: Policy, png: str) -> str:
+    def table(rows: list[dict[str, object]], limit: int = 200) -> str:
+        if not rows:
+            return "<p>No differences.</p>"
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>"
+                       for r in rows[:limit])  # fmt: skip
+        more = f"<p>{len(rows) - limit} more rows in the CSV.</p>" if len(rows) > limit else ""
+        return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+    changed_households = [r for r in out.household_rows.values() if r["unit_actual"] != r["unit_whatif"]]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>What if: policy v{policy.version}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;
+padding:2px 6px;font-size:90%}}</style></head><body>
+<h1>What if policy v{policy.version} ({html.escape(policy.name)}) had been in force</h1>
+<p>{out.runs} runs re-run; {out.runs_changed} would have proposed something else. Last run: objective
+{out.objective_actual} actual, {out.objective_whatif} under the what-if policy.</p>
+<h2>Disadvantaged share per building over time</h2><img src="{png}" alt="disadvantaged share per building">
+<h2>Households whose unit would differ at the last run</h2>{table(changed_households)}
+<h2>Proposals that differ, run by run</h2>{table(out.run_rows)}
+</body></html>
+"""
