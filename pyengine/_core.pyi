@@ -25,7 +25,10 @@ class Engine:
     def set_as_of(self, as_of: str) -> None: ...
     def set_caps(self, caps: str | bytes) -> None: ...
     def solve(self, node_limit: int = 0) -> bytes:
-        """Result file as JSON bytes; releases the GIL. node_limit 0 means no limit."""
+        """Result file as JSON bytes; releases the GIL. node_limit 0 means no limit.
+
+        Re-matches incrementally from the previous call's matching and duals; the bytes
+        depend only on the current snapshot, not on the history of operations."""
     def pairs(
         self,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:

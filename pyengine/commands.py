@@ -9,7 +9,7 @@ old versions are upcast on read, never rewritten.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -130,9 +130,19 @@ class ApplicationWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
 
 # --- allocation -------------------------------------------------------------------------
 class OfferMade(Payload, tag=True, kw_only=True, frozen=True):
+    """Schema 2: `expires_on` became `reply_by`, and `run` names the MatchRun whose proposal the
+    offer follows (checked when given). Stored schema-1 offers are upcast on read."""
+
+    schema: int = 2
     household: Id
     unit: Id
-    expires_on: dt.date | None = None
+    reply_by: dt.date | None = None
+    run: Annotated[int, Meta(ge=1)] | None = None
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, Any]) -> None:
+        data["reply_by"] = data.pop("expires_on", None)
+        data["run"] = None
 
 
 class OfferAccepted(Payload, tag=True, kw_only=True, frozen=True):

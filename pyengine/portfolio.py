@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -28,10 +29,13 @@ Event = Aggregate.Event
 
 
 class Portfolio:
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, encode: Callable[[Any], Any] | None = None) -> None:
         """`policy`: the policy a writer wants in force (adopted with PolicyAdopted when the log
-        has another); None keeps the log's own (the packaged default for a new log)."""
+        has another); None keeps the log's own (the packaged default for a new log).
+        `encode`: the store's mapper (event -> stored record), so the hash chain covers the
+        records exactly as stored; without it the payloads are hashed."""
         self.adopt = policy
+        self.encode = encode
         self.policy = policy or load_policy()
         self.units: dict[str, Unit] = {}
         self.households: dict[str, Household] = {}
@@ -55,24 +59,26 @@ class Portfolio:
         self._core_households: set[str] = set()
 
     # --- folding events in ------------------------------------------------------------
-    def apply(self, event: Any) -> None:
-        """Fold in an event read from the log."""
+    def apply(self, event: Any, stored: Any = None) -> None:
+        """Fold in an event read from the log (`stored`: its record, for the hash chain)."""
         if isinstance(event, AggregateCreated):
             agg: Any = event.mutate(None)
             self._by_uuid[agg.id] = agg
         else:
             agg = self._by_uuid[event.originator_id]
             event.mutate(agg)
-        self._note(event, agg)
+        self._note(event, agg, stored)
 
-    def _note(self, event: Any, agg: Any) -> None:
+    def _note(self, event: Any, agg: Any, stored: Any = None) -> None:
         """Book-keeping after an event changed `agg` (read from the log or just triggered)."""
         self.position += 1
         p = event.payload
         if isinstance(p, c.MatchRun):
             self._events = hashlib.sha256()
         else:
-            self._events.update(event_bytes(p))
+            if stored is None and self.encode is not None:
+                stored = self.encode(event)
+            self._events.update(record_bytes(stored) if stored is not None else event_bytes(p))
         if isinstance(p, c.PolicyAdopted) and p.policy != self.policy:
             self._switch_policy(p.policy)
         if isinstance(agg, Unit):
@@ -310,7 +316,13 @@ class Portfolio:
                 raise InputError("unit", f"unit {cmd.unit!r} is let to {self.occupant[cmd.unit]!r}")
             if cmd.unit in h.offers:
                 raise InputError("unit", f"an offer of {cmd.unit!r} to {cmd.household!r} is open")
-            self._not_before(cmd.expires_on, "expires_on")
+            self._not_before(cmd.reply_by, "reply_by")
+            if cmd.run is not None:
+                last = self.ledger.last_run if self.ledger else None
+                if last is None or cmd.run != last.run:
+                    raise InputError("run", f"offers follow the latest run ({last.run if last else 'none yet'})")
+                if not any(a.household == cmd.household and a.unit == cmd.unit for a in last.assignments):
+                    raise InputError("run", f"run {cmd.run} did not propose {cmd.unit!r} to {cmd.household!r}")
             self.sync()
             why = self.matcher.ineligibility(cmd.household, cmd.unit)
             if why is not None:
@@ -621,6 +633,13 @@ class Portfolio:
     def _not_before(self, d: dt.date | None, field: str) -> None:
         if d is not None and self.date is not None and d < self.date:
             raise InputError(field, f"{d} is before the engine's date {self.date}")
+
+
+def record_bytes(stored: Any) -> bytes:
+    """What the hash chain covers of a stored record: topic, version and state as written, which
+    never change (old payloads are upcast on read, so re-encoding them would not match)."""
+    head = f"{stored.topic}\0{stored.originator_version}\0".encode()
+    return head + bytes(stored.state) + b"\n"
 
 
 def event_bytes(payload: msgspec.Struct) -> bytes:

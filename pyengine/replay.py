@@ -70,7 +70,7 @@ def replay(store_url: str, progress: Callable[[int, int], None] | None = None) -
                     runs += 1
                     previous = p.result_hash
                 try:
-                    pf.apply(event)
+                    pf.apply(event, note)
                 except Exception as e:  # a deleted or reordered row breaks an aggregate's sequence
                     return ReplayReport(pos, runs, Divergence(runs + 1, pos, f"log does not fold: {type(e).__name__}"))
                 if progress is not None and pos % 500 == 0:

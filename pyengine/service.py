@@ -26,7 +26,7 @@ class AllocationService:
         self.policy = policy  # None: keep the policy the log has in force
         self.log = get_logger("pyengine.service").bind(store=store_url)
         self.app = EventLog(env=store_env(store_url))
-        self.portfolio = Portfolio(self.policy)
+        self.portfolio = self._new_portfolio()
         self.catch_up()
 
     def close(self) -> None:
@@ -45,13 +45,16 @@ class AllocationService:
         """Fold in whatever other writers appended since we last looked."""
         n = 0
         for note in self.notifications(self.portfolio.last_notification_id + 1):
-            self.portfolio.apply(self.app.mapper.to_domain_event(note))
+            self.portfolio.apply(self.app.mapper.to_domain_event(note), note)
             self.portfolio.last_notification_id = note.id
             n += 1
         return n
 
+    def _new_portfolio(self) -> Portfolio:
+        return Portfolio(self.policy, encode=self.app.mapper.to_stored_event)
+
     def _rebuild(self) -> None:
-        self.portfolio = Portfolio(self.policy)
+        self.portfolio = self._new_portfolio()
         self.catch_up()
 
     def submit(self, cmd: c.Command) -> list[tuple[int, Any]]:

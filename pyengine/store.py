@@ -30,11 +30,20 @@ class StructTranscoding(Transcoding):
     def __init__(self, cls: type[msgspec.Struct]) -> None:
         self.type = cls
         self.name = f"pyengine.{cls.__name__}"
+        fields, defaults = cls.__struct_fields__, cls.__struct_defaults__
+        self.schema = dict(zip(fields[len(fields) - len(defaults) :], defaults, strict=True)).get("schema", 1)
 
     def encode(self, obj: msgspec.Struct) -> Any:
         return msgspec.to_builtins(obj)
 
     def decode(self, data: Any) -> msgspec.Struct:
+        # older schema versions are upcast step by step (upcast_v1_v2, ...), never rewritten
+        target: int = self.schema
+        version = data.get("schema", 1) if isinstance(data, dict) else target
+        while version < target:
+            getattr(self.type, f"upcast_v{version}_v{version + 1}")(data)
+            version += 1
+            data["schema"] = version
         return msgspec.convert(data, self.type)
 
 

@@ -47,7 +47,7 @@ def compare(store_url: str, policy: Policy, progress: bool = False) -> Compariso
                 _compare_run(pf, p, policy, out)
                 if progress and out.runs % 100 == 0:
                     print(f"  compared {out.runs} runs ({note.id}/{total} events)", file=sys.stderr)
-            pf.apply(event)
+            pf.apply(event, note)
     finally:
         app.close()
     return out

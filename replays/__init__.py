@@ -1,0 +1,1 @@
+"""Audit replay fixtures and recorded scenario logs."""
