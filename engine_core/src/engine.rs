@@ -1,16 +1,17 @@
 //! The engine: portfolio state with incremental updates, and the solve that turns a snapshot
 //! into a result file. Everything is ordered by id so the output depends only on the sets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::caps::CappedProblem;
 use crate::date::parse_date;
-use crate::lsa::{self, Graph};
+use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Obj, Policy, Unit};
 use crate::scoring::{Breakdown, Snapshot};
+use crate::warm::{self, Edge, Warm};
 
 pub const ENGINE_VERSION: &str = concat!("engine_core ", env!("CARGO_PKG_VERSION"));
 
@@ -23,6 +24,90 @@ pub struct Engine {
     households: BTreeMap<String, Household>,
     caps: Vec<Cap>,
     as_of: Option<i64>,
+    inc: Inc,
+}
+
+/// Incremental matching state: the eligible-pair graph of the last solve in stable slots, its
+/// optimal matching and duals, and what changed since.
+#[derive(Clone, Debug, Default)]
+struct Inc {
+    /// `warm` reflects the state as of the last solve, up to the dirty sets below.
+    valid: bool,
+    warm: Warm,
+    unit_col: BTreeMap<String, u32>,
+    hh_row: BTreeMap<String, u32>,
+    /// Private "stay unmatched" column of each row slot.
+    dummy: Vec<u32>,
+    /// Hashed id of each row / column slot (tie-break keys).
+    row_key: Vec<u64>,
+    col_key: Vec<u64>,
+    free_rows: Vec<u32>,
+    free_cols: Vec<u32>,
+    next_row: u32,
+    next_col: u32,
+    dirty_hh: BTreeSet<String>,
+    dirty_units: BTreeSet<String>,
+    dirty_buildings: BTreeSet<String>,
+    /// Counters of the last solve (for benches): rows and columns rescored, full rebuild.
+    pub last_rows: usize,
+    pub last_cols: usize,
+    pub last_full: bool,
+}
+
+/// Key of the private "stay unmatched" option in the tie-break.
+const UNMATCHED_KEY: u64 = 0x5eed_0f0f_f1ce;
+
+impl Inc {
+    fn invalidate(&mut self) {
+        self.valid = false;
+        self.dirty_hh.clear();
+        self.dirty_units.clear();
+        self.dirty_buildings.clear();
+    }
+
+    fn alloc_row(&mut self) -> u32 {
+        self.free_rows.pop().unwrap_or_else(|| {
+            self.next_row += 1;
+            self.next_row - 1
+        })
+    }
+
+    fn alloc_col(&mut self) -> u32 {
+        self.free_cols.pop().unwrap_or_else(|| {
+            self.next_col += 1;
+            self.next_col - 1
+        })
+    }
+
+    fn new_row(&mut self, id: &str) {
+        let r = self.alloc_row();
+        let d = self.alloc_col();
+        let ru = r as usize;
+        if ru >= self.dummy.len() {
+            self.dummy.resize(ru + 1, NONE);
+            self.row_key.resize(ru + 1, 0);
+        }
+        self.dummy[ru] = d;
+        self.row_key[ru] = warm::hash_str(id);
+        self.set_col_key(d, UNMATCHED_KEY);
+        self.warm.add_row(r);
+        self.warm.add_col(d);
+        self.hh_row.insert(id.to_string(), r);
+    }
+
+    fn set_col_key(&mut self, c: u32, key: u64) {
+        if c as usize >= self.col_key.len() {
+            self.col_key.resize(c as usize + 1, 0);
+        }
+        self.col_key[c as usize] = key;
+    }
+
+    fn new_col(&mut self, id: &str) {
+        let c = self.alloc_col();
+        self.set_col_key(c, warm::hash_str(id));
+        self.warm.add_col(c);
+        self.unit_col.insert(id.to_string(), c);
+    }
 }
 
 #[derive(Serialize)]
@@ -73,7 +158,13 @@ impl Engine {
             households: BTreeMap::new(),
             caps: Vec::new(),
             as_of: None,
+            inc: Inc::default(),
         })
+    }
+
+    /// (rows rescored, columns rescored, full rebuild) in the last solve; for benches.
+    pub fn last_solve_stats(&self) -> (usize, usize, bool) {
+        (self.inc.last_rows, self.inc.last_cols, self.inc.last_full)
     }
 
     pub fn policy(&self) -> &Policy {
@@ -129,6 +220,7 @@ impl Engine {
             households,
             caps,
             as_of: Some(as_of),
+            inc: Inc::default(),
         };
         Ok(())
     }
@@ -136,6 +228,26 @@ impl Engine {
     pub fn upsert_unit(&mut self, json: &str) -> Result<(), String> {
         let v = parse_json(json, "unit")?;
         let u = Unit::from_value(&v, "unit")?;
+        if let Some(old) = self.units.get(&u.id) {
+            if *old == u {
+                return Ok(());
+            }
+            if old.building != u.building {
+                if let Some(h) = self.tenant_of(&u.id) {
+                    // The tenant's skills move from one building's mix to the other's.
+                    let h = h.to_string();
+                    self.inc.dirty_buildings.insert(old.building.clone());
+                    self.inc.dirty_buildings.insert(u.building.clone());
+                    self.inc.dirty_hh.insert(h);
+                }
+            }
+            if let Some(h) = self.tenant_of(&u.id) {
+                // Their own unit's score is the rule-7 threshold of their whole row.
+                let h = h.to_string();
+                self.inc.dirty_hh.insert(h);
+            }
+        }
+        self.inc.dirty_units.insert(u.id.clone());
         self.units.insert(u.id.clone(), u);
         Ok(())
     }
@@ -155,6 +267,7 @@ impl Engine {
             ));
         }
         self.units.remove(id);
+        self.inc.dirty_units.insert(id.to_string());
         Ok(())
     }
 
@@ -178,15 +291,55 @@ impl Engine {
                 ));
             }
         }
+        let old = self.households.get(&h.id);
+        if old == Some(&h) {
+            return Ok(());
+        }
+        let moved = old.map(|o| (&o.current_unit, &o.skills)) != Some((&h.current_unit, &h.skills));
+        let touched: Vec<String> = old
+            .and_then(|o| o.current_unit.clone())
+            .into_iter()
+            .chain(h.current_unit.clone())
+            .collect();
+        for c in touched {
+            if moved {
+                let b = self.units[&c].building.clone();
+                self.inc.dirty_buildings.insert(b);
+            }
+            self.inc.dirty_units.insert(c);
+        }
+        self.inc.dirty_hh.insert(h.id.clone());
         self.households.insert(h.id.clone(), h);
         Ok(())
     }
 
     pub fn remove_household(&mut self, id: &str) -> Result<(), String> {
-        self.households
+        let h = self
+            .households
             .remove(id)
-            .map(|_| ())
-            .ok_or_else(|| format!("id: unknown household {id}"))
+            .ok_or_else(|| format!("id: unknown household {id}"))?;
+        if let Some(c) = h.current_unit {
+            let b = self.units[&c].building.clone();
+            self.inc.dirty_buildings.insert(b);
+            self.inc.dirty_units.insert(c);
+        }
+        self.inc.dirty_hh.insert(h.id);
+        Ok(())
+    }
+
+    fn tenant_of(&self, unit: &str) -> Option<&str> {
+        self.households
+            .values()
+            .find(|h| h.current_unit.as_deref() == Some(unit))
+            .map(|h| h.id.as_str())
+    }
+
+    /// Waiting periods counted for `h` on date `as_of` (the only as_of-dependent input).
+    fn periods(&self, h: &Household, as_of: i64) -> i64 {
+        let days = h.applied_on.map_or(0, |d| (as_of - d).max(0));
+        self.policy
+            .waiting_max_periods
+            .min(days / self.policy.waiting_period_days)
     }
 
     pub fn set_as_of(&mut self, date: &str) -> Result<(), String> {
@@ -200,6 +353,19 @@ impl Engine {
                 "as_of: before the application date of household {}",
                 h.id
             ));
+        }
+        match self.as_of {
+            Some(old) if old != d => {
+                let changed: Vec<String> = self
+                    .households
+                    .values()
+                    .filter(|h| self.periods(h, old) != self.periods(h, d))
+                    .map(|h| h.id.clone())
+                    .collect();
+                self.inc.dirty_hh.extend(changed);
+            }
+            Some(_) => {}
+            None => self.inc.invalidate(),
         }
         self.as_of = Some(d);
         Ok(())
@@ -298,54 +464,67 @@ impl Engine {
         CapTable { rows, unit_cons }
     }
 
-    /// Solves the current snapshot; returns the result file as UTF-8 JSON bytes.
-    pub fn solve(&self, node_limit: u64) -> Result<String, String> {
-        let s = self.snapshot()?;
+    /// Solves the current snapshot; returns the result file as UTF-8 JSON bytes. The
+    /// uncapped optimum is maintained incrementally between calls.
+    pub fn solve(&mut self, node_limit: u64) -> Result<String, String> {
+        let as_of = self.as_of.ok_or("as_of: not set")?;
+        let s = Snapshot::new(
+            &self.policy,
+            self.units.values().collect(),
+            self.households.values().collect(),
+            as_of,
+        );
         let (n, m) = (s.households.len(), s.units.len());
-        // Columns: units, then one private "stay unmatched" column per applicant.
-        let mut dummy = vec![NONE; n];
-        let mut next = m as u32;
-        for h in 0..n {
-            if s.own[h].is_none() {
-                dummy[h] = next;
-                next += 1;
-            }
-        }
-        let mut g = Graph::new(next as usize);
-        let mut scratch = Vec::new();
-        for h in 0..n {
-            let sitting = s.own[h].is_some();
-            s.for_each_eligible(h, &mut scratch, |u, w| {
-                // Unmatched scores 0, so an applicant's non-positive pair is never worth it.
-                if sitting || w > 0 {
-                    g.push_edge(u as u32, w);
-                }
-            });
-            if dummy[h] != NONE {
-                g.push_edge(dummy[h], 0);
-            }
-            g.end_row();
-        }
+        let (col_of_u, row_of_h) = sync(&mut self.inc, &s)?;
+        let cert = self
+            .inc
+            .warm
+            .certify()
+            .filter(|c| c.bound == c.objective)
+            .ok_or("internal: optimality certificate failed")?;
         let table = self.cap_table(&s);
-        let flags: Vec<Vec<bool>> = self
-            .caps
-            .iter()
-            .map(|c| s.households.iter().map(|h| h.flag(c.flag)).collect())
-            .collect();
-        let (row_edge, objective, bound, uncapped, optimal, nodes) = if self.caps.is_empty() {
-            let sol = lsa::solve(&g).ok_or("internal: no matching keeps every sitting tenant")?;
-            if sol.bound != sol.objective {
-                return Err("internal: optimality certificate failed".into());
+        let (unit_of, objective, bound, optimal, nodes) = if self.caps.is_empty() {
+            let mut u_of_col = vec![NONE; self.inc.next_col as usize];
+            for (u, &c) in col_of_u.iter().enumerate() {
+                u_of_col[c as usize] = u as u32;
             }
-            (
-                sol.row_edge,
-                sol.objective,
-                sol.bound,
-                sol.objective,
-                true,
-                1,
-            )
+            let unit_of: Vec<Option<usize>> = row_of_h
+                .iter()
+                .map(|&r| {
+                    let c = self.inc.warm.col_of(r);
+                    (u_of_col[c as usize] != NONE).then(|| u_of_col[c as usize] as usize)
+                })
+                .collect();
+            (unit_of, cert.objective, cert.bound, true, 1)
         } else {
+            // Capped: branch and bound on a graph rebuilt in id order (not incremental).
+            let mut dummy = vec![NONE; n];
+            let mut next = m as u32;
+            for h in 0..n {
+                if s.own[h].is_none() {
+                    dummy[h] = next;
+                    next += 1;
+                }
+            }
+            let mut g = Graph::new(next as usize);
+            let mut scratch = Vec::new();
+            for h in 0..n {
+                let sitting = s.own[h].is_some();
+                s.for_each_eligible(h, &mut scratch, |u, w| {
+                    if sitting || w > 0 {
+                        g.push_edge(u as u32, w);
+                    }
+                });
+                if dummy[h] != NONE {
+                    g.push_edge(dummy[h], 0);
+                }
+                g.end_row();
+            }
+            let flags: Vec<Vec<bool>> = self
+                .caps
+                .iter()
+                .map(|c| s.households.iter().map(|h| h.flag(c.flag)).collect())
+                .collect();
             let per_edge = self.caps.len();
             let mut edge_cons = vec![NONE; g.col.len() * per_edge];
             for h in 0..n {
@@ -371,22 +550,24 @@ impl Engine {
             let out = problem
                 .solve(node_limit)
                 .ok_or("internal: no matching keeps every sitting tenant")?;
-            (
-                out.row_edge,
-                out.objective,
-                out.bound,
-                out.uncapped_objective,
-                out.optimal,
-                out.nodes,
-            )
+            if out.uncapped_objective != cert.objective {
+                return Err("internal: uncapped optimum disagrees".into());
+            }
+            let unit_of: Vec<Option<usize>> = out
+                .row_edge
+                .iter()
+                .map(|&e| {
+                    let j = g.col[e] as usize;
+                    (j < m).then_some(j)
+                })
+                .collect();
+            (unit_of, out.objective, out.bound, out.optimal, out.nodes)
         };
+        let uncapped = cert.objective;
         let mut assignments = Vec::new();
         let mut unmatched = Vec::new();
-        let mut unit_of = vec![None; n];
-        for (h, &e) in row_edge.iter().enumerate() {
-            let j = g.col[e] as usize;
-            if j < m {
-                unit_of[h] = Some(j);
+        for (h, uo) in unit_of.iter().enumerate() {
+            if let Some(j) = *uo {
                 let breakdown = s.breakdown_of(h, j);
                 assignments.push(AssignmentOut {
                     household: &s.households[h].id,
@@ -433,6 +614,197 @@ impl Engine {
         };
         serde_json::to_string(&out).map_err(|e| format!("internal: {e}"))
     }
+}
+
+/// Position of `id` in a list sorted by id.
+fn find<T>(list: &[&T], id: &str, key: impl Fn(&T) -> &str) -> Option<usize> {
+    list.binary_search_by(|x| key(x).cmp(id)).ok()
+}
+
+/// Edges of household `h` (snapshot index) in slot space, sorted by column.
+fn row_edges(
+    inc: &Inc,
+    s: &Snapshot,
+    h: usize,
+    row: u32,
+    col_of_u: &[u32],
+    scratch: &mut Vec<i64>,
+) -> Vec<Edge> {
+    let sitting = s.own[h].is_some();
+    let rk = inc.row_key[row as usize];
+    let mut out = Vec::new();
+    s.for_each_eligible(h, scratch, |u, w| {
+        // Unmatched scores 0, so an applicant's non-positive pair is never worth it.
+        if sitting || w > 0 {
+            let c = col_of_u[u];
+            out.push(Edge {
+                w,
+                t: warm::tie(rk, inc.col_key[c as usize]),
+                col: c,
+            });
+        }
+    });
+    if !sitting {
+        let d = inc.dummy[row as usize];
+        out.push(Edge {
+            w: 0,
+            t: warm::tie(rk, UNMATCHED_KEY),
+            col: d,
+        });
+    }
+    out.sort_unstable_by_key(|e| e.col);
+    out
+}
+
+/// Brings the warm matching up to date with the snapshot `s` and re-solves it; returns the
+/// column slot of each unit index and the row slot of each household index.
+fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
+    let (n, m) = (s.households.len(), s.units.len());
+    fn hid(h: &Household) -> &str {
+        &h.id
+    }
+    fn uid(u: &Unit) -> &str {
+        &u.id
+    }
+    let mut full = !inc.valid;
+    if !full {
+        let dirty_hh = std::mem::take(&mut inc.dirty_hh);
+        let dirty_units = std::mem::take(&mut inc.dirty_units);
+        for id in &dirty_hh {
+            if find(&s.households, id, hid).is_none() {
+                if let Some(r) = inc.hh_row.remove(id) {
+                    let d = inc.dummy[r as usize];
+                    inc.warm.remove_row(r);
+                    inc.warm.remove_col(d);
+                    inc.free_rows.push(r);
+                    inc.free_cols.push(d);
+                }
+            }
+        }
+        for id in &dirty_units {
+            if find(&s.units, id, uid).is_none() {
+                if let Some(c) = inc.unit_col.remove(id) {
+                    inc.warm.remove_col(c);
+                    inc.free_cols.push(c);
+                }
+            }
+        }
+        for id in &dirty_units {
+            if find(&s.units, id, uid).is_some() && !inc.unit_col.contains_key(id) {
+                inc.new_col(id);
+            }
+        }
+        for id in &dirty_hh {
+            if find(&s.households, id, hid).is_some() && !inc.hh_row.contains_key(id) {
+                inc.new_row(id);
+            }
+        }
+        inc.dirty_hh = dirty_hh;
+        inc.dirty_units = dirty_units;
+        if inc.hh_row.len() != n || inc.unit_col.len() != m {
+            full = true; // cannot happen; be safe
+        }
+    }
+    if full {
+        *inc = Inc {
+            valid: false,
+            ..Inc::default()
+        };
+        for u in &s.units {
+            inc.new_col(&u.id);
+        }
+        for h in &s.households {
+            inc.new_row(&h.id);
+        }
+    }
+    // Both maps iterate in id order, like the snapshot.
+    let col_of_u: Vec<u32> = inc.unit_col.values().copied().collect();
+    let row_of_h: Vec<u32> = inc.hh_row.values().copied().collect();
+    let mut dirty_row = vec![full; n];
+    let mut dirty_col = vec![false; m];
+    if !full {
+        for id in &inc.dirty_hh {
+            if let Some(h) = find(&s.households, id, hid) {
+                dirty_row[h] = true;
+            }
+        }
+        for id in &inc.dirty_units {
+            if let Some(u) = find(&s.units, id, uid) {
+                dirty_col[u] = true;
+            }
+        }
+        if !inc.dirty_buildings.is_empty() {
+            let in_dirty = |u: usize| inc.dirty_buildings.contains(&s.units[u].building);
+            for u in 0..m {
+                if in_dirty(u) {
+                    dirty_col[u] = true;
+                }
+            }
+            for h in 0..n {
+                if s.own[h].is_some_and(in_dirty) {
+                    dirty_row[h] = true;
+                }
+            }
+        }
+        let rows = dirty_row.iter().filter(|&&d| d).count();
+        let cols = dirty_col.iter().filter(|&&d| d).count();
+        // Rescoring a column costs about as much as a row at city scale; beyond half the
+        // problem a cold start is as cheap and simpler.
+        if 2 * (rows + cols) > n.max(1) + m {
+            full = true;
+            dirty_row.iter_mut().for_each(|d| *d = true);
+            dirty_col.iter_mut().for_each(|d| *d = false);
+        }
+    }
+    inc.dirty_hh.clear();
+    inc.dirty_units.clear();
+    inc.dirty_buildings.clear();
+    let mut scratch = Vec::new();
+    let mut n_rows = 0;
+    for h in 0..n {
+        if dirty_row[h] {
+            n_rows += 1;
+            let r = row_of_h[h];
+            let edges = row_edges(inc, s, h, r, &col_of_u, &mut scratch);
+            inc.warm.set_row(r, edges);
+        }
+    }
+    let mut n_cols = 0;
+    for u in 0..m {
+        if !dirty_col[u] {
+            continue;
+        }
+        n_cols += 1;
+        let c = col_of_u[u];
+        let ck = inc.col_key[c as usize];
+        for h in 0..n {
+            if dirty_row[h] {
+                continue;
+            }
+            let r = row_of_h[h];
+            let sitting = s.own[h].is_some();
+            let e = match s.check(h, u) {
+                Ok(b) if sitting || b.total() > 0 => {
+                    Some((b.total(), warm::tie(inc.row_key[r as usize], ck)))
+                }
+                _ => None,
+            };
+            inc.warm.set_edge(r, c, e);
+        }
+        inc.warm.repair_col(c);
+    }
+    if full {
+        inc.warm.reset();
+    }
+    inc.last_rows = n_rows;
+    inc.last_cols = n_cols;
+    inc.last_full = full;
+    if !inc.warm.run() {
+        inc.valid = false;
+        return Err("internal: no matching keeps every sitting tenant".into());
+    }
+    inc.valid = true;
+    Ok((col_of_u, row_of_h))
 }
 
 /// Cross-checks of one household against the units and the run date.

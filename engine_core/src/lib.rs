@@ -12,5 +12,6 @@ pub mod model;
 #[cfg(feature = "python")]
 mod python;
 pub mod scoring;
+pub mod warm;
 
 pub use engine::{Engine, ENGINE_VERSION};

@@ -65,8 +65,9 @@ impl Engine {
 
     /// Result file as JSON bytes; the GIL is released while solving.
     #[pyo3(signature = (node_limit = 0))]
-    fn solve<'py>(&self, py: Python<'py>, node_limit: u64) -> PyResult<Bound<'py, PyBytes>> {
-        let core = &self.inner;
+    fn solve<'py>(&mut self, py: Python<'py>, node_limit: u64) -> PyResult<Bound<'py, PyBytes>> {
+        // Mutable: the warm matching is updated in place (incremental re-match).
+        let core = &mut self.inner;
         let out = py.detach(|| core.solve(node_limit)).map_err(err)?;
         Ok(PyBytes::new(py, out.as_bytes()))
     }

@@ -112,3 +112,84 @@ pub fn random_instance(
         .collect();
     (units, households)
 }
+
+/// City-like portfolio: ~`n_units` units in buildings of 20–60 units, rooms 1–5 weighted to
+/// 2, 27% care units, `n_tenants` sitting tenants (a quarter asking for a transfer) and
+/// `n_applicants` applicants, 80% of households single.
+pub fn city_instance(
+    rng: &mut Lcg,
+    n_units: usize,
+    n_tenants: usize,
+    n_applicants: usize,
+) -> (Vec<Value>, Vec<Value>) {
+    let districts = [
+        "Lademoen",
+        "Saupstad",
+        "Rosenborg",
+        "Byasen",
+        "Heimdal",
+        "Moholt",
+    ];
+    let skills = ["gardening", "childcare", "cleaning", "maintenance", "admin"];
+    let rooms = [1, 2, 2, 2, 2, 3, 3, 4, 5];
+    let mut units = Vec::new();
+    let mut b = 0;
+    while units.len() < n_units {
+        let size = 20 + rng.below(41) as usize;
+        let district = districts[rng.below(6) as usize];
+        let care = rng.below(100) < 27;
+        for _ in 0..size.min(n_units - units.len()) {
+            let mut u = unit(&format!("U{:06}", units.len()), &format!("B{b:04}"), 1);
+            u["rooms"] = json!(rooms[rng.below(rooms.len() as u64) as usize]);
+            u["stairwell"] = json!(format!("B{b:04}-{}", rng.below(3)));
+            u["accessible"] = json!(rng.below(4) == 0);
+            u["kind"] = json!(if care { "care" } else { "ordinary" });
+            u["district"] = json!(district);
+            u["school_district"] = json!(district);
+            units.push(u);
+        }
+        b += 1;
+    }
+    let mut order: Vec<usize> = (0..units.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut hh = Vec::new();
+    for i in 0..n_tenants + n_applicants {
+        let single = rng.below(100) < 80;
+        let mut h = if single {
+            household(&format!("H{i:06}"), 1, 0)
+        } else {
+            household(
+                &format!("H{i:06}"),
+                1 + rng.below(2) as i64,
+                rng.below(4) as i64,
+            )
+        };
+        h["needs_accessible"] = json!(rng.below(10) == 0);
+        h["disadvantaged"] = json!(rng.below(4) == 0);
+        h["urgency"] = json!(if rng.below(5) == 0 { rng.below(4) } else { 0 });
+        let sk: Vec<&str> = (0..rng.below(3))
+            .map(|_| skills[rng.below(5) as usize])
+            .collect();
+        h["skills"] = json!(sk);
+        h["preferred_districts"] = json!([districts[rng.below(6) as usize]]);
+        h["school_district"] = json!(districts[rng.below(6) as usize]);
+        if i < n_tenants {
+            let u = &units[order[i]];
+            h["current_unit"] = u["id"].clone();
+            h["care_need"] = json!(u["kind"] == "care");
+            h["transfer_requested"] = json!(rng.below(4) == 0);
+        } else {
+            h["care_need"] = json!(rng.below(100) < 20);
+            h["applied_on"] = json!(format!(
+                "20{:02}-{:02}-{:02}",
+                10 + rng.below(11),
+                1 + rng.below(12),
+                1 + rng.below(28)
+            ));
+        }
+        hh.push(h);
+    }
+    (units, hh)
+}

@@ -55,3 +55,97 @@ fn city_scale_dense() {
         v["optimal"]
     );
 }
+
+/// Per-operation re-match latency at city scale (4,050 units, 3,000 tenants, 1,000
+/// applicants): each operation followed by a solve; prints percentiles per kind.
+#[test]
+#[ignore]
+fn city_scale_incremental() {
+    let mut rng = Lcg(7);
+    let (units, hh) = city_instance(&mut rng, 4050, 3000, 1000);
+    let mut e = Engine::new(POLICY).unwrap();
+    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let t = std::time::Instant::now();
+    let r0 = e.solve(0).unwrap();
+    println!("cold solve: {:?}", t.elapsed());
+    let (a, _, _) = e.pairs().unwrap();
+    println!("eligible pairs: {}", a.len());
+    let v: serde_json::Value = serde_json::from_str(&r0).unwrap();
+    println!("objective {}", v["objective"]);
+    let mut times: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+    let mut day = 0;
+    for k in 0..300 {
+        let kind;
+        let t = std::time::Instant::now();
+        match k % 6 {
+            0 => {
+                kind = "new applicant";
+                let mut h = household(&format!("X{k:06}"), 1, rng.below(3) as i64);
+                h["applied_on"] = json!("2021-03-01");
+                h["urgency"] = json!(rng.below(4));
+                e.upsert_household(&h.to_string()).unwrap();
+            }
+            1 => {
+                kind = "edit applicant";
+                let i = 3000 + rng.below(1000) as usize;
+                let mut h = hh[i].clone();
+                h["urgency"] = json!(rng.below(4));
+                e.upsert_household(&h.to_string()).unwrap();
+            }
+            2 => {
+                kind = "remove applicant";
+                e.remove_household(&format!("X{:06}", k - 2)).unwrap();
+            }
+            3 => {
+                kind = "edit unit";
+                let i = rng.below(4050) as usize;
+                let mut u = units[i].clone();
+                u["accessible"] = json!(rng.below(2) == 0);
+                e.upsert_unit(&u.to_string()).unwrap();
+            }
+            4 => {
+                kind = "tenant transfer";
+                let i = rng.below(3000) as usize;
+                let mut h = hh[i].clone();
+                h["transfer_requested"] = json!(rng.below(2) == 0);
+                h["skills"] = json!(["gardening"]);
+                e.upsert_household(&h.to_string()).unwrap();
+            }
+            _ => {
+                kind = "set_as_of +1 day";
+                day += 1;
+                e.set_as_of(&format!("2021-05-{:02}", 1 + day % 28))
+                    .unwrap();
+            }
+        }
+        let r = e.solve(0).unwrap();
+        let dt = t.elapsed().as_secs_f64() * 1e3;
+        std::hint::black_box(r);
+        times.entry(kind).or_default().push(dt);
+        if k < 12 {
+            println!("{kind}: {dt:.2} ms stats {:?}", e.last_solve_stats());
+        }
+    }
+    for (kind, mut v) in times {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "{kind:>18}: n {:3} median {:7.2} ms  p90 {:7.2} ms  max {:7.2} ms",
+            v.len(),
+            v[v.len() / 2],
+            v[v.len() * 9 / 10],
+            v[v.len() - 1]
+        );
+    }
+    // From-scratch reference on the final snapshot.
+    let mut fresh = Engine::new(POLICY).unwrap();
+    let t = std::time::Instant::now();
+    let snapshot_ids = e.household_ids().len();
+    fresh
+        .load_instance(&instance(&units, &hh, json!([])))
+        .unwrap();
+    fresh.solve(0).unwrap();
+    println!(
+        "fresh load+solve ({snapshot_ids} households live): {:?}",
+        t.elapsed()
+    );
+}

@@ -145,7 +145,7 @@ fn rule_7_allows_equal_or_better() {
         "transfer_requested",
         json!(true),
     );
-    let e = engine(&units, &[t]);
+    let mut e = engine(&units, &[t]);
     // Own: 100 + 0. Same building: 100 + 60. Other building: 100 (equal, allowed).
     assert_eq!(bd(&e, "T1", "U1").total(), 100);
     assert_eq!(bd(&e, "T1", "U2").tenure_stability, 60);
@@ -297,7 +297,7 @@ fn result_file_bytes() {
     let mut h1 = household("H1", 1, 0);
     h1["preferred_districts"] = json!(["Lademoen"]);
     let h7 = with(household("H7", 2, 0), "applied_on", json!("2021-01-01"));
-    let e = engine(&[u1], &[h7, h1]);
+    let mut e = engine(&[u1], &[h7, h1]);
     let want = r#"{"assignments":[{"household":"H1","unit":"U1","score":140,"breakdown":{"size_fit":100,"waiting":0,"urgency":0,"tenure_stability":0,"preference":40,"resource_mix":0}}],"unmatched":["H7"],"objective":140,"bound":140,"uncapped_objective":140,"optimal":true,"nodes":1,"caps":[],"policy_version":1,"engine_version":"engine_core 0.1.0"}"#;
     assert_eq!(e.solve(0).unwrap(), want);
 }

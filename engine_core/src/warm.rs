@@ -1,0 +1,564 @@
+//! Dynamic exact assignment with warm starts: rows and columns live in stable slots, edges
+//! can be replaced per row or per (row, column), and after a change only the affected rows are
+//! re-augmented (Dijkstra from the current duals) and freed columns whose dual is positive are
+//! repaired by a column-side Dijkstra. Maximises total weight; every live row must be matched.
+//!
+//! Weights are lexicographic: `w * 2^64 + t`, where `w` is the score and `t < 2^40` a
+//! deterministic tie-break derived from the (household, unit) ids. As long as fewer than 2^24
+//! rows exist, the secondary part never outweighs one point of score, so an optimum of the
+//! combined weight is an optimum of the score, and (for all but a vanishing fraction of
+//! inputs, by the isolation lemma) the unique one: the matching does not depend on the order
+//! of operations or on warm starts.
+//!
+//! Internally the minimisation form is used: cost `c = -(w * 2^64 + t)`, row duals `u`,
+//! column duals `v <= 0`, reduced costs `c - u - v >= 0`, tight on matched edges, `v = 0` on
+//! free columns (restored by [`Warm::fix_column`] after changes).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+pub const NONE: u32 = u32::MAX;
+const INF: i128 = i128::MAX / 4;
+/// Bits of the tie-break part; `t < 2^TIE_BITS`.
+pub const TIE_BITS: u32 = 40;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Edge {
+    pub w: i64,
+    pub t: u64,
+    pub col: u32,
+}
+
+impl Edge {
+    #[inline]
+    fn cost(&self) -> i128 {
+        -(((self.w as i128) << 64) + self.t as i128)
+    }
+}
+
+/// Deterministic 64-bit mix (splitmix64 finaliser).
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// FNV-1a of a string, mixed.
+pub fn hash_str(s: &str) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in s.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    mix(h)
+}
+
+/// Tie-break weight of a (row key, column key) pair.
+#[inline]
+pub fn tie(row_key: u64, col_key: u64) -> u64 {
+    mix(row_key.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ col_key) >> (64 - TIE_BITS)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Warm {
+    /// Edges of each row slot, sorted by column.
+    rows: Vec<Vec<Edge>>,
+    row_live: Vec<bool>,
+    /// Rows with an edge into each column slot, sorted.
+    cols: Vec<Vec<u32>>,
+    col_live: Vec<bool>,
+    u: Vec<i128>,
+    v: Vec<i128>,
+    col4row: Vec<u32>,
+    row4col: Vec<u32>,
+    /// Live rows that must be (re-)augmented.
+    pending: Vec<u32>,
+    /// Columns that may have become free with a positive dual.
+    suspects: Vec<u32>,
+    n_live_rows: usize,
+    // Dijkstra scratch, indexed by column.
+    spc: Vec<i128>,
+    path: Vec<u32>,
+    scanned: Vec<bool>,
+}
+
+/// Outcome of [`Warm::certify`]: primary objective and its certified bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Certificate {
+    pub objective: i64,
+    pub bound: i64,
+}
+
+impl Warm {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn n_live_rows(&self) -> usize {
+        self.n_live_rows
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn grow_rows(&mut self, r: usize) {
+        if r >= self.rows.len() {
+            self.rows.resize_with(r + 1, Vec::new);
+            self.row_live.resize(r + 1, false);
+            self.u.resize(r + 1, 0);
+            self.col4row.resize(r + 1, NONE);
+        }
+    }
+
+    fn grow_cols(&mut self, c: usize) {
+        if c >= self.cols.len() {
+            self.cols.resize_with(c + 1, Vec::new);
+            self.col_live.resize(c + 1, false);
+            self.v.resize(c + 1, 0);
+            self.row4col.resize(c + 1, NONE);
+            self.spc.resize(c + 1, INF);
+            self.path.resize(c + 1, NONE);
+            self.scanned.resize(c + 1, false);
+        }
+    }
+
+    /// Creates a free column with dual 0 (no edges yet).
+    pub fn add_col(&mut self, c: u32) {
+        self.grow_cols(c as usize);
+        debug_assert!(!self.col_live[c as usize]);
+        self.col_live[c as usize] = true;
+        self.v[c as usize] = 0;
+        self.row4col[c as usize] = NONE;
+        self.cols[c as usize].clear();
+    }
+
+    pub fn add_row(&mut self, r: u32) {
+        self.grow_rows(r as usize);
+        debug_assert!(!self.row_live[r as usize]);
+        self.row_live[r as usize] = true;
+        self.n_live_rows += 1;
+        self.u[r as usize] = 0;
+        self.col4row[r as usize] = NONE;
+        self.rows[r as usize].clear();
+        self.pending.push(r);
+    }
+
+    fn unassign_row(&mut self, r: u32) {
+        let c = self.col4row[r as usize];
+        if c != NONE {
+            self.col4row[r as usize] = NONE;
+            self.row4col[c as usize] = NONE;
+            self.suspects.push(c);
+            self.pending.push(r);
+        }
+    }
+
+    fn unassign_col(&mut self, c: u32) {
+        let r = self.row4col[c as usize];
+        if r != NONE {
+            self.unassign_row(r);
+        }
+    }
+
+    pub fn remove_row(&mut self, r: u32) {
+        self.unassign_row(r);
+        let edges = std::mem::take(&mut self.rows[r as usize]);
+        for e in &edges {
+            let list = &mut self.cols[e.col as usize];
+            if let Ok(k) = list.binary_search(&r) {
+                list.remove(k);
+            }
+        }
+        self.row_live[r as usize] = false;
+        self.n_live_rows -= 1;
+    }
+
+    /// Removes a column and all its edges; the column must not be any row's last option.
+    pub fn remove_col(&mut self, c: u32) {
+        self.unassign_col(c);
+        let rows = std::mem::take(&mut self.cols[c as usize]);
+        for r in rows {
+            let list = &mut self.rows[r as usize];
+            if let Ok(k) = list.binary_search_by_key(&c, |e| e.col) {
+                list.remove(k);
+            }
+        }
+        self.col_live[c as usize] = false;
+        self.v[c as usize] = 0;
+    }
+
+    /// Replaces every edge of row `r` (edges sorted by column); the row is re-augmented.
+    pub fn set_row(&mut self, r: u32, edges: Vec<Edge>) {
+        debug_assert!(edges.windows(2).all(|p| p[0].col < p[1].col));
+        self.unassign_row(r);
+        self.pending.push(r);
+        let old = std::mem::replace(&mut self.rows[r as usize], edges);
+        // Merge old and new column sets to update the column lists.
+        let new = &self.rows[r as usize];
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < new.len() {
+            let a = old.get(i).map_or(u32::MAX, |e| e.col);
+            let b = new.get(j).map_or(u32::MAX, |e| e.col);
+            if a == b {
+                i += 1;
+                j += 1;
+            } else if a < b {
+                let list = &mut self.cols[a as usize];
+                if let Ok(k) = list.binary_search(&r) {
+                    list.remove(k);
+                }
+                i += 1;
+            } else {
+                let list = &mut self.cols[b as usize];
+                if let Err(k) = list.binary_search(&r) {
+                    list.insert(k, r);
+                }
+                j += 1;
+            }
+        }
+    }
+
+    /// Sets or removes edge (r, c) of a row that keeps its other edges. Call
+    /// [`Warm::repair_col`] for `c` once all its edges are set.
+    pub fn set_edge(&mut self, r: u32, c: u32, e: Option<(i64, u64)>) {
+        let list = &mut self.rows[r as usize];
+        match (list.binary_search_by_key(&c, |e| e.col), e) {
+            (Ok(k), Some((w, t))) => {
+                list[k].w = w;
+                list[k].t = t;
+            }
+            (Ok(k), None) => {
+                list.remove(k);
+                let cl = &mut self.cols[c as usize];
+                if let Ok(k) = cl.binary_search(&r) {
+                    cl.remove(k);
+                }
+            }
+            (Err(k), Some((w, t))) => {
+                list.insert(k, Edge { w, t, col: c });
+                let cl = &mut self.cols[c as usize];
+                if let Err(k) = cl.binary_search(&r) {
+                    cl.insert(k, r);
+                }
+            }
+            (Err(_), None) => {}
+        }
+    }
+
+    fn cost(&self, r: u32, c: u32) -> Option<i128> {
+        let list = &self.rows[r as usize];
+        list.binary_search_by_key(&c, |e| e.col)
+            .ok()
+            .map(|k| list[k].cost())
+    }
+
+    /// Restores dual feasibility on column `c` after its edges changed: its row is unassigned
+    /// and its dual lowered to the largest feasible value for the matched rows.
+    pub fn repair_col(&mut self, c: u32) {
+        self.unassign_col(c);
+        let mut best = 0i128;
+        for &r in &self.cols[c as usize] {
+            if self.col4row[r as usize] == NONE {
+                continue; // re-augmented later; Dijkstra tolerates its source's edges
+            }
+            let k = self.rows[r as usize]
+                .binary_search_by_key(&c, |e| e.col)
+                .expect("column list matches row lists");
+            best = best.min(self.rows[r as usize][k].cost() - self.u[r as usize]);
+        }
+        self.v[c as usize] = best;
+        self.suspects.push(c);
+    }
+
+    /// Forgets the matching and duals (cold start).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.suspects.clear();
+        for c in 0..self.cols.len() {
+            self.v[c] = 0;
+            self.row4col[c] = NONE;
+        }
+        for r in 0..self.rows.len() {
+            self.col4row[r] = NONE;
+            if self.row_live[r] {
+                self.pending.push(r as u32);
+            }
+        }
+        // Greedy start: each row takes a cheapest free column at zero reduced cost.
+        for r in 0..self.rows.len() {
+            if !self.row_live[r] {
+                continue;
+            }
+            let Some(best) = self.rows[r].iter().map(Edge::cost).min() else {
+                continue;
+            };
+            self.u[r] = best;
+            if let Some(e) = self.rows[r]
+                .iter()
+                .find(|e| e.cost() == best && self.row4col[e.col as usize] == NONE)
+            {
+                self.col4row[r] = e.col;
+                self.row4col[e.col as usize] = r as u32;
+            }
+        }
+    }
+
+    /// Re-augments every pending row, then repairs freed columns with a positive dual.
+    /// `false` when some row cannot be matched.
+    pub fn run(&mut self) -> bool {
+        let mut pending = std::mem::take(&mut self.pending);
+        pending.sort_unstable();
+        pending.dedup();
+        let mut ok = true;
+        for &r in &pending {
+            if self.row_live[r as usize] && self.col4row[r as usize] == NONE && !self.augment(r) {
+                ok = false;
+            }
+        }
+        pending.clear();
+        self.pending = pending;
+        if !ok {
+            return false;
+        }
+        let mut suspects = std::mem::take(&mut self.suspects);
+        suspects.sort_unstable();
+        suspects.dedup();
+        for &c in &suspects {
+            let cu = c as usize;
+            if cu < self.cols.len()
+                && self.col_live[cu]
+                && self.row4col[cu] == NONE
+                && self.v[cu] < 0
+            {
+                self.fix_column(c);
+            }
+        }
+        suspects.clear();
+        self.suspects = suspects;
+        true
+    }
+
+    /// Shortest augmenting path from free row `cur` (Jonker–Volgenant step).
+    fn augment(&mut self, cur: u32) -> bool {
+        let cur = cur as usize;
+        let mut touched: Vec<u32> = Vec::new();
+        let mut sr: Vec<u32> = Vec::new();
+        let mut sc: Vec<u32> = Vec::new();
+        let mut heap: BinaryHeap<Reverse<(i128, bool, u32)>> = BinaryHeap::new();
+        let mut min_val = 0i128;
+        let mut i = cur;
+        let sink;
+        loop {
+            sr.push(i as u32);
+            let ui = self.u[i];
+            for e in &self.rows[i] {
+                let j = e.col as usize;
+                if self.scanned[j] {
+                    continue;
+                }
+                let r = min_val + e.cost() - ui - self.v[j];
+                if r < self.spc[j] {
+                    if self.spc[j] == INF {
+                        touched.push(j as u32);
+                    }
+                    self.spc[j] = r;
+                    self.path[j] = i as u32;
+                    heap.push(Reverse((r, self.row4col[j] != NONE, j as u32)));
+                }
+            }
+            let next = loop {
+                match heap.pop() {
+                    None => break None,
+                    Some(Reverse((d, _, j))) => {
+                        let j = j as usize;
+                        if !self.scanned[j] && d == self.spc[j] {
+                            break Some((d, j));
+                        }
+                    }
+                }
+            };
+            let Some((d, j)) = next else {
+                for &j in &touched {
+                    self.spc[j as usize] = INF;
+                }
+                for &j in &sc {
+                    self.scanned[j as usize] = false;
+                }
+                return false;
+            };
+            min_val = d;
+            self.scanned[j] = true;
+            sc.push(j as u32);
+            if self.row4col[j] == NONE {
+                sink = j;
+                break;
+            }
+            i = self.row4col[j] as usize;
+        }
+        self.u[cur] += min_val;
+        for &r in &sr {
+            let r = r as usize;
+            if r != cur {
+                self.u[r] += min_val - self.spc[self.col4row[r] as usize];
+            }
+        }
+        for &j in &sc {
+            let j = j as usize;
+            self.v[j] -= min_val - self.spc[j];
+        }
+        let mut j = sink;
+        loop {
+            let r = self.path[j] as usize;
+            self.row4col[j] = r as u32;
+            let prev = self.col4row[r];
+            self.col4row[r] = j as u32;
+            if r == cur {
+                break;
+            }
+            j = prev as usize;
+        }
+        for &j in &touched {
+            self.spc[j as usize] = INF;
+        }
+        for &j in &sc {
+            self.scanned[j as usize] = false;
+        }
+        true
+    }
+
+    /// Column-side Dijkstra for a free column `j0` with `v < 0`: raises its dual to 0, or
+    /// shifts rows along an alternating path so that a column with final dual 0 is freed
+    /// instead. Keeps every row matched and all reduced costs non-negative.
+    fn fix_column(&mut self, j0: u32) {
+        // Labels d on columns; termination key d - v (the rise needed to free it).
+        let mut touched: Vec<u32> = vec![j0];
+        let mut sc: Vec<u32> = Vec::new();
+        // (key, is_arrival, column): terminations sort before arrivals at equal keys.
+        let mut heap: BinaryHeap<Reverse<(i128, bool, u32)>> = BinaryHeap::new();
+        self.spc[j0 as usize] = 0;
+        self.path[j0 as usize] = NONE;
+        heap.push(Reverse((0, true, j0)));
+        let (big_d, end) = loop {
+            let Reverse((key, arrival, c)) = heap.pop().expect("j0's termination is queued");
+            let cu = c as usize;
+            if arrival {
+                if self.scanned[cu] || key != self.spc[cu] {
+                    continue;
+                }
+                self.scanned[cu] = true;
+                sc.push(c);
+                let dc = self.spc[cu];
+                heap.push(Reverse((dc - self.v[cu], false, c)));
+                // Rows that could move into c, freeing their own column.
+                for idx in 0..self.cols[cu].len() {
+                    let k = self.cols[cu][idx];
+                    let kc = self.col4row[k as usize];
+                    if kc == c || kc == NONE {
+                        continue;
+                    }
+                    let kcu = kc as usize;
+                    if self.scanned[kcu] {
+                        continue;
+                    }
+                    let r = self.cost(k, c).expect("edge") - self.u[k as usize] - self.v[cu];
+                    let d = dc + r;
+                    if d < self.spc[kcu] {
+                        if self.spc[kcu] == INF {
+                            touched.push(kc);
+                        }
+                        self.spc[kcu] = d;
+                        self.path[kcu] = c; // row k = row4col[kc] moves to c
+                        heap.push(Reverse((d, true, kc)));
+                    }
+                }
+            } else if self.scanned[cu] && key == self.spc[cu] - self.v[cu] {
+                break (key, c);
+            }
+        };
+        for &c in &sc {
+            let cu = c as usize;
+            let delta = big_d - self.spc[cu];
+            self.v[cu] += delta;
+            let k = self.row4col[cu];
+            if k != NONE {
+                self.u[k as usize] -= delta;
+            }
+        }
+        // Shift rows along the path: the row on column c moves to path[c].
+        let mut c = end;
+        let mut k = self.row4col[end as usize];
+        self.row4col[end as usize] = NONE;
+        while c != j0 {
+            let to = self.path[c as usize];
+            let next = self.row4col[to as usize];
+            self.col4row[k as usize] = to;
+            self.row4col[to as usize] = k;
+            k = next;
+            c = to;
+        }
+        debug_assert_eq!(self.v[end as usize], 0);
+        for &c in &touched {
+            self.spc[c as usize] = INF;
+            self.path[c as usize] = NONE;
+        }
+        for &c in &sc {
+            self.scanned[c as usize] = false;
+        }
+    }
+
+    pub fn col_of(&self, r: u32) -> u32 {
+        self.col4row[r as usize]
+    }
+
+    /// Checks dual feasibility and complementary slackness on every edge; returns the score
+    /// objective and the bound `floor(dual / 2^64)`, or `None` if the certificate fails.
+    pub fn certify(&self) -> Option<Certificate> {
+        let mut primal: i128 = 0;
+        let mut objective: i64 = 0;
+        let mut dual: i128 = 0;
+        for c in 0..self.cols.len() {
+            if self.col_live[c] {
+                if self.v[c] > 0 || (self.row4col[c] == NONE && self.v[c] != 0) {
+                    return None;
+                }
+                dual -= self.v[c];
+            }
+        }
+        for r in 0..self.rows.len() {
+            if !self.row_live[r] {
+                continue;
+            }
+            let ur = self.u[r];
+            dual -= ur;
+            let mc = self.col4row[r];
+            let mut found = false;
+            for e in &self.rows[r] {
+                let red = e.cost() - ur - self.v[e.col as usize];
+                if red < 0 {
+                    return None;
+                }
+                if e.col == mc {
+                    if red != 0 {
+                        return None;
+                    }
+                    found = true;
+                    primal -= e.cost();
+                    objective += e.w;
+                }
+            }
+            if !found {
+                return None;
+            }
+        }
+        if primal != dual {
+            return None;
+        }
+        let bound = dual.div_euclid(1i128 << 64);
+        Some(Certificate {
+            objective,
+            bound: bound as i64,
+        })
+    }
+}
