@@ -127,7 +127,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         n_units, n_households = parse_scale(args.scale)
     except ValueError:
         raise InputError("--scale", f"{args.scale!r}: use city, national or a positive number of units") from None
-    inst = portfolio(n_units, n_households, seed=args.seed)
+    if not 0.0 <= args.sitting_share <= 1.0:
+        raise InputError("--sitting-share", f"{args.sitting_share} is not a share between 0 and 1")
+    inst = portfolio(n_units, n_households, seed=args.seed, sitting_share=args.sitting_share)
+    if args.no_caps:
+        inst = msgspec.structs.replace(inst, caps=[])
     Path(args.output).write_bytes(msgspec.json.encode(inst) + b"\n")
     print(f"wrote {args.output}: {len(inst.units)} units, {len(inst.households)} households (seed {args.seed})")
     if args.ops:
@@ -304,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--scale", default="city", help="city, national or a number of units")
     g.add_argument("--seed", type=int, default=1)
     g.add_argument("--output", required=True)
+    g.add_argument("--sitting-share", type=float, default=0.75, help="share of households that are sitting tenants")
+    g.add_argument("--no-caps", action="store_true", help="write the instance without mix caps")
     g.add_argument("--ops", type=int, default=0, help="also write this many mixed operations")
     g.add_argument("--ops-output", default=None)
     g.set_defaults(func=cmd_generate)
