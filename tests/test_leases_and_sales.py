@@ -244,24 +244,25 @@ def test_not_approved_closes_the_case() -> None:
     o.refused(c.UnitReleasedForSale(unit="U1", on=D(2020, 2, 20)), "no open rent-to-own case")
 
 
-def test_offer_only_while_the_valuation_is_valid_and_expiry_by_day_closed() -> None:
-    o = Office()
-    sale_ready(o)
+def valued(o: Office) -> None:
+    """A case for U1 up to the start-loan application (valuation valid until 2020-09-01)."""
     o.do(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 2, 1)))
     o.do(c.EconomicAssessmentRecorded(unit="U1", on=D(2020, 2, 2), approved=True, max_price_nok=2_000_000))
     o.do(c.UnitReleasedForSale(unit="U1", on=D(2020, 2, 3)))
     o.do(c.ValuationRecorded(unit="U1", value_nok=1_900_000, valued_on=D(2020, 3, 1)))
     o.do(c.StartLoanApplied(unit="U1", on=D(2020, 3, 2), amount_nok=1_850_000))
+
+
+def test_offer_only_while_the_valuation_is_valid_and_expiry_by_day_closed() -> None:
+    o = Office()
+    sale_ready(o)
+    valued(o)
     o.do(c.StartLoanDecided(unit="U1", on=D(2020, 9, 2), granted=True, amount_nok=1_850_000))
     o.refused(c.PurchaseOffered(unit="U1", on=D(2020, 9, 2)), "lapsed on 2020-09-01")
 
     o = Office()
     sale_ready(o)
-    o.do(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 2, 1)))
-    o.do(c.EconomicAssessmentRecorded(unit="U1", on=D(2020, 2, 2), approved=True, max_price_nok=2_000_000))
-    o.do(c.UnitReleasedForSale(unit="U1", on=D(2020, 2, 3)))
-    o.do(c.ValuationRecorded(unit="U1", value_nok=1_900_000, valued_on=D(2020, 3, 1)))
-    o.do(c.StartLoanApplied(unit="U1", on=D(2020, 3, 2), amount_nok=1_850_000))
+    valued(o)
     o.do(c.StartLoanDecided(unit="U1", on=D(2020, 6, 2), granted=True, amount_nok=1_850_000))
     o.do(c.PurchaseOffered(unit="U1", on=D(2020, 6, 3)))
     assert "PurchaseOfferExpired" not in o.types(c.DayClosed(date=D(2020, 9, 1)))
@@ -273,11 +274,7 @@ def test_offer_only_while_the_valuation_is_valid_and_expiry_by_day_closed() -> N
 def test_declined_offer_closes_the_case_and_the_tenant_stays() -> None:
     o = Office()
     sale_ready(o)
-    o.do(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 2, 1)))
-    o.do(c.EconomicAssessmentRecorded(unit="U1", on=D(2020, 2, 2), approved=True, max_price_nok=2_000_000))
-    o.do(c.UnitReleasedForSale(unit="U1", on=D(2020, 2, 3)))
-    o.do(c.ValuationRecorded(unit="U1", value_nok=1_900_000, valued_on=D(2020, 3, 1)))
-    o.do(c.StartLoanApplied(unit="U1", on=D(2020, 3, 2), amount_nok=1_850_000))
+    valued(o)
     o.do(c.StartLoanDecided(unit="U1", on=D(2020, 6, 2), granted=True, amount_nok=1_850_000))
     o.do(c.PurchaseOffered(unit="U1", on=D(2020, 6, 3)))
     out = o.do(c.PurchaseDeclined(unit="U1", on=D(2020, 6, 4), reason="too expensive"))
