@@ -344,26 +344,45 @@ class PolicyAdopted(Payload, tag=True, kw_only=True, frozen=True):
 
 
 class MatchRun(Payload, tag=True, kw_only=True, frozen=True):
-    """One re-match of the whole portfolio, as the engine saw the log at `log_position`."""
+    """One re-match of the whole portfolio, as the engine saw the log at `log_position`.
 
+    Schema 2: a run records either the whole decision (`full`: the first run and every
+    CHECKPOINT-th) or only what changed since the previous run: new or changed proposals in
+    `assignments`, households no longer proposed in `withdrawn`, changed cap rows in `caps`
+    and cap rows gone in `caps_dropped` ("rule:scope"). The Ledger folds them into the
+    current decision; `result_hash` always covers the whole decision. Schema-1 runs (always
+    whole) are upcast as full.
+    """
+
+    schema: int = 2
     run: int  # 1, 2, ... in log order
     as_of: dt.date
     log_position: int  # number of events in the log before this run
     trigger: str  # type of the event that made the engine re-match
     policy_version: int
     engine_version: str
+    full: bool = True
     assignments: list[Assignment]
-    unmatched: list[str]
+    withdrawn: list[str] = []
+    unmatched: list[str] | None = None  # full runs only; otherwise the households not assigned
     objective: int
     bound: int
     uncapped_objective: int
     optimal: bool
     nodes: int
     caps: list[CapUsage]
-    events_hash: str  # sha256 over the events since the previous run (their types and payloads)
+    caps_dropped: list[str] = []
+    events_hash: str  # sha256 over the events since the previous run (their stored records)
     previous_hash: str  # the previous run's result_hash ("" for the first run)
-    result_hash: str  # sha256 of previous_hash, events_hash and the canonical result (matching.result_hash)
+    result_hash: str  # sha256 of previous_hash, events_hash and the whole decision (matching.result_hash)
     solve_ms: float  # measured, not part of the hash
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, Any]) -> None:
+        data["full"] = True
+
+
+CHECKPOINT = 100  # a whole decision every 100 runs keeps any run cheap to materialise
 
 
 Command = (

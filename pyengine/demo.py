@@ -41,9 +41,7 @@ def run_demo(store: str | None, policy_path: str | None) -> int:
             if i % 40 == 0 or i == len(cmds):
                 print(f"  {i:>4}/{len(cmds)} commands, {n_events} events stored", file=sys.stderr)
         wall = time.perf_counter() - t0
-        ledger = svc.portfolio.ledger
-        assert ledger is not None and ledger.last_run is not None
-        run = ledger.last_run
+        run = svc.portfolio.decision()
         print(
             f"{len(cmds)} commands -> {n_events} events, re-matched after each "
             f"({run.run} MatchRuns); {wall:.2f} s in all, {solve_ms:.1f} ms solving"
@@ -86,7 +84,7 @@ def print_allocation(svc: AllocationService, run: c.MatchRun) -> None:
     matched_new = sum(1 for r in rows if r[5][0] == "-")
     print(
         f"\n{len(run.assignments)} units allocated ({matched_new} to new residents); "
-        f"{len(run.unmatched)} households stay in the queue"
+        f"{len(run.unmatched or [])} households stay in the queue"
     )
     print("\nDisadvantaged households per building against the cap (30 % of units, rounded down):")
     for cap in run.caps:

@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate
 
 from . import commands as c
 from .policy import Policy
+from .schema import Assignment, CapUsage
 
 NAMESPACE = uuid.UUID("6f1d3c1e-8c0b-4b8e-9a55-3b1f2a7d5e10")
 
@@ -28,6 +29,10 @@ def unit_uuid(unit_id: str) -> uuid.UUID:
 
 def household_uuid(household_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"household/{household_id}")
+
+
+def cap_key(row: CapUsage) -> str:
+    return f"{row.rule}:{row.scope}"
 
 
 def sale_case_uuid(unit_id: str, number: int) -> uuid.UUID:
@@ -485,6 +490,7 @@ class Ledger(Aggregate):
         payload: c.MatchRun
 
         def apply(self, aggregate: Any) -> None:
+            aggregate.decision, aggregate.cap_rows = aggregate.decision_after(self.payload)
             aggregate.last_run = self.payload
 
     def __init__(self, payload: c.LedgerOpened) -> None:
@@ -492,6 +498,26 @@ class Ledger(Aggregate):
         self.last_run: c.MatchRun | None = None
         self.proceeds_nok = 0  # all sale proceeds so far; spending is UnitAcquired on the units
         self.policy: Policy | None = None  # in force since the last PolicyAdopted
+        # the current decision, folded from full and delta MatchRuns
+        self.decision: dict[str, Assignment] = {}
+        self.cap_rows: dict[str, CapUsage] = {}
+
+    def decision_after(self, run: c.MatchRun) -> tuple[dict[str, Assignment], dict[str, CapUsage]]:
+        """The whole decision once `run` is applied (without applying it)."""
+        if run.full:
+            decision: dict[str, Assignment] = {}
+            rows: dict[str, CapUsage] = {}
+        else:
+            decision, rows = dict(self.decision), dict(self.cap_rows)
+            for hid in run.withdrawn:
+                decision.pop(hid, None)
+            for key in run.caps_dropped:
+                rows.pop(key, None)
+        for a in run.assignments:
+            decision[a.household] = a
+        for row in run.caps:
+            rows[cap_key(row)] = row
+        return decision, rows
 
     @classmethod
     def open(cls) -> Ledger:

@@ -46,7 +46,7 @@ def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portf
         for note in app.recorder.select_notifications(start=1, limit=chosen.log_position):
             pf.apply(app.mapper.to_domain_event(note), note)
         pf.sync()
-        return pf, chosen
+        return pf, pf.full_run(chosen)
     finally:
         app.close()
 

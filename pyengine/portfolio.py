@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, AggregateCreated
 from . import commands as c
 from . import schema
 from .calendar import add_months, grant_repayment, lease_end, lease_years
-from .domain import Household, Ledger, SaleCase, Unit
+from .domain import Household, Ledger, SaleCase, Unit, cap_key
 from .errors import InputError
 from .matching import Matcher, result_hash
 from .policy import Policy, load_policy
@@ -222,34 +222,59 @@ class Portfolio:
         assert self.ledger is not None and self.date is not None
         self.sync()
         result = self.matcher.solve()
-        last = self.ledger.last_run
-        as_of = self.date.isoformat()
+        ledger = self.ledger
+        last = ledger.last_run
+        number = (last.run + 1) if last else 1
         previous = last.result_hash if last else ""
         events_hash = self.events_hash
+        full = last is None or number % c.CHECKPOINT == 1
+        if full:
+            assignments, withdrawn, unmatched = list(result.assignments), [], list(result.unmatched)
+            caps, dropped = list(result.caps), []
+        else:  # only what changed since the previous run
+            now = {a.household: a for a in result.assignments}
+            assignments = [a for a in result.assignments if ledger.decision.get(a.household) != a]
+            withdrawn = sorted(set(ledger.decision) - set(now))
+            unmatched = None
+            rows = {cap_key(r): r for r in result.caps}
+            caps = [r for r in result.caps if ledger.cap_rows.get(cap_key(r)) != r]
+            dropped = sorted(set(ledger.cap_rows) - set(rows))
         run = c.MatchRun(
-            run=(last.run + 1) if last else 1,
-            as_of=self.date,
-            log_position=self.position,
-            trigger=trigger,
-            policy_version=result.policy_version,
-            engine_version=result.engine_version,
-            assignments=result.assignments,
-            unmatched=result.unmatched,
-            objective=result.objective,
-            bound=result.bound,
-            uncapped_objective=result.uncapped_objective,
-            optimal=result.optimal,
-            nodes=result.nodes,
-            caps=result.caps,
-            events_hash=events_hash,
-            previous_hash=previous,
-            result_hash=result_hash(result, as_of, previous, events_hash),
-            solve_ms=result.solve_ms,
-        )
-        self.ledger.record_run(run)
-        (ev,) = self.ledger.collect_events()
-        self._note(ev, self.ledger)
+            run=number, as_of=self.date, log_position=self.position, trigger=trigger,
+            policy_version=result.policy_version, engine_version=result.engine_version, full=full,
+            assignments=assignments, withdrawn=withdrawn, unmatched=unmatched, objective=result.objective,
+            bound=result.bound, uncapped_objective=result.uncapped_objective, optimal=result.optimal,
+            nodes=result.nodes, caps=caps, caps_dropped=dropped, events_hash=events_hash, previous_hash=previous,
+            result_hash=result_hash(result, self.date.isoformat(), previous, events_hash), solve_ms=result.solve_ms,
+        )  # fmt: skip
+        ledger.record_run(run)
+        (ev,) = ledger.collect_events()
+        self._note(ev, ledger)
         return ev
+
+    def full_run(self, run: c.MatchRun) -> c.MatchRun:
+        """`run` with its whole decision, from the state it saw (call before folding it in)."""
+        assert self.ledger is not None
+        decision, rows = self.ledger.decision_after(run)
+        assigned = set(decision)
+        unmatched = sorted(h for h, x in self.households.items() if not x.withdrawn and h not in assigned)
+        return msgspec.structs.replace(
+            run, full=True, assignments=[decision[h] for h in sorted(decision)], withdrawn=[],
+            unmatched=unmatched, caps=sorted(rows.values(), key=lambda r: (r.rule, r.scope)), caps_dropped=[],
+        )  # fmt: skip
+
+    def decision(self) -> c.MatchRun:
+        """The latest run with its whole decision."""
+        ledger = self.ledger
+        last = ledger.last_run if ledger is not None else None
+        assert ledger is not None and last is not None
+        assigned = set(ledger.decision)
+        return msgspec.structs.replace(
+            last, full=True, assignments=[ledger.decision[h] for h in sorted(ledger.decision)],
+            withdrawn=[], caps_dropped=[],
+            unmatched=sorted(h for h, x in self.households.items() if not x.withdrawn and h not in assigned),
+            caps=sorted(ledger.cap_rows.values(), key=lambda r: (r.rule, r.scope)),
+        )  # fmt: skip
 
     def _decide(self, cmd: c.Command) -> list[Any]:
         if isinstance(cmd, c.DayClosed):
@@ -321,7 +346,8 @@ class Portfolio:
                 last = self.ledger.last_run if self.ledger else None
                 if last is None or cmd.run != last.run:
                     raise InputError("run", f"offers follow the latest run ({last.run if last else 'none yet'})")
-                if not any(a.household == cmd.household and a.unit == cmd.unit for a in last.assignments):
+                proposed = self.ledger.decision.get(cmd.household) if self.ledger else None
+                if proposed is None or proposed.unit != cmd.unit:
                     raise InputError("run", f"run {cmd.run} did not propose {cmd.unit!r} to {cmd.household!r}")
             self.sync()
             why = self.matcher.ineligibility(cmd.household, cmd.unit)

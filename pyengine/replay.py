@@ -94,6 +94,7 @@ def verify_run(pf: Portfolio, run: c.MatchRun, previous: str, pos: int) -> Diver
     result = pf.matcher.solve()
     assert pf.date is not None
     as_of = pf.date.isoformat()
+    run = pf.full_run(run)  # deltas folded onto the decision before it
     recorded = recorded_result(run)
     if result_hash(recorded, run.as_of.isoformat(), previous, run.events_hash) != run.result_hash:
         hid, unit, _ = first_difference(run, {a.household: a.unit for a in result.assignments})
@@ -106,7 +107,7 @@ def verify_run(pf: Portfolio, run: c.MatchRun, previous: str, pos: int) -> Diver
 
 def recorded_result(run: c.MatchRun) -> Result:
     return Result(
-        assignments=run.assignments, unmatched=run.unmatched, objective=run.objective, bound=run.bound,
+        assignments=run.assignments, unmatched=run.unmatched or [], objective=run.objective, bound=run.bound,
         uncapped_objective=run.uncapped_objective, optimal=run.optimal, nodes=run.nodes, caps=run.caps,
         policy_version=run.policy_version, engine_version=run.engine_version,
     )  # fmt: skip

@@ -54,6 +54,7 @@ def compare(store_url: str, policy: Policy, progress: bool = False) -> Compariso
 
 
 def _compare_run(pf: Portfolio, run: c.MatchRun, policy: Policy, out: Comparison) -> None:
+    run = pf.full_run(run)
     m = Matcher(policy)
     m.load(msgspec.structs.replace(pf.instance(), caps=None))  # the alternative policy's own caps
     alt: Result = m.solve()
@@ -78,7 +79,7 @@ def _compare_run(pf: Portfolio, run: c.MatchRun, policy: Policy, out: Comparison
             "unit_whatif": whatif[hid].unit if hid in whatif else "",
             "score_whatif": whatif[hid].score if hid in whatif else 0,
         }
-        for hid in sorted(set(actual) | set(whatif) | set(run.unmatched))
+        for hid in sorted(set(actual) | set(whatif) | set(run.unmatched or []))
     }  # fmt: skip
     out.objective_actual, out.objective_whatif = run.objective, alt.objective
     caps_a = {(u.scope, u.flag): u for u in run.caps if u.flag == "disadvantaged"}

@@ -53,6 +53,22 @@ def runs_after(url: str, rowid: int) -> int:
 def test_an_untouched_log_verifies(store: str) -> None:
     report = replay(store)
     assert report.divergence is None and report.runs_verified == 120
+    kinds = [r[2]["payload"]["_data_"]["full"] for r in rows(store) if r[1] == "pyengine/MatchRun"]  # type: ignore[index]
+    assert [i + 1 for i, full in enumerate(kinds) if full] == [1, 101]  # whole decisions; the rest are changes
+
+
+def test_an_edited_delta_run_is_caught(store: str) -> None:
+    rowid, _, state = next(
+        r
+        for r in rows(store)
+        if r[1] == "pyengine/MatchRun" and r[2]["payload"]["_data_"]["run"] == 90  # type: ignore[index]
+    )
+    data = state["payload"]["_data_"]  # type: ignore[index]
+    data["withdrawn"] = ["T01"]  # type: ignore[index]  # pretend a sitting tenant was dropped
+    write_row(store, rowid, state)
+    report = replay(store)
+    assert report.divergence is not None and report.divergence.run == 90
+    assert "does not match its own hash" in report.divergence.reason
 
 
 def test_cli_replay(store: str) -> None:
@@ -94,13 +110,19 @@ def test_a_deleted_match_run_is_caught(store: str) -> None:
 
 
 def test_an_edited_decision_names_the_household(store: str) -> None:
-    rowid, _, state = [r for r in rows(store) if r[1] == "pyengine/MatchRun"][-1]
+    # run 101 is a checkpoint: it records the whole decision (the runs between record changes)
+    rowid, _, state = next(
+        r
+        for r in rows(store)
+        if r[1] == "pyengine/MatchRun" and r[2]["payload"]["_data_"]["run"] == 101  # type: ignore[index]
+    )
     data = state["payload"]["_data_"]  # type: ignore[index]
+    assert data["full"] and len(data["assignments"]) > 2  # type: ignore[index,arg-type]
     a, b = data["assignments"][-1], data["assignments"][-2]  # type: ignore[index]
     a["unit"], b["unit"] = b["unit"], a["unit"]
     write_row(store, rowid, state)
     report = replay(store)
-    assert report.divergence is not None and report.divergence.run == 120
+    assert report.divergence is not None and report.divergence.run == 101
     assert report.divergence.household == min(a["household"], b["household"])
 
 

@@ -48,18 +48,20 @@ def test_reopened_store_gives_identical_state_and_last_run(tmp_path: Path) -> No
     before_inst = msgspec.json.encode(svc.portfolio.instance())
     assert svc.portfolio.ledger is not None
     before_run = svc.portfolio.ledger.last_run
+    before_decision = svc.portfolio.decision()
     svc.close()
 
     again = AllocationService(url(tmp_path))
     assert msgspec.json.encode(again.portfolio.instance()) == before_inst
     assert again.portfolio.ledger is not None
     assert again.portfolio.ledger.last_run == before_run
+    assert again.portfolio.decision() == before_decision
     # and the core, fed from the reopened log, re-computes the very same decision
     again.portfolio.sync()
     res = again.portfolio.matcher.solve()
     assert before_run is not None
     assert [(a.household, a.unit, a.score) for a in res.assignments] == [
-        (a.household, a.unit, a.score) for a in before_run.assignments
+        (a.household, a.unit, a.score) for a in before_decision.assignments
     ]
     again.close()
 
