@@ -74,6 +74,7 @@ fn city_scale_incremental() {
     println!("objective {}", v["objective"]);
     let mut times: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
     let mut day = 0;
+    let mut all = 0u64;
     for k in 0..300 {
         let kind;
         let t = std::time::Instant::now();
@@ -120,7 +121,7 @@ fn city_scale_incremental() {
         }
         let r = e.solve(0).unwrap();
         let dt = t.elapsed().as_secs_f64() * 1e3;
-        std::hint::black_box(r);
+        all = all.rotate_left(7) ^ digest(&r);
         times.entry(kind).or_default().push(dt);
         if k < 12 {
             println!("{kind}: {dt:.2} ms stats {:?}", e.last_solve_stats());
@@ -136,6 +137,7 @@ fn city_scale_incremental() {
             v[v.len() - 1]
         );
     }
+    println!("digest of all incremental results: {all:016x}");
     // From-scratch reference on the final snapshot.
     let mut fresh = Engine::new(POLICY).unwrap();
     let t = std::time::Instant::now();
@@ -147,5 +149,53 @@ fn city_scale_incremental() {
     println!(
         "fresh load+solve ({snapshot_ids} households live): {:?}",
         t.elapsed()
+    );
+}
+
+/// Deterministic digest of a result, to compare solver versions by hand.
+fn digest(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Cold solve on a dense all-applicant instance (4,000 households × 4,000 units, ~7M
+/// eligible pairs); prints the time and a digest of the result bytes.
+#[test]
+#[ignore]
+fn dense_all_applicants_cold() {
+    let mut rng = Lcg(11);
+    let (units, hh) = city_instance(&mut rng, N, 0, N);
+    let mut e = Engine::new(POLICY).unwrap();
+    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let (a, _, _) = e.pairs().unwrap();
+    println!("dense: eligible pairs {}", a.len());
+    let t = std::time::Instant::now();
+    let r = e.solve(0).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r).unwrap();
+    println!(
+        "dense cold solve: {:?} objective {} bound {} digest {:016x}",
+        t.elapsed(),
+        v["objective"],
+        v["bound"],
+        digest(&r)
+    );
+}
+
+/// Cold solve on the city shape (4,050 units, 3,000 tenants, 1,000 applicants).
+#[test]
+#[ignore]
+fn city_cold() {
+    let mut rng = Lcg(7);
+    let (units, hh) = city_instance(&mut rng, 4050, 3000, 1000);
+    let mut e = Engine::new(POLICY).unwrap();
+    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let t = std::time::Instant::now();
+    let r = e.solve(0).unwrap();
+    println!(
+        "city cold solve: {:?} digest {:016x}",
+        t.elapsed(),
+        digest(&r)
     );
 }
