@@ -10,7 +10,7 @@ from eventsourcing.persistence import IntegrityError
 from adapters.store import store_env
 
 from . import commands as c
-from .domain import Household, Ledger, Unit
+from .domain import Household, Ledger, SaleCase, Unit
 from .errors import ConcurrencyConflict
 from .log import get_logger
 from .policy import Policy
@@ -64,12 +64,13 @@ class AllocationService:
         ConcurrencyConflict and stores nothing.
         """
         self.catch_up()
+        position = self.portfolio.position
         try:
             events = self.portfolio.handle(cmd)
         except Exception:
-            # Validation refuses before triggering; anything later may have half-applied
-            # events to the in-memory aggregates, so fold the log in again.
-            if any(a.pending_events for a in self._aggregates()):
+            # Validation refuses before anything is triggered; anything that fails later may have
+            # changed the in-memory aggregates or projection, so fold the log in again.
+            if self.portfolio.position != position or any(a.pending_events for a in self._aggregates()):
                 self._rebuild()
             raise
         try:
@@ -88,9 +89,10 @@ class AllocationService:
         )  # fmt: skip
         return [(r.notification.id, r.domain_event) for r in recordings]
 
-    def _aggregates(self) -> Iterator[Unit | Household | Ledger]:
+    def _aggregates(self) -> Iterator[Unit | Household | Ledger | SaleCase]:
         yield from self.portfolio.units.values()
         yield from self.portfolio.households.values()
+        yield from self.portfolio.open_case.values()
         if self.portfolio.ledger is not None:
             yield self.portfolio.ledger
 

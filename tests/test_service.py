@@ -172,3 +172,23 @@ def test_events_on_a_missing_store_is_bad_input(tmp_path: Path) -> None:
     p = run_cli("events", "--store", "sqlite:///missing.db", cwd=tmp_path)
     assert p.returncode == 2 and "--store: no store at" in p.stderr
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_a_failure_after_events_were_folded_in_leaves_no_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = AllocationService(url(tmp_path))
+    for cmd in small_commands()[:4]:
+        svc.submit(cmd)
+    before = msgspec.json.encode(svc.portfolio.instance())
+    n = len(list(svc.stored_events()))
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the matcher failed")
+
+    monkeypatch.setattr(svc.portfolio.matcher, "solve", broken)
+    with pytest.raises(RuntimeError):
+        svc.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
+    assert len(list(svc.stored_events())) == n
+    assert msgspec.json.encode(svc.portfolio.instance()) == before  # rebuilt from the log
+    assert svc.portfolio.units["A1-1a"].active
+    svc.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))  # and it goes on normally
+    svc.close()
