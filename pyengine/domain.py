@@ -538,25 +538,3 @@ class Ledger(Aggregate):
 
 def _replace(spec: Any, **changes: Any) -> Any:
     return msgspec.structs.replace(spec, **changes)
-
-
-EVENT_CLASSES: tuple[type[Aggregate.Event], ...] = (
-    Unit.Registered,
-    Unit.Merged,
-    Unit.RentChanged,
-    Unit.MergedInto,
-    Unit.Withdrawn,
-    Unit.Returned,
-    Household.Submitted,
-    Household.Updated,
-    Household.Withdrawn,
-    Household.OfferMade,
-    Household.OfferAccepted,
-    Household.OfferDeclined,
-    Household.OfferExpired,
-    Ledger.Opened,
-    Ledger.DayClosed,
-    Ledger.MatchRun,
-    Ledger.ProceedsAllocated,
-    Ledger.PolicyAdopted,
-)
