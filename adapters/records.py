@@ -19,7 +19,7 @@ def export_records(store_url: str, path: Path) -> int:
     app = EventLog(env=store_env(store_url))
     n = 0
     with path.open("w") as f:
-        for note in app.recorder.select_notifications(start=1, limit=10**9):
+        for note in app.records():
             f.write(json.dumps({
                 "originator_id": str(note.originator_id), "originator_version": note.originator_version,
                 "topic": note.topic, "state": base64.b64encode(bytes(note.state)).decode(),

@@ -48,15 +48,21 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open(store: str, must_exist: bool, policy_path: str | None = None) -> object:
+def _require_store(store: str) -> None:
+    """Reading commands must not create an empty SQLite file where none was."""
     from adapters.store import store_path
 
+    path = store_path(store)
+    if path is not None and not path.exists():
+        raise InputError("--store", f"no store at {path}")
+
+
+def _open(store: str, must_exist: bool, policy_path: str | None = None) -> object:
     from .policy import load_policy
     from .service import AllocationService
 
-    path = store_path(store)
-    if must_exist and path is not None and not path.exists():
-        raise InputError("--store", f"no store at {path}")
+    if must_exist:
+        _require_store(store)
     # no --policy: the policy in force in the log stays; a new log gets the packaged v1
     return AllocationService(store, load_policy(policy_path) if policy_path else None)
 
@@ -189,13 +195,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from adapters.store import store_path
-
     from .replay import print_progress, replay
 
-    path = store_path(args.store)
-    if path is not None and not path.exists():
-        raise InputError("--store", f"no store at {path}")
+    _require_store(args.store)
     report = replay(args.store, progress=print_progress)
     if report.divergence is not None:
         print(f"verified {report.runs_verified} runs, then: {report.divergence.message()}")
@@ -207,13 +209,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from adapters.store import store_path
-
     from .explain import explain_household, explain_unit, household_text, state_at, unit_text
 
-    path = store_path(args.store)
-    if path is not None and not path.exists():
-        raise InputError("--store", f"no store at {path}")
+    _require_store(args.store)
     at = None
     if args.at:
         try:
@@ -235,14 +233,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
-    from adapters.store import store_path
-
     from .policy import load_policy
     from .whatif import compare, write
 
-    path = store_path(args.store)
-    if path is not None and not path.exists():
-        raise InputError("--store", f"no store at {path}")
+    _require_store(args.store)
     policy = load_policy(args.policy)
     out = compare(args.store, policy, progress=True)
     files = write(out, Path(args.out), policy)

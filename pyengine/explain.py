@@ -27,7 +27,7 @@ def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portf
     """The portfolio as run `run` saw it (default: the last run; `at`: the last run on or before)."""
     app = EventLog(env=store_env(store_url))
     try:
-        notes = app.recorder.select_notifications(start=1, limit=10**9, topics=[TOPIC_RUN])
+        notes = app.records(topics=[TOPIC_RUN])
         runs: list[c.MatchRun] = [getattr(app.mapper.to_domain_event(n), "payload") for n in notes]  # noqa: B009
         if not runs:
             raise InputError("--store", "the log has no MatchRun yet")
@@ -43,7 +43,9 @@ def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portf
         else:
             chosen = runs[-1]
         pf = Portfolio(None)
-        for note in app.recorder.select_notifications(start=1, limit=chosen.log_position):
+        for note in app.records():
+            if note.id > chosen.log_position:
+                break
             pf.apply(app.mapper.to_domain_event(note), note)
         pf.sync()
         return pf, pf.full_run(chosen)

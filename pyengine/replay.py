@@ -53,31 +53,25 @@ def replay(store_url: str, progress: Callable[[int, int], None] | None = None) -
         pf = Portfolio(None)
         runs = 0
         previous = ""
-        start = 1
-        while True:
-            page = app.recorder.select_notifications(start=start, limit=1000)
-            for note in page:
-                pos = note.id
-                try:
-                    event = app.mapper.to_domain_event(note)
-                except Exception as e:  # an edited row that no longer decodes
-                    return ReplayReport(pos, runs, Divergence(runs + 1, pos, f"stored event does not decode: {e}"))
-                p = getattr(event, "payload", None)
-                if isinstance(p, c.MatchRun):
-                    bad = verify_run(pf, p, previous, pos)
-                    if bad is not None:
-                        return ReplayReport(pos, runs, bad)
-                    runs += 1
-                    previous = p.result_hash
-                try:
-                    pf.apply(event, note)
-                except Exception as e:  # a deleted or reordered row breaks an aggregate's sequence
-                    return ReplayReport(pos, runs, Divergence(runs + 1, pos, f"log does not fold: {type(e).__name__}"))
-                if progress is not None and pos % 500 == 0:
-                    progress(pos, total)
-            if len(page) < 1000:
-                break
-            start = page[-1].id + 1
+        for note in app.records():
+            pos = note.id
+            try:
+                event = app.mapper.to_domain_event(note)
+            except Exception as e:  # an edited row that no longer decodes
+                return ReplayReport(pos, runs, Divergence(runs + 1, pos, f"stored event does not decode: {e}"))
+            p = getattr(event, "payload", None)
+            if isinstance(p, c.MatchRun):
+                bad = verify_run(pf, p, previous, pos)
+                if bad is not None:
+                    return ReplayReport(pos, runs, bad)
+                runs += 1
+                previous = p.result_hash
+            try:
+                pf.apply(event, note)
+            except Exception as e:  # a deleted or reordered row breaks an aggregate's sequence
+                return ReplayReport(pos, runs, Divergence(runs + 1, pos, f"log does not fold: {type(e).__name__}"))
+            if progress is not None and pos % 500 == 0:
+                progress(pos, total)
         return ReplayReport(total, runs, None)
     finally:
         app.close()

@@ -17,8 +17,6 @@ from .policy import Policy
 from .portfolio import Portfolio
 from .store import EventLog
 
-PAGE = 1000
-
 
 class AllocationService:
     def __init__(self, store_url: str, policy: Policy | None = None) -> None:
@@ -32,19 +30,10 @@ class AllocationService:
     def close(self) -> None:
         self.app.close()
 
-    def notifications(self, start: int = 1) -> Iterator[Any]:
-        recorder = self.app.recorder
-        while True:
-            page = recorder.select_notifications(start=start, limit=PAGE)
-            yield from page
-            if len(page) < PAGE:
-                return
-            start = page[-1].id + 1
-
     def catch_up(self) -> int:
         """Fold in whatever other writers appended since we last looked."""
         n = 0
-        for note in self.notifications(self.portfolio.last_notification_id + 1):
+        for note in self.app.records(self.portfolio.last_notification_id + 1):
             self.portfolio.apply(self.app.mapper.to_domain_event(note), note)
             self.portfolio.last_notification_id = note.id
             n += 1
@@ -97,5 +86,5 @@ class AllocationService:
             yield self.portfolio.ledger
 
     def stored_events(self) -> Iterator[tuple[int, Any]]:
-        for note in self.notifications():
+        for note in self.app.records():
             yield note.id, self.app.mapper.to_domain_event(note)

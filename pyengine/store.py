@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
 from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Notification, Transcoding
 
 from . import commands as c
 
@@ -61,6 +62,16 @@ PAYLOADS: tuple[type[msgspec.Struct], ...] = (
 
 class EventLog(Application[uuid.UUID]):
     name = "pyengine"
+    PAGE = 1000
+
+    def records(self, start: int = 1, topics: Sequence[str] = ()) -> Iterator[Notification]:
+        """The stored records from position `start` on, in order, a page at a time."""
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=self.PAGE, topics=topics)
+            yield from page
+            if len(page) < self.PAGE:
+                return
+            start = page[-1].id + 1
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

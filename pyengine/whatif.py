@@ -40,7 +40,7 @@ def compare(store_url: str, policy: Policy, progress: bool = False) -> Compariso
     try:
         pf = Portfolio(None)
         total = app.recorder.max_notification_id() or 0
-        for note in app.recorder.select_notifications(start=1, limit=max(total, 1)):
+        for note in app.records():
             event = app.mapper.to_domain_event(note)
             p = getattr(event, "payload", None)
             if isinstance(p, c.MatchRun):
