@@ -10,6 +10,7 @@ use crate::caps::CappedProblem;
 use crate::date::parse_date;
 use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Obj, Policy, Unit};
+use crate::pricing::{self, price_row, vacant_score, Candidate, Groups};
 use crate::scoring::{Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
 
@@ -52,6 +53,8 @@ struct Inc {
     pub last_rows: usize,
     pub last_cols: usize,
     pub last_full: bool,
+    /// Solve-and-price rounds of the last solve.
+    pub last_rounds: usize,
 }
 
 /// Key of the private "stay unmatched" option in the tie-break.
@@ -621,39 +624,151 @@ fn find<T>(list: &[&T], id: &str, key: impl Fn(&T) -> &str) -> Option<usize> {
     list.binary_search_by(|x| key(x).cmp(id)).ok()
 }
 
-/// Edges of household `h` (snapshot index) in slot space, sorted by column.
-fn row_edges(
-    inc: &Inc,
-    s: &Snapshot,
-    h: usize,
-    row: u32,
-    col_of_u: &[u32],
-    scratch: &mut Vec<i64>,
-) -> Vec<Edge> {
-    let sitting = s.own[h].is_some();
-    let rk = inc.row_key[row as usize];
-    let mut out = Vec::new();
-    s.for_each_eligible(h, scratch, |u, w| {
-        // Unmatched scores 0, so an applicant's non-positive pair is never worth it.
-        if sitting || w > 0 {
-            let c = col_of_u[u];
-            out.push(Edge {
-                w,
-                t: warm::tie(rk, inc.col_key[c as usize]),
-                col: c,
-            });
-        }
-    });
-    if !sitting {
-        let d = inc.dummy[row as usize];
-        out.push(Edge {
-            w: 0,
-            t: warm::tie(rk, UNMATCHED_KEY),
-            col: d,
-        });
+/// Edges kept for a household whose row is (re)built: its own unit or its private "stay
+/// unmatched" column, plus the best vacant units under the current column duals.
+const INITIAL_EDGES: usize = 12;
+/// Edges added per household and pricing round.
+const PRICED_EDGES: usize = 6;
+/// Edges added per column and pricing round.
+const PRICED_COL_EDGES: usize = 4;
+
+/// What the pricing passes of one solve share.
+struct Pricer<'s, 'a> {
+    s: &'s Snapshot<'a>,
+    groups: Groups,
+    col_of_u: &'s [u32],
+    row_of_h: &'s [u32],
+    /// Score of the own unit of each transfer requester (rule 7 threshold).
+    own_total: Vec<Option<i64>>,
+    priceable: Vec<usize>,
+}
+
+impl Pricer<'_, '_> {
+    fn gmaxv(&self, warm: &Warm) -> Vec<i128> {
+        self.groups
+            .units
+            .iter()
+            .map(|l| {
+                l.iter()
+                    .map(|&u| warm.v(self.col_of_u[u as usize]))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
     }
-    out.sort_unstable_by_key(|e| e.col);
-    out
+
+    /// Best vacant units of household `h` above `threshold`, as edges in slot space.
+    #[allow(clippy::too_many_arguments)]
+    fn row_candidates(
+        &self,
+        inc: &Inc,
+        gmaxv: &[i128],
+        h: usize,
+        threshold: i128,
+        limit: usize,
+        buf: &mut Vec<Candidate>,
+        out: &mut Vec<Edge>,
+    ) {
+        let rk = inc.row_key[self.row_of_h[h] as usize];
+        let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
+        let v = |u: usize| inc.warm.v(self.col_of_u[u]);
+        price_row(
+            self.s,
+            &self.groups,
+            gmaxv,
+            h,
+            threshold,
+            limit,
+            &tie,
+            &v,
+            buf,
+        );
+        out.clear();
+        out.extend(buf.iter().map(|c| Edge {
+            w: c.w,
+            t: tie(c.unit as usize),
+            col: self.col_of_u[c.unit as usize],
+        }));
+    }
+
+    /// Edges of household `h` for a rebuilt row, sorted by column.
+    fn row_edges(
+        &self,
+        inc: &Inc,
+        gmaxv: &[i128],
+        h: usize,
+        buf: &mut Vec<Candidate>,
+    ) -> Vec<Edge> {
+        let s = self.s;
+        let row = self.row_of_h[h];
+        let rk = inc.row_key[row as usize];
+        let mut out = Vec::new();
+        self.row_candidates(inc, gmaxv, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
+        match s.own[h] {
+            Some(o) => {
+                let c = self.col_of_u[o];
+                out.push(Edge {
+                    w: s.breakdown_of(h, o).total(),
+                    t: warm::tie(rk, inc.col_key[c as usize]),
+                    col: c,
+                });
+            }
+            None => out.push(Edge {
+                w: 0,
+                t: warm::tie(rk, UNMATCHED_KEY),
+                col: inc.dummy[row as usize],
+            }),
+        }
+        out.sort_unstable_by_key(|e| e.col);
+        out
+    }
+
+    /// Row pricing for household `h`: adds its violated pairs; `true` if any.
+    fn price_row(&self, inc: &mut Inc, gmaxv: &[i128], h: usize, buf: &mut Vec<Candidate>) -> bool {
+        let r = self.row_of_h[h];
+        let threshold = -inc.warm.u(r);
+        let mut edges = Vec::new();
+        self.row_candidates(inc, gmaxv, h, threshold, PRICED_EDGES, buf, &mut edges);
+        if edges.is_empty() {
+            return false;
+        }
+        inc.warm.add_row_edges(r, &edges);
+        true
+    }
+
+    /// Column pricing for vacant unit `u`: adds the most violated pairs and lowers the
+    /// column's dual so that every pair into it is feasible; `true` if any.
+    fn price_col(&self, inc: &mut Inc, u: usize) -> bool {
+        let s = self.s;
+        let c = self.col_of_u[u];
+        let ck = inc.col_key[c as usize];
+        let vc = inc.warm.v(c);
+        // (cost - u_r, row slot, score): a violation is below v(c).
+        let mut best: Vec<(i128, u32, i64)> = Vec::new();
+        for (k, &h) in self.priceable.iter().enumerate() {
+            let Some(w) = vacant_score(s, h, u, self.own_total[k]) else {
+                continue;
+            };
+            let r = self.row_of_h[h];
+            let t = warm::tie(inc.row_key[r as usize], ck);
+            let m = -((i128::from(w) << 64) + i128::from(t)) - inc.warm.u(r);
+            if m >= vc || (best.len() == PRICED_COL_EDGES && m >= best[PRICED_COL_EDGES - 1].0) {
+                continue;
+            }
+            let at = best.partition_point(|x| (x.0, x.1) < (m, r));
+            best.insert(at, (m, r, w));
+            best.truncate(PRICED_COL_EDGES);
+        }
+        let Some(&(lowest, _, _)) = best.first() else {
+            return false;
+        };
+        for &(_, r, w) in &best {
+            let t = warm::tie(inc.row_key[r as usize], ck);
+            inc.warm.set_edge(r, c, Some((w, t)));
+        }
+        inc.warm.lower_col(c, lowest);
+        true
+    }
 }
 
 /// Brings the warm matching up to date with the snapshot `s` and re-solves it; returns the
@@ -748,8 +863,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
         }
         let rows = dirty_row.iter().filter(|&&d| d).count();
         let cols = dirty_col.iter().filter(|&&d| d).count();
-        // Rescoring a column costs about as much as a row at city scale; beyond half the
-        // problem a cold start is as cheap and simpler.
+        // Beyond half the problem a cold start is as cheap and simpler.
         if 2 * (rows + cols) > n.max(1) + m {
             full = true;
             dirty_row.iter_mut().for_each(|d| *d = true);
@@ -759,15 +873,39 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     inc.dirty_hh.clear();
     inc.dirty_units.clear();
     inc.dirty_buildings.clear();
-    let mut scratch = Vec::new();
+    let priceable: Vec<usize> = (0..n).filter(|&h| pricing::priceable(s, h)).collect();
+    let own_total = priceable
+        .iter()
+        .map(|&h| s.own[h].map(|o| s.breakdown_of(h, o).total()))
+        .collect();
+    let pricer = Pricer {
+        s,
+        groups: Groups::new(s),
+        col_of_u: &col_of_u,
+        row_of_h: &row_of_h,
+        own_total,
+        priceable,
+    };
+    let mut buf = Vec::new();
+    if full {
+        inc.warm.take_changed();
+    }
+    let gmaxv = pricer.gmaxv(&inc.warm);
     let mut n_rows = 0;
     for h in 0..n {
         if dirty_row[h] {
             n_rows += 1;
-            let r = row_of_h[h];
-            let edges = row_edges(inc, s, h, r, &col_of_u, &mut scratch);
-            inc.warm.set_row(r, edges);
+            let edges = pricer.row_edges(inc, &gmaxv, h, &mut buf);
+            inc.warm.set_row(row_of_h[h], edges);
         }
+    }
+    let mut u_of_col = vec![NONE; inc.next_col as usize];
+    for (u, &c) in col_of_u.iter().enumerate() {
+        u_of_col[c as usize] = u as u32;
+    }
+    let mut h_of_row = vec![NONE; inc.next_row as usize];
+    for (h, &r) in row_of_h.iter().enumerate() {
+        h_of_row[r as usize] = h as u32;
     }
     let mut n_cols = 0;
     for u in 0..m {
@@ -775,18 +913,20 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             continue;
         }
         n_cols += 1;
+        // Rescore the pairs the graph holds; pricing finds the ones it should hold.
         let c = col_of_u[u];
-        let ck = inc.col_key[c as usize];
-        for h in 0..n {
+        let rows: Vec<u32> = inc.warm.col_rows(c).to_vec();
+        for &r in &rows {
+            let h = h_of_row[r as usize] as usize;
             if dirty_row[h] {
                 continue;
             }
-            let r = row_of_h[h];
             let sitting = s.own[h].is_some();
             let e = match s.check(h, u) {
-                Ok(b) if sitting || b.total() > 0 => {
-                    Some((b.total(), warm::tie(inc.row_key[r as usize], ck)))
-                }
+                Ok(b) if sitting || b.total() > 0 => Some((
+                    b.total(),
+                    warm::tie(inc.row_key[r as usize], inc.col_key[c as usize]),
+                )),
                 _ => None,
             };
             inc.warm.set_edge(r, c, e);
@@ -799,10 +939,51 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     inc.last_rows = n_rows;
     inc.last_cols = n_cols;
     inc.last_full = full;
-    if !inc.warm.run() {
-        inc.valid = false;
-        return Err("internal: no matching keeps every sitting tenant".into());
+    // Solve the restricted graph, then price every pair outside it whose reduced cost may
+    // have dropped; repeat until none is violated. That last, clean pass is the proof that
+    // the restricted optimum is the optimum over all eligible pairs.
+    let mut everything = full;
+    inc.last_rounds = 0;
+    loop {
+        if !inc.warm.run() {
+            inc.valid = false;
+            return Err("internal: no matching keeps every sitting tenant".into());
+        }
+        inc.last_rounds += 1;
+        let (rows, cols) = inc.warm.take_changed();
+        let n_groups = pricer.groups.len().max(1);
+        let n_price = pricer.priceable.len();
+        // Column pricing costs a pass over households, row pricing one over groups.
+        if rows.len() * n_groups + cols.len() * n_price > n_price * n_groups {
+            everything = true;
+        }
+        let gmaxv = pricer.gmaxv(&inc.warm);
+        let mut found = false;
+        if everything {
+            for k in 0..pricer.priceable.len() {
+                let h = pricer.priceable[k];
+                found |= pricer.price_row(inc, &gmaxv, h, &mut buf);
+            }
+        } else {
+            for &r in &rows {
+                let h = h_of_row.get(r as usize).copied().unwrap_or(NONE);
+                if h != NONE && pricing::priceable(s, h as usize) {
+                    found |= pricer.price_row(inc, &gmaxv, h as usize, &mut buf);
+                }
+            }
+            for &c in &cols {
+                let u = u_of_col.get(c as usize).copied().unwrap_or(NONE);
+                if u != NONE && pricer.groups.of_unit[u as usize] != NONE {
+                    found |= pricer.price_col(inc, u as usize);
+                }
+            }
+        }
+        everything = false;
+        if !found {
+            break;
+        }
     }
+    inc.warm.take_changed();
     inc.valid = true;
     Ok((col_of_u, row_of_h))
 }

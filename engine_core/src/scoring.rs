@@ -58,8 +58,8 @@ pub struct Snapshot<'a> {
     pub needed: Vec<i64>,
     waiting: Vec<i64>,
     unit_building: Vec<u32>,
-    unit_district: Vec<u32>,
-    unit_school: Vec<Option<u32>>,
+    pub(crate) unit_district: Vec<u32>,
+    pub(crate) unit_school: Vec<Option<u32>>,
     hh_pref: Vec<Vec<u32>>,
     hh_school: Vec<Option<u32>>,
     hh_skills: Vec<Vec<u32>>,
@@ -276,6 +276,27 @@ impl<'a> Snapshot<'a> {
             preference,
             resource_mix: rm,
         }
+    }
+
+    pub(crate) fn skill_count(&self, h: usize) -> usize {
+        self.hh_skills[h].len()
+    }
+
+    /// Breakdown with the resource-mix points given (pricing bounds them separately).
+    pub(crate) fn breakdown_with_mix(&self, h: usize, u: usize, rm: i64) -> Breakdown {
+        self.breakdown(h, u, rm)
+    }
+
+    /// Rules 1–5 as a yes/no, without building the reason (the pricing hot path).
+    #[inline]
+    pub(crate) fn static_ok(&self, h: usize, u: usize) -> bool {
+        let hh = self.households[h];
+        let unit = self.units[u];
+        self.occupant[u].is_none_or(|o| o == h)
+            && unit.rooms >= self.needed[h]
+            && (!hh.needs_accessible || unit.accessible)
+            && hh.care_need == (unit.kind == Kind::Care)
+            && (self.own[h].is_none() || hh.transfer_requested)
     }
 
     /// Rules 1–5, the ones that do not need a score.

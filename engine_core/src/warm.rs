@@ -77,6 +77,12 @@ pub struct Warm {
     /// Columns that may have become free with a positive dual.
     suspects: Vec<u32>,
     n_live_rows: usize,
+    /// Rows whose dual rose and columns whose dual rose since [`Warm::take_changed`]: the
+    /// only places where a pair outside the graph can have become attractive (pricing).
+    changed_rows: Vec<u32>,
+    row_noted: Vec<bool>,
+    changed_cols: Vec<u32>,
+    col_noted: Vec<bool>,
     // Dijkstra scratch, indexed by column.
     spc: Vec<i128>,
     path: Vec<u32>,
@@ -109,6 +115,7 @@ impl Warm {
             self.row_live.resize(r + 1, false);
             self.u.resize(r + 1, 0);
             self.col4row.resize(r + 1, NONE);
+            self.row_noted.resize(r + 1, false);
         }
     }
 
@@ -118,6 +125,7 @@ impl Warm {
             self.col_live.resize(c + 1, false);
             self.v.resize(c + 1, 0);
             self.row4col.resize(c + 1, NONE);
+            self.col_noted.resize(c + 1, false);
             self.spc.resize(c + 1, INF);
             self.path.resize(c + 1, NONE);
             self.scanned.resize(c + 1, false);
@@ -132,6 +140,76 @@ impl Warm {
         self.v[c as usize] = 0;
         self.row4col[c as usize] = NONE;
         self.cols[c as usize].clear();
+        self.note_col(c);
+    }
+
+    #[inline]
+    fn note_row(&mut self, r: u32) {
+        if !self.row_noted[r as usize] {
+            self.row_noted[r as usize] = true;
+            self.changed_rows.push(r);
+        }
+    }
+
+    #[inline]
+    fn note_col(&mut self, c: u32) {
+        if !self.col_noted[c as usize] {
+            self.col_noted[c as usize] = true;
+            self.changed_cols.push(c);
+        }
+    }
+
+    /// Rows and columns whose dual rose since the last call (sorted; live or not).
+    pub fn take_changed(&mut self) -> (Vec<u32>, Vec<u32>) {
+        let mut rows = std::mem::take(&mut self.changed_rows);
+        let mut cols = std::mem::take(&mut self.changed_cols);
+        for &r in &rows {
+            self.row_noted[r as usize] = false;
+        }
+        for &c in &cols {
+            self.col_noted[c as usize] = false;
+        }
+        rows.sort_unstable();
+        cols.sort_unstable();
+        (rows, cols)
+    }
+
+    /// Row dual (minimisation form).
+    pub fn u(&self, r: u32) -> i128 {
+        self.u[r as usize]
+    }
+
+    /// Column dual (minimisation form, `<= 0`).
+    pub fn v(&self, c: u32) -> i128 {
+        self.v[c as usize]
+    }
+
+    /// Rows with an edge into column `c`, sorted.
+    pub fn col_rows(&self, c: u32) -> &[u32] {
+        &self.cols[c as usize]
+    }
+
+    /// Adds edges to row `r` (found by pricing, possibly with negative reduced cost) and
+    /// queues the row for re-augmentation.
+    pub fn add_row_edges(&mut self, r: u32, edges: &[Edge]) {
+        for e in edges {
+            self.set_edge(r, e.col, Some((e.w, e.t)));
+        }
+        if self.col4row[r as usize] == NONE {
+            self.pending.push(r);
+        } else {
+            self.unassign_row(r);
+        }
+    }
+
+    /// Lowers the dual of column `c` to `v` (making newly added edges into it feasible); its
+    /// row, if any, is re-augmented and the column repaired.
+    pub fn lower_col(&mut self, c: u32, v: i128) {
+        if v < self.v[c as usize] {
+            self.unassign_col(c);
+            self.v[c as usize] = v;
+            self.suspects.push(c);
+        }
     }
 
     pub fn add_row(&mut self, r: u32) {
@@ -270,6 +348,7 @@ impl Warm {
         }
         self.v[c as usize] = best;
         self.suspects.push(c);
+        self.note_col(c);
     }
 
     /// Forgets the matching and duals (cold start).
@@ -398,10 +477,15 @@ impl Warm {
             i = self.row4col[j] as usize;
         }
         self.u[cur] += min_val;
+        self.note_row(cur as u32);
         for &r in &sr {
-            let r = r as usize;
-            if r != cur {
-                self.u[r] += min_val - self.spc[self.col4row[r] as usize];
+            let ru = r as usize;
+            if ru != cur {
+                let rise = min_val - self.spc[self.col4row[ru] as usize];
+                if rise > 0 {
+                    self.u[ru] += rise;
+                    self.note_row(r);
+                }
             }
         }
         for &j in &sc {
@@ -480,6 +564,9 @@ impl Warm {
         for &c in &sc {
             let cu = c as usize;
             let delta = big_d - self.spc[cu];
+            if delta > 0 {
+                self.note_col(c);
+            }
             self.v[cu] += delta;
             let k = self.row4col[cu];
             if k != NONE {

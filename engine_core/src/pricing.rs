@@ -1,0 +1,161 @@
+//! Implicit edges. At national scale about half of all household × unit pairs are eligible
+//! (some 3·10⁸), far too many to hold. The matcher keeps a small restricted set of edges per
+//! household and proves that no edge left out could improve the optimum: with the solver's
+//! duals, every eligible pair's reduced cost must be non-negative ("pricing", as in column
+//! generation). Pricing is fast because vacant units fall into few groups that agree on every
+//! attribute the score reads except the building (rooms, access, kind, district, school
+//! district): a group's best possible score for a household bounds all its units, so most
+//! groups are dismissed with one comparison.
+
+use std::collections::BTreeMap;
+
+use crate::model::Kind;
+use crate::scoring::Snapshot;
+use crate::warm::TIE_BITS;
+
+/// Vacant units (no sitting tenant) grouped by the unit attributes the score reads, except
+/// the building. Units of a group are listed in snapshot (id) order.
+pub struct Groups {
+    /// Units of each group.
+    pub units: Vec<Vec<u32>>,
+    /// Group of each unit; `u32::MAX` for occupied units.
+    pub of_unit: Vec<u32>,
+}
+
+impl Groups {
+    pub fn new(s: &Snapshot) -> Self {
+        let mut index: BTreeMap<(i64, bool, bool, u32, Option<u32>), u32> = BTreeMap::new();
+        let mut units: Vec<Vec<u32>> = Vec::new();
+        let mut of_unit = vec![u32::MAX; s.units.len()];
+        for (u, unit) in s.units.iter().enumerate() {
+            if s.occupant[u].is_some() {
+                continue;
+            }
+            let key = (
+                unit.rooms,
+                unit.accessible,
+                unit.kind == Kind::Care,
+                s.unit_district[u],
+                s.unit_school[u],
+            );
+            let next = units.len() as u32;
+            let g = *index.entry(key).or_insert(next);
+            if g == next {
+                units.push(Vec::new());
+            }
+            units[g as usize].push(u as u32);
+            of_unit[u] = g;
+        }
+        Groups { units, of_unit }
+    }
+
+    pub fn len(&self) -> usize {
+        self.units.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+}
+
+/// A candidate edge found by pricing: its value `w·2⁶⁴ + tie + v(col)`, unit and score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub val: i128,
+    pub unit: u32,
+    pub w: i64,
+}
+
+/// Does household `h` take part in pricing? Sitting tenants without a transfer request have
+/// their own unit as the only eligible pair (rule 5).
+pub fn priceable(s: &Snapshot, h: usize) -> bool {
+    s.own[h].is_none() || s.households[h].transfer_requested
+}
+
+/// Eligibility and score of a vacant unit `u` for a priceable household `h` (rules 2–4 and 7,
+/// and the applicants' "score above 0"); `own_total` is the score of `h`'s own unit.
+#[inline]
+pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) -> Option<i64> {
+    s.static_ok(h, u).then_some(())?;
+    let w = s.breakdown_of(h, u).total();
+    match own_total {
+        Some(o) => (w >= o).then_some(w),
+        None => (w > 0).then_some(w),
+    }
+}
+
+/// Row pricing: the (up to) `limit` vacant units with the highest value
+/// `w·2⁶⁴ + tie(u) + v(u)` above `threshold` for household `h`, best first (ties by unit).
+/// `gmaxv[g]` must bound `v` from above over group `g`.
+#[allow(clippy::too_many_arguments)]
+pub fn price_row(
+    s: &Snapshot,
+    groups: &Groups,
+    gmaxv: &[i128],
+    h: usize,
+    threshold: i128,
+    limit: usize,
+    tie: &dyn Fn(usize) -> u64,
+    v: &dyn Fn(usize) -> i128,
+    out: &mut Vec<Candidate>,
+) {
+    out.clear();
+    if limit == 0 || !priceable(s, h) {
+        return;
+    }
+    let p = s.policy;
+    let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
+    let n_skills = s.skill_count(h) as i64;
+    let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0);
+    let same = if s.own[h].is_some() {
+        p.same_building_bonus.max(0)
+    } else {
+        0
+    };
+    // Upper bound of each compatible group, best first.
+    let mut order: Vec<(i128, u32)> = Vec::new();
+    for (g, list) in groups.units.iter().enumerate() {
+        let u0 = list[0] as usize;
+        if !s.static_ok(h, u0) {
+            continue;
+        }
+        // Everything but the building-dependent parts is shared by the group; those parts
+        // (resource mix, same building) are bounded by their maxima.
+        let base = s.breakdown_with_mix(h, u0, 0);
+        let best = base.total() + mix_max + same;
+        let bound = (i128::from(best) << 64) + (1i128 << TIE_BITS) + gmaxv[g];
+        if bound > threshold {
+            order.push((bound, g as u32));
+        }
+    }
+    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut cut = threshold;
+    for &(bound, g) in &order {
+        if bound <= cut {
+            break;
+        }
+        for &u in &groups.units[g as usize] {
+            let u = u as usize;
+            let Some(w) = vacant_score(s, h, u, own_total) else {
+                continue;
+            };
+            let val = (i128::from(w) << 64) + i128::from(tie(u)) + v(u);
+            if val <= cut {
+                continue;
+            }
+            let c = Candidate {
+                val,
+                unit: u as u32,
+                w,
+            };
+            let at = out.partition_point(|x| x.val > val || (x.val == val && x.unit < c.unit));
+            out.insert(at, c);
+            if out.len() > limit {
+                out.pop();
+            }
+            if out.len() == limit {
+                cut = cut.max(out[limit - 1].val);
+            }
+        }
+    }
+}
