@@ -49,7 +49,8 @@ class Portfolio:
         self.position = 0  # events folded in so far = log position of the next event
         self.last_notification_id = 0
         self.matcher = Matcher(self.policy)
-        self._events = hashlib.sha256()  # over the events since the last MatchRun
+        self._pending: list[tuple[Any, Any]] = []  # (event, stored record) since the last MatchRun
+        self._active: set[str] = set()  # households not withdrawn
         self._dirty_units: set[str] = set()
         self._dirty_households: set[str] = set()
         self._date_dirty = False
@@ -70,47 +71,60 @@ class Portfolio:
         self._note(event, agg, stored)
 
     def _note(self, event: Any, agg: Any, stored: Any = None) -> None:
-        """Book-keeping after an event changed `agg` (read from the log or just triggered)."""
+        """Book-keeping after an event changed `agg` (read from the log or just triggered).
+        Dispatches on exact types: this runs once per event of a rebuild."""
         self.position += 1
         p = event.payload
-        if isinstance(p, c.MatchRun):
-            self._events = hashlib.sha256()
-        else:
-            if stored is None and self.encode is not None:
-                stored = self.encode(event)
-            self._events.update(record_bytes(stored) if stored is not None else event_bytes(p))
-        if isinstance(p, c.PolicyAdopted) and p.policy != self.policy:
-            self._switch_policy(p.policy)
-        if isinstance(agg, Unit):
+        kind = type(p)
+        if kind is c.MatchRun:
+            self._pending = []  # the next run's events_hash starts here
+            self.ledger = agg
+            return
+        self._pending.append((event, stored))
+        ta = type(agg)
+        if ta is Unit:
             self.units[agg.unit_id] = agg
             self._dirty_units.add(agg.unit_id)
-        elif isinstance(agg, Household):
+            if kind is c.UnitAcquired:
+                self.spent_nok += p.price_nok
+        elif ta is Household:
             hid = agg.household_id
             self.households[hid] = agg
             self._dirty_households.add(hid)
             old = self._home.pop(hid, None)
             if old is not None and self.occupant.get(old) == hid:
                 del self.occupant[old]
-            if not agg.withdrawn and agg.spec.current_unit is not None:
-                self._home[hid] = agg.spec.current_unit
-                self.occupant[agg.spec.current_unit] = hid
-        elif isinstance(agg, Ledger):
+            if agg.withdrawn:
+                self._active.discard(hid)
+            else:
+                self._active.add(hid)
+                if agg.spec.current_unit is not None:
+                    self._home[hid] = agg.spec.current_unit
+                    self.occupant[agg.spec.current_unit] = hid
+        elif ta is Ledger:
             self.ledger = agg
-            if isinstance(p, c.DayClosed):
+            if kind is c.DayClosed:
                 self._date_dirty = True
-        elif isinstance(agg, SaleCase):
-            if isinstance(p, c.PurchaseInterestRegistered):
+            elif kind is c.PolicyAdopted and p.policy != self.policy:
+                self._switch_policy(p.policy)
+        elif ta is SaleCase:
+            if kind is c.PurchaseInterestRegistered:
                 self.case_count[agg.unit] = self.case_count.get(agg.unit, 0) + 1
             if agg.closed:
                 self.open_case.pop(agg.unit, None)
             else:
                 self.open_case[agg.unit] = agg
-        if isinstance(p, c.UnitAcquired):
-            self.spent_nok += p.price_nok
 
     @property
     def events_hash(self) -> str:
-        return self._events.hexdigest()
+        """sha256 over the events since the last MatchRun, as stored (hashed when asked: a
+        rebuild only ever needs it for the tail of the log)."""
+        h = hashlib.sha256()
+        for event, stored in self._pending:
+            if stored is None and self.encode is not None:
+                stored = self.encode(event)
+            h.update(record_bytes(stored) if stored is not None else event_bytes(event.payload))
+        return h.hexdigest()
 
     def _switch_policy(self, policy: Policy) -> None:
         """A new policy: a fresh matcher, fed the whole portfolio again."""
@@ -257,7 +271,7 @@ class Portfolio:
         assert self.ledger is not None
         decision, rows = self.ledger.decision_after(run)
         assigned = set(decision)
-        unmatched = sorted(h for h, x in self.households.items() if not x.withdrawn and h not in assigned)
+        unmatched = sorted(self._active.difference(assigned))
         return msgspec.structs.replace(
             run, full=True, assignments=[decision[h] for h in sorted(decision)], withdrawn=[],
             unmatched=unmatched, caps=sorted(rows.values(), key=lambda r: (r.rule, r.scope)), caps_dropped=[],
@@ -272,7 +286,7 @@ class Portfolio:
         return msgspec.structs.replace(
             last, full=True, assignments=[ledger.decision[h] for h in sorted(ledger.decision)],
             withdrawn=[], caps_dropped=[],
-            unmatched=sorted(h for h, x in self.households.items() if not x.withdrawn and h not in assigned),
+            unmatched=sorted(self._active.difference(assigned)),
             caps=sorted(ledger.cap_rows.values(), key=lambda r: (r.rule, r.scope)),
         )  # fmt: skip
 
