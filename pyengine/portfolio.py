@@ -51,6 +51,8 @@ class Portfolio:
         self.matcher = Matcher(self.policy)
         self._pending: list[tuple[Any, Any]] = []  # (event, stored record) since the last MatchRun
         self._active: set[str] = set()  # households not withdrawn
+        self._leased: set[str] = set()  # households not withdrawn holding a lease
+        self._with_offers: set[str] = set()  # households with an open offer
         self._dirty_units: set[str] = set()
         self._dirty_households: set[str] = set()
         self._date_dirty = False
@@ -96,11 +98,20 @@ class Portfolio:
                 del self.occupant[old]
             if agg.withdrawn:
                 self._active.discard(hid)
+                self._leased.discard(hid)
             else:
                 self._active.add(hid)
+                if agg.lease is not None:
+                    self._leased.add(hid)
+                else:
+                    self._leased.discard(hid)
                 if agg.spec.current_unit is not None:
                     self._home[hid] = agg.spec.current_unit
                     self.occupant[agg.spec.current_unit] = hid
+            if agg.offers:
+                self._with_offers.add(hid)
+            else:
+                self._with_offers.discard(hid)
         elif ta is Ledger:
             self.ledger = agg
             if kind is c.DayClosed:
@@ -114,6 +125,40 @@ class Portfolio:
                 self.open_case.pop(agg.unit, None)
             else:
                 self.open_case[agg.unit] = agg
+
+    @property
+    def has_pending(self) -> bool:
+        """Events folded in since the last MatchRun (a snapshot is taken only without any)."""
+        return bool(self._pending)
+
+    @property
+    def home(self) -> dict[str, str]:
+        return self._home
+
+    def aggregates(self) -> list[Any]:
+        """Every aggregate folded in (closed sale cases too)."""
+        return list(self._by_uuid.values())
+
+    def load_state(
+        self, *, aggregates: list[Any], policy: Policy, case_count: dict[str, int], spent_nok: int,
+        occupant: dict[str, str], home: dict[str, str], count: int, position: int,
+    ) -> None:  # fmt: skip
+        """Finish a Portfolio restored from a snapshot (units, households, cases and ledger set):
+        the indexes, and everything marked for the Rust core, as a full rebuild leaves it."""
+        self._by_uuid = {a.id: a for a in aggregates}
+        self.case_count, self.spent_nok, self.occupant, self._home = case_count, spent_nok, occupant, home
+        self.position, self.last_notification_id = count, position
+        if policy != self.policy:
+            self.policy = policy
+            self.matcher = Matcher(policy)
+        hs = self.households
+        self._active = {hid for hid, h in hs.items() if not h.withdrawn}
+        self._leased = {hid for hid, h in hs.items() if not h.withdrawn and h.lease is not None}
+        self._with_offers = {hid for hid, h in hs.items() if h.offers}
+        self._dirty_units = set(self.units)
+        self._dirty_households = set(hs)
+        self._date_dirty = self.date is not None
+        self._pending = []
 
     @property
     def events_hash(self) -> str:
@@ -226,6 +271,7 @@ class Portfolio:
                 touched.append(agg)
         events: list[Any] = []
         for agg in touched:
+            self._by_uuid[agg.id] = agg  # as folding its events from the log would
             for ev in agg.collect_events():
                 self._note(ev, agg)
                 events.append(ev)
@@ -408,10 +454,10 @@ class Portfolio:
         """What a new date raises: renewals due, leases ended, purchase offers lapsed."""
         touched: list[Any] = []
         notice = self.policy.renewal_notice_months
-        for hid, h in sorted(self.households.items()):
+        for hid in sorted(self._leased):  # the households not withdrawn that hold a lease
+            h = self.households[hid]
             lease = h.lease
-            if h.withdrawn or lease is None:
-                continue
+            assert lease is not None
             if lease.end < today:
                 reason = {
                     "not_renewed": "lease ended: not renewed",
@@ -649,8 +695,8 @@ class Portfolio:
             raise InputError(field, f"unit {uid!r} is not in the rental portfolio")
         if uid in self.occupant:
             raise InputError(field, f"unit {uid!r} is let to {self.occupant[uid]!r}")
-        for hid, h in sorted(self.households.items()):
-            if uid in h.offers:
+        for hid in sorted(self._with_offers):
+            if uid in self.households[hid].offers:
                 raise InputError(field, f"unit {uid!r} has an open offer to {hid!r}")
         return u
 

@@ -10,21 +10,34 @@ from eventsourcing.persistence import IntegrityError
 from adapters.store import store_env
 
 from . import commands as c
+from . import snapshot
 from .domain import Household, Ledger, SaleCase, Unit
 from .errors import ConcurrencyConflict
 from .log import get_logger
 from .policy import Policy
 from .portfolio import Portfolio
-from .store import EventLog
+from .store import EventLog, RecordingMapper
+
+SNAPSHOT_EVERY = 10_000  # events between two snapshots taken by a writer
 
 
 class AllocationService:
-    def __init__(self, store_url: str, policy: Policy | None = None) -> None:
+    def __init__(
+        self, store_url: str, policy: Policy | None = None, *, snapshots: bool = True,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> None:  # fmt: skip
+        """`snapshots`: start from the newest snapshot that fits the log (else fold it all);
+        `snapshot_every`: after a save, snapshot when that many events were folded in since the
+        last snapshot (0: never; `pyengine snapshot` takes one on demand)."""
         self.store_url = store_url
         self.policy = policy  # None: keep the policy the log has in force
         self.log = get_logger("pyengine.service").bind(store=store_url)
         self.app = EventLog(env=store_env(store_url))
-        self.portfolio = self._new_portfolio()
+        self.use_snapshots = snapshots
+        self.snapshot_every = snapshot_every
+        self.snapshot_at = 0  # Portfolio.position of the last snapshot loaded or taken
+        self.loaded_from = 0  # notification id of the snapshot this view started from (0: none)
+        self.portfolio = self._load()
         self.catch_up()
 
     def close(self) -> None:
@@ -41,11 +54,44 @@ class AllocationService:
         return n
 
     def _new_portfolio(self) -> Portfolio:
-        return Portfolio(self.policy, encode=self.app.mapper.to_stored_event)
+        mapper = self.app.mapper
+        assert isinstance(mapper, RecordingMapper)
+        return Portfolio(self.policy, encode=mapper.encode_for_hash)
+
+    def _load(self) -> Portfolio:
+        """The newest snapshot that fits the log, or an empty portfolio."""
+        self.loaded_from = 0
+        if not self.use_snapshots:
+            return self._new_portfolio()
+        found = snapshot.latest(self.app)  # logs each snapshot it does not trust
+        if found.state is None:
+            return self._new_portfolio()
+        pf = self._new_portfolio()
+        pf = snapshot.restore(found.state, self.policy, pf.encode)
+        self.snapshot_at, self.loaded_from = found.state.count, found.state.position
+        return pf
 
     def _rebuild(self) -> None:
-        self.portfolio = self._new_portfolio()
+        self.portfolio = self._load()
         self.catch_up()
+
+    def snapshot(self) -> snapshot.PortfolioState | None:
+        """Snapshot the portfolio at its last MatchRun (after catching up with the log)."""
+        self.catch_up()
+        if self.portfolio.has_pending or self.portfolio.ledger is None or self.portfolio.ledger.last_run is None:
+            return None  # only right after a MatchRun (a writer's log always ends with one)
+        state = snapshot.save(self.app, self.portfolio)
+        self.snapshot_at = self.portfolio.position
+        return state
+
+    def _maybe_snapshot(self) -> None:
+        if self.snapshot_every <= 0 or self.portfolio.position - self.snapshot_at < self.snapshot_every:
+            return
+        try:
+            self.snapshot()
+        except Exception:  # the command is stored; a snapshot is only a shortcut for the next start
+            self.log.exception("snapshot_failed", position=self.portfolio.last_notification_id)
+            self.snapshot_at = self.portfolio.position
 
     def submit(self, cmd: c.Command) -> list[tuple[int, Any]]:
         """Apply one command; return its stored (position, event) pairs, MatchRun last.
@@ -125,7 +171,10 @@ class AllocationService:
         except BaseException:
             self._rebuild()
             raise
+        finally:
+            self.app.mapper.forget()  # type: ignore[attr-defined]
         self.portfolio.last_notification_id = max(r.notification.id for r in recordings)
+        self._maybe_snapshot()
         return recordings
 
     def _aggregates(self) -> Iterator[Unit | Household | Ledger | SaleCase]:

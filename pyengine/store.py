@@ -11,7 +11,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import msgspec
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, AggregateCreated
-from eventsourcing.persistence import JSONTranscoder, Notification, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Mapper, Notification, StoredEvent, Transcoding
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from . import commands as c
@@ -128,8 +128,35 @@ def _event_classes() -> dict[str, tuple[type[Any], type[msgspec.Struct]]]:
     return out
 
 
+class RecordingMapper(Mapper[uuid.UUID]):
+    """The portfolio encodes each new event to hash it before it is saved, and saving encodes it
+    again; this mapper hands back, once, the record it already made for the same (frozen) event
+    object, so every new event is encoded once."""
+
+    def __init__(self, base: Mapper[uuid.UUID]) -> None:
+        super().__init__(base.transcoder, base.compressor, base.cipher)
+        self._made: dict[int, tuple[Any, StoredEvent]] = {}
+
+    def encode_for_hash(self, event: Any) -> StoredEvent:
+        stored = super().to_stored_event(event)
+        self._made[id(event)] = (event, stored)  # the reference keeps id(event) from being reused
+        return stored
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        hit = self._made.pop(id(domain_event), None)
+        if hit is not None and hit[0] is domain_event:
+            return hit[1]
+        return super().to_stored_event(domain_event)
+
+    def forget(self) -> None:
+        self._made.clear()
+
+
 class EventLog(Application[uuid.UUID]):
     name = "pyengine"
+    # the library's snapshot store (table stored_snapshots) holds the portfolio snapshots
+    # (pyengine.snapshot); aggregates are not snapshotted one by one (no snapshotting_intervals)
+    is_snapshotting_enabled = True
     PAGE = 1000
     ROWS_PAGE = 20_000  # rows per read on the rebuild path: few round trips, bounded memory
 
@@ -138,6 +165,9 @@ class EventLog(Application[uuid.UUID]):
         self._readers: dict[str, _TopicReader | None] = {}
         self._ids: dict[Any, uuid.UUID] = {}
         self._classes = _event_classes()
+
+    def construct_mapper(self) -> Mapper[uuid.UUID]:
+        return RecordingMapper(super().construct_mapper())
 
     def rows(self, start: int = 1) -> Iterator[Row]:
         """The stored records from position `start` on, in order, read in large pages (plain SQL on
@@ -214,3 +244,6 @@ class EventLog(Application[uuid.UUID]):
         transcoder.register(DateAsISO())
         for cls in PAYLOADS:
             transcoder.register(StructTranscoding(cls))
+        from .snapshot import PortfolioState
+
+        transcoder.register(StructTranscoding(PortfolioState))
