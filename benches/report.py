@@ -43,6 +43,18 @@ def main(src: str, png: str) -> None:
     print(f"{'comparison':<42} {'ours ms':>10} {'theirs ms':>10} {'ratio':>8}  target")
     for name, ours, theirs, ratio, target in rows:
         print(f"{name:<42} {ours:>10.1f} {theirs:>10.1f} {ratio:>8.2f}  {target}")
+    for name, label in (
+        ("test_rebuild_whole_log", "state rebuild, whole log"),
+        ("test_rebuild_from_snapshot", "state rebuild, latest snapshot + tail"),
+        ("test_verify_whole_log", "replay: every MatchRun re-run and checked"),
+    ):
+        x = by_name.get(name, {}).get("extra_info", {})
+        if x:
+            runs = f", {x['runs_per_s']:,.0f} runs/s" if "runs_per_s" in x else ""
+            print(
+                f"{label:<42} {x['events']:,} events in {by_name[name]['stats']['min']:.2f} s: "
+                f"{x['events_per_s']:,.0f} events/s{runs} (target for the rebuild: >= 50,000 events/s)"
+            )
     if stream:
         print(
             f"city re-match latency over {stream['ops']} ops: p50 {stream['p50_ms']:.1f} ms, "

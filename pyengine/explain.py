@@ -43,10 +43,10 @@ def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portf
         else:
             chosen = runs[-1]
         pf = Portfolio(None)
-        for note in app.records():
-            if note.id > chosen.log_position:
+        for row in app.rows():
+            if row.id > chosen.log_position:
                 break
-            pf.apply(app.mapper.to_domain_event(note), note)
+            pf.apply(app.decode(row), row)
         pf.sync()
         return pf, pf.full_run(chosen)
     finally:

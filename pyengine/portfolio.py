@@ -49,7 +49,10 @@ class Portfolio:
         self.position = 0  # events folded in so far = log position of the next event
         self.last_notification_id = 0
         self.matcher = Matcher(self.policy)
-        self._events = hashlib.sha256()  # over the events since the last MatchRun
+        self._pending: list[tuple[Any, Any]] = []  # (event, stored record) since the last MatchRun
+        self._active: set[str] = set()  # households not withdrawn
+        self._leased: set[str] = set()  # households not withdrawn holding a lease
+        self._with_offers: set[str] = set()  # households with an open offer
         self._dirty_units: set[str] = set()
         self._dirty_households: set[str] = set()
         self._date_dirty = False
@@ -70,47 +73,103 @@ class Portfolio:
         self._note(event, agg, stored)
 
     def _note(self, event: Any, agg: Any, stored: Any = None) -> None:
-        """Book-keeping after an event changed `agg` (read from the log or just triggered)."""
+        """Book-keeping after an event changed `agg` (read from the log or just triggered).
+        Dispatches on exact types: this runs once per event of a rebuild."""
         self.position += 1
         p = event.payload
-        if isinstance(p, c.MatchRun):
-            self._events = hashlib.sha256()
-        else:
-            if stored is None and self.encode is not None:
-                stored = self.encode(event)
-            self._events.update(record_bytes(stored) if stored is not None else event_bytes(p))
-        if isinstance(p, c.PolicyAdopted) and p.policy != self.policy:
-            self._switch_policy(p.policy)
-        if isinstance(agg, Unit):
+        kind = type(p)
+        if kind is c.MatchRun:
+            self._pending = []  # the next run's events_hash starts here
+            self.ledger = agg
+            return
+        self._pending.append((event, stored))
+        ta = type(agg)
+        if ta is Unit:
             self.units[agg.unit_id] = agg
             self._dirty_units.add(agg.unit_id)
-        elif isinstance(agg, Household):
+            if kind is c.UnitAcquired:
+                self.spent_nok += p.price_nok
+        elif ta is Household:
             hid = agg.household_id
             self.households[hid] = agg
             self._dirty_households.add(hid)
             old = self._home.pop(hid, None)
             if old is not None and self.occupant.get(old) == hid:
                 del self.occupant[old]
-            if not agg.withdrawn and agg.spec.current_unit is not None:
-                self._home[hid] = agg.spec.current_unit
-                self.occupant[agg.spec.current_unit] = hid
-        elif isinstance(agg, Ledger):
+            if agg.withdrawn:
+                self._active.discard(hid)
+                self._leased.discard(hid)
+            else:
+                self._active.add(hid)
+                if agg.lease is not None:
+                    self._leased.add(hid)
+                else:
+                    self._leased.discard(hid)
+                if agg.spec.current_unit is not None:
+                    self._home[hid] = agg.spec.current_unit
+                    self.occupant[agg.spec.current_unit] = hid
+            if agg.offers:
+                self._with_offers.add(hid)
+            else:
+                self._with_offers.discard(hid)
+        elif ta is Ledger:
             self.ledger = agg
-            if isinstance(p, c.DayClosed):
+            if kind is c.DayClosed:
                 self._date_dirty = True
-        elif isinstance(agg, SaleCase):
-            if isinstance(p, c.PurchaseInterestRegistered):
+            elif kind is c.PolicyAdopted and p.policy != self.policy:
+                self._switch_policy(p.policy)
+        elif ta is SaleCase:
+            if kind is c.PurchaseInterestRegistered:
                 self.case_count[agg.unit] = self.case_count.get(agg.unit, 0) + 1
             if agg.closed:
                 self.open_case.pop(agg.unit, None)
             else:
                 self.open_case[agg.unit] = agg
-        if isinstance(p, c.UnitAcquired):
-            self.spent_nok += p.price_nok
+
+    @property
+    def has_pending(self) -> bool:
+        """Events folded in since the last MatchRun (a snapshot is taken only without any)."""
+        return bool(self._pending)
+
+    @property
+    def home(self) -> dict[str, str]:
+        return self._home
+
+    def aggregates(self) -> list[Any]:
+        """Every aggregate folded in (closed sale cases too)."""
+        return list(self._by_uuid.values())
+
+    def load_state(
+        self, *, aggregates: list[Any], policy: Policy, case_count: dict[str, int], spent_nok: int,
+        occupant: dict[str, str], home: dict[str, str], count: int, position: int,
+    ) -> None:  # fmt: skip
+        """Finish a Portfolio restored from a snapshot (units, households, cases and ledger set):
+        the indexes, and everything marked for the Rust core, as a full rebuild leaves it."""
+        self._by_uuid = {a.id: a for a in aggregates}
+        self.case_count, self.spent_nok, self.occupant, self._home = case_count, spent_nok, occupant, home
+        self.position, self.last_notification_id = count, position
+        if policy != self.policy:
+            self.policy = policy
+            self.matcher = Matcher(policy)
+        hs = self.households
+        self._active = {hid for hid, h in hs.items() if not h.withdrawn}
+        self._leased = {hid for hid, h in hs.items() if not h.withdrawn and h.lease is not None}
+        self._with_offers = {hid for hid, h in hs.items() if h.offers}
+        self._dirty_units = set(self.units)
+        self._dirty_households = set(hs)
+        self._date_dirty = self.date is not None
+        self._pending = []
 
     @property
     def events_hash(self) -> str:
-        return self._events.hexdigest()
+        """sha256 over the events since the last MatchRun, as stored (hashed when asked: a
+        rebuild only ever needs it for the tail of the log)."""
+        h = hashlib.sha256()
+        for event, stored in self._pending:
+            if stored is None and self.encode is not None:
+                stored = self.encode(event)
+            h.update(record_bytes(stored) if stored is not None else event_bytes(event.payload))
+        return h.hexdigest()
 
     def _switch_policy(self, policy: Policy) -> None:
         """A new policy: a fresh matcher, fed the whole portfolio again."""
@@ -212,6 +271,7 @@ class Portfolio:
                 touched.append(agg)
         events: list[Any] = []
         for agg in touched:
+            self._by_uuid[agg.id] = agg  # as folding its events from the log would
             for ev in agg.collect_events():
                 self._note(ev, agg)
                 events.append(ev)
@@ -257,7 +317,7 @@ class Portfolio:
         assert self.ledger is not None
         decision, rows = self.ledger.decision_after(run)
         assigned = set(decision)
-        unmatched = sorted(h for h, x in self.households.items() if not x.withdrawn and h not in assigned)
+        unmatched = sorted(self._active.difference(assigned))
         return msgspec.structs.replace(
             run, full=True, assignments=[decision[h] for h in sorted(decision)], withdrawn=[],
             unmatched=unmatched, caps=sorted(rows.values(), key=lambda r: (r.rule, r.scope)), caps_dropped=[],
@@ -272,7 +332,7 @@ class Portfolio:
         return msgspec.structs.replace(
             last, full=True, assignments=[ledger.decision[h] for h in sorted(ledger.decision)],
             withdrawn=[], caps_dropped=[],
-            unmatched=sorted(h for h, x in self.households.items() if not x.withdrawn and h not in assigned),
+            unmatched=sorted(self._active.difference(assigned)),
             caps=sorted(ledger.cap_rows.values(), key=lambda r: (r.rule, r.scope)),
         )  # fmt: skip
 
@@ -394,10 +454,10 @@ class Portfolio:
         """What a new date raises: renewals due, leases ended, purchase offers lapsed."""
         touched: list[Any] = []
         notice = self.policy.renewal_notice_months
-        for hid, h in sorted(self.households.items()):
+        for hid in sorted(self._leased):  # the households not withdrawn that hold a lease
+            h = self.households[hid]
             lease = h.lease
-            if h.withdrawn or lease is None:
-                continue
+            assert lease is not None
             if lease.end < today:
                 reason = {
                     "not_renewed": "lease ended: not renewed",
@@ -635,8 +695,8 @@ class Portfolio:
             raise InputError(field, f"unit {uid!r} is not in the rental portfolio")
         if uid in self.occupant:
             raise InputError(field, f"unit {uid!r} is let to {self.occupant[uid]!r}")
-        for hid, h in sorted(self.households.items()):
-            if uid in h.offers:
+        for hid in sorted(self._with_offers):
+            if uid in self.households[hid].offers:
                 raise InputError(field, f"unit {uid!r} has an open offer to {hid!r}")
         return u
 

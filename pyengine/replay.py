@@ -3,17 +3,22 @@ under the policy in force there, verifying its recorded hashes (DESIGN §1, issu
 
 from __future__ import annotations
 
+import hashlib
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import msgspec
 
 from adapters.store import store_env
 
 from . import commands as c
+from . import snapshot
 from .matching import result_hash
-from .portfolio import Portfolio
+from .portfolio import Portfolio, record_bytes
 from .schema import Result
-from .store import EventLog
+from .store import EventLog, Row
 
 
 @dataclass
@@ -36,6 +41,9 @@ class ReplayReport:
     events: int
     runs_verified: int
     divergence: Divergence | None
+    seconds: float = 0.0
+    snapshots_checked: int = 0
+    snapshot_problems: list[str] = field(default_factory=list)  # stored snapshots that do not fit the log
 
 
 def first_difference(recorded: c.MatchRun, recomputed: dict[str, str]) -> tuple[str | None, str | None, str]:
@@ -46,35 +54,74 @@ def first_difference(recorded: c.MatchRun, recomputed: dict[str, str]) -> tuple[
     return None, None, "same assignments, other numbers"
 
 
-def replay(store_url: str, progress: Callable[[int, int], None] | None = None) -> ReplayReport:
+PROGRESS_EVERY = 50_000  # records between two progress lines
+
+
+def replay(store_url: str, progress: Callable[[int, int, int, float], None] | None = None) -> ReplayReport:
+    """Fold the whole log from its first record, re-run every MatchRun and check its hashes, and
+    compare every stored snapshot with the state replayed at its position. Snapshots are never
+    used here: an audit trusts nothing but the log."""
     app = EventLog(env=store_env(store_url))
+    t0 = time.perf_counter()
     try:
         total = app.recorder.max_notification_id() or 0
+        snaps = dict(snapshot.stored(app, limit=1000))
+        report = ReplayReport(0, 0, None)
         pf = Portfolio(None)
         runs = 0
         previous = ""
-        for note in app.records():
-            pos = note.id
+        pos = 0
+        for row in app.rows():
+            pos = row.id
             try:
-                event = app.mapper.to_domain_event(note)
+                event = app.decode(row)
             except Exception as e:  # an edited row that no longer decodes
-                return ReplayReport(pos, runs, Divergence(runs + 1, pos, f"stored event does not decode: {e}"))
-            p = getattr(event, "payload", None)
-            if isinstance(p, c.MatchRun):
+                return _done(report, pos, runs, t0, Divergence(runs + 1, pos, f"stored event does not decode: {e}"))
+            p = event.payload
+            if type(p) is c.MatchRun:
                 bad = verify_run(pf, p, previous, pos)
                 if bad is not None:
-                    return ReplayReport(pos, runs, bad)
+                    return _done(report, pos, runs, t0, bad)
                 runs += 1
                 previous = p.result_hash
             try:
-                pf.apply(event, note)
+                pf.apply(event, row)
             except Exception as e:  # a deleted or reordered row breaks an aggregate's sequence
-                return ReplayReport(pos, runs, Divergence(runs + 1, pos, f"log does not fold: {type(e).__name__}"))
-            if progress is not None and pos % 500 == 0:
-                progress(pos, total)
-        return ReplayReport(total, runs, None)
+                return _done(report, pos, runs, t0, Divergence(runs + 1, pos, f"log does not fold: {type(e).__name__}"))
+            pf.last_notification_id = pos
+            if pos in snaps:
+                report.snapshots_checked += 1
+                why = _snapshot_problem(pf, row, snaps.pop(pos))
+                if why:
+                    report.snapshot_problems.append(f"snapshot at position {pos}: {why}")
+            if progress is not None and pf.position % PROGRESS_EVERY == 0:
+                progress(pf.position, total, runs, time.perf_counter() - t0)
+        for position in sorted(snaps):
+            report.snapshot_problems.append(f"snapshot at position {position}: the log has no such record")
+        return _done(report, pf.position, runs, t0, None)
     finally:
         app.close()
+
+
+def _done(report: ReplayReport, events: int, runs: int, t0: float, divergence: Divergence | None) -> ReplayReport:
+    report.events, report.runs_verified, report.divergence = events, runs, divergence
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _snapshot_problem(pf: Portfolio, row: Row, data: bytes) -> str:
+    try:
+        stored = snapshot.decode(data)
+    except (msgspec.MsgspecError, ValueError) as e:
+        return f"does not decode ({e})"
+    if stored.format != snapshot.FORMAT:
+        return f"format {stored.format} (this engine writes {snapshot.FORMAT}); not used"
+    if pf.has_pending:
+        return "not at a MatchRun"
+    replayed = snapshot.capture(pf, hashlib.sha256(record_bytes(row)).hexdigest())
+    if stored != replayed:
+        return "differs from the state replayed from the log (it is not used when its head no longer matches)"
+    return ""
 
 
 def verify_run(pf: Portfolio, run: c.MatchRun, previous: str, pos: int) -> Divergence | None:
@@ -107,5 +154,11 @@ def recorded_result(run: c.MatchRun) -> Result:
     )  # fmt: skip
 
 
-def print_progress(pos: int, total: int) -> None:
-    print(f"  replayed {pos}/{total} events", file=sys.stderr)
+def print_progress(events: int, total: int, runs: int, seconds: float) -> None:
+    rate = events / seconds if seconds > 0 else 0.0
+    print(
+        f"  replayed {events:,}/{total:,} events, {runs:,} runs verified ({rate:,.0f} events/s, "
+        f"{runs / seconds if seconds > 0 else 0.0:,.0f} runs/s)",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -10,21 +10,34 @@ from eventsourcing.persistence import IntegrityError
 from adapters.store import store_env
 
 from . import commands as c
+from . import snapshot
 from .domain import Household, Ledger, SaleCase, Unit
 from .errors import ConcurrencyConflict
 from .log import get_logger
 from .policy import Policy
 from .portfolio import Portfolio
-from .store import EventLog
+from .store import EventLog, RecordingMapper
+
+SNAPSHOT_EVERY = 10_000  # events between two snapshots taken by a writer
 
 
 class AllocationService:
-    def __init__(self, store_url: str, policy: Policy | None = None) -> None:
+    def __init__(
+        self, store_url: str, policy: Policy | None = None, *, snapshots: bool = True,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> None:  # fmt: skip
+        """`snapshots`: start from the newest snapshot that fits the log (else fold it all);
+        `snapshot_every`: after a save, snapshot when that many events were folded in since the
+        last snapshot (0: never; `pyengine snapshot` takes one on demand)."""
         self.store_url = store_url
         self.policy = policy  # None: keep the policy the log has in force
         self.log = get_logger("pyengine.service").bind(store=store_url)
         self.app = EventLog(env=store_env(store_url))
-        self.portfolio = self._new_portfolio()
+        self.use_snapshots = snapshots
+        self.snapshot_every = snapshot_every
+        self.snapshot_at = 0  # Portfolio.position of the last snapshot loaded or taken
+        self.loaded_from = 0  # notification id of the snapshot this view started from (0: none)
+        self.portfolio = self._load()
         self.catch_up()
 
     def close(self) -> None:
@@ -32,19 +45,53 @@ class AllocationService:
 
     def catch_up(self) -> int:
         """Fold in whatever other writers appended since we last looked."""
+        pf, decode = self.portfolio, self.app.decode
         n = 0
-        for note in self.app.records(self.portfolio.last_notification_id + 1):
-            self.portfolio.apply(self.app.mapper.to_domain_event(note), note)
-            self.portfolio.last_notification_id = note.id
+        for row in self.app.rows(pf.last_notification_id + 1):
+            pf.apply(decode(row), row)
+            pf.last_notification_id = row.id
             n += 1
         return n
 
     def _new_portfolio(self) -> Portfolio:
-        return Portfolio(self.policy, encode=self.app.mapper.to_stored_event)
+        mapper = self.app.mapper
+        assert isinstance(mapper, RecordingMapper)
+        return Portfolio(self.policy, encode=mapper.encode_for_hash)
+
+    def _load(self) -> Portfolio:
+        """The newest snapshot that fits the log, or an empty portfolio."""
+        self.loaded_from = 0
+        if not self.use_snapshots:
+            return self._new_portfolio()
+        found = snapshot.latest(self.app)  # logs each snapshot it does not trust
+        if found.state is None:
+            return self._new_portfolio()
+        pf = self._new_portfolio()
+        pf = snapshot.restore(found.state, self.policy, pf.encode)
+        self.snapshot_at, self.loaded_from = found.state.count, found.state.position
+        return pf
 
     def _rebuild(self) -> None:
-        self.portfolio = self._new_portfolio()
+        self.portfolio = self._load()
         self.catch_up()
+
+    def snapshot(self) -> snapshot.PortfolioState | None:
+        """Snapshot the portfolio at its last MatchRun (after catching up with the log)."""
+        self.catch_up()
+        if self.portfolio.has_pending or self.portfolio.ledger is None or self.portfolio.ledger.last_run is None:
+            return None  # only right after a MatchRun (a writer's log always ends with one)
+        state = snapshot.save(self.app, self.portfolio)
+        self.snapshot_at = self.portfolio.position
+        return state
+
+    def _maybe_snapshot(self) -> None:
+        if self.snapshot_every <= 0 or self.portfolio.position - self.snapshot_at < self.snapshot_every:
+            return
+        try:
+            self.snapshot()
+        except Exception:  # the command is stored; a snapshot is only a shortcut for the next start
+            self.log.exception("snapshot_failed", position=self.portfolio.last_notification_id)
+            self.snapshot_at = self.portfolio.position
 
     def submit(self, cmd: c.Command) -> list[tuple[int, Any]]:
         """Apply one command; return its stored (position, event) pairs, MatchRun last.
@@ -53,15 +100,69 @@ class AllocationService:
         ConcurrencyConflict and stores nothing.
         """
         self.catch_up()
-        position = self.portfolio.position
+        events = self._handle(cmd)
+        recordings = self._save(events)
+        run = events[-1].payload
+        self.log.info(
+            "command_applied", type=type(cmd).__name__, events=len(events), run=run.run,
+            objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
+        )  # fmt: skip
+        return [(r.notification.id, r.domain_event) for r in recordings]
+
+    def submit_many(self, cmds: Iterable[c.Command], batch: int = 500) -> int:
+        """Apply commands in order, each re-matched as by `submit`, storing `batch` commands'
+        events (each command's events and its MatchRun) in one transaction; return how many
+        were applied. `cmds` is consumed lazily, so a generator may read `self.portfolio` as
+        it is after the previous command.
+
+        The log is the one `submit` one at a time would write. A refused command raises
+        InputError after the commands before it were stored (as `pyengine submit` does); a
+        concurrent writer raises ConcurrencyConflict and nothing of the unsaved batch is stored.
+        """
+        self.catch_up()
+        pending: list[Any] = []
+        n = 0
         try:
-            events = self.portfolio.handle(cmd)
-        except Exception:
-            # Validation refuses before anything is triggered; anything that fails later may have
-            # changed the in-memory aggregates or projection, so fold the log in again.
-            if self.portfolio.position != position or any(a.pending_events for a in self._aggregates()):
+            for cmd in cmds:
+                position = self.portfolio.position
+                try:
+                    pending += self.portfolio.handle(cmd)
+                except Exception:
+                    if pending:
+                        done, pending = pending, []
+                        self._save(done)  # the commands before the failed one stay stored
+                    if self._changed_since(position):
+                        self._rebuild()
+                    raise
+                n += 1
+                if n % batch == 0:
+                    done, pending = pending, []
+                    self._save(done)
+        except BaseException:
+            if pending:  # interrupted between commands: what was not stored must not stay in memory
                 self._rebuild()
             raise
+        if pending:
+            done, pending = pending, []
+            self._save(done)
+        self.log.info("commands_applied", commands=n, position=self.portfolio.position)
+        return n
+
+    def _handle(self, cmd: c.Command) -> list[Any]:
+        position = self.portfolio.position
+        try:
+            return self.portfolio.handle(cmd)
+        except Exception:
+            if self._changed_since(position):
+                self._rebuild()
+            raise
+
+    def _changed_since(self, position: int) -> bool:
+        """Validation refuses before anything is triggered; anything that fails later may have
+        changed the in-memory aggregates or projection, which must then be folded in again."""
+        return self.portfolio.position != position or any(a.pending_events for a in self._aggregates())
+
+    def _save(self, events: list[Any]) -> list[Any]:
         try:
             recordings = self.app.save(*events)
         except IntegrityError as e:
@@ -70,13 +171,11 @@ class AllocationService:
         except BaseException:
             self._rebuild()
             raise
+        finally:
+            self.app.mapper.forget()  # type: ignore[attr-defined]
         self.portfolio.last_notification_id = max(r.notification.id for r in recordings)
-        run = events[-1].payload
-        self.log.info(
-            "command_applied", type=type(cmd).__name__, events=len(events), run=run.run,
-            objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
-        )  # fmt: skip
-        return [(r.notification.id, r.domain_event) for r in recordings]
+        self._maybe_snapshot()
+        return recordings
 
     def _aggregates(self) -> Iterator[Unit | Household | Ledger | SaleCase]:
         yield from self.portfolio.units.values()

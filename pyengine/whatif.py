@@ -40,8 +40,8 @@ def compare(store_url: str, policy: Policy, progress: bool = False) -> Compariso
     try:
         pf = Portfolio(None)
         total = app.recorder.max_notification_id() or 0
-        for note in app.records():
-            event = app.mapper.to_domain_event(note)
+        for note in app.rows():
+            event = app.decode(note)
             p = getattr(event, "payload", None)
             if isinstance(p, c.MatchRun):
                 _compare_run(pf, p, policy, out)
