@@ -10,7 +10,7 @@ use crate::caps::CappedProblem;
 use crate::date::parse_date;
 use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Obj, Policy, Unit};
-use crate::pricing::{self, price_row, vacant_score, Candidate, Groups};
+use crate::pricing::{self, group_bounds, price_row, vacant_score, Candidate, GroupBound, Groups};
 use crate::scoring::{Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
 
@@ -632,6 +632,13 @@ const PRICED_EDGES: usize = 6;
 /// Edges added per column and pricing round.
 const PRICED_COL_EDGES: usize = 4;
 
+fn envk(n: &str, d: usize) -> usize {
+    std::env::var(n)
+        .ok()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(d)
+}
+
 /// What the pricing passes of one solve share.
 struct Pricer<'s, 'a> {
     s: &'s Snapshot<'a>,
@@ -641,6 +648,8 @@ struct Pricer<'s, 'a> {
     /// Score of the own unit of each transfer requester (rule 7 threshold).
     own_total: Vec<Option<i64>>,
     priceable: Vec<usize>,
+    /// Group bounds per household, computed on first use.
+    bounds: Vec<std::cell::OnceCell<Vec<GroupBound>>>,
 }
 
 impl Pricer<'_, '_> {
@@ -672,9 +681,11 @@ impl Pricer<'_, '_> {
         let rk = inc.row_key[self.row_of_h[h] as usize];
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
         let v = |u: usize| inc.warm.v(self.col_of_u[u]);
+        let bounds = self.bounds[h].get_or_init(|| group_bounds(self.s, &self.groups, h));
         price_row(
             self.s,
             &self.groups,
+            bounds,
             gmaxv,
             h,
             threshold,
@@ -703,7 +714,15 @@ impl Pricer<'_, '_> {
         let row = self.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let mut out = Vec::new();
-        self.row_candidates(inc, gmaxv, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
+        self.row_candidates(
+            inc,
+            gmaxv,
+            h,
+            i128::MIN,
+            envk("K_INIT", INITIAL_EDGES),
+            buf,
+            &mut out,
+        );
         match s.own[h] {
             Some(o) => {
                 let c = self.col_of_u[o];
@@ -728,7 +747,15 @@ impl Pricer<'_, '_> {
         let r = self.row_of_h[h];
         let threshold = -inc.warm.u(r);
         let mut edges = Vec::new();
-        self.row_candidates(inc, gmaxv, h, threshold, PRICED_EDGES, buf, &mut edges);
+        self.row_candidates(
+            inc,
+            gmaxv,
+            h,
+            threshold,
+            envk("K_PRICE", PRICED_EDGES),
+            buf,
+            &mut edges,
+        );
         if edges.is_empty() {
             return false;
         }
@@ -885,6 +912,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
         row_of_h: &row_of_h,
         own_total,
         priceable,
+        bounds: (0..n).map(|_| std::cell::OnceCell::new()).collect(),
     };
     let mut buf = Vec::new();
     if full {
@@ -977,6 +1005,16 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
                     found |= pricer.price_col(inc, u as usize);
                 }
             }
+        }
+        if std::env::var("PRICE_DEBUG").is_ok() {
+            eprintln!(
+                "round {} everything {} rows {} cols {} found {}",
+                inc.last_rounds,
+                everything,
+                rows.len(),
+                cols.len(),
+                found
+            );
         }
         everything = false;
         if !found {

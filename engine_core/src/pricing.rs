@@ -84,13 +84,59 @@ pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) ->
     }
 }
 
+/// Per compatible group of household `h`: an upper bound of its score over the group, the
+/// group, and the score without the building-dependent parts (resource mix, same building);
+/// best bound first (ties by group). They depend on the snapshot only, so a solve computes
+/// them once per household.
+pub fn group_bounds(s: &Snapshot, groups: &Groups, h: usize) -> Vec<GroupBound> {
+    if !priceable(s, h) {
+        return Vec::new();
+    }
+    let p = s.policy;
+    let n_skills = s.skill_count(h) as i64;
+    let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0);
+    let same = if s.own[h].is_some() {
+        p.same_building_bonus.max(0)
+    } else {
+        0
+    };
+    let mut out = Vec::new();
+    for (g, list) in groups.units.iter().enumerate() {
+        let u0 = list[0] as usize;
+        if !s.static_ok(h, u0) {
+            continue;
+        }
+        // Everything but the building-dependent parts is shared by the group; those parts
+        // (resource mix, same building) are bounded by their maxima.
+        let mut base = s.breakdown_with_mix(h, u0, 0).total();
+        if s.same_building(h, u0) {
+            base -= p.same_building_bonus;
+        }
+        out.push(GroupBound {
+            best: base + mix_max + same,
+            group: g as u32,
+            base,
+        });
+    }
+    out.sort_unstable_by(|a, b| b.best.cmp(&a.best).then(a.group.cmp(&b.group)));
+    out
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct GroupBound {
+    pub best: i64,
+    pub group: u32,
+    pub base: i64,
+}
+
 /// Row pricing: the (up to) `limit` vacant units with the highest value
 /// `w·2⁶⁴ + tie(u) + v(u)` above `threshold` for household `h`, best first (ties by unit).
-/// `gmaxv[g]` must bound `v` from above over group `g`.
+/// `bounds` are [`group_bounds`] of `h`; `gmaxv[g]` must bound `v` from above over group `g`.
 #[allow(clippy::too_many_arguments)]
 pub fn price_row(
     s: &Snapshot,
     groups: &Groups,
+    bounds: &[GroupBound],
     gmaxv: &[i128],
     h: usize,
     threshold: i128,
@@ -100,46 +146,42 @@ pub fn price_row(
     out: &mut Vec<Candidate>,
 ) {
     out.clear();
-    if limit == 0 || !priceable(s, h) {
+    if limit == 0 || bounds.is_empty() {
         return;
     }
-    let p = s.policy;
     let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
-    let n_skills = s.skill_count(h) as i64;
-    let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0);
-    let same = if s.own[h].is_some() {
-        p.same_building_bonus.max(0)
-    } else {
-        0
-    };
-    // Upper bound of each compatible group, best first.
-    let mut order: Vec<(i128, u32)> = Vec::new();
-    for (g, list) in groups.units.iter().enumerate() {
-        let u0 = list[0] as usize;
-        if !s.static_ok(h, u0) {
-            continue;
-        }
-        // Everything but the building-dependent parts is shared by the group; those parts
-        // (resource mix, same building) are bounded by their maxima.
-        let base = s.breakdown_with_mix(h, u0, 0);
-        let best = base.total() + mix_max + same;
-        let bound = (i128::from(best) << 64) + (1i128 << TIE_BITS) + gmaxv[g];
-        if bound > threshold {
-            order.push((bound, g as u32));
-        }
-    }
-    order.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let same = s.policy.same_building_bonus;
+    let slack = 1i128 << TIE_BITS;
     let mut cut = threshold;
-    for &(bound, g) in &order {
-        if bound <= cut {
+    for gb in bounds {
+        let top = (i128::from(gb.best) << 64) + slack;
+        // Column duals are never positive: no later group can beat the cut.
+        if top <= cut {
             break;
         }
-        for &u in &groups.units[g as usize] {
+        let g = gb.group as usize;
+        if top + gmaxv[g] <= cut {
+            continue;
+        }
+        for &u in &groups.units[g] {
             let u = u as usize;
-            let Some(w) = vacant_score(s, h, u, own_total) else {
+            let vu = v(u);
+            if top + vu <= cut {
                 continue;
+            }
+            // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
+            let mut w = gb.base + s.resource_mix_of(h, u);
+            if s.same_building(h, u) {
+                w += same;
+            }
+            let eligible = match own_total {
+                Some(o) => w >= o,
+                None => w > 0,
             };
-            let val = (i128::from(w) << 64) + i128::from(tie(u)) + v(u);
+            if !eligible {
+                continue;
+            }
+            let val = (i128::from(w) << 64) + i128::from(tie(u)) + vu;
             if val <= cut {
                 continue;
             }

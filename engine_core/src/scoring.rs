@@ -278,6 +278,17 @@ impl<'a> Snapshot<'a> {
         }
     }
 
+    /// Is `u` in the building of `h`'s current unit (and not that unit)?
+    #[inline]
+    pub(crate) fn same_building(&self, h: usize, u: usize) -> bool {
+        self.own[h].is_some_and(|o| o != u && self.unit_building[o] == self.unit_building[u])
+    }
+
+    #[inline]
+    pub(crate) fn resource_mix_of(&self, h: usize, u: usize) -> i64 {
+        self.resource_mix(h, self.unit_building[u])
+    }
+
     pub(crate) fn skill_count(&self, h: usize) -> usize {
         self.hh_skills[h].len()
     }
