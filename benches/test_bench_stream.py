@@ -16,6 +16,7 @@ from pyengine.schema import Instance
 from .conftest import NATIONAL, POLICY, uncapped
 
 N_OPS = 1000
+N_NATIONAL_OPS = 100
 
 
 @pytest.mark.benchmark(group="stream")
@@ -27,6 +28,29 @@ def test_city_stream_latency(benchmark: BenchmarkFixture, city: Instance) -> Non
         m = Matcher(POLICY)
         m.load(city)
         m.solve()
+        for op in ops:
+            apply_to_matcher(m, op)
+            t0 = time.perf_counter()
+            m.engine.solve(0)
+            latencies.append((time.perf_counter() - t0) * 1000.0)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    lat = sorted(latencies)
+    benchmark.extra_info.update(
+        ops=len(lat), latencies_ms=lat, p50_ms=lat[len(lat) // 2], p95_ms=lat[int(len(lat) * 0.95)],
+        min_ms=lat[0], max_ms=lat[-1],
+    )  # fmt: skip
+
+
+@pytest.mark.benchmark(group="stream")
+def test_national_stream_latency(benchmark: BenchmarkFixture, national: Instance) -> None:
+    ops = list(operations(national, N_NATIONAL_OPS, seed=2))
+    latencies: list[float] = []
+    m = Matcher(POLICY)
+    m.load(national)
+    m.solve()
+
+    def run() -> None:
         for op in ops:
             apply_to_matcher(m, op)
             t0 = time.perf_counter()

@@ -632,13 +632,6 @@ const PRICED_EDGES: usize = 6;
 /// Edges added per column and pricing round.
 const PRICED_COL_EDGES: usize = 4;
 
-fn envk(n: &str, d: usize) -> usize {
-    std::env::var(n)
-        .ok()
-        .and_then(|x| x.parse().ok())
-        .unwrap_or(d)
-}
-
 /// What the pricing passes of one solve share.
 struct Pricer<'s, 'a> {
     s: &'s Snapshot<'a>,
@@ -714,15 +707,7 @@ impl Pricer<'_, '_> {
         let row = self.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let mut out = Vec::new();
-        self.row_candidates(
-            inc,
-            gmaxv,
-            h,
-            i128::MIN,
-            envk("K_INIT", INITIAL_EDGES),
-            buf,
-            &mut out,
-        );
+        self.row_candidates(inc, gmaxv, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
         match s.own[h] {
             Some(o) => {
                 let c = self.col_of_u[o];
@@ -747,15 +732,7 @@ impl Pricer<'_, '_> {
         let r = self.row_of_h[h];
         let threshold = -inc.warm.u(r);
         let mut edges = Vec::new();
-        self.row_candidates(
-            inc,
-            gmaxv,
-            h,
-            threshold,
-            envk("K_PRICE", PRICED_EDGES),
-            buf,
-            &mut edges,
-        );
+        self.row_candidates(inc, gmaxv, h, threshold, PRICED_EDGES, buf, &mut edges);
         if edges.is_empty() {
             return false;
         }
@@ -1005,16 +982,6 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
                     found |= pricer.price_col(inc, u as usize);
                 }
             }
-        }
-        if std::env::var("PRICE_DEBUG").is_ok() {
-            eprintln!(
-                "round {} everything {} rows {} cols {} found {}",
-                inc.last_rounds,
-                everything,
-                rows.len(),
-                cols.len(),
-                found
-            );
         }
         everything = false;
         if !found {
