@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -52,10 +52,23 @@ class AllocationService:
         A refused command raises InputError and stores nothing; a stale view raises
         ConcurrencyConflict and stores nothing.
         """
+        return self._store(lambda: self.portfolio.handle(cmd), type(cmd).__name__)
+
+    def submit_batch(
+        self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = ()
+    ) -> list[tuple[int, Any]]:
+        """Apply `cmds` as one write: their events, then ONE MatchRun (bulk import).
+
+        All or nothing: a refused command raises InputError (its field under `labels[i]`) and a
+        stale view ConcurrencyConflict; either way nothing is stored.
+        """
+        return self._store(lambda: self.portfolio.handle_batch(cmds, trigger, labels), trigger)
+
+    def _store(self, decide: Callable[[], list[Any]], what: str) -> list[tuple[int, Any]]:
         self.catch_up()
         position = self.portfolio.position
         try:
-            events = self.portfolio.handle(cmd)
+            events = decide()
         except Exception:
             # Validation refuses before anything is triggered; anything that fails later may have
             # changed the in-memory aggregates or projection, so fold the log in again.
@@ -73,7 +86,7 @@ class AllocationService:
         self.portfolio.last_notification_id = max(r.notification.id for r in recordings)
         run = events[-1].payload
         self.log.info(
-            "command_applied", type=type(cmd).__name__, events=len(events), run=run.run,
+            "command_applied", type=what, events=len(events), run=run.run,
             objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
         )  # fmt: skip
         return [(r.notification.id, r.domain_event) for r in recordings]
