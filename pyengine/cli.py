@@ -26,6 +26,19 @@ def _read(path: str, field: str) -> bytes:
         raise InputError(field, f"cannot read {path}: {e.strerror}") from None
 
 
+def _read_text_file(path: str, field: str) -> bytes:
+    """A commands or portfolio file; gzipped ones (by their magic bytes) are unpacked."""
+    data = _read(path, field)
+    if data[:2] == b"\x1f\x8b":
+        import gzip
+
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise InputError(field, f"{path} is not a readable gzip file: {e}") from None
+    return data
+
+
 def cmd_match(args: argparse.Namespace) -> int:
     from .matching import solve_instance
     from .policy import load_policy
@@ -72,7 +85,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .events_json import event_line
     from .service import AllocationService
 
-    raw = _read(args.file, "FILE")
+    raw = _read_text_file(args.file, "FILE")
     svc = _open(args.store, must_exist=False, policy_path=args.policy)
     assert isinstance(svc, AllocationService)
     out = sys.stdout.buffer
@@ -90,6 +103,29 @@ def cmd_submit(args: argparse.Namespace) -> int:
             out.flush()
     finally:
         svc.close()
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from adapters import bulk
+
+    from .commands import LeaseSigned
+    from .service import AllocationService
+
+    data = bulk.decode(_read_text_file(args.file, "FILE"))
+    svc = _open(args.store, must_exist=False, policy_path=args.policy)
+    assert isinstance(svc, AllocationService)
+    try:
+        stored = bulk.import_portfolio(svc, data)
+        run = svc.portfolio.decision()
+    finally:
+        svc.close()
+    leases = sum(isinstance(ev.payload, LeaseSigned) for _, ev in stored)
+    print(
+        f"imported {len(data.units):,} units, {len(data.households):,} households and {leases:,} leases as "
+        f"{len(stored) - 1:,} events and one MatchRun (run {run.run}: {len(run.assignments):,} matched, "
+        f"objective {run.objective:,}, solve {run.solve_ms:.0f} ms) into {args.store}"
+    )
     return 0
 
 
@@ -356,8 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("submit", help="apply domain commands (JSON lines) and print their events")
     s.add_argument("--store", required=True)
     s.add_argument("--policy", default=None)
-    s.add_argument("file", metavar="FILE")
+    s.add_argument("file", metavar="FILE", help="JSON lines (optionally gzipped)")
     s.set_defaults(func=cmd_submit)
+
+    im = sub.add_parser("import", help="store a portfolio file (instance form, JSON) as events, matched once")
+    im.add_argument("--store", required=True)
+    im.add_argument("--policy", default=None)
+    im.add_argument("file", metavar="FILE", help="instance-form JSON (optionally gzipped), with optional domain fields")
+    im.set_defaults(func=cmd_import)
 
     e = sub.add_parser("events", help="print the stored events as JSON lines")
     e.add_argument("--store", required=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -264,6 +264,29 @@ class Portfolio:
 
         Raises InputError before anything is triggered when the command is refused.
         """
+        events = self._apply_command(cmd)
+        events.append(self._match(trigger=type(cmd).__name__))
+        return events
+
+    def handle_batch(self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = ()) -> list[Any]:
+        """Validate and apply `cmds` in order, then re-match once: the events to store, one MatchRun
+        last (bulk import). Each command is checked against the portfolio as the ones before it
+        left it. A refused command raises InputError with its field under `labels[i]` (where the
+        command came from, e.g. `units[3]`); the commands before it have then changed the
+        projection, so the caller must fold the log in again.
+        """
+        events: list[Any] = []
+        for i, cmd in enumerate(cmds):
+            try:
+                events += self._apply_command(cmd)
+            except InputError as e:
+                label = labels[i] if i < len(labels) else ""
+                raise InputError(f"{label}.{e.field}" if label else e.field, e.reason) from None
+        events.append(self._match(trigger=trigger))
+        return events
+
+    def _apply_command(self, cmd: c.Command) -> list[Any]:
+        """Validate `cmd`, trigger its events and fold them in (no re-match)."""
         touched: list[Any] = self._adopt_if_needed()
         decided = self._decide(cmd)
         for agg in [*decided, *self._adopt_if_needed()]:  # each aggregate once, in trigger order
@@ -275,7 +298,6 @@ class Portfolio:
             for ev in agg.collect_events():
                 self._note(ev, agg)
                 events.append(ev)
-        events.append(self._match(trigger=type(cmd).__name__))
         return events
 
     def _match(self, trigger: str) -> Any:
@@ -487,7 +509,9 @@ class Portfolio:
     ) -> list[Any]:
         h = self._household(cmd.household, "household")
         if isinstance(cmd, c.LeaseSigned):
-            self._dated(cmd.start, "start")
+            # an existing tenant's lease may have started before the engine's date (it is recorded
+            # on import), but one that has already ended is no lease
+            self._dated(cmd.end, "end")
             if h.spec.current_unit != cmd.unit:
                 raise InputError("unit", f"{cmd.household!r} is not the sitting tenant of {cmd.unit!r}")
             if h.lease is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -105,6 +105,30 @@ class AllocationService:
         run = events[-1].payload
         self.log.info(
             "command_applied", type=type(cmd).__name__, events=len(events), run=run.run,
+            objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
+        )  # fmt: skip
+        return [(r.notification.id, r.domain_event) for r in recordings]
+
+    def submit_batch(
+        self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = ()
+    ) -> list[tuple[int, Any]]:
+        """Apply `cmds` as one write: their events, then ONE MatchRun (bulk import).
+
+        All or nothing: a refused command raises InputError (its field under `labels[i]`) and a
+        stale view ConcurrencyConflict; either way nothing is stored.
+        """
+        self.catch_up()
+        position = self.portfolio.position
+        try:
+            events = self.portfolio.handle_batch(cmds, trigger, labels)
+        except Exception:
+            if self._changed_since(position):
+                self._rebuild()
+            raise
+        recordings = self._save(events)
+        run = events[-1].payload
+        self.log.info(
+            "batch_applied", trigger=trigger, commands=len(cmds), events=len(events), run=run.run,
             objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
         )  # fmt: skip
         return [(r.notification.id, r.domain_event) for r in recordings]
