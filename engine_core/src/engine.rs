@@ -646,15 +646,19 @@ struct Pricer<'s, 'a> {
 }
 
 impl Pricer<'_, '_> {
-    fn gmaxv(&self, warm: &Warm) -> Vec<i128> {
+    /// Units of each group with their column dual, highest first (ties by unit). Duals only
+    /// fall during a pricing pass, so these values stay upper bounds until the next solve.
+    fn by_price(&self, warm: &Warm) -> Vec<Vec<(i128, u32)>> {
         self.groups
             .units
             .iter()
             .map(|l| {
-                l.iter()
-                    .map(|&u| warm.v(self.col_of_u[u as usize]))
-                    .max()
-                    .unwrap_or(0)
+                let mut v: Vec<(i128, u32)> = l
+                    .iter()
+                    .map(|&u| (warm.v(self.col_of_u[u as usize]), u))
+                    .collect();
+                v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                v
             })
             .collect()
     }
@@ -664,7 +668,7 @@ impl Pricer<'_, '_> {
     fn row_candidates(
         &self,
         inc: &Inc,
-        gmaxv: &[i128],
+        by_price: &[Vec<(i128, u32)>],
         h: usize,
         threshold: i128,
         limit: usize,
@@ -675,18 +679,7 @@ impl Pricer<'_, '_> {
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
         let v = |u: usize| inc.warm.v(self.col_of_u[u]);
         let bounds = self.bounds[h].get_or_init(|| group_bounds(self.s, &self.groups, h));
-        price_row(
-            self.s,
-            &self.groups,
-            bounds,
-            gmaxv,
-            h,
-            threshold,
-            limit,
-            &tie,
-            &v,
-            buf,
-        );
+        price_row(self.s, bounds, by_price, h, threshold, limit, &tie, &v, buf);
         out.clear();
         out.extend(buf.iter().map(|c| Edge {
             w: c.w,
@@ -699,7 +692,7 @@ impl Pricer<'_, '_> {
     fn row_edges(
         &self,
         inc: &Inc,
-        gmaxv: &[i128],
+        by_price: &[Vec<(i128, u32)>],
         h: usize,
         buf: &mut Vec<Candidate>,
     ) -> Vec<Edge> {
@@ -707,7 +700,7 @@ impl Pricer<'_, '_> {
         let row = self.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let mut out = Vec::new();
-        self.row_candidates(inc, gmaxv, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
+        self.row_candidates(inc, by_price, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
         match s.own[h] {
             Some(o) => {
                 let c = self.col_of_u[o];
@@ -728,11 +721,17 @@ impl Pricer<'_, '_> {
     }
 
     /// Row pricing for household `h`: adds its violated pairs; `true` if any.
-    fn price_row(&self, inc: &mut Inc, gmaxv: &[i128], h: usize, buf: &mut Vec<Candidate>) -> bool {
+    fn price_row(
+        &self,
+        inc: &mut Inc,
+        by_price: &[Vec<(i128, u32)>],
+        h: usize,
+        buf: &mut Vec<Candidate>,
+    ) -> bool {
         let r = self.row_of_h[h];
         let threshold = -inc.warm.u(r);
         let mut edges = Vec::new();
-        self.row_candidates(inc, gmaxv, h, threshold, PRICED_EDGES, buf, &mut edges);
+        self.row_candidates(inc, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
         if edges.is_empty() {
             return false;
         }
@@ -895,12 +894,12 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     if full {
         inc.warm.take_changed();
     }
-    let gmaxv = pricer.gmaxv(&inc.warm);
+    let by_price = pricer.by_price(&inc.warm);
     let mut n_rows = 0;
     for h in 0..n {
         if dirty_row[h] {
             n_rows += 1;
-            let edges = pricer.row_edges(inc, &gmaxv, h, &mut buf);
+            let edges = pricer.row_edges(inc, &by_price, h, &mut buf);
             inc.warm.set_row(row_of_h[h], edges);
         }
     }
@@ -956,31 +955,39 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
         }
         inc.last_rounds += 1;
         let (rows, cols) = inc.warm.take_changed();
+        // Only households that have pairs outside their own unit, and only vacant units,
+        // have pairs to price.
+        let rows: Vec<usize> = rows
+            .iter()
+            .map(|&r| h_of_row.get(r as usize).copied().unwrap_or(NONE))
+            .filter(|&h| h != NONE && pricing::priceable(s, h as usize))
+            .map(|h| h as usize)
+            .collect();
+        let cols: Vec<usize> = cols
+            .iter()
+            .map(|&c| u_of_col.get(c as usize).copied().unwrap_or(NONE))
+            .filter(|&u| u != NONE && pricer.groups.of_unit[u as usize] != NONE)
+            .map(|u| u as usize)
+            .collect();
         let n_groups = pricer.groups.len().max(1);
         let n_price = pricer.priceable.len();
         // Column pricing costs a pass over households, row pricing one over groups.
         if rows.len() * n_groups + cols.len() * n_price > n_price * n_groups {
             everything = true;
         }
-        let gmaxv = pricer.gmaxv(&inc.warm);
+        let by_price = pricer.by_price(&inc.warm);
         let mut found = false;
         if everything {
             for k in 0..pricer.priceable.len() {
                 let h = pricer.priceable[k];
-                found |= pricer.price_row(inc, &gmaxv, h, &mut buf);
+                found |= pricer.price_row(inc, &by_price, h, &mut buf);
             }
         } else {
-            for &r in &rows {
-                let h = h_of_row.get(r as usize).copied().unwrap_or(NONE);
-                if h != NONE && pricing::priceable(s, h as usize) {
-                    found |= pricer.price_row(inc, &gmaxv, h as usize, &mut buf);
-                }
+            for &h in &rows {
+                found |= pricer.price_row(inc, &by_price, h, &mut buf);
             }
-            for &c in &cols {
-                let u = u_of_col.get(c as usize).copied().unwrap_or(NONE);
-                if u != NONE && pricer.groups.of_unit[u as usize] != NONE {
-                    found |= pricer.price_col(inc, u as usize);
-                }
+            for &u in &cols {
+                found |= pricer.price_col(inc, u);
             }
         }
         everything = false;

@@ -131,13 +131,13 @@ pub struct GroupBound {
 
 /// Row pricing: the (up to) `limit` vacant units with the highest value
 /// `w·2⁶⁴ + tie(u) + v(u)` above `threshold` for household `h`, best first (ties by unit).
-/// `bounds` are [`group_bounds`] of `h`; `gmaxv[g]` must bound `v` from above over group `g`.
+/// `bounds` are [`group_bounds`] of `h`; `by_price[g]` lists group `g`'s units with upper
+/// bounds of their column duals, highest first.
 #[allow(clippy::too_many_arguments)]
 pub fn price_row(
     s: &Snapshot,
-    groups: &Groups,
     bounds: &[GroupBound],
-    gmaxv: &[i128],
+    by_price: &[Vec<(i128, u32)>],
     h: usize,
     threshold: i128,
     limit: usize,
@@ -159,11 +159,11 @@ pub fn price_row(
         if top <= cut {
             break;
         }
-        let g = gb.group as usize;
-        if top + gmaxv[g] <= cut {
-            continue;
-        }
-        for &u in &groups.units[g] {
+        for &(v_bound, u) in &by_price[gb.group as usize] {
+            // Units come by falling dual: the rest of the group cannot beat the cut either.
+            if top + v_bound <= cut {
+                break;
+            }
             let u = u as usize;
             let vu = v(u);
             if top + vu <= cut {
