@@ -49,6 +49,9 @@ struct Inc {
     dirty_hh: BTreeSet<String>,
     dirty_units: BTreeSet<String>,
     dirty_buildings: BTreeSet<String>,
+    /// Households whose waiting points alone changed (a new date), by how much: every pair
+    /// of theirs moves alike, so the solver shifts their dual instead of rebuilding them.
+    shifted: BTreeMap<String, i64>,
     /// Counters of the last solve (for benches): rows and columns rescored, full rebuild.
     pub last_rows: usize,
     pub last_cols: usize,
@@ -66,6 +69,7 @@ impl Inc {
         self.dirty_hh.clear();
         self.dirty_units.clear();
         self.dirty_buildings.clear();
+        self.shifted.clear();
     }
 
     fn alloc_row(&mut self) -> u32 {
@@ -359,13 +363,13 @@ impl Engine {
         }
         match self.as_of {
             Some(old) if old != d => {
-                let changed: Vec<String> = self
-                    .households
-                    .values()
-                    .filter(|h| self.periods(h, old) != self.periods(h, d))
-                    .map(|h| h.id.clone())
-                    .collect();
-                self.inc.dirty_hh.extend(changed);
+                let pts = self.policy.waiting_points_per_period;
+                for h in self.households.values() {
+                    let delta = pts * (self.periods(h, d) - self.periods(h, old));
+                    if delta != 0 {
+                        *self.inc.shifted.entry(h.id.clone()).or_default() += delta;
+                    }
+                }
             }
             Some(_) => {}
             None => self.inc.invalidate(),
@@ -910,6 +914,22 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     let mut h_of_row = vec![NONE; inc.next_row as usize];
     for (h, &r) in row_of_h.iter().enumerate() {
         h_of_row[r as usize] = h as u32;
+    }
+    // Waiting points moved: shift those rows (before the column rescoring below, which
+    // writes absolute scores).
+    let shifted = std::mem::take(&mut inc.shifted);
+    if !full {
+        for (id, &delta) in &shifted {
+            let Some(h) = find(&s.households, id, hid) else {
+                continue;
+            };
+            if delta == 0 || dirty_row[h] {
+                continue;
+            }
+            let r = row_of_h[h];
+            let dummy = s.own[h].is_none().then(|| inc.dummy[r as usize]);
+            inc.warm.shift_row(r, delta, dummy);
+        }
     }
     let mut n_cols = 0;
     for u in 0..m {

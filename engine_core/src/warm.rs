@@ -202,6 +202,49 @@ impl Warm {
         }
     }
 
+    /// Adds `delta` to the score of every pair of row `r` except its private "unmatched"
+    /// column `dummy` (given for applicants, whose pairs must stay above 0: the others are
+    /// dropped). The row keeps its match when the duals can absorb the shift, else it is
+    /// re-augmented; either way it is noted for pricing, since pairs outside the graph moved
+    /// with it or became eligible.
+    pub fn shift_row(&mut self, r: u32, delta: i64, dummy: Option<u32>) {
+        let ru = r as usize;
+        let mut dropped = Vec::new();
+        for e in self.rows[ru].iter_mut() {
+            if Some(e.col) == dummy {
+                continue;
+            }
+            e.w += delta;
+            if dummy.is_some() && e.w <= 0 {
+                dropped.push(e.col);
+            }
+        }
+        for &c in &dropped {
+            self.set_edge(r, c, None);
+        }
+        self.note_row(r);
+        let matched = self.col4row[ru];
+        if matched == NONE {
+            self.pending.push(r);
+            return;
+        }
+        if dropped.contains(&matched) {
+            self.unassign_row(r);
+            return;
+        }
+        if Some(matched) != dummy {
+            // Matched to a unit: its pairs all moved by delta, so does the row's dual.
+            self.u[ru] -= i128::from(delta) << 64;
+        }
+        let u = self.u[ru];
+        let feasible = self.rows[ru]
+            .iter()
+            .all(|e| e.cost() - u - self.v[e.col as usize] >= 0);
+        if !feasible {
+            self.unassign_row(r);
+        }
+    }
+
     /// Lowers the dual of column `c` to `v` (making newly added edges into it feasible); its
     /// row, if any, is re-augmented and the column repaired.
     pub fn lower_col(&mut self, c: u32, v: i128) {
