@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
@@ -99,15 +99,7 @@ class AllocationService:
         A refused command raises InputError and stores nothing; a stale view raises
         ConcurrencyConflict and stores nothing.
         """
-        self.catch_up()
-        events = self._handle(cmd)
-        recordings = self._save(events)
-        run = events[-1].payload
-        self.log.info(
-            "command_applied", type=type(cmd).__name__, events=len(events), run=run.run,
-            objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
-        )  # fmt: skip
-        return [(r.notification.id, r.domain_event) for r in recordings]
+        return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
 
     def submit_batch(
         self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = ()
@@ -117,21 +109,10 @@ class AllocationService:
         All or nothing: a refused command raises InputError (its field under `labels[i]`) and a
         stale view ConcurrencyConflict; either way nothing is stored.
         """
-        self.catch_up()
-        position = self.portfolio.position
-        try:
-            events = self.portfolio.handle_batch(cmds, trigger, labels)
-        except Exception:
-            if self._changed_since(position):
-                self._rebuild()
-            raise
-        recordings = self._save(events)
-        run = events[-1].payload
-        self.log.info(
-            "batch_applied", trigger=trigger, commands=len(cmds), events=len(events), run=run.run,
-            objective=run.objective, matched=len(run.assignments), solve_ms=run.solve_ms,
+        return self._commit(
+            lambda: self.portfolio.handle_batch(cmds, trigger, labels), "batch_applied", trigger=trigger,
+            commands=len(cmds),
         )  # fmt: skip
-        return [(r.notification.id, r.domain_event) for r in recordings]
 
     def submit_many(self, cmds: Iterable[c.Command], batch: int = 500) -> int:
         """Apply commands in order, each re-matched as by `submit`, storing `batch` commands'
@@ -172,14 +153,23 @@ class AllocationService:
         self.log.info("commands_applied", commands=n, position=self.portfolio.position)
         return n
 
-    def _handle(self, cmd: c.Command) -> list[Any]:
+    def _commit(self, decide: Callable[[], list[Any]], what: str, **fields: Any) -> list[tuple[int, Any]]:
+        """Catch up, `decide` the events (MatchRun last), store them in one write and log it."""
+        self.catch_up()
         position = self.portfolio.position
         try:
-            return self.portfolio.handle(cmd)
+            events = decide()
         except Exception:
             if self._changed_since(position):
                 self._rebuild()
             raise
+        recordings = self._save(events)
+        run = events[-1].payload
+        self.log.info(
+            what, **fields, events=len(events), run=run.run, objective=run.objective,
+            matched=len(run.assignments), solve_ms=run.solve_ms,
+        )  # fmt: skip
+        return [(r.notification.id, r.domain_event) for r in recordings]
 
     def _changed_since(self, position: int) -> bool:
         """Validation refuses before anything is triggered; anything that fails later may have

@@ -642,7 +642,8 @@ struct Pricer<'s, 'a> {
     groups: Groups,
     col_of_u: &'s [u32],
     row_of_h: &'s [u32],
-    /// Score of the own unit of each transfer requester (rule 7 threshold).
+    /// Score of the own unit of each household that takes part in pricing and has one: the
+    /// rule-7 threshold of transfer requesters. Indexed by household.
     own_total: Vec<Option<i64>>,
     priceable: Vec<usize>,
     /// Group bounds per household, computed on first use.
@@ -683,7 +684,10 @@ impl Pricer<'_, '_> {
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
         let v = |u: usize| inc.warm.v(self.col_of_u[u]);
         let bounds = self.bounds[h].get_or_init(|| group_bounds(self.s, &self.groups, h));
-        price_row(self.s, bounds, by_price, h, threshold, limit, &tie, &v, buf);
+        let own = self.own_total[h];
+        price_row(
+            self.s, bounds, by_price, h, own, threshold, limit, &tie, &v, buf,
+        );
         out.clear();
         out.extend(buf.iter().map(|c| Edge {
             w: c.w,
@@ -725,7 +729,7 @@ impl Pricer<'_, '_> {
     }
 
     /// Row pricing for household `h`: adds its violated pairs; `true` if any.
-    fn price_row(
+    fn add_violated_row(
         &self,
         inc: &mut Inc,
         by_price: &[Vec<(i128, u32)>],
@@ -745,15 +749,15 @@ impl Pricer<'_, '_> {
 
     /// Column pricing for vacant unit `u`: adds the most violated pairs and lowers the
     /// column's dual so that every pair into it is feasible; `true` if any.
-    fn price_col(&self, inc: &mut Inc, u: usize) -> bool {
+    fn add_violated_col(&self, inc: &mut Inc, u: usize) -> bool {
         let s = self.s;
         let c = self.col_of_u[u];
         let ck = inc.col_key[c as usize];
         let vc = inc.warm.v(c);
         // (cost - u_r, row slot, score): a violation is below v(c).
         let mut best: Vec<(i128, u32, i64)> = Vec::new();
-        for (k, &h) in self.priceable.iter().enumerate() {
-            let Some(w) = vacant_score(s, h, u, self.own_total[k]) else {
+        for &h in &self.priceable {
+            let Some(w) = vacant_score(s, h, u, self.own_total[h]) else {
                 continue;
             };
             let r = self.row_of_h[h];
@@ -881,10 +885,10 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     inc.dirty_units.clear();
     inc.dirty_buildings.clear();
     let priceable: Vec<usize> = (0..n).filter(|&h| pricing::priceable(s, h)).collect();
-    let own_total = priceable
-        .iter()
-        .map(|&h| s.own[h].map(|o| s.breakdown_of(h, o).total()))
-        .collect();
+    let mut own_total = vec![None; n];
+    for &h in &priceable {
+        own_total[h] = s.own[h].map(|o| s.breakdown_of(h, o).total());
+    }
     let pricer = Pricer {
         s,
         groups: Groups::new(s),
@@ -1000,14 +1004,14 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
         if everything {
             for k in 0..pricer.priceable.len() {
                 let h = pricer.priceable[k];
-                found |= pricer.price_row(inc, &by_price, h, &mut buf);
+                found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
             }
         } else {
             for &h in &rows {
-                found |= pricer.price_row(inc, &by_price, h, &mut buf);
+                found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
             }
             for &u in &cols {
-                found |= pricer.price_col(inc, u);
+                found |= pricer.add_violated_col(inc, u);
             }
         }
         everything = false;

@@ -73,7 +73,7 @@ pub fn priceable(s: &Snapshot, h: usize) -> bool {
 }
 
 /// Eligibility and score of a vacant unit `u` for a priceable household `h` (rules 2–4 and 7,
-/// and the applicants' "score above 0"); `own_total` is the score of `h`'s own unit.
+/// and the applicants' "score above 0"); `own_total` is the score of `h`'s own unit, if any.
 #[inline]
 pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) -> Option<i64> {
     s.static_ok(h, u).then_some(())?;
@@ -108,7 +108,7 @@ pub fn group_bounds(s: &Snapshot, groups: &Groups, h: usize) -> Vec<GroupBound> 
         }
         // Everything but the building-dependent parts is shared by the group; those parts
         // (resource mix, same building) are bounded by their maxima.
-        let mut base = s.breakdown_with_mix(h, u0, 0).total();
+        let mut base = s.breakdown(h, u0, 0).total();
         if s.same_building(h, u0) {
             base -= p.same_building_bonus;
         }
@@ -131,7 +131,8 @@ pub struct GroupBound {
 
 /// Row pricing: the (up to) `limit` vacant units with the highest value
 /// `w·2⁶⁴ + tie(u) + v(u)` above `threshold` for household `h`, best first (ties by unit).
-/// `bounds` are [`group_bounds`] of `h`; `by_price[g]` lists group `g`'s units with upper
+/// `bounds` are [`group_bounds`] of `h`, `own_total` the score of its own unit (rule 7), if
+/// any; `by_price[g]` lists group `g`'s units with upper
 /// bounds of their column duals, highest first.
 #[allow(clippy::too_many_arguments)]
 pub fn price_row(
@@ -139,6 +140,7 @@ pub fn price_row(
     bounds: &[GroupBound],
     by_price: &[Vec<(i128, u32)>],
     h: usize,
+    own_total: Option<i64>,
     threshold: i128,
     limit: usize,
     tie: &dyn Fn(usize) -> u64,
@@ -149,7 +151,6 @@ pub fn price_row(
     if limit == 0 || bounds.is_empty() {
         return;
     }
-    let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
     let same = s.policy.same_building_bonus;
     let slack = 1i128 << TIE_BITS;
     let mut cut = threshold;

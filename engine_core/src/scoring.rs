@@ -230,7 +230,8 @@ impl<'a> Snapshot<'a> {
         out.extend((0..self.n_buildings as u32).map(|b| self.resource_mix(h, b)));
     }
 
-    fn breakdown(&self, h: usize, u: usize, rm: i64) -> Breakdown {
+    /// Breakdown with the resource-mix points `rm` given (pricing bounds them separately).
+    pub(crate) fn breakdown(&self, h: usize, u: usize, rm: i64) -> Breakdown {
         let p = self.policy;
         let hh = self.households[h];
         let unit = self.units[u];
@@ -291,11 +292,6 @@ impl<'a> Snapshot<'a> {
 
     pub(crate) fn skill_count(&self, h: usize) -> usize {
         self.hh_skills[h].len()
-    }
-
-    /// Breakdown with the resource-mix points given (pricing bounds them separately).
-    pub(crate) fn breakdown_with_mix(&self, h: usize, u: usize, rm: i64) -> Breakdown {
-        self.breakdown(h, u, rm)
     }
 
     /// Rules 1–5 as a yes/no, without building the reason (the pricing hot path).
