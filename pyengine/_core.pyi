@@ -29,6 +29,12 @@ class Engine:
 
         Re-matches incrementally from the previous call's matching and duals; the bytes
         depend only on the current snapshot, not on the history of operations."""
+    def rematch(self, node_limit: int = 0) -> dict[str, int | bool]:
+        """Re-matches like solve() but returns only objective, bound, uncapped_objective,
+        optimal, nodes and matched (households housed); releases the GIL. Nothing changed
+        since the last call: the same figures at once."""
+    def result(self) -> bytes:
+        """Result file of the last re-match; ValueError if an operation came after it."""
     def pairs(
         self,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:

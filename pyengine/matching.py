@@ -11,7 +11,7 @@ import msgspec
 from . import _core
 from .errors import InputError
 from .policy import Policy
-from .schema import Cap, Household, Instance, Result, Unit, decode_result
+from .schema import Cap, Household, Instance, Result, Summary, Unit, decode_result
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,6 +76,24 @@ class Matcher:
             raise core_error(e) from None
         ms = (time.perf_counter() - t0) * 1000.0
         return msgspec.structs.replace(decode_result(raw), solve_ms=round(ms, 3))
+
+    def rematch(self, node_limit: int = 0) -> Summary:
+        """Re-match without rendering the assignments; `result()` renders them when needed."""
+        t0 = time.perf_counter()
+        try:
+            figures = self.engine.rematch(node_limit)
+        except ValueError as e:
+            raise core_error(e) from None
+        ms = (time.perf_counter() - t0) * 1000.0
+        return msgspec.convert({**figures, "solve_ms": round(ms, 3)}, Summary)
+
+    def result(self, solve_ms: float = 0.0) -> Result:
+        """The result file of the last re-match (ValueError if an operation came after it)."""
+        try:
+            raw = self.engine.result()
+        except ValueError as e:
+            raise core_error(e) from None
+        return msgspec.structs.replace(decode_result(raw), solve_ms=solve_ms)
 
 
 def solve_instance(inst: Instance, policy: Policy, node_limit: int = 0) -> Result:

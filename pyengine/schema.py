@@ -108,6 +108,18 @@ class Result(Strict, frozen=True):
     solve_ms: float = 0.0
 
 
+class Summary(Strict, frozen=True):
+    """A re-match's figures without its assignments (a `stream` output line's source)."""
+
+    objective: int
+    bound: int
+    uncapped_objective: int
+    optimal: bool
+    nodes: int
+    matched: int
+    solve_ms: float = 0.0
+
+
 # Delta operations of `pyengine stream`.
 class UpsertHousehold(Strict, tag="upsert_household", tag_field="op", frozen=True):
     household: Household

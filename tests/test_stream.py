@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pyengine.errors import InputError
 from pyengine.generate import operations, portfolio
 from pyengine.matching import Matcher, solve_instance
 from pyengine.operations import apply_to_instance, apply_to_matcher
@@ -36,9 +38,15 @@ def check_stream(inst: Instance, n_ops: int, seed: int, exact: bool) -> None:
     for op in operations(inst, n_ops, seed):
         apply_to_matcher(m, op)
         cur = apply_to_instance(cur, op)
-        live = m.solve()
+        with pytest.raises(InputError):
+            m.result()  # the last decision is out of date after an operation
+        summary = m.rematch()
+        live = m.result()
         scratch = solve_instance(cur, POLICY)
         assert strip(live) == strip(scratch)  # same decision, not only the same objective
+        assert (summary.objective, summary.bound, summary.uncapped_objective, summary.optimal, summary.matched) == (
+            live.objective, live.bound, live.uncapped_objective, live.optimal, len(live.assignments),
+        )  # fmt: skip
         if exact:
             want = mip_optimum(cur, POLICY) if cur.caps else lsa_optimum(cur, POLICY)
             assert live.objective == live.bound == want

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::caps::CappedProblem;
 use crate::date::parse_date;
 use crate::lsa::Graph;
-use crate::model::{caps_from_value, parse_json, Cap, Household, Obj, Policy, Unit};
+use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
 use crate::pricing::{self, group_bounds, price_row, vacant_score, Candidate, GroupBound, Groups};
 use crate::scoring::{Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
@@ -25,7 +25,30 @@ pub struct Engine {
     households: BTreeMap<String, Household>,
     caps: Vec<Cap>,
     as_of: Option<i64>,
+    names: Names,
     inc: Inc,
+    /// The decision of the last re-match, while no operation has come since.
+    decision: Option<Decision>,
+}
+
+/// What a re-match decided, kept so that the result file is rendered only when asked for.
+#[derive(Clone, Debug)]
+struct Decision {
+    /// Unit index per household index (capped runs); uncapped runs read the warm matching.
+    unit_of: Option<Vec<Option<usize>>>,
+    summary: Summary,
+    node_limit: u64,
+}
+
+/// The figures of a re-match (a stream's output line), without the assignments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub objective: i64,
+    pub bound: i64,
+    pub uncapped_objective: i64,
+    pub optimal: bool,
+    pub nodes: u64,
+    pub matched: usize,
 }
 
 /// Incremental matching state: the eligible-pair graph of the last solve in stable slots, its
@@ -58,6 +81,8 @@ struct Inc {
     pub last_full: bool,
     /// Solve-and-price rounds of the last solve.
     pub last_rounds: usize,
+    /// Rows and columns priced in the last solve, and whether a round priced every row.
+    pub last_priced: (usize, usize, bool),
 }
 
 /// Key of the private "stay unmatched" option in the tie-break.
@@ -165,13 +190,21 @@ impl Engine {
             households: BTreeMap::new(),
             caps: Vec::new(),
             as_of: None,
+            names: Names::default(),
             inc: Inc::default(),
+            decision: None,
         })
     }
 
     /// (rows rescored, columns rescored, full rebuild) in the last solve; for benches.
     pub fn last_solve_stats(&self) -> (usize, usize, bool) {
         (self.inc.last_rows, self.inc.last_cols, self.inc.last_full)
+    }
+
+    /// (rounds, rows priced, columns priced, some round priced every row) in the last solve.
+    pub fn last_pricing_stats(&self) -> (usize, usize, usize, bool) {
+        let (r, c, all) = self.inc.last_priced;
+        (self.inc.last_rounds, r, c, all)
     }
 
     pub fn policy(&self) -> &Policy {
@@ -195,19 +228,21 @@ impl Engine {
             None => Vec::new(),
         };
         o.finish()?;
+        let mut names = Names::default();
         let mut units = BTreeMap::new();
         for (i, uv) in units_v.iter().enumerate() {
-            let u = Unit::from_value(uv, &format!("units[{i}]"))?;
+            let mut u = Unit::from_value(uv, &format!("units[{i}]"))?;
             if units.contains_key(&u.id) {
                 return Err(format!("units[{i}].id: duplicate id {}", u.id));
             }
+            names.code_unit(&mut u, None);
             units.insert(u.id.clone(), u);
         }
         let mut households: BTreeMap<String, Household> = BTreeMap::new();
         let mut tenant_of: BTreeMap<String, String> = BTreeMap::new();
         for (i, hv) in hh_v.iter().enumerate() {
             let path = format!("households[{i}]");
-            let h = Household::from_value(hv, &path)?;
+            let mut h = Household::from_value(hv, &path)?;
             if households.contains_key(&h.id) {
                 return Err(format!("{path}.id: duplicate id {}", h.id));
             }
@@ -219,6 +254,8 @@ impl Engine {
                     ));
                 }
             }
+            let own_slot = h.current_unit.as_ref().map(|c| units[c].codes.slot);
+            names.code_household(&mut h, own_slot);
             households.insert(h.id.clone(), h);
         }
         *self = Engine {
@@ -227,14 +264,18 @@ impl Engine {
             households,
             caps,
             as_of: Some(as_of),
+            names,
             inc: Inc::default(),
+            decision: None,
         };
         Ok(())
     }
 
     pub fn upsert_unit(&mut self, json: &str) -> Result<(), String> {
         let v = parse_json(json, "unit")?;
-        let u = Unit::from_value(&v, "unit")?;
+        let mut u = Unit::from_value(&v, "unit")?;
+        let slot = self.units.get(&u.id).map(|o| o.codes.slot);
+        self.names.code_unit(&mut u, slot);
         if let Some(old) = self.units.get(&u.id) {
             if *old == u {
                 return Ok(());
@@ -254,6 +295,7 @@ impl Engine {
                 self.inc.dirty_hh.insert(h);
             }
         }
+        self.decision = None;
         self.inc.dirty_units.insert(u.id.clone());
         self.units.insert(u.id.clone(), u);
         Ok(())
@@ -273,14 +315,17 @@ impl Engine {
                 h.id
             ));
         }
-        self.units.remove(id);
+        if let Some(u) = self.units.remove(id) {
+            self.names.free_slot(u.codes.slot);
+        }
+        self.decision = None;
         self.inc.dirty_units.insert(id.to_string());
         Ok(())
     }
 
     pub fn upsert_household(&mut self, json: &str) -> Result<(), String> {
         let v = parse_json(json, "household")?;
-        let h = Household::from_value(&v, "household")?;
+        let mut h = Household::from_value(&v, "household")?;
         if let Some(as_of) = self.as_of {
             check_household(&h, "household", &self.units, as_of)?;
         } else {
@@ -298,6 +343,8 @@ impl Engine {
                 ));
             }
         }
+        let own_slot = h.current_unit.as_ref().map(|c| self.units[c].codes.slot);
+        self.names.code_household(&mut h, own_slot);
         let old = self.households.get(&h.id);
         if old == Some(&h) {
             return Ok(());
@@ -315,6 +362,7 @@ impl Engine {
             }
             self.inc.dirty_units.insert(c);
         }
+        self.decision = None;
         self.inc.dirty_hh.insert(h.id.clone());
         self.households.insert(h.id.clone(), h);
         Ok(())
@@ -330,6 +378,7 @@ impl Engine {
             self.inc.dirty_buildings.insert(b);
             self.inc.dirty_units.insert(c);
         }
+        self.decision = None;
         self.inc.dirty_hh.insert(h.id);
         Ok(())
     }
@@ -374,6 +423,9 @@ impl Engine {
             Some(_) => {}
             None => self.inc.invalidate(),
         }
+        if self.as_of != Some(d) {
+            self.decision = None;
+        }
         self.as_of = Some(d);
         Ok(())
     }
@@ -381,6 +433,7 @@ impl Engine {
     pub fn set_caps(&mut self, json: &str) -> Result<(), String> {
         let v = parse_json(json, "caps")?;
         self.caps = caps_from_value(&v, "caps")?;
+        self.decision = None;
         Ok(())
     }
 
@@ -399,6 +452,7 @@ impl Engine {
             self.units.values().collect(),
             self.households.values().collect(),
             as_of,
+            &self.names,
         ))
     }
 
@@ -474,36 +528,57 @@ impl Engine {
     /// Solves the current snapshot; returns the result file as UTF-8 JSON bytes. The
     /// uncapped optimum is maintained incrementally between calls.
     pub fn solve(&mut self, node_limit: u64) -> Result<String, String> {
+        self.rematch(node_limit)?;
+        self.result()
+    }
+
+    /// Re-matches the current snapshot (incrementally from the last call) and keeps the
+    /// decision for [`Engine::result`]; returns only its figures, so that a stream of
+    /// operations does not pay for rendering every assignment after each one.
+    pub fn rematch(&mut self, node_limit: u64) -> Result<Summary, String> {
+        if let Some(d) = &self.decision {
+            // Nothing changed: the same decision, unless a stopped search may now go further.
+            if d.summary.optimal || d.node_limit == node_limit {
+                return Ok(d.summary);
+            }
+        }
         let as_of = self.as_of.ok_or("as_of: not set")?;
         let s = Snapshot::new(
             &self.policy,
             self.units.values().collect(),
             self.households.values().collect(),
             as_of,
+            &self.names,
         );
         let (n, m) = (s.households.len(), s.units.len());
-        let (col_of_u, row_of_h) = sync(&mut self.inc, &s)?;
+        sync(&mut self.inc, &s)?;
         let cert = self
             .inc
             .warm
             .certify()
             .filter(|c| c.bound == c.objective)
             .ok_or("internal: optimality certificate failed")?;
-        let table = self.cap_table(&s);
-        let (unit_of, objective, bound, optimal, nodes) = if self.caps.is_empty() {
-            let mut u_of_col = vec![NONE; self.inc.next_col as usize];
-            for (u, &c) in col_of_u.iter().enumerate() {
-                u_of_col[c as usize] = u as u32;
+        let decision = if self.caps.is_empty() {
+            let inc = &self.inc;
+            let matched = inc
+                .hh_row
+                .values()
+                .filter(|&&r| inc.warm.col_of(r) != inc.dummy[r as usize])
+                .count();
+            Decision {
+                unit_of: None,
+                summary: Summary {
+                    objective: cert.objective,
+                    bound: cert.bound,
+                    uncapped_objective: cert.objective,
+                    optimal: true,
+                    nodes: 1,
+                    matched,
+                },
+                node_limit,
             }
-            let unit_of: Vec<Option<usize>> = row_of_h
-                .iter()
-                .map(|&r| {
-                    let c = self.inc.warm.col_of(r);
-                    (u_of_col[c as usize] != NONE).then(|| u_of_col[c as usize] as usize)
-                })
-                .collect();
-            (unit_of, cert.objective, cert.bound, true, 1)
         } else {
+            let table = self.cap_table(&s);
             // Capped: branch and bound on a graph rebuilt in id order (not incremental).
             let mut dummy = vec![NONE; n];
             let mut next = m as u32;
@@ -568,9 +643,67 @@ impl Engine {
                     (j < m).then_some(j)
                 })
                 .collect();
-            (unit_of, out.objective, out.bound, out.optimal, out.nodes)
+            let matched = unit_of.iter().flatten().count();
+            Decision {
+                unit_of: Some(unit_of),
+                summary: Summary {
+                    objective: out.objective,
+                    bound: out.bound,
+                    uncapped_objective: cert.objective,
+                    optimal: out.optimal,
+                    nodes: out.nodes,
+                    matched,
+                },
+                node_limit,
+            }
         };
-        let uncapped = cert.objective;
+        let summary = decision.summary;
+        self.decision = Some(decision);
+        Ok(summary)
+    }
+
+    /// The result file of the last re-match as UTF-8 JSON; an error if an operation came
+    /// after it (call [`Engine::rematch`] first).
+    pub fn result(&self) -> Result<String, String> {
+        let d = self
+            .decision
+            .as_ref()
+            .ok_or("state: changed since the last re-match; re-match first")?;
+        let as_of = self.as_of.ok_or("as_of: not set")?;
+        let s = Snapshot::new(
+            &self.policy,
+            self.units.values().collect(),
+            self.households.values().collect(),
+            as_of,
+            &self.names,
+        );
+        let n = s.households.len();
+        let table = self.cap_table(&s);
+        let unit_of: Vec<Option<usize>> = match &d.unit_of {
+            Some(u) => u.clone(),
+            None => {
+                let inc = &self.inc;
+                let mut u_of_col = vec![NONE; inc.next_col as usize];
+                for (u, &c) in inc.unit_col.values().enumerate() {
+                    u_of_col[c as usize] = u as u32;
+                }
+                inc.hh_row
+                    .values()
+                    .map(|&r| {
+                        let c = inc.warm.col_of(r);
+                        (u_of_col[c as usize] != NONE).then(|| u_of_col[c as usize] as usize)
+                    })
+                    .collect()
+            }
+        };
+        let Summary {
+            objective,
+            bound,
+            uncapped_objective: uncapped,
+            optimal,
+            nodes,
+            ..
+        } = d.summary;
         let mut assignments = Vec::new();
         let mut unmatched = Vec::new();
         for (h, uo) in unit_of.iter().enumerate() {
@@ -972,6 +1105,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     // the restricted optimum is the optimum over all eligible pairs.
     let mut everything = full;
     inc.last_rounds = 0;
+    inc.last_priced = (0, 0, false);
     loop {
         if !inc.warm.run() {
             inc.valid = false;
@@ -1002,11 +1136,15 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
         let by_price = pricer.by_price(&inc.warm);
         let mut found = false;
         if everything {
+            inc.last_priced.0 += pricer.priceable.len();
+            inc.last_priced.2 = true;
             for k in 0..pricer.priceable.len() {
                 let h = pricer.priceable[k];
                 found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
             }
         } else {
+            inc.last_priced.0 += rows.len();
+            inc.last_priced.1 += cols.len();
             for &h in &rows {
                 found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
             }

@@ -1,5 +1,7 @@
 //! Input records and their strict JSON readers. Errors read "path.field: reason".
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::date::parse_date;
@@ -241,6 +243,109 @@ pub struct Unit {
     pub kind: Kind,
     pub district: String,
     pub school_district: Option<String>,
+    /// Interned strings and stable slot, set by the engine (see [`Names`]).
+    pub codes: UnitCodes,
+}
+
+/// A unit's strings as integers, and its stable slot (its position never moves when other
+/// units come and go, unlike its rank by id).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnitCodes {
+    pub slot: u32,
+    pub building: u32,
+    pub district: u32,
+    pub school: Option<u32>,
+}
+
+/// A household's strings as integers (sorted, duplicates dropped) and its own unit's slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HouseholdCodes {
+    pub skills: Vec<u32>,
+    pub preferred: Vec<u32>,
+    pub school: Option<u32>,
+    pub own_slot: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Interner(BTreeMap<String, u32>);
+
+impl Interner {
+    pub fn id(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.0.get(s) {
+            return i;
+        }
+        let n = self.0.len() as u32;
+        self.0.insert(s.to_string(), n);
+        n
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The engine's interned strings and unit slots, kept for its lifetime so that a re-match
+/// does not intern the whole portfolio again. Codes only grow; ids are never reused for
+/// another string, so equal strings always get equal codes.
+#[derive(Clone, Debug, Default)]
+pub struct Names {
+    pub buildings: Interner,
+    /// Districts and school districts share one space (a school district may be compared
+    /// with a district name).
+    pub districts: Interner,
+    pub skills: Interner,
+    next_slot: u32,
+    free_slots: Vec<u32>,
+}
+
+impl Names {
+    /// Sets `u`'s codes; `slot` is its existing slot, if the id is known.
+    pub fn code_unit(&mut self, u: &mut Unit, slot: Option<u32>) {
+        let slot = slot.unwrap_or_else(|| {
+            self.free_slots.pop().unwrap_or_else(|| {
+                self.next_slot += 1;
+                self.next_slot - 1
+            })
+        });
+        u.codes = UnitCodes {
+            slot,
+            building: self.buildings.id(&u.building),
+            district: self.districts.id(&u.district),
+            school: u.school_district.as_deref().map(|s| self.districts.id(s)),
+        };
+    }
+
+    pub fn free_slot(&mut self, slot: u32) {
+        self.free_slots.push(slot);
+    }
+
+    /// One past the highest slot in use.
+    pub fn slots(&self) -> usize {
+        self.next_slot as usize
+    }
+
+    /// Sets `h`'s codes; `own_slot` is the slot of its current unit, if any.
+    pub fn code_household(&mut self, h: &mut Household, own_slot: Option<u32>) {
+        let mut skills: Vec<u32> = h.skills.iter().map(|s| self.skills.id(s)).collect();
+        skills.sort_unstable();
+        skills.dedup();
+        let mut preferred: Vec<u32> = h
+            .preferred_districts
+            .iter()
+            .map(|d| self.districts.id(d))
+            .collect();
+        preferred.sort_unstable();
+        h.codes = HouseholdCodes {
+            skills,
+            preferred,
+            school: h.school_district.as_deref().map(|s| self.districts.id(s)),
+            own_slot,
+        };
+    }
 }
 
 impl Unit {
@@ -284,6 +389,7 @@ impl Unit {
             kind,
             district,
             school_district,
+            codes: UnitCodes::default(),
         })
     }
 }
@@ -305,6 +411,8 @@ pub struct Household {
     pub school_district: Option<String>,
     pub current_unit: Option<String>,
     pub transfer_requested: bool,
+    /// Interned strings, set by the engine (see [`Names`]).
+    pub codes: HouseholdCodes,
 }
 
 impl Household {
@@ -344,6 +452,7 @@ impl Household {
             school_district,
             current_unit,
             transfer_requested,
+            codes: HouseholdCodes::default(),
         })
     }
 

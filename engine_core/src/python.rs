@@ -72,6 +72,29 @@ impl Engine {
         Ok(PyBytes::new(py, out.as_bytes()))
     }
 
+    /// Re-matches and returns only the figures (objective, bound, uncapped_objective,
+    /// optimal, nodes, matched) as a dict; the GIL is released while solving.
+    #[pyo3(signature = (node_limit = 0))]
+    fn rematch<'py>(&mut self, py: Python<'py>, node_limit: u64) -> PyResult<Bound<'py, PyDict>> {
+        let core = &mut self.inner;
+        let s = py.detach(|| core.rematch(node_limit)).map_err(err)?;
+        let d = PyDict::new(py);
+        d.set_item("objective", s.objective)?;
+        d.set_item("bound", s.bound)?;
+        d.set_item("uncapped_objective", s.uncapped_objective)?;
+        d.set_item("optimal", s.optimal)?;
+        d.set_item("nodes", s.nodes)?;
+        d.set_item("matched", s.matched)?;
+        Ok(d)
+    }
+
+    /// Result file of the last re-match as JSON bytes.
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let core = &self.inner;
+        let out = py.detach(|| core.result()).map_err(err)?;
+        Ok(PyBytes::new(py, out.as_bytes()))
+    }
+
     #[allow(clippy::type_complexity)]
     fn pairs<'py>(
         &self,

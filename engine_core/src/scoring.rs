@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::model::{Household, Kind, Policy, Unit};
+use crate::model::{Household, Kind, Names, Policy, Unit};
 
 /// Score components of one pair; field order is the order in the result file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -37,16 +37,6 @@ pub fn rooms_needed(p: &Policy, h: &Household) -> i64 {
     bedrooms + 1
 }
 
-#[derive(Default)]
-struct Interner(BTreeMap<String, u32>);
-
-impl Interner {
-    fn id(&mut self, s: &str) -> u32 {
-        let n = self.0.len() as u32;
-        *self.0.entry(s.to_string()).or_insert(n)
-    }
-}
-
 /// Everything scoring needs, precomputed once per snapshot.
 pub struct Snapshot<'a> {
     pub policy: &'a Policy,
@@ -60,12 +50,19 @@ pub struct Snapshot<'a> {
     unit_building: Vec<u32>,
     pub(crate) unit_district: Vec<u32>,
     pub(crate) unit_school: Vec<Option<u32>>,
-    hh_pref: Vec<Vec<u32>>,
-    hh_school: Vec<Option<u32>>,
-    hh_skills: Vec<Vec<u32>>,
     /// Per building: (skill, number of sitting tenants with it), sorted by skill.
     building_skills: Vec<Vec<(u32, u32)>>,
     n_buildings: usize,
+    /// The same as bit sets when there are at most 64 distinct skills (the usual case): per
+    /// household its skills, per building the skills at least one / two tenants have. The
+    /// resource mix is then one popcount instead of a search per skill (a pricing hot path).
+    masks: Option<SkillMasks>,
+}
+
+struct SkillMasks {
+    household: Vec<u64>,
+    one: Vec<u64>,
+    two: Vec<u64>,
 }
 
 /// Why a pair is not eligible; `Display` names the rule.
@@ -110,72 +107,65 @@ impl std::fmt::Display for Ineligible {
 }
 
 impl<'a> Snapshot<'a> {
-    /// `units` and `households` must be sorted by id and cross-references already checked.
+    /// `units` and `households` must be sorted by id, cross-references already checked and
+    /// codes set by `names`. Linear in the portfolio with small constants: strings were
+    /// interned when the entities came in.
     pub fn new(
         policy: &'a Policy,
         units: Vec<&'a Unit>,
         households: Vec<&'a Household>,
         as_of: i64,
+        names: &Names,
     ) -> Self {
-        let unit_index: BTreeMap<&str, usize> = units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.id.as_str(), i))
-            .collect();
+        let mut pos_of_slot = vec![u32::MAX; names.slots()];
+        for (i, u) in units.iter().enumerate() {
+            pos_of_slot[u.codes.slot as usize] = i as u32;
+        }
         let mut own = vec![None; households.len()];
         let mut occupant = vec![None; units.len()];
         for (i, h) in households.iter().enumerate() {
-            if let Some(&u) = h.current_unit.as_deref().and_then(|c| unit_index.get(c)) {
+            if let Some(slot) = h.codes.own_slot {
+                let u = pos_of_slot[slot as usize] as usize;
                 own[i] = Some(u);
                 occupant[u] = Some(i);
             }
         }
-        let mut buildings = Interner::default();
-        let mut districts = Interner::default();
-        let mut skills = Interner::default();
-        let unit_building: Vec<u32> = units.iter().map(|u| buildings.id(&u.building)).collect();
-        let unit_district: Vec<u32> = units.iter().map(|u| districts.id(&u.district)).collect();
-        let unit_school: Vec<Option<u32>> = units
-            .iter()
-            .map(|u| u.school_district.as_deref().map(|s| districts.id(s)))
-            .collect();
-        let hh_pref = households
-            .iter()
-            .map(|h| {
-                let mut v: Vec<u32> = h
-                    .preferred_districts
+        let unit_building: Vec<u32> = units.iter().map(|u| u.codes.building).collect();
+        let unit_district: Vec<u32> = units.iter().map(|u| u.codes.district).collect();
+        let unit_school: Vec<Option<u32>> = units.iter().map(|u| u.codes.school).collect();
+        let n_buildings = names.buildings.len();
+        let masks = (names.skills.len() <= 64).then(|| {
+            let mut m = SkillMasks {
+                household: households
                     .iter()
-                    .map(|d| districts.id(d))
-                    .collect();
-                v.sort_unstable();
-                v
-            })
-            .collect();
-        let hh_school = households
-            .iter()
-            .map(|h| h.school_district.as_deref().map(|s| districts.id(s)))
-            .collect();
-        let hh_skills: Vec<Vec<u32>> = households
-            .iter()
-            .map(|h| {
-                let mut v: Vec<u32> = h.skills.iter().map(|s| skills.id(s)).collect();
-                v.sort_unstable();
-                v.dedup();
-                v
-            })
-            .collect();
-        let n_buildings = buildings.0.len();
-        let mut count: BTreeMap<(u32, u32), u32> = BTreeMap::new();
-        for (i, o) in own.iter().enumerate() {
-            if let Some(u) = *o {
-                for &s in &hh_skills[i] {
-                    *count.entry((unit_building[u], s)).or_default() += 1;
+                    .map(|h| h.codes.skills.iter().fold(0u64, |acc, &s| acc | (1 << s)))
+                    .collect(),
+                one: vec![0; n_buildings],
+                two: vec![0; n_buildings],
+            };
+            for (i, o) in own.iter().enumerate() {
+                if let Some(u) = *o {
+                    let b = unit_building[u] as usize;
+                    let k = m.household[i];
+                    m.two[b] |= m.one[b] & k;
+                    m.one[b] |= k;
                 }
             }
-        }
+            m
+        });
         let mut building_skills = vec![Vec::new(); n_buildings];
-        for ((b, s), c) in count {
-            building_skills[b as usize].push((s, c));
+        if masks.is_none() {
+            let mut count: BTreeMap<(u32, u32), u32> = BTreeMap::new();
+            for (i, o) in own.iter().enumerate() {
+                if let Some(u) = *o {
+                    for &s in &households[i].codes.skills {
+                        *count.entry((unit_building[u], s)).or_default() += 1;
+                    }
+                }
+            }
+            for ((b, s), c) in count {
+                building_skills[b as usize].push((s, c));
+            }
         }
         let waiting = households
             .iter()
@@ -199,20 +189,31 @@ impl<'a> Snapshot<'a> {
             unit_building,
             unit_district,
             unit_school,
-            hh_pref,
-            hh_school,
-            hh_skills,
             building_skills,
             n_buildings,
+            masks,
         }
     }
 
     /// Resource-mix points of household `h` in building `b`: its skills that no sitting tenant
     /// of `b` has, not counting `h` itself.
+    #[inline]
     fn resource_mix(&self, h: usize, b: u32) -> i64 {
         let lives_here = self.own[h].is_some_and(|u| self.unit_building[u] == b);
+        if let Some(m) = &self.masks {
+            // A tenant's own skills are in `one` of its building: only a second holder counts.
+            let have = if lives_here {
+                m.two[b as usize]
+            } else {
+                m.one[b as usize]
+            };
+            let missing = i64::from((m.household[h] & !have).count_ones());
+            return (self.policy.skill_bonus * missing).min(self.policy.skill_bonus_max);
+        }
         let have = &self.building_skills[b as usize];
-        let missing = self.hh_skills[h]
+        let missing = self.households[h]
+            .codes
+            .skills
             .iter()
             .filter(|&&s| {
                 let c = have
@@ -255,13 +256,12 @@ impl<'a> Snapshot<'a> {
             }
             _ => {}
         }
-        if hh.children > 0
-            && self.hh_school[h].is_some()
-            && self.hh_school[h] == self.unit_school[u]
-        {
+        if hh.children > 0 && hh.codes.school.is_some() && hh.codes.school == self.unit_school[u] {
             tenure += p.school_district_bonus;
         }
-        let preference = if self.hh_pref[h]
+        let preference = if hh
+            .codes
+            .preferred
             .binary_search(&self.unit_district[u])
             .is_ok()
         {
@@ -291,7 +291,7 @@ impl<'a> Snapshot<'a> {
     }
 
     pub(crate) fn skill_count(&self, h: usize) -> usize {
-        self.hh_skills[h].len()
+        self.households[h].codes.skills.len()
     }
 
     /// Rules 1–5 as a yes/no, without building the reason (the pricing hot path).

@@ -204,7 +204,20 @@ fn stream(
             // Several operations between solves are batched.
             random_op(&mut rng, &mut e, &mut mir, &pool_u, &pool_h, n_b, with_caps);
         }
-        let live = e.solve(0).unwrap();
+        let live = if k % 2 == 0 {
+            e.solve(0).unwrap()
+        } else {
+            // The figures alone, then the result file rendered from the same decision.
+            let s = e.rematch(0).unwrap();
+            let live = e.result().unwrap();
+            let r: Value = serde_json::from_str(&live).unwrap();
+            assert_eq!(r["objective"].as_i64(), Some(s.objective));
+            assert_eq!(r["bound"].as_i64(), Some(s.bound));
+            assert_eq!(r["uncapped_objective"].as_i64(), Some(s.uncapped_objective));
+            assert_eq!(r["optimal"].as_bool(), Some(s.optimal));
+            assert_eq!(r["assignments"].as_array().unwrap().len(), s.matched);
+            live
+        };
         warm_solves += usize::from(!e.last_solve_stats().2);
         let mut fresh = Engine::new(POLICY).unwrap();
         fresh.load_instance(&mir.instance()).unwrap();
@@ -242,6 +255,25 @@ fn capped_streams_match_fresh_and_brute_force() {
     for seed in 200..215 {
         stream(seed, 5, 6, 2, 30, true, true);
     }
+}
+
+/// `result` renders the last re-match, and refuses once an operation has come after it.
+#[test]
+fn result_follows_the_last_rematch() {
+    let mut rng = Lcg(5);
+    let (units, hh) = random_instance(&mut rng, 20, 25, 3);
+    let mut e = Engine::new(POLICY).unwrap();
+    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    assert!(e.result().is_err());
+    let s = e.rematch(0).unwrap();
+    let first = e.result().unwrap();
+    assert_eq!(e.rematch(0).unwrap(), s);
+    assert_eq!(e.result().unwrap(), first);
+    e.set_as_of("2021-09-01").unwrap();
+    let err = e.result().unwrap_err();
+    assert!(err.starts_with("state: "), "{err}");
+    e.rematch(0).unwrap();
+    assert_eq!(e.result().unwrap(), e.solve(0).unwrap());
 }
 
 /// Two different histories ending in the same snapshot, and a fresh load of it, give the
