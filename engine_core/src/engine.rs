@@ -10,7 +10,9 @@ use crate::caps::CappedProblem;
 use crate::date::parse_date;
 use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
-use crate::pricing::{self, group_bounds, price_row, vacant_score, Candidate, GroupBound, Groups};
+use crate::pricing::{
+    self, group_bounds, price_row, vacant_score, Candidate, GroupBound, GroupIndex, Groups,
+};
 use crate::scoring::{Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
 
@@ -83,7 +85,21 @@ struct Inc {
     pub last_rounds: usize,
     /// Rows and columns priced in the last solve, and whether a round priced every row.
     pub last_priced: (usize, usize, bool),
+    /// Per row slot, an upper bound on the value `w·2⁶⁴ + t + v` of its eligible pairs
+    /// outside the graph ([`UNKNOWN`] until priced). A row whose dual rose needs pricing only
+    /// if this exceeds its new value `-u`: most rows on an augmenting path keep far more slack
+    /// than the tie-break-sized rise they got. Kept valid as duals move: column duals that
+    /// rise are priced column-wise, which raises the bound of every row it meets.
+    best_out: Vec<i128>,
+    /// Group ids of vacant units, stable across solves.
+    groups: GroupIndex,
+    /// Per row slot, its household's [`group_bounds`], computed on first use and kept until
+    /// the household changes or a new group appears.
+    bounds: Vec<std::cell::OnceCell<Vec<GroupBound>>>,
 }
+
+/// `best_out` of a row never priced (or rebuilt).
+const UNKNOWN: i128 = i128::MAX;
 
 /// Key of the private "stay unmatched" option in the tie-break.
 const UNMATCHED_KEY: u64 = 0x5eed_0f0f_f1ce;
@@ -119,6 +135,14 @@ impl Inc {
             self.dummy.resize(ru + 1, NONE);
             self.row_key.resize(ru + 1, 0);
         }
+        if ru >= self.best_out.len() {
+            self.best_out.resize(ru + 1, UNKNOWN);
+        }
+        self.best_out[ru] = UNKNOWN;
+        if ru >= self.bounds.len() {
+            self.bounds.resize_with(ru + 1, Default::default);
+        }
+        self.bounds[ru].take();
         self.dummy[ru] = d;
         self.row_key[ru] = warm::hash_str(id);
         self.set_col_key(d, UNMATCHED_KEY);
@@ -779,8 +803,6 @@ struct Pricer<'s, 'a> {
     /// rule-7 threshold of transfer requesters. Indexed by household.
     own_total: Vec<Option<i64>>,
     priceable: Vec<usize>,
-    /// Group bounds per household, computed on first use.
-    bounds: Vec<std::cell::OnceCell<Vec<GroupBound>>>,
 }
 
 impl Pricer<'_, '_> {
@@ -812,13 +834,14 @@ impl Pricer<'_, '_> {
         limit: usize,
         buf: &mut Vec<Candidate>,
         out: &mut Vec<Edge>,
-    ) {
+    ) -> i128 {
         let rk = inc.row_key[self.row_of_h[h] as usize];
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
         let v = |u: usize| inc.warm.v(self.col_of_u[u]);
-        let bounds = self.bounds[h].get_or_init(|| group_bounds(self.s, &self.groups, h));
+        let bounds = inc.bounds[self.row_of_h[h] as usize]
+            .get_or_init(|| group_bounds(self.s, &inc.groups.keys, h));
         let own = self.own_total[h];
-        price_row(
+        let cut = price_row(
             self.s, bounds, by_price, h, own, threshold, limit, &tie, &v, buf,
         );
         out.clear();
@@ -827,21 +850,23 @@ impl Pricer<'_, '_> {
             t: tie(c.unit as usize),
             col: self.col_of_u[c.unit as usize],
         }));
+        cut
     }
 
-    /// Edges of household `h` for a rebuilt row, sorted by column.
+    /// Edges of household `h` for a rebuilt row, sorted by column, and the bound on the
+    /// values of its pairs left out.
     fn row_edges(
         &self,
         inc: &Inc,
         by_price: &[Vec<(i128, u32)>],
         h: usize,
         buf: &mut Vec<Candidate>,
-    ) -> Vec<Edge> {
+    ) -> (Vec<Edge>, i128) {
         let s = self.s;
         let row = self.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let mut out = Vec::new();
-        self.row_candidates(inc, by_price, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
+        let cut = self.row_candidates(inc, by_price, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
         match s.own[h] {
             Some(o) => {
                 let c = self.col_of_u[o];
@@ -858,7 +883,7 @@ impl Pricer<'_, '_> {
             }),
         }
         out.sort_unstable_by_key(|e| e.col);
-        out
+        (out, cut)
     }
 
     /// Row pricing for household `h`: adds its violated pairs; `true` if any.
@@ -872,7 +897,8 @@ impl Pricer<'_, '_> {
         let r = self.row_of_h[h];
         let threshold = -inc.warm.u(r);
         let mut edges = Vec::new();
-        self.row_candidates(inc, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
+        let cut = self.row_candidates(inc, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
+        inc.best_out[r as usize] = cut;
         if edges.is_empty() {
             return false;
         }
@@ -895,7 +921,12 @@ impl Pricer<'_, '_> {
             };
             let r = self.row_of_h[h];
             let t = warm::tie(inc.row_key[r as usize], ck);
-            let m = -((i128::from(w) << 64) + i128::from(t)) - inc.warm.u(r);
+            let value = (i128::from(w) << 64) + i128::from(t);
+            // The column's dual may have risen: the row's bound must cover this pair (with
+            // the dual before any lowering below, so a valid if loose bound).
+            let b = &mut inc.best_out[r as usize];
+            *b = (*b).max(value + vc);
+            let m = -value - inc.warm.u(r);
             if m >= vc || (best.len() == PRICED_COL_EDGES && m >= best[PRICED_COL_EDGES - 1].0) {
                 continue;
             }
@@ -1022,14 +1053,24 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     for &h in &priceable {
         own_total[h] = s.own[h].map(|o| s.breakdown_of(h, o).total());
     }
+    let n_keys = inc.groups.keys.len();
+    let groups = Groups::new(s, &mut inc.groups);
+    if inc.groups.keys.len() != n_keys {
+        // A new kind of vacant unit: every household's bounds lack it.
+        inc.bounds.iter_mut().for_each(|b| drop(b.take()));
+    }
+    for h in 0..n {
+        if dirty_row[h] {
+            inc.bounds[row_of_h[h] as usize].take();
+        }
+    }
     let pricer = Pricer {
         s,
-        groups: Groups::new(s),
+        groups,
         col_of_u: &col_of_u,
         row_of_h: &row_of_h,
         own_total,
         priceable,
-        bounds: (0..n).map(|_| std::cell::OnceCell::new()).collect(),
     };
     let mut buf = Vec::new();
     if full {
@@ -1040,7 +1081,8 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     for h in 0..n {
         if dirty_row[h] {
             n_rows += 1;
-            let edges = pricer.row_edges(inc, &by_price, h, &mut buf);
+            let (edges, cut) = pricer.row_edges(inc, &by_price, h, &mut buf);
+            inc.best_out[row_of_h[h] as usize] = cut;
             inc.warm.set_row(row_of_h[h], edges);
         }
     }
@@ -1066,6 +1108,13 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             let r = row_of_h[h];
             let dummy = s.own[h].is_none().then(|| inc.dummy[r as usize]);
             inc.warm.shift_row(r, delta, dummy);
+            // Every pair left out moved by delta too; an applicant's pairs that rose above 0
+            // became eligible, worth at most delta points (column duals are never positive).
+            let b = &mut inc.best_out[r as usize];
+            *b = (*b).saturating_add(i128::from(delta) << 64);
+            if dummy.is_some() && delta > 0 {
+                *b = (*b).max((i128::from(delta) << 64) + (1i128 << warm::TIE_BITS));
+            }
         }
     }
     let mut n_cols = 0;
@@ -1114,9 +1163,15 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
         inc.last_rounds += 1;
         let (rows, cols) = inc.warm.take_changed();
         // Only households that have pairs outside their own unit, and only vacant units,
-        // have pairs to price.
+        // have pairs to price; a row whose bound shows every pair left out still feasible
+        // needs nothing.
         let rows: Vec<usize> = rows
             .iter()
+            .filter(|&&r| {
+                inc.best_out
+                    .get(r as usize)
+                    .is_some_and(|&b| b > -inc.warm.u(r))
+            })
             .map(|&r| h_of_row.get(r as usize).copied().unwrap_or(NONE))
             .filter(|&h| h != NONE && pricing::priceable(s, h as usize))
             .map(|h| h as usize)

@@ -13,8 +13,20 @@ use crate::model::Kind;
 use crate::scoring::Snapshot;
 use crate::warm::TIE_BITS;
 
-/// Vacant units (no sitting tenant) grouped by the unit attributes the score reads, except
-/// the building. Units of a group are listed in snapshot (id) order.
+/// What the score reads of a unit apart from its building: rooms, step-free access, care
+/// unit, district and school district (interned).
+pub type GroupKey = (i64, bool, bool, u32, Option<u32>);
+
+/// Group ids kept across solves: a key keeps its id for the engine's lifetime, so bounds
+/// computed per household over the groups stay valid while the household does not change.
+#[derive(Clone, Debug, Default)]
+pub struct GroupIndex {
+    ids: BTreeMap<GroupKey, u32>,
+    pub keys: Vec<GroupKey>,
+}
+
+/// Vacant units (no sitting tenant) grouped by [`GroupKey`]. Units of a group are listed in
+/// snapshot (id) order; a group may be empty (its key was seen before).
 pub struct Groups {
     /// Units of each group.
     pub units: Vec<Vec<u32>>,
@@ -23,9 +35,9 @@ pub struct Groups {
 }
 
 impl Groups {
-    pub fn new(s: &Snapshot) -> Self {
-        let mut index: BTreeMap<(i64, bool, bool, u32, Option<u32>), u32> = BTreeMap::new();
-        let mut units: Vec<Vec<u32>> = Vec::new();
+    /// Groups the vacant units of `s`; new keys get new ids in `index`.
+    pub fn new(s: &Snapshot, index: &mut GroupIndex) -> Self {
+        let mut units: Vec<Vec<u32>> = vec![Vec::new(); index.keys.len()];
         let mut of_unit = vec![u32::MAX; s.units.len()];
         for (u, unit) in s.units.iter().enumerate() {
             if s.occupant[u].is_some() {
@@ -38,9 +50,10 @@ impl Groups {
                 s.unit_district[u],
                 s.unit_school[u],
             );
-            let next = units.len() as u32;
-            let g = *index.entry(key).or_insert(next);
+            let next = index.keys.len() as u32;
+            let g = *index.ids.entry(key).or_insert(next);
             if g == next {
+                index.keys.push(key);
                 units.push(Vec::new());
             }
             units[g as usize].push(u as u32);
@@ -85,10 +98,11 @@ pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) ->
 }
 
 /// Per compatible group of household `h`: an upper bound of its score over the group, the
-/// group, and the score without the building-dependent parts (resource mix, same building);
-/// best bound first (ties by group). They depend on the snapshot only, so a solve computes
-/// them once per household.
-pub fn group_bounds(s: &Snapshot, groups: &Groups, h: usize) -> Vec<GroupBound> {
+/// group, and the score without the building-dependent parts (resource mix, same building),
+/// both without the waiting points (a new date moves them for every group alike); best bound
+/// first (ties by group). They depend only on the household and the group keys, so the
+/// engine keeps them between solves.
+pub fn group_bounds(s: &Snapshot, keys: &[GroupKey], h: usize) -> Vec<GroupBound> {
     if !priceable(s, h) {
         return Vec::new();
     }
@@ -101,17 +115,10 @@ pub fn group_bounds(s: &Snapshot, groups: &Groups, h: usize) -> Vec<GroupBound> 
         0
     };
     let mut out = Vec::new();
-    for (g, list) in groups.units.iter().enumerate() {
-        let u0 = list[0] as usize;
-        if !s.static_ok(h, u0) {
+    for (g, key) in keys.iter().enumerate() {
+        let Some(base) = s.group_base(h, key) else {
             continue;
-        }
-        // Everything but the building-dependent parts is shared by the group; those parts
-        // (resource mix, same building) are bounded by their maxima.
-        let mut base = s.breakdown(h, u0, 0).total();
-        if s.same_building(h, u0) {
-            base -= p.same_building_bonus;
-        }
+        };
         out.push(GroupBound {
             best: base + mix_max + same,
             group: g as u32,
@@ -131,6 +138,8 @@ pub struct GroupBound {
 
 /// Row pricing: the (up to) `limit` vacant units with the highest value
 /// `w·2⁶⁴ + tie(u) + v(u)` above `threshold` for household `h`, best first (ties by unit).
+/// Returns an upper bound on the value of every eligible pair of `h` not returned, as tight
+/// as the walk allows (the caller keeps it to skip this row until its dual rises past it).
 /// `bounds` are [`group_bounds`] of `h`, `own_total` the score of its own unit (rule 7), if
 /// any; `by_price[g]` lists group `g`'s units with upper
 /// bounds of their column duals, highest first.
@@ -146,32 +155,42 @@ pub fn price_row(
     tie: &dyn Fn(usize) -> u64,
     v: &dyn Fn(usize) -> i128,
     out: &mut Vec<Candidate>,
-) {
+) -> i128 {
     out.clear();
-    if limit == 0 || bounds.is_empty() {
-        return;
+    // Everything not returned is worth at most `rest`.
+    let mut rest = i128::MIN;
+    if bounds.is_empty() {
+        return rest;
+    }
+    if limit == 0 {
+        return threshold
+            .max((i128::from(bounds[0].best + s.waiting(h)) << 64) + (1i128 << TIE_BITS));
     }
     let same = s.policy.same_building_bonus;
     let slack = 1i128 << TIE_BITS;
+    let wait = s.waiting(h);
     let mut cut = threshold;
     for gb in bounds {
-        let top = (i128::from(gb.best) << 64) + slack;
+        let top = (i128::from(gb.best + wait) << 64) + slack;
         // Column duals are never positive: no later group can beat the cut.
         if top <= cut {
+            rest = rest.max(top);
             break;
         }
         for &(v_bound, u) in &by_price[gb.group as usize] {
             // Units come by falling dual: the rest of the group cannot beat the cut either.
             if top + v_bound <= cut {
+                rest = rest.max(top + v_bound);
                 break;
             }
             let u = u as usize;
             let vu = v(u);
             if top + vu <= cut {
+                rest = rest.max(top + vu);
                 continue;
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
-            let mut w = gb.base + s.resource_mix_of(h, u);
+            let mut w = gb.base + wait + s.resource_mix_of(h, u);
             if s.same_building(h, u) {
                 w += same;
             }
@@ -184,6 +203,7 @@ pub fn price_row(
             }
             let val = (i128::from(w) << 64) + i128::from(tie(u)) + vu;
             if val <= cut {
+                rest = rest.max(val);
                 continue;
             }
             let c = Candidate {
@@ -194,11 +214,13 @@ pub fn price_row(
             let at = out.partition_point(|x| x.val > val || (x.val == val && x.unit < c.unit));
             out.insert(at, c);
             if out.len() > limit {
-                out.pop();
+                let dropped = out.pop().expect("over the limit");
+                rest = rest.max(dropped.val);
             }
             if out.len() == limit {
                 cut = cut.max(out[limit - 1].val);
             }
         }
     }
+    rest
 }

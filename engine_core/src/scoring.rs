@@ -279,6 +279,40 @@ impl<'a> Snapshot<'a> {
         }
     }
 
+    pub(crate) fn waiting(&self, h: usize) -> i64 {
+        self.waiting[h]
+    }
+
+    /// Rules 2–5 for a vacant unit with the attributes of `key`, and the score without the
+    /// waiting points and the building-dependent parts (resource mix, same building); `None`
+    /// if not eligible. Equals `breakdown(h, u, 0)` minus those for every unit of the group.
+    pub(crate) fn group_base(&self, h: usize, key: &crate::pricing::GroupKey) -> Option<i64> {
+        let &(rooms, accessible, care, district, school) = key;
+        let hh = self.households[h];
+        let needed = self.needed[h];
+        if rooms < needed
+            || (hh.needs_accessible && !accessible)
+            || hh.care_need != care
+            || (self.own[h].is_some() && !hh.transfer_requested)
+        {
+            return None;
+        }
+        let p = self.policy;
+        let size_fit = p.size_fit_base - p.size_fit_excess_penalty * (rooms - needed);
+        let school_bonus =
+            if hh.children > 0 && hh.codes.school.is_some() && hh.codes.school == school {
+                p.school_district_bonus
+            } else {
+                0
+            };
+        let preference = if hh.codes.preferred.binary_search(&district).is_ok() {
+            p.preferred_district_bonus
+        } else {
+            0
+        };
+        Some(size_fit + p.urgency_points * hh.urgency + school_bonus + preference)
+    }
+
     /// Is `u` in the building of `h`'s current unit (and not that unit)?
     #[inline]
     pub(crate) fn same_building(&self, h: usize, u: usize) -> bool {
