@@ -95,7 +95,7 @@ struct Inc {
     groups: GroupIndex,
     /// Per row slot, its household's [`group_bounds`], computed on first use and kept until
     /// the household changes or a new group appears.
-    bounds: Vec<std::cell::OnceCell<Vec<GroupBound>>>,
+    bounds: Vec<std::sync::OnceLock<Vec<GroupBound>>>,
 }
 
 /// `best_out` of a row never priced (or rebuilt).
