@@ -841,8 +841,22 @@ impl Pricer<'_, '_> {
         let bounds = inc.bounds[self.row_of_h[h] as usize]
             .get_or_init(|| group_bounds(self.s, &inc.groups.keys, h));
         let own = self.own_total[h];
+        let own_building: &[u32] = match self.s.own[h] {
+            Some(o) => &self.groups.in_building[self.s.building_of(o) as usize],
+            None => &[],
+        };
         let cut = price_row(
-            self.s, bounds, by_price, h, own, threshold, limit, &tie, &v, buf,
+            self.s,
+            bounds,
+            by_price,
+            own_building,
+            h,
+            own,
+            threshold,
+            limit,
+            &tie,
+            &v,
+            buf,
         );
         out.clear();
         out.extend(buf.iter().map(|c| Edge {

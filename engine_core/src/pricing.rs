@@ -32,6 +32,8 @@ pub struct Groups {
     pub units: Vec<Vec<u32>>,
     /// Group of each unit; `u32::MAX` for occupied units.
     pub of_unit: Vec<u32>,
+    /// Vacant units of each building (by building code), in snapshot order.
+    pub in_building: Vec<Vec<u32>>,
 }
 
 impl Groups {
@@ -39,10 +41,12 @@ impl Groups {
     pub fn new(s: &Snapshot, index: &mut GroupIndex) -> Self {
         let mut units: Vec<Vec<u32>> = vec![Vec::new(); index.keys.len()];
         let mut of_unit = vec![u32::MAX; s.units.len()];
+        let mut in_building = vec![Vec::new(); s.n_buildings()];
         for (u, unit) in s.units.iter().enumerate() {
             if s.occupant[u].is_some() {
                 continue;
             }
+            in_building[s.building_of(u) as usize].push(u as u32);
             let key = (
                 unit.rooms,
                 unit.accessible,
@@ -59,7 +63,11 @@ impl Groups {
             units[g as usize].push(u as u32);
             of_unit[u] = g;
         }
-        Groups { units, of_unit }
+        Groups {
+            units,
+            of_unit,
+            in_building,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -97,7 +105,8 @@ pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) ->
     }
 }
 
-/// Per compatible group of household `h`: an upper bound of its score over the group, the
+/// Per compatible group of household `h`: an upper bound of its score over the group's units
+/// outside `h`'s own building, the
 /// group, and the score without the building-dependent parts (resource mix, same building),
 /// both without the waiting points (a new date moves them for every group alike); best bound
 /// first (ties by group). They depend only on the household and the group keys, so the
@@ -109,18 +118,15 @@ pub fn group_bounds(s: &Snapshot, keys: &[GroupKey], h: usize) -> Vec<GroupBound
     let p = s.policy;
     let n_skills = s.skill_count(h) as i64;
     let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0);
-    let same = if s.own[h].is_some() {
-        p.same_building_bonus.max(0)
-    } else {
-        0
-    };
     let mut out = Vec::new();
     for (g, key) in keys.iter().enumerate() {
         let Some(base) = s.group_base(h, key) else {
             continue;
         };
+        // Units in the household's own building (worth the same-building bonus more) are
+        // priced on their own, so the bound leaves that bonus out.
         out.push(GroupBound {
-            best: base + mix_max + same,
+            best: base + mix_max,
             group: g as u32,
             base,
         });
@@ -136,18 +142,48 @@ pub struct GroupBound {
     pub base: i64,
 }
 
+/// The best candidates of one row pricing, and the bound on everything else seen.
+struct Best<'o> {
+    out: &'o mut Vec<Candidate>,
+    limit: usize,
+    cut: i128,
+    rest: i128,
+}
+
+impl Best<'_> {
+    fn offer(&mut self, val: i128, unit: usize, w: i64) {
+        if val <= self.cut {
+            self.rest = self.rest.max(val);
+            return;
+        }
+        let unit = unit as u32;
+        let at = self
+            .out
+            .partition_point(|x| x.val > val || (x.val == val && x.unit < unit));
+        self.out.insert(at, Candidate { val, unit, w });
+        if self.out.len() > self.limit {
+            let dropped = self.out.pop().expect("over the limit");
+            self.rest = self.rest.max(dropped.val);
+        }
+        if self.out.len() == self.limit {
+            self.cut = self.cut.max(self.out[self.limit - 1].val);
+        }
+    }
+}
+
 /// Row pricing: the (up to) `limit` vacant units with the highest value
 /// `w·2⁶⁴ + tie(u) + v(u)` above `threshold` for household `h`, best first (ties by unit).
 /// Returns an upper bound on the value of every eligible pair of `h` not returned, as tight
 /// as the walk allows (the caller keeps it to skip this row until its dual rises past it).
 /// `bounds` are [`group_bounds`] of `h`, `own_total` the score of its own unit (rule 7), if
-/// any; `by_price[g]` lists group `g`'s units with upper
-/// bounds of their column duals, highest first.
+/// any; `by_price[g]` lists group `g`'s units with upper bounds of their column duals,
+/// highest first; `own_building` the vacant units in the building of `h`'s own unit.
 #[allow(clippy::too_many_arguments)]
 pub fn price_row(
     s: &Snapshot,
     bounds: &[GroupBound],
     by_price: &[Vec<(i128, u32)>],
+    own_building: &[u32],
     h: usize,
     own_total: Option<i64>,
     threshold: i128,
@@ -157,70 +193,71 @@ pub fn price_row(
     out: &mut Vec<Candidate>,
 ) -> i128 {
     out.clear();
-    // Everything not returned is worth at most `rest`.
-    let mut rest = i128::MIN;
     if bounds.is_empty() {
-        return rest;
+        // No compatible group: no vacant unit is eligible, in the own building either.
+        return i128::MIN;
     }
-    if limit == 0 {
-        return threshold
-            .max((i128::from(bounds[0].best + s.waiting(h)) << 64) + (1i128 << TIE_BITS));
-    }
-    let same = s.policy.same_building_bonus;
-    let slack = 1i128 << TIE_BITS;
     let wait = s.waiting(h);
-    let mut cut = threshold;
+    let slack = 1i128 << TIE_BITS;
+    if limit == 0 {
+        let same = if own_building.is_empty() {
+            0
+        } else {
+            s.policy.same_building_bonus
+        };
+        return threshold.max((i128::from(bounds[0].best + wait + same) << 64) + slack);
+    }
+    let eligible = |w: i64| match own_total {
+        Some(o) => w >= o,
+        None => w > 0,
+    };
+    // Everything not returned is worth at most `rest`.
+    let mut best = Best {
+        out,
+        limit,
+        cut: threshold,
+        rest: i128::MIN,
+    };
+    // The own building first: its units score the same-building bonus above what their
+    // group's bound allows for, so the group walk below leaves them out.
+    for &u in own_building {
+        let u = u as usize;
+        if !s.static_ok(h, u) {
+            continue;
+        }
+        let w = s.breakdown_of(h, u).total();
+        if eligible(w) {
+            best.offer((i128::from(w) << 64) + i128::from(tie(u)) + v(u), u, w);
+        }
+    }
     for gb in bounds {
         let top = (i128::from(gb.best + wait) << 64) + slack;
         // Column duals are never positive: no later group can beat the cut.
-        if top <= cut {
-            rest = rest.max(top);
+        if top <= best.cut {
+            best.rest = best.rest.max(top);
             break;
         }
         for &(v_bound, u) in &by_price[gb.group as usize] {
             // Units come by falling dual: the rest of the group cannot beat the cut either.
-            if top + v_bound <= cut {
-                rest = rest.max(top + v_bound);
+            if top + v_bound <= best.cut {
+                best.rest = best.rest.max(top + v_bound);
                 break;
             }
             let u = u as usize;
             let vu = v(u);
-            if top + vu <= cut {
-                rest = rest.max(top + vu);
+            if top + vu <= best.cut {
+                best.rest = best.rest.max(top + vu);
                 continue;
+            }
+            if s.same_building(h, u) {
+                continue; // seen above
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
-            let mut w = gb.base + wait + s.resource_mix_of(h, u);
-            if s.same_building(h, u) {
-                w += same;
-            }
-            let eligible = match own_total {
-                Some(o) => w >= o,
-                None => w > 0,
-            };
-            if !eligible {
-                continue;
-            }
-            let val = (i128::from(w) << 64) + i128::from(tie(u)) + vu;
-            if val <= cut {
-                rest = rest.max(val);
-                continue;
-            }
-            let c = Candidate {
-                val,
-                unit: u as u32,
-                w,
-            };
-            let at = out.partition_point(|x| x.val > val || (x.val == val && x.unit < c.unit));
-            out.insert(at, c);
-            if out.len() > limit {
-                let dropped = out.pop().expect("over the limit");
-                rest = rest.max(dropped.val);
-            }
-            if out.len() == limit {
-                cut = cut.max(out[limit - 1].val);
+            let w = gb.base + wait + s.resource_mix_of(h, u);
+            if eligible(w) {
+                best.offer((i128::from(w) << 64) + i128::from(tie(u)) + vu, u, w);
             }
         }
     }
-    rest
+    best.rest
 }

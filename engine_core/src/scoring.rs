@@ -279,6 +279,14 @@ impl<'a> Snapshot<'a> {
         }
     }
 
+    pub(crate) fn n_buildings(&self) -> usize {
+        self.n_buildings
+    }
+
+    pub(crate) fn building_of(&self, u: usize) -> u32 {
+        self.unit_building[u]
+    }
+
     pub(crate) fn waiting(&self, h: usize) -> i64 {
         self.waiting[h]
     }
