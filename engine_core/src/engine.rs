@@ -1198,7 +1198,8 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             .collect();
         let n_groups = pricer.groups.len().max(1);
         let n_price = pricer.priceable.len();
-        // Column pricing costs a pass over households, row pricing one over groups.
+        // Column pricing costs a pass over households, row pricing one over groups (and rows
+        // whose bound holds cost nothing: count only those left).
         if rows.len() * n_groups + cols.len() * n_price > n_price * n_groups {
             everything = true;
         }

@@ -254,6 +254,12 @@ pub fn price_row(
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
             let w = gb.base + wait + s.resource_mix_of(h, u);
+            let top_u = (i128::from(w) << 64) + slack + vu;
+            if top_u <= best.cut {
+                // Cannot beat the cut whatever its tie-break: skip hashing it.
+                best.rest = best.rest.max(top_u);
+                continue;
+            }
             if eligible(w) {
                 best.offer((i128::from(w) << 64) + i128::from(tie(u)) + vu, u, w);
             }
