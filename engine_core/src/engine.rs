@@ -835,8 +835,10 @@ impl Pricer<'_, '_> {
         buf: &mut Vec<Candidate>,
         out: &mut Vec<Edge>,
     ) -> i128 {
-        let rk = inc.row_key[self.row_of_h[h] as usize];
+        let row = self.row_of_h[h];
+        let rk = inc.row_key[row as usize];
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
+        let in_graph = |u: usize| inc.warm.has_edge(row, self.col_of_u[u]);
         let v = |u: usize| inc.warm.v(self.col_of_u[u]);
         let bounds = inc.bounds[self.row_of_h[h] as usize]
             .get_or_init(|| group_bounds(self.s, &inc.groups.keys, h));
@@ -856,6 +858,7 @@ impl Pricer<'_, '_> {
             limit,
             &tie,
             &v,
+            &in_graph,
             buf,
         );
         out.clear();
@@ -1216,7 +1219,8 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             inc.last_priced.0 += rows.len();
             inc.last_priced.1 += cols.len();
             for &h in &rows {
-                found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
+                let f = pricer.add_violated_row(inc, &by_price, h, &mut buf);
+                found |= f;
             }
             for &u in &cols {
                 found |= pricer.add_violated_col(inc, u);

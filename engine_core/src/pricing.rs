@@ -142,6 +142,9 @@ pub struct GroupBound {
     pub base: i64,
 }
 
+/// How far below the cut row pricing still scores pairs exactly (4 points).
+const MARGIN: i128 = 4 << 64;
+
 /// The best candidates of one row pricing, and the bound on everything else seen.
 struct Best<'o> {
     out: &'o mut Vec<Candidate>,
@@ -151,9 +154,12 @@ struct Best<'o> {
 }
 
 impl Best<'_> {
-    fn offer(&mut self, val: i128, unit: usize, w: i64) {
+    fn offer(&mut self, val: i128, unit: usize, w: i64, in_graph: &dyn Fn(usize) -> bool) {
         if val <= self.cut {
-            self.rest = self.rest.max(val);
+            // Pairs already in the graph are not "left out" (the matched one sits at -u).
+            if val > self.rest && !in_graph(unit) {
+                self.rest = val;
+            }
             return;
         }
         let unit = unit as u32;
@@ -190,6 +196,7 @@ pub fn price_row(
     limit: usize,
     tie: &dyn Fn(usize) -> u64,
     v: &dyn Fn(usize) -> i128,
+    in_graph: &dyn Fn(usize) -> bool,
     out: &mut Vec<Candidate>,
 ) -> i128 {
     out.clear();
@@ -227,25 +234,34 @@ pub fn price_row(
         }
         let w = s.breakdown_of(h, u).total();
         if eligible(w) {
-            best.offer((i128::from(w) << 64) + i128::from(tie(u)) + v(u), u, w);
+            best.offer(
+                (i128::from(w) << 64) + i128::from(tie(u)) + v(u),
+                u,
+                w,
+                in_graph,
+            );
         }
     }
+    // Pairs worth up to MARGIN below the cut are scored exactly too (not only bounded), so
+    // that the bound returned leaves the row that much room: a dual rise smaller than that
+    // (the common tie-break-sized rises along augmenting paths) needs no new pricing.
+    let floor = |cut: i128| cut.saturating_sub(MARGIN);
     for gb in bounds {
         let top = (i128::from(gb.best + wait) << 64) + slack;
         // Column duals are never positive: no later group can beat the cut.
-        if top <= best.cut {
+        if top <= floor(best.cut) {
             best.rest = best.rest.max(top);
             break;
         }
         for &(v_bound, u) in &by_price[gb.group as usize] {
             // Units come by falling dual: the rest of the group cannot beat the cut either.
-            if top + v_bound <= best.cut {
+            if top + v_bound <= floor(best.cut) {
                 best.rest = best.rest.max(top + v_bound);
                 break;
             }
             let u = u as usize;
             let vu = v(u);
-            if top + vu <= best.cut {
+            if top + vu <= floor(best.cut) {
                 best.rest = best.rest.max(top + vu);
                 continue;
             }
@@ -255,13 +271,18 @@ pub fn price_row(
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
             let w = gb.base + wait + s.resource_mix_of(h, u);
             let top_u = (i128::from(w) << 64) + slack + vu;
-            if top_u <= best.cut {
-                // Cannot beat the cut whatever its tie-break: skip hashing it.
+            if top_u <= floor(best.cut) {
+                // Cannot come near the cut whatever its tie-break: skip hashing it.
                 best.rest = best.rest.max(top_u);
                 continue;
             }
             if eligible(w) {
-                best.offer((i128::from(w) << 64) + i128::from(tie(u)) + vu, u, w);
+                best.offer(
+                    (i128::from(w) << 64) + i128::from(tie(u)) + vu,
+                    u,
+                    w,
+                    in_graph,
+                );
             }
         }
     }

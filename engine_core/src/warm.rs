@@ -184,6 +184,13 @@ impl Warm {
         self.v[c as usize]
     }
 
+    /// Does row `r` hold an edge into column `c`?
+    pub fn has_edge(&self, r: u32, c: u32) -> bool {
+        self.rows[r as usize]
+            .binary_search_by_key(&c, |e| e.col)
+            .is_ok()
+    }
+
     /// Rows with an edge into column `c`, sorted.
     pub fn col_rows(&self, c: u32) -> &[u32] {
         &self.cols[c as usize]
