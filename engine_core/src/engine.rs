@@ -12,6 +12,7 @@ use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
 use crate::pricing::{
     self, group_bounds, price_row, vacant_score, Candidate, GroupBound, GroupIndex, Groups,
+    PricedGroup,
 };
 use crate::scoring::{Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
@@ -808,20 +809,12 @@ struct Pricer<'s, 'a> {
 }
 
 impl Pricer<'_, '_> {
-    /// Units of each group with their column dual, highest first (ties by unit). Duals only
-    /// fall during a pricing pass, so these values stay upper bounds until the next solve.
-    fn by_price(&self, warm: &Warm) -> Vec<Vec<(i128, u32)>> {
+    /// Each group's units as row pricing walks them ([`PricedGroup`]).
+    fn by_price(&self, warm: &Warm) -> Vec<PricedGroup> {
         self.groups
             .units
             .iter()
-            .map(|l| {
-                let mut v: Vec<(i128, u32)> = l
-                    .iter()
-                    .map(|&u| (warm.v(self.col_of_u[u as usize]), u))
-                    .collect();
-                v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-                v
-            })
+            .map(|l| PricedGroup::new(self.s, l, |u| warm.v(self.col_of_u[u as usize])))
             .collect()
     }
 
@@ -830,7 +823,7 @@ impl Pricer<'_, '_> {
     fn row_candidates(
         &self,
         inc: &Inc,
-        by_price: &[Vec<(i128, u32)>],
+        by_price: &[PricedGroup],
         h: usize,
         threshold: i128,
         limit: usize,
@@ -877,7 +870,7 @@ impl Pricer<'_, '_> {
     fn row_edges(
         &self,
         inc: &Inc,
-        by_price: &[Vec<(i128, u32)>],
+        by_price: &[PricedGroup],
         h: usize,
         buf: &mut Vec<Candidate>,
     ) -> (Vec<Edge>, i128) {
@@ -909,7 +902,7 @@ impl Pricer<'_, '_> {
     fn add_violated_row(
         &self,
         inc: &mut Inc,
-        by_price: &[Vec<(i128, u32)>],
+        by_price: &[PricedGroup],
         h: usize,
         buf: &mut Vec<Candidate>,
     ) -> bool {
@@ -1083,7 +1076,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             inc.bounds[row_of_h[h] as usize].take();
         }
     }
-    let walk = (groups.of_unit.iter().filter(|&&g| g != NONE).count() / 8).max(1);
+    let walk = (groups.of_unit.iter().filter(|&&g| g != NONE).count() / 16).max(1);
     let pricer = Pricer {
         s,
         walk,
@@ -1204,9 +1197,9 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             .map(|u| u as usize)
             .collect();
         // Pricing a column scores every priceable household; pricing a row walks the vacant
-        // units near its cut, measured at about an eighth of them (20,000 and 100,000
-        // units). Price every row instead when the columns would cost more than the rows
-        // not priced anyway.
+        // units near its cut, measured at the cost of scoring a sixteenth to an eighth of
+        // them (100,000 and 20,000 units). Price every row instead when the columns would
+        // cost more than the rows not priced anyway.
         let n_price = pricer.priceable.len();
         if cols.len() * n_price > n_price.saturating_sub(rows.len()) * pricer.walk {
             everything = true;

@@ -79,6 +79,49 @@ impl Groups {
     }
 }
 
+/// One group's vacant units as row pricing walks them: those whose column dual is 0 (mostly
+/// units nobody takes, the bulk at national scale) in runs of one building, whose score for a
+/// household is one number, then the others by falling dual (ties by unit).
+#[derive(Clone, Debug, Default)]
+pub struct PricedGroup {
+    /// (building, end of its run in `zero`).
+    pub runs: Vec<(u32, u32)>,
+    pub zero: Vec<u32>,
+    /// (upper bound of the column dual, unit), highest first.
+    pub rest: Vec<(i128, u32)>,
+}
+
+impl PricedGroup {
+    /// Duals only fall during a pricing pass, so the values kept stay upper bounds until the
+    /// next solve.
+    pub fn new(s: &Snapshot, units: &[u32], v: impl Fn(u32) -> i128) -> Self {
+        let mut zero: Vec<(u32, u32)> = Vec::new();
+        let mut rest: Vec<(i128, u32)> = Vec::new();
+        for &u in units {
+            let vu = v(u);
+            if vu == 0 {
+                zero.push((s.building_of(u as usize), u));
+            } else {
+                rest.push((vu, u));
+            }
+        }
+        zero.sort_unstable();
+        rest.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for (i, &(b, _)) in zero.iter().enumerate() {
+            match runs.last_mut() {
+                Some(last) if last.0 == b => last.1 = i as u32 + 1,
+                _ => runs.push((b, i as u32 + 1)),
+            }
+        }
+        PricedGroup {
+            runs,
+            zero: zero.into_iter().map(|(_, u)| u).collect(),
+            rest,
+        }
+    }
+}
+
 /// A candidate edge found by pricing: its value `w·2⁶⁴ + tie + v(col)`, unit and score.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Candidate {
@@ -182,13 +225,13 @@ impl Best<'_> {
 /// Returns an upper bound on the value of every eligible pair of `h` not returned, as tight
 /// as the walk allows (the caller keeps it to skip this row until its dual rises past it).
 /// `bounds` are [`group_bounds`] of `h`, `own_total` the score of its own unit (rule 7), if
-/// any; `by_price[g]` lists group `g`'s units with upper bounds of their column duals,
-/// highest first; `own_building` the vacant units in the building of `h`'s own unit.
+/// any; `by_price[g]` is group `g`'s units as [`PricedGroup`]; `own_building` the vacant
+/// units in the building of `h`'s own unit.
 #[allow(clippy::too_many_arguments)]
 pub fn price_row(
     s: &Snapshot,
     bounds: &[GroupBound],
-    by_price: &[Vec<(i128, u32)>],
+    by_price: &[PricedGroup],
     own_building: &[u32],
     h: usize,
     own_total: Option<i64>,
@@ -253,7 +296,36 @@ pub fn price_row(
             best.rest = best.rest.max(top);
             break;
         }
-        for &(v_bound, u) in &by_price[gb.group as usize] {
+        let pg = &by_price[gb.group as usize];
+        // Units at dual 0, a building at a time: one score per building.
+        let own_b = s.own[h].map(|o| s.building_of(o));
+        let mut start = 0usize;
+        for &(b, end) in &pg.runs {
+            let run = &pg.zero[start..end as usize];
+            start = end as usize;
+            if Some(b) == own_b {
+                continue; // seen above
+            }
+            let w = gb.base + wait + s.resource_mix_in(h, b);
+            let top_b = (i128::from(w) << 64) + slack;
+            if top_b <= floor(best.cut) {
+                best.rest = best.rest.max(top_b);
+                continue;
+            }
+            if !eligible(w) {
+                continue;
+            }
+            for &u in run {
+                let u = u as usize;
+                best.offer(
+                    (i128::from(w) << 64) + i128::from(tie(u)) + v(u),
+                    u,
+                    w,
+                    in_graph,
+                );
+            }
+        }
+        for &(v_bound, u) in &pg.rest {
             // Units come by falling dual: the rest of the group cannot beat the cut either.
             if top + v_bound <= floor(best.cut) {
                 best.rest = best.rest.max(top + v_bound);

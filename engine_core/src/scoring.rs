@@ -327,6 +327,12 @@ impl<'a> Snapshot<'a> {
         self.own[h].is_some_and(|o| o != u && self.unit_building[o] == self.unit_building[u])
     }
 
+    /// Resource-mix points of household `h` in building `b`.
+    #[inline]
+    pub(crate) fn resource_mix_in(&self, h: usize, b: u32) -> i64 {
+        self.resource_mix(h, b)
+    }
+
     #[inline]
     pub(crate) fn resource_mix_of(&self, h: usize, u: usize) -> i64 {
         self.resource_mix(h, self.unit_building[u])
