@@ -11,8 +11,8 @@ use crate::date::parse_date;
 use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
 use crate::pricing::{
-    self, group_bounds, price_row, vacant_score, Candidate, GroupBound, GroupIndex, Groups,
-    PricedGroup,
+    self, compact_score, group_bounds, price_row, Candidate, Compact, GroupBound, GroupIndex,
+    Groups, PricedGroup, UnitView,
 };
 use crate::scoring::{Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
@@ -920,17 +920,19 @@ impl Pricer<'_, '_> {
 
     /// Column pricing for vacant unit `u`: adds the most violated pairs and lowers the
     /// column's dual so that every pair into it is feasible; `true` if any.
-    fn add_violated_col(&self, inc: &mut Inc, u: usize) -> bool {
+    fn add_violated_col(&self, inc: &mut Inc, u: usize, compact: &[Compact]) -> bool {
         let s = self.s;
         let c = self.col_of_u[u];
         let ck = inc.col_key[c as usize];
         let vc = inc.warm.v(c);
+        let view = UnitView::new(s, u);
         // (cost - u_r, row slot, score): a violation is below v(c).
         let mut best: Vec<(i128, u32, i64)> = Vec::new();
-        for &h in &self.priceable {
-            let Some(w) = vacant_score(s, h, u, self.own_total[h]) else {
+        for rec in compact {
+            let Some(w) = compact_score(s, rec, &view, u) else {
                 continue;
             };
+            let h = rec.h as usize;
             let r = self.row_of_h[h];
             let t = warm::tie(inc.row_key[r as usize], ck);
             let value = (i128::from(w) << 64) + i128::from(t);
@@ -1167,6 +1169,8 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     // have dropped; repeat until none is violated. That last, clean pass is the proof that
     // the restricted optimum is the optimum over all eligible pairs.
     let mut everything = full;
+    // Column pricing's view of the priceable households, built on first use in this solve.
+    let mut compact: Option<Vec<Compact>> = None;
     inc.last_rounds = 0;
     inc.last_priced = (0, 0, false);
     loop {
@@ -1220,8 +1224,17 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
                 let f = pricer.add_violated_row(inc, &by_price, h, &mut buf);
                 found |= f;
             }
-            for &u in &cols {
-                found |= pricer.add_violated_col(inc, u);
+            if !cols.is_empty() {
+                let compact = compact.get_or_insert_with(|| {
+                    pricer
+                        .priceable
+                        .iter()
+                        .map(|&h| Compact::new(s, h, pricer.own_total[h]))
+                        .collect::<Vec<_>>()
+                });
+                for &u in &cols {
+                    found |= pricer.add_violated_col(inc, u, compact);
+                }
             }
         }
         everything = false;

@@ -360,3 +360,205 @@ pub fn price_row(
     }
     best.rest
 }
+
+/// A priceable household in one cache line, for column pricing, which scores every such
+/// household against one unit: reading them through the snapshot costs a few cache misses
+/// each at national scale.
+#[derive(Clone, Copy, Debug)]
+pub struct Compact {
+    pub h: u32,
+    needed: i64,
+    /// Waiting and urgency points.
+    fixed: i64,
+    /// Score of the own unit (rule 7), or `i64::MIN` for applicants (who need above 0).
+    own_total: i64,
+    skills: u64,
+    /// Preferred districts as bits of their codes.
+    preferred: u64,
+    school: u32,
+    own_building: u32,
+    needs_accessible: bool,
+    care_need: bool,
+    children: bool,
+    /// Codes beyond 64, or no skill masks: score through the snapshot instead.
+    slow: bool,
+}
+
+impl Compact {
+    pub fn new(s: &Snapshot, h: usize, own_total: Option<i64>) -> Self {
+        let hh = s.households[h];
+        let c = &hh.codes;
+        let skills = s.skill_masks(h);
+        let slow = skills.is_none() || c.preferred.iter().any(|&d| d >= 64);
+        Compact {
+            h: h as u32,
+            needed: s.needed[h],
+            fixed: s.waiting(h) + s.policy.urgency_points * hh.urgency,
+            own_total: own_total.unwrap_or(i64::MIN),
+            skills: skills.unwrap_or(0),
+            preferred: c
+                .preferred
+                .iter()
+                .filter(|&&d| d < 64)
+                .fold(0, |m, &d| m | (1 << d)),
+            school: c.school.unwrap_or(u32::MAX),
+            own_building: s.own[h].map_or(u32::MAX, |o| s.building_of(o)),
+            needs_accessible: hh.needs_accessible,
+            care_need: hh.care_need,
+            children: hh.children > 0,
+            slow,
+        }
+    }
+}
+
+/// What column pricing reads of one vacant unit.
+pub struct UnitView {
+    rooms: i64,
+    accessible: bool,
+    care: bool,
+    building: u32,
+    district: u32,
+    school: u32,
+    one: u64,
+    two: u64,
+}
+
+impl UnitView {
+    pub fn new(s: &Snapshot, u: usize) -> Self {
+        let unit = s.units[u];
+        let building = s.building_of(u);
+        let (one, two) = s.building_masks(building);
+        UnitView {
+            rooms: unit.rooms,
+            accessible: unit.accessible,
+            care: unit.kind == Kind::Care,
+            building,
+            district: s.unit_district[u],
+            school: s.unit_school[u].unwrap_or(u32::MAX - 1),
+            one,
+            two,
+        }
+    }
+}
+
+/// [`vacant_score`] of a priceable household for a vacant unit, from compact records.
+#[inline]
+pub fn compact_score(s: &Snapshot, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
+    if c.slow {
+        let own = (c.own_total != i64::MIN).then_some(c.own_total);
+        return vacant_score(s, c.h as usize, u, own);
+    }
+    if unit.rooms < c.needed || (c.needs_accessible && !unit.accessible) || c.care_need != unit.care
+    {
+        return None;
+    }
+    let p = s.policy;
+    let same = c.own_building == unit.building;
+    let mut w = p.size_fit_base - p.size_fit_excess_penalty * (unit.rooms - c.needed) + c.fixed;
+    if same {
+        w += p.same_building_bonus;
+    }
+    if c.children && c.school == unit.school {
+        w += p.school_district_bonus;
+    }
+    if unit.district < 64 && c.preferred & (1 << unit.district) != 0 {
+        w += p.preferred_district_bonus;
+    }
+    let have = if same { unit.two } else { unit.one };
+    let missing = i64::from((c.skills & !have).count_ones());
+    w += (p.skill_bonus * missing).min(p.skill_bonus_max);
+    let ok = if c.own_total == i64::MIN {
+        w > 0
+    } else {
+        w >= c.own_total
+    };
+    ok.then_some(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::{Household, Names, Policy, Unit};
+
+    const POLICY: &str = r#"{"version": 1, "size_fit_base": 100, "size_fit_excess_penalty": 40,
+        "size_fit_deficit_penalty": 100, "waiting_points_per_period": 2, "waiting_period_days": 30,
+        "waiting_max_periods": 60, "urgency_points": 150, "stay_bonus": 1000,
+        "transfer_own_unit_bonus": 0, "same_building_bonus": 60, "school_district_bonus": 80,
+        "preferred_district_bonus": 40, "skill_bonus": 25, "skill_bonus_max": 75,
+        "single_adult_rooms": 1}"#;
+
+    /// Column pricing's compact scores equal the snapshot's, pair by pair.
+    #[test]
+    fn compact_score_equals_vacant_score() {
+        let policy = Policy::from_json(POLICY).unwrap();
+        let mut x: u64 = 12345;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let districts = ["A", "B", "C", "D"];
+        let skills = ["s1", "s2", "s3", "s4", "s5"];
+        let mut names = Names::default();
+        let mut units: Vec<Unit> = (0..60)
+            .map(|i| {
+                let v = json!({"id": format!("U{i:03}"), "building": format!("B{}", next(6)),
+                    "stairwell": "S", "floor": 1, "rooms": 1 + next(4), "area_m2": 40.0,
+                    "rent_nok_month": 5000, "accessible": next(2) == 0,
+                    "kind": if next(5) == 0 { "care" } else { "ordinary" },
+                    "district": districts[next(4) as usize],
+                    "school_district": if next(2) == 0 { json!(districts[next(4) as usize]) } else { json!(null) }});
+                let mut u = Unit::from_value(&v, "u").unwrap();
+                names.code_unit(&mut u, None);
+                u
+            })
+            .collect();
+        units.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut households: Vec<Household> = (0..80)
+            .map(|i| {
+                let own = (i < 30).then(|| format!("U{:03}", i * 2));
+                let sk: Vec<&str> = skills.iter().copied().filter(|_| next(3) == 0).collect();
+                let pref: Vec<&str> = districts.iter().copied().filter(|_| next(3) == 0).collect();
+                let v = json!({"id": format!("H{i:03}"), "adults": 1 + next(2), "children": next(3),
+                    "needs_accessible": next(5) == 0, "care_need": next(5) == 0,
+                    "disadvantaged": false, "refugee": false, "urgency": next(4),
+                    "applied_on": "2020-01-01", "skills": sk, "preferred_districts": pref,
+                    "school_district": if next(2) == 0 { json!(districts[next(4) as usize]) } else { json!(null) },
+                    "current_unit": own, "transfer_requested": next(2) == 0});
+                let mut h = Household::from_value(&v, "h").unwrap();
+                let own_slot = h
+                    .current_unit
+                    .as_ref()
+                    .map(|c| units.iter().find(|u| &u.id == c).unwrap().codes.slot);
+                names.code_household(&mut h, own_slot);
+                h
+            })
+            .collect();
+        households.sort_by(|a, b| a.id.cmp(&b.id));
+        let s = Snapshot::new(
+            &policy,
+            units.iter().collect(),
+            households.iter().collect(),
+            crate::date::parse_date("2021-05-01").unwrap(),
+            &names,
+        );
+        let mut compared = 0;
+        for h in (0..households.len()).filter(|&h| priceable(&s, h)) {
+            let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
+            let c = Compact::new(&s, h, own_total);
+            for u in (0..units.len()).filter(|&u| s.occupant[u].is_none()) {
+                let view = UnitView::new(&s, u);
+                assert_eq!(
+                    compact_score(&s, &c, &view, u),
+                    vacant_score(&s, h, u, own_total),
+                    "household {h} unit {u}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+}

@@ -327,6 +327,20 @@ impl<'a> Snapshot<'a> {
         self.own[h].is_some_and(|o| o != u && self.unit_building[o] == self.unit_building[u])
     }
 
+    /// Skill bit sets (when there are at most 64 skills): of household `h`, and those of
+    /// building `b` that count against it (held by another tenant).
+    #[inline]
+    pub(crate) fn skill_masks(&self, h: usize) -> Option<u64> {
+        self.masks.as_ref().map(|m| m.household[h])
+    }
+
+    #[inline]
+    pub(crate) fn building_masks(&self, b: u32) -> (u64, u64) {
+        self.masks
+            .as_ref()
+            .map_or((0, 0), |m| (m.one[b as usize], m.two[b as usize]))
+    }
+
     /// Resource-mix points of household `h` in building `b`.
     #[inline]
     pub(crate) fn resource_mix_in(&self, h: usize, b: u32) -> i64 {
