@@ -87,8 +87,8 @@ pub struct PricedGroup {
     /// (building, end of its run in `zero`).
     pub runs: Vec<(u32, u32)>,
     pub zero: Vec<u32>,
-    /// (upper bound of the column dual, unit), highest first.
-    pub rest: Vec<(i128, u32)>,
+    /// (upper bound of the column dual, unit, building), highest first.
+    pub rest: Vec<(i128, u32, u32)>,
 }
 
 impl PricedGroup {
@@ -96,13 +96,14 @@ impl PricedGroup {
     /// next solve.
     pub fn new(s: &Snapshot, units: &[u32], v: impl Fn(u32) -> i128) -> Self {
         let mut zero: Vec<(u32, u32)> = Vec::new();
-        let mut rest: Vec<(i128, u32)> = Vec::new();
+        let mut rest: Vec<(i128, u32, u32)> = Vec::new();
         for &u in units {
             let vu = v(u);
+            let b = s.building_of(u as usize);
             if vu == 0 {
-                zero.push((s.building_of(u as usize), u));
+                zero.push((b, u));
             } else {
-                rest.push((vu, u));
+                rest.push((vu, u, b));
             }
         }
         zero.sort_unstable();
@@ -289,6 +290,7 @@ pub fn price_row(
     // that the bound returned leaves the row that much room: a dual rise smaller than that
     // (the common tie-break-sized rises along augmenting paths) needs no new pricing.
     let floor = |cut: i128| cut.saturating_sub(MARGIN);
+    let own_b = s.own[h].map(|o| s.building_of(o));
     for gb in bounds {
         let top = (i128::from(gb.best + wait) << 64) + slack;
         // Column duals are never positive: no later group can beat the cut.
@@ -298,7 +300,6 @@ pub fn price_row(
         }
         let pg = &by_price[gb.group as usize];
         // Units at dual 0, a building at a time: one score per building.
-        let own_b = s.own[h].map(|o| s.building_of(o));
         let mut start = 0usize;
         for &(b, end) in &pg.runs {
             let run = &pg.zero[start..end as usize];
@@ -325,32 +326,28 @@ pub fn price_row(
                 );
             }
         }
-        for &(v_bound, u) in &pg.rest {
+        for &(v_bound, u, b) in &pg.rest {
             // Units come by falling dual: the rest of the group cannot beat the cut either.
             if top + v_bound <= floor(best.cut) {
                 best.rest = best.rest.max(top + v_bound);
                 break;
             }
-            let u = u as usize;
-            let vu = v(u);
-            if top + vu <= floor(best.cut) {
-                best.rest = best.rest.max(top + vu);
-                continue;
-            }
-            if s.same_building(h, u) {
+            if Some(b) == own_b {
                 continue; // seen above
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
-            let w = gb.base + wait + s.resource_mix_of(h, u);
-            let top_u = (i128::from(w) << 64) + slack + vu;
+            // The dual kept is an upper bound: the unit's own is read only if it may matter.
+            let w = gb.base + wait + s.resource_mix_in(h, b);
+            let top_u = (i128::from(w) << 64) + slack + v_bound;
             if top_u <= floor(best.cut) {
                 // Cannot come near the cut whatever its tie-break: skip hashing it.
                 best.rest = best.rest.max(top_u);
                 continue;
             }
             if eligible(w) {
+                let u = u as usize;
                 best.offer(
-                    (i128::from(w) << 64) + i128::from(tie(u)) + vu,
+                    (i128::from(w) << 64) + i128::from(tie(u)) + v(u),
                     u,
                     w,
                     in_graph,

@@ -321,12 +321,6 @@ impl<'a> Snapshot<'a> {
         Some(size_fit + p.urgency_points * hh.urgency + school_bonus + preference)
     }
 
-    /// Is `u` in the building of `h`'s current unit (and not that unit)?
-    #[inline]
-    pub(crate) fn same_building(&self, h: usize, u: usize) -> bool {
-        self.own[h].is_some_and(|o| o != u && self.unit_building[o] == self.unit_building[u])
-    }
-
     /// Skill bit sets (when there are at most 64 skills): of household `h`, and those of
     /// building `b` that count against it (held by another tenant).
     #[inline]
@@ -345,11 +339,6 @@ impl<'a> Snapshot<'a> {
     #[inline]
     pub(crate) fn resource_mix_in(&self, h: usize, b: u32) -> i64 {
         self.resource_mix(h, b)
-    }
-
-    #[inline]
-    pub(crate) fn resource_mix_of(&self, h: usize, u: usize) -> i64 {
-        self.resource_mix(h, self.unit_building[u])
     }
 
     pub(crate) fn skill_count(&self, h: usize) -> usize {
