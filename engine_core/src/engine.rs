@@ -1078,7 +1078,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             inc.bounds[row_of_h[h] as usize].take();
         }
     }
-    let walk = (groups.of_unit.iter().filter(|&&g| g != NONE).count() / 16).max(1);
+    let walk = (groups.of_unit.iter().filter(|&&g| g != NONE).count() / 2).max(1);
     let pricer = Pricer {
         s,
         walk,
@@ -1200,10 +1200,11 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             .filter(|&u| u != NONE && pricer.groups.of_unit[u as usize] != NONE)
             .map(|u| u as usize)
             .collect();
-        // Pricing a column scores every priceable household; pricing a row walks the vacant
-        // units near its cut, measured at the cost of scoring a sixteenth to an eighth of
-        // them (100,000 and 20,000 units). Price every row instead when the columns would
-        // cost more than the rows not priced anyway.
+        // Pricing a column scores every priceable household (from compact records); pricing
+        // a row walks the vacant units near its cut, measured at the cost of scoring a
+        // quarter (20,000 units) to four fifths (100,000) as many households as there are
+        // vacant units; half is used. Price every row instead when the columns would cost
+        // more than the rows not priced anyway.
         let n_price = pricer.priceable.len();
         if cols.len() * n_price > n_price.saturating_sub(rows.len()) * pricer.walk {
             everything = true;
