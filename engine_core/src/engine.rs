@@ -936,10 +936,12 @@ impl Pricer<'_, '_> {
             let r = self.row_of_h[h];
             let t = warm::tie(inc.row_key[r as usize], ck);
             let value = (i128::from(w) << 64) + i128::from(t);
-            // The column's dual may have risen: the row's bound must cover this pair (with
-            // the dual before any lowering below, so a valid if loose bound).
-            let b = &mut inc.best_out[r as usize];
-            *b = (*b).max(value + vc);
+            // The column's dual may have risen: the row's bound must cover this pair if it is
+            // left out of the graph (with the dual before any lowering below, so a valid if
+            // loose bound). A pair in the graph, such as the row's match at exactly -u, is not.
+            if value + vc > inc.best_out[r as usize] && !inc.warm.has_edge(r, c) {
+                inc.best_out[r as usize] = value + vc;
+            }
             let m = -value - inc.warm.u(r);
             if m >= vc || (best.len() == PRICED_COL_EDGES && m >= best[PRICED_COL_EDGES - 1].0) {
                 continue;
