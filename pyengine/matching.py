@@ -88,7 +88,7 @@ class Matcher:
         return msgspec.convert({**figures, "solve_ms": round(ms, 3)}, Summary)
 
     def result(self, solve_ms: float = 0.0) -> Result:
-        """The result file of the last re-match (ValueError if an operation came after it)."""
+        """The result file of the last re-match (InputError if an operation came after it)."""
         try:
             raw = self.engine.result()
         except ValueError as e:

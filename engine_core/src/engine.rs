@@ -567,6 +567,7 @@ impl Engine {
                 return Ok(d.summary);
             }
         }
+        // Fields borrowed one by one: the warm state is updated while the snapshot is read.
         let as_of = self.as_of.ok_or("as_of: not set")?;
         let s = Snapshot::new(
             &self.policy,
@@ -694,14 +695,7 @@ impl Engine {
             .decision
             .as_ref()
             .ok_or("state: changed since the last re-match; re-match first")?;
-        let as_of = self.as_of.ok_or("as_of: not set")?;
-        let s = Snapshot::new(
-            &self.policy,
-            self.units.values().collect(),
-            self.households.values().collect(),
-            as_of,
-            &self.names,
-        );
+        let s = self.snapshot()?;
         let n = s.households.len();
         let table = self.cap_table(&s);
         let unit_of: Vec<Option<usize>> = match &d.unit_of {
