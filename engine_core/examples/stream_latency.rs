@@ -1,6 +1,7 @@
 //! Re-match latency per kind of operation, run by hand on generated files:
 //! `cargo run --release --example stream_latency -- INSTANCE.json OPS.jsonl [--quiet]`.
-//! Prints the cold solve and, per operation kind, the median, p95 and max of apply + solve.
+//! Prints the cold solve and, per operation kind, the median, p95 and max of the re-match
+//! (`Engine::rematch`) after it.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

@@ -829,8 +829,8 @@ impl Pricer<'_, '_> {
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
         let in_graph = |u: usize| inc.warm.has_edge(row, self.col_of_u[u]);
         let v = |u: usize| inc.warm.v(self.col_of_u[u]);
-        let bounds = inc.bounds[self.row_of_h[h] as usize]
-            .get_or_init(|| group_bounds(self.s, &inc.groups.keys, h));
+        let bounds =
+            inc.bounds[row as usize].get_or_init(|| group_bounds(self.s, &inc.groups.keys, h));
         let own = self.own_total[h];
         let own_building: &[u32] = match self.s.own[h] {
             Some(o) => &self.groups.in_building[self.s.building_of(o) as usize],
@@ -956,9 +956,8 @@ impl Pricer<'_, '_> {
     }
 }
 
-/// Brings the warm matching up to date with the snapshot `s` and re-solves it; returns the
-/// column slot of each unit index and the row slot of each household index.
-fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
+/// Brings the warm matching up to date with the snapshot `s` and re-solves it.
+fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
     let (n, m) = (s.households.len(), s.units.len());
     fn hid(h: &Household) -> &str {
         &h.id
@@ -1218,8 +1217,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
             inc.last_priced.0 += rows.len();
             inc.last_priced.1 += cols.len();
             for &h in &rows {
-                let f = pricer.add_violated_row(inc, &by_price, h, &mut buf);
-                found |= f;
+                found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
             }
             if !cols.is_empty() {
                 let compact = compact.get_or_insert_with(|| {
@@ -1241,7 +1239,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(Vec<u32>, Vec<u32>), String> {
     }
     inc.warm.take_changed();
     inc.valid = true;
-    Ok((col_of_u, row_of_h))
+    Ok(())
 }
 
 /// Cross-checks of one household against the units and the run date.

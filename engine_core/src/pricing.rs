@@ -69,14 +69,6 @@ impl Groups {
             in_building,
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.units.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.units.is_empty()
-    }
 }
 
 /// One group's vacant units as row pricing walks them: those whose column dual is 0 (mostly
@@ -150,10 +142,9 @@ pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) ->
 }
 
 /// Per compatible group of household `h`: an upper bound of its score over the group's units
-/// outside `h`'s own building, the
-/// group, and the score without the building-dependent parts (resource mix, same building),
-/// both without the waiting points (a new date moves them for every group alike); best bound
-/// first (ties by group). They depend only on the household and the group keys, so the
+/// outside `h`'s own building, the group, and the score without the building-dependent parts
+/// (resource mix, same building), both without the waiting points (a new date moves them for
+/// every group alike); best bound first (ties by group). They depend only on the household and the group keys, so the
 /// engine keeps them between solves.
 pub fn group_bounds(s: &Snapshot, keys: &[GroupKey], h: usize) -> Vec<GroupBound> {
     if !priceable(s, h) {
@@ -250,14 +241,7 @@ pub fn price_row(
     }
     let wait = s.waiting(h);
     let slack = 1i128 << TIE_BITS;
-    if limit == 0 {
-        let same = if own_building.is_empty() {
-            0
-        } else {
-            s.policy.same_building_bonus
-        };
-        return threshold.max((i128::from(bounds[0].best + wait + same) << 64) + slack);
-    }
+    debug_assert!(limit > 0, "row pricing looks for at least one candidate");
     let eligible = |w: i64| match own_total {
         Some(o) => w >= o,
         None => w > 0,
@@ -307,7 +291,7 @@ pub fn price_row(
             if Some(b) == own_b {
                 continue; // seen above
             }
-            let w = gb.base + wait + s.resource_mix_in(h, b);
+            let w = gb.base + wait + s.resource_mix(h, b);
             let top_b = (i128::from(w) << 64) + slack;
             if top_b <= floor(best.cut) {
                 best.rest = best.rest.max(top_b);
@@ -337,7 +321,7 @@ pub fn price_row(
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
             // The dual kept is an upper bound: the unit's own is read only if it may matter.
-            let w = gb.base + wait + s.resource_mix_in(h, b);
+            let w = gb.base + wait + s.resource_mix(h, b);
             let top_u = (i128::from(w) << 64) + slack + v_bound;
             if top_u <= floor(best.cut) {
                 // Cannot come near the cut whatever its tie-break: skip hashing it.
@@ -479,17 +463,10 @@ mod tests {
     use super::*;
     use crate::model::{Household, Names, Policy, Unit};
 
-    const POLICY: &str = r#"{"version": 1, "size_fit_base": 100, "size_fit_excess_penalty": 40,
-        "size_fit_deficit_penalty": 100, "waiting_points_per_period": 2, "waiting_period_days": 30,
-        "waiting_max_periods": 60, "urgency_points": 150, "stay_bonus": 1000,
-        "transfer_own_unit_bonus": 0, "same_building_bonus": 60, "school_district_bonus": 80,
-        "preferred_district_bonus": 40, "skill_bonus": 25, "skill_bonus_max": 75,
-        "single_adult_rooms": 1}"#;
-
     /// Column pricing's compact scores equal the snapshot's, pair by pair.
     #[test]
     fn compact_score_equals_vacant_score() {
-        let policy = Policy::from_json(POLICY).unwrap();
+        let policy = Policy::default(); // version 1
         let mut x: u64 = 12345;
         let mut next = |n: u64| {
             x = x

@@ -198,7 +198,7 @@ impl<'a> Snapshot<'a> {
     /// Resource-mix points of household `h` in building `b`: its skills that no sitting tenant
     /// of `b` has, not counting `h` itself.
     #[inline]
-    fn resource_mix(&self, h: usize, b: u32) -> i64 {
+    pub(crate) fn resource_mix(&self, h: usize, b: u32) -> i64 {
         let lives_here = self.own[h].is_some_and(|u| self.unit_building[u] == b);
         if let Some(m) = &self.masks {
             // A tenant's own skills are in `one` of its building: only a second holder counts.
@@ -333,12 +333,6 @@ impl<'a> Snapshot<'a> {
         self.masks
             .as_ref()
             .map_or((0, 0), |m| (m.one[b as usize], m.two[b as usize]))
-    }
-
-    /// Resource-mix points of household `h` in building `b`.
-    #[inline]
-    pub(crate) fn resource_mix_in(&self, h: usize, b: u32) -> i64 {
-        self.resource_mix(h, b)
     }
 
     pub(crate) fn skill_count(&self, h: usize) -> usize {
