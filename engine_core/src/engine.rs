@@ -148,7 +148,7 @@ impl Inc {
         self.row_key[ru] = warm::hash_str(id);
         self.set_col_key(d, UNMATCHED_KEY);
         self.warm.add_row(r);
-        self.warm.add_col(d);
+        self.warm.add_col(d, true);
         self.hh_row.insert(id.to_string(), r);
     }
 
@@ -162,7 +162,7 @@ impl Inc {
     fn new_col(&mut self, id: &str) {
         let c = self.alloc_col();
         self.set_col_key(c, warm::hash_str(id));
-        self.warm.add_col(c);
+        self.warm.add_col(c, false);
         self.unit_col.insert(id.to_string(), c);
     }
 }
@@ -585,12 +585,7 @@ impl Engine {
             .filter(|c| c.bound == c.objective)
             .ok_or("internal: optimality certificate failed")?;
         let decision = if self.caps.is_empty() {
-            let inc = &self.inc;
-            let matched = inc
-                .hh_row
-                .values()
-                .filter(|&&r| inc.warm.col_of(r) != inc.dummy[r as usize])
-                .count();
+            let matched = cert.matched;
             Decision {
                 unit_of: None,
                 summary: Summary {

@@ -87,6 +87,45 @@ pub struct Warm {
     spc: Vec<i128>,
     path: Vec<u32>,
     scanned: Vec<bool>,
+    /// Columns that are a row's private "stay unmatched" option (not counted as matched).
+    dummy_col: Vec<bool>,
+    cert: Cert,
+}
+
+/// The optimality certificate kept up to date: each row's and column's share of the checks
+/// and sums as of its last check, and what changed since. Re-checking only those keeps the
+/// proof exact at the cost of what moved, instead of every edge of the portfolio.
+#[derive(Clone, Debug, Default)]
+struct Cert {
+    all: bool,
+    rows: Vec<u32>,
+    row_marked: Vec<bool>,
+    cols: Vec<u32>,
+    col_marked: Vec<bool>,
+    row_part: Vec<RowPart>,
+    col_part: Vec<ColPart>,
+    /// Rows and columns whose last check failed.
+    bad: usize,
+    primal: i128,
+    dual: i128,
+    objective: i64,
+    matched: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct RowPart {
+    ok: bool,
+    /// `-u`, `-cost` of the matched edge, its score, matched to a real column.
+    dual: i128,
+    primal: i128,
+    objective: i64,
+    matched: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct ColPart {
+    ok: bool,
+    dual: i128,
 }
 
 /// Outcome of [`Warm::certify`]: primary objective and its certified bound.
@@ -94,6 +133,8 @@ pub struct Warm {
 pub struct Certificate {
     pub objective: i64,
     pub bound: i64,
+    /// Rows matched to a column other than a private "unmatched" one.
+    pub matched: usize,
 }
 
 impl Warm {
@@ -116,6 +157,14 @@ impl Warm {
             self.u.resize(r + 1, 0);
             self.col4row.resize(r + 1, NONE);
             self.row_noted.resize(r + 1, false);
+            self.cert.row_marked.resize(r + 1, false);
+            self.cert.row_part.resize(
+                r + 1,
+                RowPart {
+                    ok: true,
+                    ..RowPart::default()
+                },
+            );
         }
     }
 
@@ -129,18 +178,44 @@ impl Warm {
             self.spc.resize(c + 1, INF);
             self.path.resize(c + 1, NONE);
             self.scanned.resize(c + 1, false);
+            self.dummy_col.resize(c + 1, false);
+            self.cert.col_marked.resize(c + 1, false);
+            self.cert
+                .col_part
+                .resize(c + 1, ColPart { ok: true, dual: 0 });
         }
     }
 
-    /// Creates a free column with dual 0 (no edges yet).
-    pub fn add_col(&mut self, c: u32) {
+    /// Creates a free column with dual 0 (no edges yet); `dummy` for a row's private "stay
+    /// unmatched" option, which [`Certificate::matched`] does not count.
+    pub fn add_col(&mut self, c: u32, dummy: bool) {
         self.grow_cols(c as usize);
         debug_assert!(!self.col_live[c as usize]);
         self.col_live[c as usize] = true;
+        self.dummy_col[c as usize] = dummy;
         self.v[c as usize] = 0;
         self.row4col[c as usize] = NONE;
         self.cols[c as usize].clear();
         self.note_col(c);
+        self.mark_col(c);
+    }
+
+    /// Row `r`'s dual, edges or match changed: its certificate share is checked again.
+    #[inline]
+    fn mark_row(&mut self, r: u32) {
+        if !self.cert.row_marked[r as usize] {
+            self.cert.row_marked[r as usize] = true;
+            self.cert.rows.push(r);
+        }
+    }
+
+    /// Column `c`'s dual or match changed: it and every row with an edge into it are checked.
+    #[inline]
+    fn mark_col(&mut self, c: u32) {
+        if !self.cert.col_marked[c as usize] {
+            self.cert.col_marked[c as usize] = true;
+            self.cert.cols.push(c);
+        }
     }
 
     #[inline]
@@ -226,6 +301,7 @@ impl Warm {
                 dropped.push(e.col);
             }
         }
+        self.mark_row(r);
         for &c in &dropped {
             self.set_edge(r, c, None);
         }
@@ -242,6 +318,7 @@ impl Warm {
         if Some(matched) != dummy {
             // Matched to a unit: its pairs all moved by delta, so does the row's dual.
             self.u[ru] -= i128::from(delta) << 64;
+            self.mark_row(r);
         }
         let u = self.u[ru];
         let feasible = self.rows[ru]
@@ -259,6 +336,7 @@ impl Warm {
             self.unassign_col(c);
             self.v[c as usize] = v;
             self.suspects.push(c);
+            self.mark_col(c);
         }
     }
 
@@ -271,6 +349,7 @@ impl Warm {
         self.col4row[r as usize] = NONE;
         self.rows[r as usize].clear();
         self.pending.push(r);
+        self.mark_row(r);
     }
 
     fn unassign_row(&mut self, r: u32) {
@@ -280,6 +359,8 @@ impl Warm {
             self.row4col[c as usize] = NONE;
             self.suspects.push(c);
             self.pending.push(r);
+            self.mark_row(r);
+            self.mark_col(c);
         }
     }
 
@@ -301,6 +382,7 @@ impl Warm {
         }
         self.row_live[r as usize] = false;
         self.n_live_rows -= 1;
+        self.mark_row(r);
     }
 
     /// Removes a column and all its edges; the column must not be any row's last option.
@@ -312,9 +394,11 @@ impl Warm {
             if let Ok(k) = list.binary_search_by_key(&c, |e| e.col) {
                 list.remove(k);
             }
+            self.mark_row(r);
         }
         self.col_live[c as usize] = false;
         self.v[c as usize] = 0;
+        self.mark_col(c);
     }
 
     /// Replaces every edge of row `r` (edges sorted by column); the row is re-augmented.
@@ -322,6 +406,7 @@ impl Warm {
         debug_assert!(edges.windows(2).all(|p| p[0].col < p[1].col));
         self.unassign_row(r);
         self.pending.push(r);
+        self.mark_row(r);
         let old = std::mem::replace(&mut self.rows[r as usize], edges);
         // Merge old and new column sets to update the column lists.
         let new = &self.rows[r as usize];
@@ -351,6 +436,7 @@ impl Warm {
     /// Sets or removes edge (r, c) of a row that keeps its other edges. Call
     /// [`Warm::repair_col`] for `c` once all its edges are set.
     pub fn set_edge(&mut self, r: u32, c: u32, e: Option<(i64, u64)>) {
+        self.mark_row(r);
         let list = &mut self.rows[r as usize];
         match (list.binary_search_by_key(&c, |e| e.col), e) {
             (Ok(k), Some((w, t))) => {
@@ -399,10 +485,12 @@ impl Warm {
         self.v[c as usize] = best;
         self.suspects.push(c);
         self.note_col(c);
+        self.mark_col(c);
     }
 
     /// Forgets the matching and duals (cold start).
     pub fn reset(&mut self) {
+        self.cert.all = true;
         self.pending.clear();
         self.suspects.clear();
         for c in 0..self.cols.len() {
@@ -528,6 +616,7 @@ impl Warm {
         }
         self.u[cur] += min_val;
         self.note_row(cur as u32);
+        self.mark_row(cur as u32);
         for &r in &sr {
             let ru = r as usize;
             if ru != cur {
@@ -535,16 +624,23 @@ impl Warm {
                 if rise > 0 {
                     self.u[ru] += rise;
                     self.note_row(r);
+                    self.mark_row(r);
                 }
             }
         }
         for &j in &sc {
-            let j = j as usize;
-            self.v[j] -= min_val - self.spc[j];
+            let ju = j as usize;
+            let fall = min_val - self.spc[ju];
+            if fall != 0 {
+                self.v[ju] -= fall;
+                self.mark_col(j);
+            }
         }
         let mut j = sink;
         loop {
             let r = self.path[j] as usize;
+            self.mark_row(r as u32);
+            self.mark_col(j as u32);
             self.row4col[j] = r as u32;
             let prev = self.col4row[r];
             self.col4row[r] = j as u32;
@@ -617,21 +713,28 @@ impl Warm {
             if delta > 0 {
                 self.note_col(c);
             }
-            self.v[cu] += delta;
-            let k = self.row4col[cu];
-            if k != NONE {
-                self.u[k as usize] -= delta;
+            if delta != 0 {
+                self.v[cu] += delta;
+                self.mark_col(c);
+                let k = self.row4col[cu];
+                if k != NONE {
+                    self.u[k as usize] -= delta;
+                    self.mark_row(k);
+                }
             }
         }
         // Shift rows along the path: the row on column c moves to path[c].
         let mut c = end;
         let mut k = self.row4col[end as usize];
         self.row4col[end as usize] = NONE;
+        self.mark_col(end);
         while c != j0 {
             let to = self.path[c as usize];
             let next = self.row4col[to as usize];
             self.col4row[k as usize] = to;
             self.row4col[to as usize] = k;
+            self.mark_row(k);
+            self.mark_col(to);
             k = next;
             c = to;
         }
@@ -649,12 +752,109 @@ impl Warm {
         self.col4row[r as usize]
     }
 
-    /// Checks dual feasibility and complementary slackness on every edge; returns the score
-    /// objective and the bound `floor(dual / 2^64)`, or `None` if the certificate fails.
-    pub fn certify(&self) -> Option<Certificate> {
+    /// Checks dual feasibility and complementary slackness; returns the score objective and
+    /// the bound `floor(dual / 2^64)`, or `None` if the certificate fails. Only the rows and
+    /// columns that changed since the last call are checked again (with every edge into a
+    /// changed column); the others keep their last, still valid, share.
+    pub fn certify(&mut self) -> Option<Certificate> {
+        if std::mem::take(&mut self.cert.all) {
+            for r in 0..self.rows.len() {
+                self.mark_row(r as u32);
+            }
+            for c in 0..self.cols.len() {
+                self.mark_col(c as u32);
+            }
+        }
+        let cols = std::mem::take(&mut self.cert.cols);
+        for &c in &cols {
+            let cu = c as usize;
+            self.cert.col_marked[cu] = false;
+            let part = if self.col_live[cu] {
+                let v = self.v[cu];
+                ColPart {
+                    ok: v <= 0 && (self.row4col[cu] != NONE || v == 0),
+                    dual: -v,
+                }
+            } else {
+                ColPart { ok: true, dual: 0 }
+            };
+            let old = std::mem::replace(&mut self.cert.col_part[cu], part);
+            self.cert.bad = self.cert.bad + usize::from(!part.ok) - usize::from(!old.ok);
+            self.cert.dual += part.dual - old.dual;
+            for k in 0..self.cols[cu].len() {
+                let r = self.cols[cu][k];
+                self.mark_row(r);
+            }
+        }
+        let mut rows = std::mem::take(&mut self.cert.rows);
+        for &r in &rows {
+            let ru = r as usize;
+            self.cert.row_marked[ru] = false;
+            let part = self.row_part(ru);
+            let old = std::mem::replace(&mut self.cert.row_part[ru], part);
+            let cert = &mut self.cert;
+            cert.bad = cert.bad + usize::from(!part.ok) - usize::from(!old.ok);
+            cert.dual += part.dual - old.dual;
+            cert.primal += part.primal - old.primal;
+            cert.objective += part.objective - old.objective;
+            cert.matched = cert.matched + usize::from(part.matched) - usize::from(old.matched);
+        }
+        rows.clear();
+        self.cert.rows = rows;
+        let mut cols = cols;
+        cols.clear();
+        self.cert.cols = cols;
+        if self.cert.bad != 0 || self.cert.primal != self.cert.dual {
+            return None;
+        }
+        Some(Certificate {
+            objective: self.cert.objective,
+            bound: self.cert.dual.div_euclid(1i128 << 64) as i64,
+            matched: self.cert.matched,
+        })
+    }
+
+    /// Row `r`'s share of the certificate: every edge's reduced cost non-negative, the
+    /// matched one tight.
+    fn row_part(&self, r: usize) -> RowPart {
+        if !self.row_live[r] {
+            return RowPart {
+                ok: true,
+                ..RowPart::default()
+            };
+        }
+        let ur = self.u[r];
+        let mc = self.col4row[r];
+        let mut part = RowPart {
+            ok: false,
+            dual: -ur,
+            primal: 0,
+            objective: 0,
+            matched: false,
+        };
+        let mut found = false;
+        for e in &self.rows[r] {
+            let red = e.cost() - ur - self.v[e.col as usize];
+            if red < 0 || (e.col == mc && red != 0) {
+                return part;
+            }
+            if e.col == mc {
+                found = true;
+                part.primal = -e.cost();
+                part.objective = e.w;
+                part.matched = !self.dummy_col[mc as usize];
+            }
+        }
+        part.ok = found;
+        part
+    }
+
+    /// [`Warm::certify`] from scratch over every edge (tests compare the two).
+    pub fn certify_full(&self) -> Option<Certificate> {
         let mut primal: i128 = 0;
         let mut objective: i64 = 0;
         let mut dual: i128 = 0;
+        let mut matched = 0;
         for c in 0..self.cols.len() {
             if self.col_live[c] {
                 if self.v[c] > 0 || (self.row4col[c] == NONE && self.v[c] != 0) {
@@ -664,38 +864,116 @@ impl Warm {
             }
         }
         for r in 0..self.rows.len() {
-            if !self.row_live[r] {
-                continue;
-            }
-            let ur = self.u[r];
-            dual -= ur;
-            let mc = self.col4row[r];
-            let mut found = false;
-            for e in &self.rows[r] {
-                let red = e.cost() - ur - self.v[e.col as usize];
-                if red < 0 {
-                    return None;
-                }
-                if e.col == mc {
-                    if red != 0 {
-                        return None;
-                    }
-                    found = true;
-                    primal -= e.cost();
-                    objective += e.w;
-                }
-            }
-            if !found {
+            let part = self.row_part(r);
+            if !part.ok {
                 return None;
             }
+            dual += part.dual;
+            primal += part.primal;
+            objective += part.objective;
+            matched += usize::from(part.matched);
         }
         if primal != dual {
             return None;
         }
-        let bound = dual.div_euclid(1i128 << 64);
         Some(Certificate {
             objective,
-            bound: bound as i64,
+            bound: dual.div_euclid(1i128 << 64) as i64,
+            matched,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept certificate equals one computed from scratch after every kind of change.
+    #[test]
+    fn incremental_certificate_equals_full() {
+        let mut x: u64 = 7;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let mut w = Warm::new();
+        let (n_rows, n_cols) = (30u32, 40u32);
+        // Columns 0..n_cols are units; n_cols + r is row r's private "unmatched" column.
+        for c in 0..n_cols {
+            w.add_col(c, false);
+        }
+        let mut live = vec![false; n_rows as usize];
+        let mut checked = 0;
+        for step in 0..400 {
+            let r = next(u64::from(n_rows)) as u32;
+            let dummy = n_cols + r;
+            let edges = |next: &mut dyn FnMut(u64) -> u64| {
+                let mut e: Vec<Edge> = Vec::new();
+                for c in 0..n_cols {
+                    if next(4) == 0 {
+                        let w = next(50) as i64 - 10;
+                        let t = next(1 << 20);
+                        e.push(Edge { w, t, col: c });
+                    }
+                }
+                e.push(Edge {
+                    w: 0,
+                    t: 3,
+                    col: dummy,
+                });
+                e
+            };
+            match (live[r as usize], next(6)) {
+                (false, _) => {
+                    w.add_col(dummy, true);
+                    w.add_row(r);
+                    w.set_row(r, edges(&mut next));
+                    live[r as usize] = true;
+                }
+                (true, 0) => {
+                    w.remove_row(r);
+                    w.remove_col(dummy);
+                    live[r as usize] = false;
+                }
+                (true, 1) => w.set_row(r, edges(&mut next)),
+                (true, 2) => {
+                    let c = next(u64::from(n_cols)) as u32;
+                    let e = (next(2) == 0).then(|| (next(50) as i64, next(1 << 20)));
+                    w.set_edge(r, c, e);
+                    w.repair_col(c);
+                }
+                (true, 3) => w.shift_row(r, next(7) as i64 - 3, Some(dummy)),
+                (true, 4) => {
+                    let c = next(u64::from(n_cols)) as u32;
+                    let e = Edge {
+                        w: next(60) as i64,
+                        t: next(1 << 20),
+                        col: c,
+                    };
+                    w.add_row_edges(r, &[e]);
+                    let lowest = e.cost() - w.u(r);
+                    if lowest < w.v(c) {
+                        w.lower_col(c, lowest);
+                    }
+                }
+                _ => {}
+            }
+            if step % 3 == 0 || step == 399 {
+                assert!(w.run(), "every row has its private column");
+                let full = w.certify_full();
+                assert!(full.is_some(), "step {step}: the solver's state is optimal");
+                assert_eq!(w.certify(), full, "step {step}");
+                checked += 1;
+            }
+        }
+        // A broken dual must fail both.
+        let r = (0..n_rows).find(|&r| live[r as usize]).expect("a live row");
+        w.u[r as usize] += 1;
+        w.mark_row(r);
+        assert_eq!(w.certify_full(), None);
+        assert_eq!(w.certify(), None);
+        assert!(checked > 100);
     }
 }
