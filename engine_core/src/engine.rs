@@ -10,11 +10,12 @@ use crate::caps::CappedProblem;
 use crate::date::parse_date;
 use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
+use crate::portfolio::Portfolio;
 use crate::pricing::{
     self, compact_score, group_bounds, price_row, Candidate, Compact, GroupBound, GroupIndex,
     Groups, PricedGroup, UnitView,
 };
-use crate::scoring::{Breakdown, Snapshot};
+use crate::scoring::{waiting_points, Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
 
 pub const ENGINE_VERSION: &str = concat!("engine_core ", env!("CARGO_PKG_VERSION"));
@@ -24,8 +25,7 @@ const NONE: u32 = u32::MAX;
 #[derive(Clone, Debug)]
 pub struct Engine {
     policy: Policy,
-    units: BTreeMap<String, Unit>,
-    households: BTreeMap<String, Household>,
+    p: Portfolio,
     caps: Vec<Cap>,
     as_of: Option<i64>,
     names: Names,
@@ -37,7 +37,8 @@ pub struct Engine {
 /// What a re-match decided, kept so that the result file is rendered only when asked for.
 #[derive(Clone, Debug)]
 struct Decision {
-    /// Unit index per household index (capped runs); uncapped runs read the warm matching.
+    /// Unit slot per household in id order (capped runs); uncapped runs read the warm
+    /// matching.
     unit_of: Option<Vec<Option<usize>>>,
     summary: Summary,
     node_limit: u64,
@@ -63,6 +64,8 @@ struct Inc {
     warm: Warm,
     unit_col: BTreeMap<String, u32>,
     hh_row: BTreeMap<String, u32>,
+    /// Row and column slots of household and unit slots, and back.
+    maps: Maps,
     /// Private "stay unmatched" column of each row slot.
     dummy: Vec<u32>,
     /// Hashed id of each row / column slot (tie-break keys).
@@ -74,7 +77,8 @@ struct Inc {
     next_col: u32,
     dirty_hh: BTreeSet<String>,
     dirty_units: BTreeSet<String>,
-    dirty_buildings: BTreeSet<String>,
+    /// Buildings (codes) whose sitting tenants' skills changed.
+    dirty_buildings: BTreeSet<u32>,
     /// Households whose waiting points alone changed (a new date), by how much: every pair
     /// of theirs moves alike, so the solver shifts their dual instead of rebuilding them.
     shifted: BTreeMap<String, i64>,
@@ -94,9 +98,32 @@ struct Inc {
     best_out: Vec<i128>,
     /// Group ids of vacant units, stable across solves.
     groups: GroupIndex,
+    /// The vacant units in their groups, as of the last solve.
+    listed: Groups,
     /// Per row slot, its household's [`group_bounds`], computed on first use and kept until
     /// the household changes or a new group appears.
     bounds: Vec<std::sync::OnceLock<Vec<GroupBound>>>,
+}
+
+/// Warm row and column slots of the portfolio's household and unit slots, and back
+/// (`NONE` where nothing is).
+#[derive(Clone, Debug, Default)]
+struct Maps {
+    row_of_h: Vec<u32>,
+    h_of_row: Vec<u32>,
+    col_of_u: Vec<u32>,
+    u_of_col: Vec<u32>,
+}
+
+fn link(fwd: &mut Vec<u32>, back: &mut Vec<u32>, a: usize, b: u32) {
+    if a >= fwd.len() {
+        fwd.resize(a + 1, NONE);
+    }
+    if b as usize >= back.len() {
+        back.resize(b as usize + 1, NONE);
+    }
+    fwd[a] = b;
+    back[b as usize] = a as u32;
 }
 
 /// `best_out` of a row never priced (or rebuilt).
@@ -128,7 +155,7 @@ impl Inc {
         })
     }
 
-    fn new_row(&mut self, id: &str) {
+    fn new_row(&mut self, id: &str) -> u32 {
         let r = self.alloc_row();
         let d = self.alloc_col();
         let ru = r as usize;
@@ -150,6 +177,7 @@ impl Inc {
         self.warm.add_row(r);
         self.warm.add_col(d, true);
         self.hh_row.insert(id.to_string(), r);
+        r
     }
 
     fn set_col_key(&mut self, c: u32, key: u64) {
@@ -159,11 +187,12 @@ impl Inc {
         self.col_key[c as usize] = key;
     }
 
-    fn new_col(&mut self, id: &str) {
+    fn new_col(&mut self, id: &str) -> u32 {
         let c = self.alloc_col();
         self.set_col_key(c, warm::hash_str(id));
         self.warm.add_col(c, false);
         self.unit_col.insert(id.to_string(), c);
+        c
     }
 }
 
@@ -203,16 +232,35 @@ struct ResultOut<'a> {
 struct CapTable<'a> {
     /// (rule, scope key, effective cap, units in scope)
     rows: Vec<(usize, &'a str, i64, usize)>,
-    /// Constraint id of each unit, per rule.
+    /// Constraint id of each unit slot, per rule (`NONE` for free slots).
     unit_cons: Vec<Vec<u32>>,
+}
+
+/// The portfolio in id order, for the outputs and the capped solve: household and unit
+/// slots by id, and each unit slot's rank.
+struct Order {
+    hs: Vec<usize>,
+    us: Vec<usize>,
+    rank_of_u: Vec<u32>,
+}
+
+impl Order {
+    fn new(p: &Portfolio) -> Self {
+        let hs = p.hh_order();
+        let us = p.unit_order();
+        let mut rank_of_u = vec![NONE; p.units.len()];
+        for (k, &u) in us.iter().enumerate() {
+            rank_of_u[u] = k as u32;
+        }
+        Order { hs, us, rank_of_u }
+    }
 }
 
 impl Engine {
     pub fn new(policy_json: &str) -> Result<Self, String> {
         Ok(Engine {
             policy: Policy::from_json(policy_json)?,
-            units: BTreeMap::new(),
-            households: BTreeMap::new(),
+            p: Portfolio::default(),
             caps: Vec::new(),
             as_of: None,
             names: Names::default(),
@@ -236,6 +284,11 @@ impl Engine {
         &self.policy
     }
 
+    /// Waiting points of `h` on the run date (0 before one is set).
+    fn waiting(&self, h: &Household) -> i64 {
+        self.as_of.map_or(0, |d| waiting_points(&self.policy, h, d))
+    }
+
     /// Replaces the whole state with an instance file; on error nothing changes.
     pub fn load_instance(&mut self, json: &str) -> Result<(), String> {
         let v = parse_json(json, "instance")?;
@@ -254,39 +307,38 @@ impl Engine {
         };
         o.finish()?;
         let mut names = Names::default();
-        let mut units = BTreeMap::new();
+        let mut p = Portfolio::default();
         for (i, uv) in units_v.iter().enumerate() {
             let mut u = Unit::from_value(uv, &format!("units[{i}]"))?;
-            if units.contains_key(&u.id) {
+            if p.unit_ids.contains_key(&u.id) {
                 return Err(format!("units[{i}].id: duplicate id {}", u.id));
             }
             names.code_unit(&mut u, None);
-            units.insert(u.id.clone(), u);
+            p.put_unit(u, &names);
         }
-        let mut households: BTreeMap<String, Household> = BTreeMap::new();
-        let mut tenant_of: BTreeMap<String, String> = BTreeMap::new();
         for (i, hv) in hh_v.iter().enumerate() {
             let path = format!("households[{i}]");
             let mut h = Household::from_value(hv, &path)?;
-            if households.contains_key(&h.id) {
+            if p.hh_ids.contains_key(&h.id) {
                 return Err(format!("{path}.id: duplicate id {}", h.id));
             }
-            check_household(&h, &path, &units, as_of)?;
+            check_household(&h, &path, &p, as_of)?;
             if let Some(c) = &h.current_unit {
-                if let Some(other) = tenant_of.insert(c.clone(), h.id.clone()) {
+                if let Some(other) = p.tenant_of(c) {
                     return Err(format!(
-                        "{path}.current_unit: unit {c} is already the current unit of household {other}"
+                        "{path}.current_unit: unit {c} is already the current unit of household {}",
+                        other.id
                     ));
                 }
             }
-            let own_slot = h.current_unit.as_ref().map(|c| units[c].codes.slot);
+            let own_slot = h.current_unit.as_ref().map(|c| p.unit_ids[c]);
             names.code_household(&mut h, own_slot);
-            households.insert(h.id.clone(), h);
+            let wait = waiting_points(&self.policy, &h, as_of);
+            p.put_household(h, &self.policy, wait, &names);
         }
         *self = Engine {
             policy: self.policy.clone(),
-            units,
-            households,
+            p,
             caps,
             as_of: Some(as_of),
             names,
@@ -299,48 +351,39 @@ impl Engine {
     pub fn upsert_unit(&mut self, json: &str) -> Result<(), String> {
         let v = parse_json(json, "unit")?;
         let mut u = Unit::from_value(&v, "unit")?;
-        let slot = self.units.get(&u.id).map(|o| o.codes.slot);
+        let slot = self.p.unit_ids.get(&u.id).copied();
         self.names.code_unit(&mut u, slot);
-        if let Some(old) = self.units.get(&u.id) {
+        if let Some(old) = self.p.get_unit(&u.id) {
             if *old == u {
                 return Ok(());
             }
-            if old.building != u.building {
-                if let Some(h) = self.tenant_of(&u.id) {
+            if let Some(h) = self.p.tenant_of(&u.id) {
+                if old.codes.building != u.codes.building {
                     // The tenant's skills move from one building's mix to the other's.
-                    let h = h.to_string();
-                    self.inc.dirty_buildings.insert(old.building.clone());
-                    self.inc.dirty_buildings.insert(u.building.clone());
-                    self.inc.dirty_hh.insert(h);
+                    self.inc.dirty_buildings.insert(old.codes.building);
+                    self.inc.dirty_buildings.insert(u.codes.building);
                 }
-            }
-            if let Some(h) = self.tenant_of(&u.id) {
                 // Their own unit's score is the rule-7 threshold of their whole row.
-                let h = h.to_string();
-                self.inc.dirty_hh.insert(h);
+                self.inc.dirty_hh.insert(h.id.clone());
             }
         }
         self.decision = None;
         self.inc.dirty_units.insert(u.id.clone());
-        self.units.insert(u.id.clone(), u);
+        self.p.put_unit(u, &self.names);
         Ok(())
     }
 
     pub fn remove_unit(&mut self, id: &str) -> Result<(), String> {
-        if !self.units.contains_key(id) {
+        if !self.p.unit_ids.contains_key(id) {
             return Err(format!("id: unknown unit {id}"));
         }
-        if let Some(h) = self
-            .households
-            .values()
-            .find(|h| h.current_unit.as_deref() == Some(id))
-        {
+        if let Some(h) = self.p.tenant_of(id) {
             return Err(format!(
                 "id: unit {id} is the current unit of household {}",
                 h.id
             ));
         }
-        if let Some(u) = self.units.remove(id) {
+        if let Some(u) = self.p.take_unit(id) {
             self.names.free_slot(u.codes.slot);
         }
         self.decision = None;
@@ -351,26 +394,18 @@ impl Engine {
     pub fn upsert_household(&mut self, json: &str) -> Result<(), String> {
         let v = parse_json(json, "household")?;
         let mut h = Household::from_value(&v, "household")?;
-        if let Some(as_of) = self.as_of {
-            check_household(&h, "household", &self.units, as_of)?;
-        } else {
-            check_household(&h, "household", &self.units, i64::MAX)?;
-        }
+        check_household(&h, "household", &self.p, self.as_of.unwrap_or(i64::MAX))?;
         if let Some(c) = &h.current_unit {
-            if let Some(other) = self
-                .households
-                .values()
-                .find(|o| o.id != h.id && o.current_unit.as_ref() == Some(c))
-            {
+            if let Some(other) = self.p.tenant_of(c).filter(|o| o.id != h.id) {
                 return Err(format!(
                     "household.current_unit: unit {c} is already the current unit of household {}",
                     other.id
                 ));
             }
         }
-        let own_slot = h.current_unit.as_ref().map(|c| self.units[c].codes.slot);
+        let own_slot = h.current_unit.as_ref().map(|c| self.p.unit_ids[c]);
         self.names.code_household(&mut h, own_slot);
-        let old = self.households.get(&h.id);
+        let old = self.p.get_hh(&h.id);
         if old == Some(&h) {
             return Ok(());
         }
@@ -382,24 +417,25 @@ impl Engine {
             .collect();
         for c in touched {
             if moved {
-                let b = self.units[&c].building.clone();
+                let b = self.p.get_unit(&c).expect("checked").codes.building;
                 self.inc.dirty_buildings.insert(b);
             }
             self.inc.dirty_units.insert(c);
         }
         self.decision = None;
         self.inc.dirty_hh.insert(h.id.clone());
-        self.households.insert(h.id.clone(), h);
+        let wait = self.waiting(&h);
+        self.p.put_household(h, &self.policy, wait, &self.names);
         Ok(())
     }
 
     pub fn remove_household(&mut self, id: &str) -> Result<(), String> {
         let h = self
-            .households
-            .remove(id)
+            .p
+            .take_household(id)
             .ok_or_else(|| format!("id: unknown household {id}"))?;
         if let Some(c) = h.current_unit {
-            let b = self.units[&c].building.clone();
+            let b = self.p.get_unit(&c).expect("own unit").codes.building;
             self.inc.dirty_buildings.insert(b);
             self.inc.dirty_units.insert(c);
         }
@@ -408,26 +444,13 @@ impl Engine {
         Ok(())
     }
 
-    fn tenant_of(&self, unit: &str) -> Option<&str> {
-        self.households
-            .values()
-            .find(|h| h.current_unit.as_deref() == Some(unit))
-            .map(|h| h.id.as_str())
-    }
-
-    /// Waiting periods counted for `h` on date `as_of` (the only as_of-dependent input).
-    fn periods(&self, h: &Household, as_of: i64) -> i64 {
-        let days = h.applied_on.map_or(0, |d| (as_of - d).max(0));
-        self.policy
-            .waiting_max_periods
-            .min(days / self.policy.waiting_period_days)
-    }
-
     pub fn set_as_of(&mut self, date: &str) -> Result<(), String> {
         let d = parse_date(date).map_err(|e| format!("as_of: {e}"))?;
         if let Some(h) = self
-            .households
-            .values()
+            .p
+            .hh_ids
+            .keys()
+            .map(|id| self.p.get_hh(id).expect("listed"))
             .find(|h| h.applied_on.is_some_and(|a| a > d))
         {
             return Err(format!(
@@ -435,22 +458,25 @@ impl Engine {
                 h.id
             ));
         }
-        match self.as_of {
-            Some(old) if old != d => {
-                let pts = self.policy.waiting_points_per_period;
-                for h in self.households.values() {
-                    let delta = pts * (self.periods(h, d) - self.periods(h, old));
-                    if delta != 0 {
-                        *self.inc.shifted.entry(h.id.clone()).or_default() += delta;
-                    }
-                }
+        if self.as_of == Some(d) {
+            return Ok(());
+        }
+        let known = self.as_of.is_some();
+        for slot in 0..self.p.households.len() {
+            let Some(h) = &self.p.households[slot] else {
+                continue;
+            };
+            let points = waiting_points(&self.policy, h, d);
+            let delta = points - self.p.waiting[slot];
+            if known && delta != 0 {
+                *self.inc.shifted.entry(h.id.clone()).or_default() += delta;
             }
-            Some(_) => {}
-            None => self.inc.invalidate(),
+            self.p.set_waiting(slot, points);
         }
-        if self.as_of != Some(d) {
-            self.decision = None;
+        if !known {
+            self.inc.invalidate();
         }
+        self.decision = None;
         self.as_of = Some(d);
         Ok(())
     }
@@ -463,22 +489,16 @@ impl Engine {
     }
 
     pub fn household_ids(&self) -> Vec<String> {
-        self.households.keys().cloned().collect()
+        self.p.hh_ids.keys().cloned().collect()
     }
 
     pub fn unit_ids(&self) -> Vec<String> {
-        self.units.keys().cloned().collect()
+        self.p.unit_ids.keys().cloned().collect()
     }
 
     fn snapshot(&self) -> Result<Snapshot<'_>, String> {
-        let as_of = self.as_of.ok_or("as_of: not set")?;
-        Ok(Snapshot::new(
-            &self.policy,
-            self.units.values().collect(),
-            self.households.values().collect(),
-            as_of,
-            &self.names,
-        ))
+        self.as_of.ok_or("as_of: not set")?;
+        Ok(Snapshot::new(&self.policy, &self.p, &self.names))
     }
 
     /// Every eligible pair as (household index, unit index, score), indices into the sorted
@@ -486,53 +506,53 @@ impl Engine {
     #[allow(clippy::type_complexity)]
     pub fn pairs(&self) -> Result<(Vec<i64>, Vec<i64>, Vec<i64>), String> {
         let s = self.snapshot()?;
+        let o = Order::new(&self.p);
         let (mut hs, mut us, mut ws) = (Vec::new(), Vec::new(), Vec::new());
         let mut scratch = Vec::new();
-        for h in 0..s.households.len() {
-            s.for_each_eligible(h, &mut scratch, |u, w| {
-                hs.push(h as i64);
-                us.push(u as i64);
+        for (k, &h) in o.hs.iter().enumerate() {
+            s.for_each_eligible(h, &o.us, &mut scratch, |u, w| {
+                hs.push(k as i64);
+                us.push(i64::from(o.rank_of_u[u]));
                 ws.push(w);
             });
         }
         Ok((hs, us, ws))
     }
 
-    fn indices(&self, h_id: &str, u_id: &str) -> Result<(usize, usize), String> {
+    /// Slots of a household and a unit by id.
+    fn slots(&self, h_id: &str, u_id: &str) -> Result<(usize, usize), String> {
         let h = self
-            .households
-            .keys()
-            .position(|k| k == h_id)
+            .p
+            .hh_slot(h_id)
             .ok_or_else(|| format!("household: unknown household {h_id}"))?;
         let u = self
-            .units
-            .keys()
-            .position(|k| k == u_id)
+            .p
+            .unit_slot(u_id)
             .ok_or_else(|| format!("unit: unknown unit {u_id}"))?;
         Ok((h, u))
     }
 
     pub fn score_breakdown(&self, h_id: &str, u_id: &str) -> Result<Option<Breakdown>, String> {
-        let (h, u) = self.indices(h_id, u_id)?;
+        let (h, u) = self.slots(h_id, u_id)?;
         Ok(self.snapshot()?.check(h, u).ok())
     }
 
     pub fn ineligibility_reason(&self, h_id: &str, u_id: &str) -> Result<Option<String>, String> {
-        let (h, u) = self.indices(h_id, u_id)?;
+        let (h, u) = self.slots(h_id, u_id)?;
         Ok(self.snapshot()?.check(h, u).err().map(|e| e.to_string()))
     }
 
-    fn cap_table<'a>(&self, s: &Snapshot<'a>) -> CapTable<'a> {
+    fn cap_table<'a>(&self, s: &Snapshot<'a>, o: &Order) -> CapTable<'a> {
         let mut rows = Vec::new();
         let mut unit_cons = Vec::new();
         for (r, cap) in self.caps.iter().enumerate() {
             let mut scopes: BTreeMap<&'a str, (usize, i64)> = BTreeMap::new();
-            for &u in &s.units {
-                scopes.entry(cap.scope.key(u)).or_default().0 += 1;
+            for &u in &o.us {
+                scopes.entry(cap.scope.key(s.unit(u))).or_default().0 += 1;
             }
-            for (h, own) in s.households.iter().zip(&s.own) {
-                if let (Some(u), true) = (own, h.flag(cap.flag)) {
-                    scopes.entry(cap.scope.key(s.units[*u])).or_default().1 += 1;
+            for &h in &o.hs {
+                if let (Some(u), true) = (s.own[h], s.hh(h).flag(cap.flag)) {
+                    scopes.entry(cap.scope.key(s.unit(u))).or_default().1 += 1;
                 }
             }
             let base = rows.len() as u32;
@@ -545,7 +565,11 @@ impl Engine {
                 // Staying put is always feasible: the cap never undercuts who lives there now.
                 rows.push((r, key, cap.value(n_units).max(sitting), n_units));
             }
-            unit_cons.push(s.units.iter().map(|u| index[cap.scope.key(u)]).collect());
+            let mut cons = vec![NONE; self.p.units.len()];
+            for &u in &o.us {
+                cons[u] = index[cap.scope.key(s.unit(u))];
+            }
+            unit_cons.push(cons);
         }
         CapTable { rows, unit_cons }
     }
@@ -567,16 +591,9 @@ impl Engine {
                 return Ok(d.summary);
             }
         }
+        self.as_of.ok_or("as_of: not set")?;
         // Fields borrowed one by one: the warm state is updated while the snapshot is read.
-        let as_of = self.as_of.ok_or("as_of: not set")?;
-        let s = Snapshot::new(
-            &self.policy,
-            self.units.values().collect(),
-            self.households.values().collect(),
-            as_of,
-            &self.names,
-        );
-        let (n, m) = (s.households.len(), s.units.len());
+        let s = Snapshot::new(&self.policy, &self.p, &self.names);
         sync(&mut self.inc, &s)?;
         let cert = self
             .inc
@@ -585,7 +602,6 @@ impl Engine {
             .filter(|c| c.bound == c.objective)
             .ok_or("internal: optimality certificate failed")?;
         let decision = if self.caps.is_empty() {
-            let matched = cert.matched;
             Decision {
                 unit_of: None,
                 summary: Summary {
@@ -594,51 +610,53 @@ impl Engine {
                     uncapped_objective: cert.objective,
                     optimal: true,
                     nodes: 1,
-                    matched,
+                    matched: cert.matched,
                 },
                 node_limit,
             }
         } else {
-            let table = self.cap_table(&s);
+            let o = Order::new(&self.p);
+            let table = self.cap_table(&s, &o);
+            let (n, m) = (o.hs.len(), o.us.len());
             // Capped: branch and bound on a graph rebuilt in id order (not incremental).
             let mut dummy = vec![NONE; n];
             let mut next = m as u32;
-            for h in 0..n {
+            for (k, &h) in o.hs.iter().enumerate() {
                 if s.own[h].is_none() {
-                    dummy[h] = next;
+                    dummy[k] = next;
                     next += 1;
                 }
             }
             let mut g = Graph::new(next as usize);
             let mut scratch = Vec::new();
-            for h in 0..n {
+            for (k, &h) in o.hs.iter().enumerate() {
                 let sitting = s.own[h].is_some();
-                s.for_each_eligible(h, &mut scratch, |u, w| {
+                s.for_each_eligible(h, &o.us, &mut scratch, |u, w| {
                     if sitting || w > 0 {
-                        g.push_edge(u as u32, w);
+                        g.push_edge(o.rank_of_u[u], w);
                     }
                 });
-                if dummy[h] != NONE {
-                    g.push_edge(dummy[h], 0);
+                if dummy[k] != NONE {
+                    g.push_edge(dummy[k], 0);
                 }
                 g.end_row();
             }
             let flags: Vec<Vec<bool>> = self
                 .caps
                 .iter()
-                .map(|c| s.households.iter().map(|h| h.flag(c.flag)).collect())
+                .map(|c| o.hs.iter().map(|&h| s.hh(h).flag(c.flag)).collect())
                 .collect();
             let per_edge = self.caps.len();
             let mut edge_cons = vec![NONE; g.col.len() * per_edge];
-            for h in 0..n {
-                for e in g.edges(h) {
+            for k in 0..n {
+                for e in g.edges(k) {
                     let j = g.col[e] as usize;
                     if j >= m {
                         continue;
                     }
                     for r in 0..per_edge {
-                        if flags[r][h] {
-                            edge_cons[e * per_edge + r] = table.unit_cons[r][j];
+                        if flags[r][k] {
+                            edge_cons[e * per_edge + r] = table.unit_cons[r][o.us[j]];
                         }
                     }
                 }
@@ -648,7 +666,11 @@ impl Engine {
                 edge_cons,
                 per_edge,
                 cap: table.rows.iter().map(|r| r.2).collect(),
-                own_col: s.own.iter().map(|o| o.map_or(NONE, |u| u as u32)).collect(),
+                own_col: o
+                    .hs
+                    .iter()
+                    .map(|&h| s.own[h].map_or(NONE, |u| o.rank_of_u[u]))
+                    .collect(),
             };
             let out = problem
                 .solve(node_limit)
@@ -661,7 +683,7 @@ impl Engine {
                 .iter()
                 .map(|&e| {
                     let j = g.col[e] as usize;
-                    (j < m).then_some(j)
+                    (j < m).then(|| o.us[j])
                 })
                 .collect();
             let matched = unit_of.iter().flatten().count();
@@ -691,21 +713,17 @@ impl Engine {
             .as_ref()
             .ok_or("state: changed since the last re-match; re-match first")?;
         let s = self.snapshot()?;
-        let n = s.households.len();
-        let table = self.cap_table(&s);
+        let o = Order::new(&self.p);
+        let table = self.cap_table(&s, &o);
         let unit_of: Vec<Option<usize>> = match &d.unit_of {
             Some(u) => u.clone(),
             None => {
-                let inc = &self.inc;
-                let mut u_of_col = vec![NONE; inc.next_col as usize];
-                for (u, &c) in inc.unit_col.values().enumerate() {
-                    u_of_col[c as usize] = u as u32;
-                }
-                inc.hh_row
-                    .values()
-                    .map(|&r| {
-                        let c = inc.warm.col_of(r);
-                        (u_of_col[c as usize] != NONE).then(|| u_of_col[c as usize] as usize)
+                let (inc, maps) = (&self.inc, &self.inc.maps);
+                o.hs.iter()
+                    .map(|&h| {
+                        let c = inc.warm.col_of(maps.row_of_h[h]);
+                        let u = maps.u_of_col.get(c as usize).copied().unwrap_or(NONE);
+                        (u != NONE).then_some(u as usize)
                     })
                     .collect()
             }
@@ -720,23 +738,23 @@ impl Engine {
         } = d.summary;
         let mut assignments = Vec::new();
         let mut unmatched = Vec::new();
-        for (h, uo) in unit_of.iter().enumerate() {
-            if let Some(j) = *uo {
-                let breakdown = s.breakdown_of(h, j);
+        for (k, &h) in o.hs.iter().enumerate() {
+            if let Some(u) = unit_of[k] {
+                let breakdown = s.breakdown_of(h, u);
                 assignments.push(AssignmentOut {
-                    household: &s.households[h].id,
-                    unit: &s.units[j].id,
+                    household: &s.hh(h).id,
+                    unit: &s.unit(u).id,
                     score: breakdown.total(),
                     breakdown,
                 });
             } else {
-                unmatched.push(s.households[h].id.as_str());
+                unmatched.push(s.hh(h).id.as_str());
             }
         }
         let mut counts = vec![0i64; table.rows.len()];
         for (r, cap) in self.caps.iter().enumerate() {
-            for h in 0..n {
-                if let (Some(u), true) = (unit_of[h], s.households[h].flag(cap.flag)) {
+            for (k, &h) in o.hs.iter().enumerate() {
+                if let (Some(u), true) = (unit_of[k], s.hh(h).flag(cap.flag)) {
                     counts[table.unit_cons[r][u] as usize] += 1;
                 }
             }
@@ -770,11 +788,6 @@ impl Engine {
     }
 }
 
-/// Position of `id` in a list sorted by id.
-fn find<T>(list: &[&T], id: &str, key: impl Fn(&T) -> &str) -> Option<usize> {
-    list.binary_search_by(|x| key(x).cmp(id)).ok()
-}
-
 /// Edges kept for a household whose row is (re)built: its own unit or its private "stay
 /// unmatched" column, plus the best vacant units under the current column duals.
 const INITIAL_EDGES: usize = 12;
@@ -783,27 +796,42 @@ const PRICED_EDGES: usize = 6;
 /// Edges added per column and pricing round.
 const PRICED_COL_EDGES: usize = 4;
 
-/// What the pricing passes of one solve share.
+/// What the pricing passes of one solve share. The groups and slot maps are taken out of the
+/// incremental state for the solve (and put back after it) so that the state can change
+/// while they are read.
 struct Pricer<'s, 'a> {
     s: &'s Snapshot<'a>,
     /// Estimated cost of one row's pricing walk, in household scorings.
     walk: usize,
     groups: Groups,
-    col_of_u: &'s [u32],
-    row_of_h: &'s [u32],
-    /// Score of the own unit of each household that takes part in pricing and has one: the
-    /// rule-7 threshold of transfer requesters. Indexed by household.
-    own_total: Vec<Option<i64>>,
-    priceable: Vec<usize>,
+    maps: Maps,
+    /// Households that take part in pricing, in id order; listed on first use.
+    priceable: std::cell::OnceCell<Vec<usize>>,
 }
 
 impl Pricer<'_, '_> {
+    fn priceable(&self) -> &[usize] {
+        self.priceable.get_or_init(|| {
+            let p = self.s.p;
+            p.hh_ids
+                .values()
+                .map(|&h| h as usize)
+                .filter(|&h| pricing::priceable(self.s, h))
+                .collect()
+        })
+    }
+
+    /// Score of `h`'s own unit, if any: the rule-7 threshold of a transfer requester.
+    fn own_total(&self, h: usize) -> Option<i64> {
+        self.s.own[h].map(|o| self.s.breakdown_of(h, o).total())
+    }
+
     /// Each group's units as row pricing walks them ([`PricedGroup`]).
     fn by_price(&self, warm: &Warm) -> Vec<PricedGroup> {
         self.groups
             .units
             .iter()
-            .map(|l| PricedGroup::new(self.s, l, |u| warm.v(self.col_of_u[u as usize])))
+            .map(|l| PricedGroup::new(self.s, l, |u| warm.v(self.maps.col_of_u[u as usize])))
             .collect()
     }
 
@@ -819,16 +847,16 @@ impl Pricer<'_, '_> {
         buf: &mut Vec<Candidate>,
         out: &mut Vec<Edge>,
     ) -> i128 {
-        let row = self.row_of_h[h];
+        let row = self.maps.row_of_h[h];
         let rk = inc.row_key[row as usize];
-        let tie = |u: usize| warm::tie(rk, inc.col_key[self.col_of_u[u] as usize]);
-        let in_graph = |u: usize| inc.warm.has_edge(row, self.col_of_u[u]);
-        let v = |u: usize| inc.warm.v(self.col_of_u[u]);
+        let tie = |u: usize| warm::tie(rk, inc.col_key[self.maps.col_of_u[u] as usize]);
+        let in_graph = |u: usize| inc.warm.has_edge(row, self.maps.col_of_u[u]);
+        let v = |u: usize| inc.warm.v(self.maps.col_of_u[u]);
         let bounds =
             inc.bounds[row as usize].get_or_init(|| group_bounds(self.s, &inc.groups.keys, h));
-        let own = self.own_total[h];
+        let own = self.own_total(h);
         let own_building: &[u32] = match self.s.own[h] {
-            Some(o) => &self.groups.in_building[self.s.building_of(o) as usize],
+            Some(o) => self.groups.in_building(self.s.building_of(o)),
             None => &[],
         };
         let cut = price_row(
@@ -849,7 +877,7 @@ impl Pricer<'_, '_> {
         out.extend(buf.iter().map(|c| Edge {
             w: c.w,
             t: tie(c.unit as usize),
-            col: self.col_of_u[c.unit as usize],
+            col: self.maps.col_of_u[c.unit as usize],
         }));
         cut
     }
@@ -864,13 +892,13 @@ impl Pricer<'_, '_> {
         buf: &mut Vec<Candidate>,
     ) -> (Vec<Edge>, i128) {
         let s = self.s;
-        let row = self.row_of_h[h];
+        let row = self.maps.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let mut out = Vec::new();
         let cut = self.row_candidates(inc, by_price, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
         match s.own[h] {
             Some(o) => {
-                let c = self.col_of_u[o];
+                let c = self.maps.col_of_u[o];
                 out.push(Edge {
                     w: s.breakdown_of(h, o).total(),
                     t: warm::tie(rk, inc.col_key[c as usize]),
@@ -895,7 +923,7 @@ impl Pricer<'_, '_> {
         h: usize,
         buf: &mut Vec<Candidate>,
     ) -> bool {
-        let r = self.row_of_h[h];
+        let r = self.maps.row_of_h[h];
         let threshold = -inc.warm.u(r);
         let mut edges = Vec::new();
         let cut = self.row_candidates(inc, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
@@ -911,7 +939,7 @@ impl Pricer<'_, '_> {
     /// column's dual so that every pair into it is feasible; `true` if any.
     fn add_violated_col(&self, inc: &mut Inc, u: usize, compact: &[Compact]) -> bool {
         let s = self.s;
-        let c = self.col_of_u[u];
+        let c = self.maps.col_of_u[u];
         let ck = inc.col_key[c as usize];
         let vc = inc.warm.v(c);
         let view = UnitView::new(s, u);
@@ -922,7 +950,7 @@ impl Pricer<'_, '_> {
                 continue;
             };
             let h = rec.h as usize;
-            let r = self.row_of_h[h];
+            let r = self.maps.row_of_h[h];
             let t = warm::tie(inc.row_key[r as usize], ck);
             let value = (i128::from(w) << 64) + i128::from(t);
             // The column's dual may have risen: the row's bound must cover this pair if it is
@@ -951,46 +979,62 @@ impl Pricer<'_, '_> {
     }
 }
 
-/// Brings the warm matching up to date with the snapshot `s` and re-solves it.
+/// Brings the warm matching up to date with the snapshot `s` and re-solves it. Costs what
+/// changed (plus the pricing it sets off), not the size of the portfolio, except on a full
+/// rebuild.
 fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
-    let (n, m) = (s.households.len(), s.units.len());
-    fn hid(h: &Household) -> &str {
-        &h.id
-    }
-    fn uid(u: &Unit) -> &str {
-        &u.id
-    }
+    let p = s.p;
+    let (n, m) = (p.n_households(), p.n_units());
+    let n_keys = inc.groups.keys.len();
     let mut full = !inc.valid;
     if !full {
         let dirty_hh = std::mem::take(&mut inc.dirty_hh);
         let dirty_units = std::mem::take(&mut inc.dirty_units);
         for id in &dirty_hh {
-            if find(&s.households, id, hid).is_none() {
+            if p.hh_slot(id).is_none() {
                 if let Some(r) = inc.hh_row.remove(id) {
                     let d = inc.dummy[r as usize];
                     inc.warm.remove_row(r);
                     inc.warm.remove_col(d);
                     inc.free_rows.push(r);
                     inc.free_cols.push(d);
+                    inc.maps.h_of_row[r as usize] = NONE;
                 }
             }
         }
+        // Every changed unit leaves its group first (its slot may have gone to another unit
+        // in the meantime), then the vacant ones are listed again.
         for id in &dirty_units {
-            if find(&s.units, id, uid).is_none() {
+            if let Some(&c) = inc.unit_col.get(id) {
+                inc.listed.remove(inc.maps.u_of_col[c as usize] as usize);
+            }
+            if p.unit_slot(id).is_none() {
                 if let Some(c) = inc.unit_col.remove(id) {
                     inc.warm.remove_col(c);
                     inc.free_cols.push(c);
+                    inc.maps.u_of_col[c as usize] = NONE;
                 }
             }
         }
         for id in &dirty_units {
-            if find(&s.units, id, uid).is_some() && !inc.unit_col.contains_key(id) {
-                inc.new_col(id);
+            if let Some(u) = p.unit_slot(id) {
+                let c = match inc.unit_col.get(id) {
+                    Some(&c) => c,
+                    None => inc.new_col(id),
+                };
+                let maps = &mut inc.maps;
+                link(&mut maps.col_of_u, &mut maps.u_of_col, u, c);
+                inc.listed.insert(s, &mut inc.groups, u);
             }
         }
         for id in &dirty_hh {
-            if find(&s.households, id, hid).is_some() && !inc.hh_row.contains_key(id) {
-                inc.new_row(id);
+            if let Some(h) = p.hh_slot(id) {
+                let r = match inc.hh_row.get(id) {
+                    Some(&r) => r,
+                    None => inc.new_row(id),
+                };
+                let maps = &mut inc.maps;
+                link(&mut maps.row_of_h, &mut maps.h_of_row, h, r);
             }
         }
         inc.dirty_hh = dirty_hh;
@@ -999,119 +1043,115 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
             full = true; // cannot happen; be safe
         }
     }
-    if full {
+    let unit_order = full.then(|| p.unit_order());
+    let hh_order = full.then(|| p.hh_order());
+    if let (Some(us), Some(hs)) = (&unit_order, &hh_order) {
         *inc = Inc {
             valid: false,
             ..Inc::default()
         };
-        for u in &s.units {
-            inc.new_col(&u.id);
+        for &u in us {
+            let c = inc.new_col(&p.unit(u).id);
+            link(&mut inc.maps.col_of_u, &mut inc.maps.u_of_col, u, c);
         }
-        for h in &s.households {
-            inc.new_row(&h.id);
+        for &h in hs {
+            let r = inc.new_row(&p.hh(h).id);
+            link(&mut inc.maps.row_of_h, &mut inc.maps.h_of_row, h, r);
+        }
+        inc.listed = Groups::new(s, &mut inc.groups, us);
+    }
+    // Rows and columns to rebuild or rescore, in id order.
+    let mut dirty_row = vec![false; p.households.len()];
+    let mut rows_todo: Vec<usize> = Vec::new();
+    let mut cols_todo: Vec<usize> = Vec::new();
+    if let Some(hs) = hh_order {
+        rows_todo = hs;
+    } else {
+        rows_todo.extend(inc.dirty_hh.iter().filter_map(|id| p.hh_slot(id)));
+        cols_todo.extend(inc.dirty_units.iter().filter_map(|id| p.unit_slot(id)));
+        if !inc.dirty_buildings.is_empty() {
+            for &b in &inc.dirty_buildings {
+                for &u in p.building_units.get(b as usize).map_or(&[][..], |v| v) {
+                    cols_todo.push(u as usize);
+                    if let Some(h) = p.occupant[u as usize] {
+                        rows_todo.push(h);
+                    }
+                }
+            }
+            rows_todo.sort_unstable_by(|&a, &b| p.hh(a).id.cmp(&p.hh(b).id));
+            rows_todo.dedup();
+            cols_todo.sort_unstable_by(|&a, &b| p.unit(a).id.cmp(&p.unit(b).id));
+            cols_todo.dedup();
+        }
+        // Beyond half the problem a cold start is as cheap and simpler.
+        if 2 * (rows_todo.len() + cols_todo.len()) > n.max(1) + m {
+            full = true;
+            rows_todo = p.hh_order();
+            cols_todo.clear();
         }
     }
-    // Both maps iterate in id order, like the snapshot.
-    let col_of_u: Vec<u32> = inc.unit_col.values().copied().collect();
-    let row_of_h: Vec<u32> = inc.hh_row.values().copied().collect();
-    let mut dirty_row = vec![full; n];
-    let mut dirty_col = vec![false; m];
-    if !full {
-        for id in &inc.dirty_hh {
-            if let Some(h) = find(&s.households, id, hid) {
-                dirty_row[h] = true;
-            }
-        }
-        for id in &inc.dirty_units {
-            if let Some(u) = find(&s.units, id, uid) {
-                dirty_col[u] = true;
-            }
-        }
-        if !inc.dirty_buildings.is_empty() {
-            let in_dirty = |u: usize| inc.dirty_buildings.contains(&s.units[u].building);
-            for u in 0..m {
-                if in_dirty(u) {
-                    dirty_col[u] = true;
-                }
-            }
-            for h in 0..n {
-                if s.own[h].is_some_and(in_dirty) {
-                    dirty_row[h] = true;
-                }
-            }
-        }
-        let rows = dirty_row.iter().filter(|&&d| d).count();
-        let cols = dirty_col.iter().filter(|&&d| d).count();
-        // Beyond half the problem a cold start is as cheap and simpler.
-        if 2 * (rows + cols) > n.max(1) + m {
-            full = true;
-            dirty_row.iter_mut().for_each(|d| *d = true);
-            dirty_col.iter_mut().for_each(|d| *d = false);
-        }
+    for &h in &rows_todo {
+        dirty_row[h] = true;
     }
     inc.dirty_hh.clear();
     inc.dirty_units.clear();
     inc.dirty_buildings.clear();
-    let priceable: Vec<usize> = (0..n).filter(|&h| pricing::priceable(s, h)).collect();
-    let mut own_total = vec![None; n];
-    for &h in &priceable {
-        own_total[h] = s.own[h].map(|o| s.breakdown_of(h, o).total());
-    }
-    let n_keys = inc.groups.keys.len();
-    let groups = Groups::new(s, &mut inc.groups);
     if inc.groups.keys.len() != n_keys {
         // A new kind of vacant unit: every household's bounds lack it.
         inc.bounds.iter_mut().for_each(|b| drop(b.take()));
     }
-    for h in 0..n {
-        if dirty_row[h] {
-            inc.bounds[row_of_h[h] as usize].take();
-        }
+    for &h in &rows_todo {
+        inc.bounds[inc.maps.row_of_h[h] as usize].take();
     }
-    let walk = (groups.of_unit.iter().filter(|&&g| g != NONE).count() / 2).max(1);
+    let walk = (inc.listed.vacant / 2).max(1);
     let pricer = Pricer {
         s,
         walk,
-        groups,
-        col_of_u: &col_of_u,
-        row_of_h: &row_of_h,
-        own_total,
-        priceable,
+        groups: std::mem::take(&mut inc.listed),
+        maps: std::mem::take(&mut inc.maps),
+        priceable: std::cell::OnceCell::new(),
     };
+    let out = solve_and_price(inc, &pricer, full, &rows_todo, &cols_todo, &dirty_row);
+    let Pricer { groups, maps, .. } = pricer;
+    inc.listed = groups;
+    inc.maps = maps;
+    out
+}
+
+/// The solve proper of [`sync`]: rebuilds and rescores what changed, then solves and prices
+/// until no pair outside the graph is violated.
+fn solve_and_price(
+    inc: &mut Inc,
+    pricer: &Pricer,
+    full: bool,
+    rows_todo: &[usize],
+    cols_todo: &[usize],
+    dirty_row: &[bool],
+) -> Result<(), String> {
+    let s = pricer.s;
+    let maps = &pricer.maps;
     let mut buf = Vec::new();
     if full {
         inc.warm.take_changed();
     }
     let by_price = pricer.by_price(&inc.warm);
-    let mut n_rows = 0;
-    for h in 0..n {
-        if dirty_row[h] {
-            n_rows += 1;
-            let (edges, cut) = pricer.row_edges(inc, &by_price, h, &mut buf);
-            inc.best_out[row_of_h[h] as usize] = cut;
-            inc.warm.set_row(row_of_h[h], edges);
-        }
-    }
-    let mut u_of_col = vec![NONE; inc.next_col as usize];
-    for (u, &c) in col_of_u.iter().enumerate() {
-        u_of_col[c as usize] = u as u32;
-    }
-    let mut h_of_row = vec![NONE; inc.next_row as usize];
-    for (h, &r) in row_of_h.iter().enumerate() {
-        h_of_row[r as usize] = h as u32;
+    for &h in rows_todo {
+        let (edges, cut) = pricer.row_edges(inc, &by_price, h, &mut buf);
+        inc.best_out[maps.row_of_h[h] as usize] = cut;
+        inc.warm.set_row(maps.row_of_h[h], edges);
     }
     // Waiting points moved: shift those rows (before the column rescoring below, which
     // writes absolute scores).
     let shifted = std::mem::take(&mut inc.shifted);
     if !full {
         for (id, &delta) in &shifted {
-            let Some(h) = find(&s.households, id, hid) else {
+            let Some(h) = s.p.hh_slot(id) else {
                 continue;
             };
             if delta == 0 || dirty_row[h] {
                 continue;
             }
-            let r = row_of_h[h];
+            let r = maps.row_of_h[h];
             let dummy = s.own[h].is_none().then(|| inc.dummy[r as usize]);
             inc.warm.shift_row(r, delta, dummy);
             // Every pair left out moved by delta too; an applicant's pairs that rose above 0
@@ -1123,17 +1163,12 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
             }
         }
     }
-    let mut n_cols = 0;
-    for u in 0..m {
-        if !dirty_col[u] {
-            continue;
-        }
-        n_cols += 1;
+    for &u in cols_todo {
         // Rescore the pairs the graph holds; pricing finds the ones it should hold.
-        let c = col_of_u[u];
+        let c = maps.col_of_u[u];
         let rows: Vec<u32> = inc.warm.col_rows(c).to_vec();
         for &r in &rows {
-            let h = h_of_row[r as usize] as usize;
+            let h = maps.h_of_row[r as usize] as usize;
             if dirty_row[h] {
                 continue;
             }
@@ -1152,8 +1187,8 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
     if full {
         inc.warm.reset();
     }
-    inc.last_rows = n_rows;
-    inc.last_cols = n_cols;
+    inc.last_rows = rows_todo.len();
+    inc.last_cols = cols_todo.len();
     inc.last_full = full;
     // Solve the restricted graph, then price every pair outside it whose reduced cost may
     // have dropped; repeat until none is violated. That last, clean pass is the proof that
@@ -1180,14 +1215,14 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
                     .get(r as usize)
                     .is_some_and(|&b| b > -inc.warm.u(r))
             })
-            .map(|&r| h_of_row.get(r as usize).copied().unwrap_or(NONE))
+            .map(|&r| maps.h_of_row.get(r as usize).copied().unwrap_or(NONE))
             .filter(|&h| h != NONE && pricing::priceable(s, h as usize))
             .map(|h| h as usize)
             .collect();
         let cols: Vec<usize> = cols
             .iter()
-            .map(|&c| u_of_col.get(c as usize).copied().unwrap_or(NONE))
-            .filter(|&u| u != NONE && pricer.groups.of_unit[u as usize] != NONE)
+            .map(|&c| maps.u_of_col.get(c as usize).copied().unwrap_or(NONE))
+            .filter(|&u| u != NONE && pricer.groups.group_of(u as usize).is_some())
             .map(|u| u as usize)
             .collect();
         // Pricing a column scores every priceable household (from compact records); pricing
@@ -1195,17 +1230,19 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
         // quarter (20,000 units) to four fifths (100,000) as many households as there are
         // vacant units; half is used. Price every row instead when the columns would cost
         // more than the rows not priced anyway.
-        let n_price = pricer.priceable.len();
-        if cols.len() * n_price > n_price.saturating_sub(rows.len()) * pricer.walk {
-            everything = true;
+        if !cols.is_empty() {
+            let n_price = pricer.priceable().len();
+            if cols.len() * n_price > n_price.saturating_sub(rows.len()) * pricer.walk {
+                everything = true;
+            }
         }
         let by_price = pricer.by_price(&inc.warm);
         let mut found = false;
         if everything {
-            inc.last_priced.0 += pricer.priceable.len();
+            let priceable = pricer.priceable();
+            inc.last_priced.0 += priceable.len();
             inc.last_priced.2 = true;
-            for k in 0..pricer.priceable.len() {
-                let h = pricer.priceable[k];
+            for &h in priceable {
                 found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
             }
         } else {
@@ -1217,9 +1254,9 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
             if !cols.is_empty() {
                 let compact = compact.get_or_insert_with(|| {
                     pricer
-                        .priceable
+                        .priceable()
                         .iter()
-                        .map(|&h| Compact::new(s, h, pricer.own_total[h]))
+                        .map(|&h| Compact::new(s, h, pricer.own_total(h)))
                         .collect::<Vec<_>>()
                 });
                 for &u in &cols {
@@ -1238,14 +1275,9 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
 }
 
 /// Cross-checks of one household against the units and the run date.
-fn check_household(
-    h: &Household,
-    path: &str,
-    units: &BTreeMap<String, Unit>,
-    as_of: i64,
-) -> Result<(), String> {
+fn check_household(h: &Household, path: &str, p: &Portfolio, as_of: i64) -> Result<(), String> {
     if let Some(c) = &h.current_unit {
-        if !units.contains_key(c) {
+        if !p.unit_ids.contains_key(c) {
             return Err(format!("{path}.current_unit: unknown unit {c}"));
         }
     }

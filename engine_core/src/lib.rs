@@ -9,6 +9,7 @@ pub mod date;
 pub mod engine;
 pub mod lsa;
 pub mod model;
+pub mod portfolio;
 pub mod pricing;
 #[cfg(feature = "python")]
 mod python;

@@ -25,49 +25,98 @@ pub struct GroupIndex {
     pub keys: Vec<GroupKey>,
 }
 
-/// Vacant units (no sitting tenant) grouped by [`GroupKey`]. Units of a group are listed in
-/// snapshot (id) order; a group may be empty (its key was seen before).
+/// Vacant units (no sitting tenant) grouped by [`GroupKey`], kept across solves and updated
+/// per unit that changed. Units are unit slots; a group may be empty (its key was seen
+/// before).
+#[derive(Clone, Debug, Default)]
 pub struct Groups {
     /// Units of each group.
     pub units: Vec<Vec<u32>>,
-    /// Group of each unit; `u32::MAX` for occupied units.
+    /// Group of each unit slot; `u32::MAX` for occupied units and free slots.
     pub of_unit: Vec<u32>,
-    /// Vacant units of each building (by building code), in snapshot order.
+    /// Vacant units of each building (by building code).
     pub in_building: Vec<Vec<u32>>,
+    /// Building each listed unit was listed under (its building may change since).
+    listed_in: Vec<u32>,
+    /// Number of units listed.
+    pub vacant: usize,
 }
 
 impl Groups {
-    /// Groups the vacant units of `s`; new keys get new ids in `index`.
-    pub fn new(s: &Snapshot, index: &mut GroupIndex) -> Self {
-        let mut units: Vec<Vec<u32>> = vec![Vec::new(); index.keys.len()];
-        let mut of_unit = vec![u32::MAX; s.units.len()];
-        let mut in_building = vec![Vec::new(); s.n_buildings()];
-        for (u, unit) in s.units.iter().enumerate() {
-            if s.occupant[u].is_some() {
-                continue;
-            }
-            in_building[s.building_of(u) as usize].push(u as u32);
-            let key = (
-                unit.rooms,
-                unit.accessible,
-                unit.kind == Kind::Care,
-                s.unit_district[u],
-                s.unit_school[u],
-            );
-            let next = index.keys.len() as u32;
-            let g = *index.ids.entry(key).or_insert(next);
-            if g == next {
-                index.keys.push(key);
-                units.push(Vec::new());
-            }
-            units[g as usize].push(u as u32);
-            of_unit[u] = g;
+    /// Groups the vacant units of `s` among `units` (slots); new keys get new ids in `index`.
+    pub fn new(s: &Snapshot, index: &mut GroupIndex, units: &[usize]) -> Self {
+        let mut g = Groups {
+            units: vec![Vec::new(); index.keys.len()],
+            ..Groups::default()
+        };
+        for &u in units {
+            g.insert(s, index, u);
         }
-        Groups {
-            units,
-            of_unit,
-            in_building,
+        g
+    }
+
+    /// Takes unit slot `u` off the lists, if listed.
+    pub fn remove(&mut self, u: usize) {
+        let Some(&g) = self.of_unit.get(u) else {
+            return;
+        };
+        if g == u32::MAX {
+            return;
         }
+        let slot = u as u32;
+        self.units[g as usize].retain(|&x| x != slot);
+        self.in_building[self.listed_in[u] as usize].retain(|&x| x != slot);
+        self.of_unit[u] = u32::MAX;
+        self.vacant -= 1;
+    }
+
+    /// Lists unit slot `u` if it is vacant (after [`Groups::remove`] if it was listed).
+    pub fn insert(&mut self, s: &Snapshot, index: &mut GroupIndex, u: usize) {
+        debug_assert!(self.of_unit.get(u).is_none_or(|&g| g == u32::MAX));
+        if s.occupant[u].is_some() {
+            return;
+        }
+        let unit = s.unit(u);
+        let key = (
+            unit.rooms,
+            unit.accessible,
+            unit.kind == Kind::Care,
+            s.unit_district[u],
+            s.unit_school[u],
+        );
+        let next = index.keys.len() as u32;
+        let g = *index.ids.entry(key).or_insert(next);
+        if g == next {
+            index.keys.push(key);
+        }
+        if self.units.len() < index.keys.len() {
+            self.units.resize_with(index.keys.len(), Vec::new);
+        }
+        if u >= self.of_unit.len() {
+            self.of_unit.resize(u + 1, u32::MAX);
+            self.listed_in.resize(u + 1, u32::MAX);
+        }
+        let b = s.building_of(u);
+        if b as usize >= self.in_building.len() {
+            self.in_building.resize_with(b as usize + 1, Vec::new);
+        }
+        self.units[g as usize].push(u as u32);
+        self.in_building[b as usize].push(u as u32);
+        self.of_unit[u] = g;
+        self.listed_in[u] = b;
+        self.vacant += 1;
+    }
+
+    /// Group of unit slot `u`, if listed.
+    pub fn group_of(&self, u: usize) -> Option<u32> {
+        self.of_unit.get(u).copied().filter(|&g| g != u32::MAX)
+    }
+
+    /// Vacant units of building `b`.
+    pub fn in_building(&self, b: u32) -> &[u32] {
+        self.in_building
+            .get(b as usize)
+            .map_or(&[], |v| v.as_slice())
     }
 }
 
@@ -126,7 +175,7 @@ pub struct Candidate {
 /// Does household `h` take part in pricing? Sitting tenants without a transfer request have
 /// their own unit as the only eligible pair (rule 5).
 pub fn priceable(s: &Snapshot, h: usize) -> bool {
-    s.own[h].is_none() || s.households[h].transfer_requested
+    s.own[h].is_none() || s.hh(h).transfer_requested
 }
 
 /// Eligibility and score of a vacant unit `u` for a priceable household `h` (rules 2–4 and 7,
@@ -367,7 +416,7 @@ pub struct Compact {
 
 impl Compact {
     pub fn new(s: &Snapshot, h: usize, own_total: Option<i64>) -> Self {
-        let hh = s.households[h];
+        let hh = s.hh(h);
         let c = &hh.codes;
         let skills = s.skill_masks(h);
         let slow = skills.is_none() || c.preferred.iter().any(|&d| d >= 64);
@@ -406,7 +455,7 @@ pub struct UnitView {
 
 impl UnitView {
     pub fn new(s: &Snapshot, u: usize) -> Self {
-        let unit = s.units[u];
+        let unit = s.unit(u);
         let building = s.building_of(u);
         let (one, two) = s.building_masks(building);
         UnitView {
@@ -462,6 +511,7 @@ mod tests {
 
     use super::*;
     use crate::model::{Household, Names, Policy, Unit};
+    use crate::portfolio::Portfolio;
 
     /// Column pricing's compact scores equal the snapshot's, pair by pair.
     #[test]
@@ -477,53 +527,44 @@ mod tests {
         let districts = ["A", "B", "C", "D"];
         let skills = ["s1", "s2", "s3", "s4", "s5"];
         let mut names = Names::default();
-        let mut units: Vec<Unit> = (0..60)
-            .map(|i| {
-                let v = json!({"id": format!("U{i:03}"), "building": format!("B{}", next(6)),
-                    "stairwell": "S", "floor": 1, "rooms": 1 + next(4), "area_m2": 40.0,
-                    "rent_nok_month": 5000, "accessible": next(2) == 0,
-                    "kind": if next(5) == 0 { "care" } else { "ordinary" },
-                    "district": districts[next(4) as usize],
-                    "school_district": if next(2) == 0 { json!(districts[next(4) as usize]) } else { json!(null) }});
-                let mut u = Unit::from_value(&v, "u").unwrap();
-                names.code_unit(&mut u, None);
-                u
-            })
-            .collect();
-        units.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut households: Vec<Household> = (0..80)
-            .map(|i| {
-                let own = (i < 30).then(|| format!("U{:03}", i * 2));
-                let sk: Vec<&str> = skills.iter().copied().filter(|_| next(3) == 0).collect();
-                let pref: Vec<&str> = districts.iter().copied().filter(|_| next(3) == 0).collect();
-                let v = json!({"id": format!("H{i:03}"), "adults": 1 + next(2), "children": next(3),
-                    "needs_accessible": next(5) == 0, "care_need": next(5) == 0,
-                    "disadvantaged": false, "refugee": false, "urgency": next(4),
-                    "applied_on": "2020-01-01", "skills": sk, "preferred_districts": pref,
-                    "school_district": if next(2) == 0 { json!(districts[next(4) as usize]) } else { json!(null) },
-                    "current_unit": own, "transfer_requested": next(2) == 0});
-                let mut h = Household::from_value(&v, "h").unwrap();
-                let own_slot = h
-                    .current_unit
-                    .as_ref()
-                    .map(|c| units.iter().find(|u| &u.id == c).unwrap().codes.slot);
-                names.code_household(&mut h, own_slot);
-                h
-            })
-            .collect();
-        households.sort_by(|a, b| a.id.cmp(&b.id));
-        let s = Snapshot::new(
-            &policy,
-            units.iter().collect(),
-            households.iter().collect(),
-            crate::date::parse_date("2021-05-01").unwrap(),
-            &names,
-        );
+        let mut portfolio = Portfolio::default();
+        let mut slot_of = std::collections::BTreeMap::new();
+        for i in 0..60 {
+            let v = json!({"id": format!("U{i:03}"), "building": format!("B{}", next(6)),
+                "stairwell": "S", "floor": 1, "rooms": 1 + next(4), "area_m2": 40.0,
+                "rent_nok_month": 5000, "accessible": next(2) == 0,
+                "kind": if next(5) == 0 { "care" } else { "ordinary" },
+                "district": districts[next(4) as usize],
+                "school_district": if next(2) == 0 { json!(districts[next(4) as usize]) } else { json!(null) }});
+            let mut u = Unit::from_value(&v, "u").unwrap();
+            names.code_unit(&mut u, None);
+            slot_of.insert(u.id.clone(), u.codes.slot);
+            portfolio.put_unit(u, &names);
+        }
+        let as_of = crate::date::parse_date("2021-05-01").unwrap();
+        for i in 0..80 {
+            let own = (i < 30).then(|| format!("U{:03}", i * 2));
+            let sk: Vec<&str> = skills.iter().copied().filter(|_| next(3) == 0).collect();
+            let pref: Vec<&str> = districts.iter().copied().filter(|_| next(3) == 0).collect();
+            let v = json!({"id": format!("H{i:03}"), "adults": 1 + next(2), "children": next(3),
+                "needs_accessible": next(5) == 0, "care_need": next(5) == 0,
+                "disadvantaged": false, "refugee": false, "urgency": next(4),
+                "applied_on": "2020-01-01", "skills": sk, "preferred_districts": pref,
+                "school_district": if next(2) == 0 { json!(districts[next(4) as usize]) } else { json!(null) },
+                "current_unit": own, "transfer_requested": next(2) == 0});
+            let mut h = Household::from_value(&v, "h").unwrap();
+            let own_slot = h.current_unit.as_ref().map(|c| slot_of[c]);
+            names.code_household(&mut h, own_slot);
+            let wait = crate::scoring::waiting_points(&policy, &h, as_of);
+            portfolio.put_household(h, &policy, wait, &names);
+        }
+        let s = Snapshot::new(&policy, &portfolio, &names);
+        let (households, units) = (portfolio.hh_order(), portfolio.unit_order());
         let mut compared = 0;
-        for h in (0..households.len()).filter(|&h| priceable(&s, h)) {
+        for h in households.into_iter().filter(|&h| priceable(&s, h)) {
             let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
             let c = Compact::new(&s, h, own_total);
-            for u in (0..units.len()).filter(|&u| s.occupant[u].is_none()) {
+            for &u in units.iter().filter(|&&u| s.occupant[u].is_none()) {
                 let view = UnitView::new(&s, u);
                 assert_eq!(
                     compact_score(&s, &c, &view, u),

@@ -1,11 +1,10 @@
 //! Policy v1 (DESIGN §5): rooms needed, eligibility rules 1–7 and the score components, on a
-//! snapshot with units and households sorted by id and strings interned to integers.
-
-use std::collections::BTreeMap;
+//! snapshot of the portfolio's slots with strings interned to integers.
 
 use serde::Serialize;
 
 use crate::model::{Household, Kind, Names, Policy, Unit};
+use crate::portfolio::Portfolio;
 
 /// Score components of one pair; field order is the order in the result file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -37,32 +36,28 @@ pub fn rooms_needed(p: &Policy, h: &Household) -> i64 {
     bedrooms + 1
 }
 
-/// Everything scoring needs, precomputed once per snapshot.
-pub struct Snapshot<'a> {
-    pub policy: &'a Policy,
-    pub units: Vec<&'a Unit>,
-    pub households: Vec<&'a Household>,
-    /// Own unit index per household, occupant index per unit.
-    pub own: Vec<Option<usize>>,
-    pub occupant: Vec<Option<usize>>,
-    pub needed: Vec<i64>,
-    waiting: Vec<i64>,
-    unit_building: Vec<u32>,
-    pub(crate) unit_district: Vec<u32>,
-    pub(crate) unit_school: Vec<Option<u32>>,
-    /// Per building: (skill, number of sitting tenants with it), sorted by skill.
-    building_skills: Vec<Vec<(u32, u32)>>,
-    n_buildings: usize,
-    /// The same as bit sets when there are at most 64 distinct skills (the usual case): per
-    /// household its skills, per building the skills at least one / two tenants have. The
-    /// resource mix is then one popcount instead of a search per skill (a pricing hot path).
-    masks: Option<SkillMasks>,
+/// Waiting points of `h` on run date `as_of` (days since the epoch).
+pub fn waiting_points(p: &Policy, h: &Household, as_of: i64) -> i64 {
+    let days = h.applied_on.map_or(0, |d| (as_of - d).max(0));
+    p.waiting_points_per_period * p.waiting_max_periods.min(days / p.waiting_period_days)
 }
 
-struct SkillMasks {
-    household: Vec<u64>,
-    one: Vec<u64>,
-    two: Vec<u64>,
+/// What scoring reads, borrowed from the [`Portfolio`] (built in constant time). Units and
+/// households are addressed by slot.
+pub struct Snapshot<'a> {
+    pub policy: &'a Policy,
+    pub p: &'a Portfolio,
+    /// Own unit slot per household, occupant per unit.
+    pub own: &'a [Option<usize>],
+    pub occupant: &'a [Option<usize>],
+    pub needed: &'a [i64],
+    waiting: &'a [i64],
+    unit_building: &'a [u32],
+    pub(crate) unit_district: &'a [u32],
+    pub(crate) unit_school: &'a [Option<u32>],
+    /// Skill bit sets usable (at most 64 distinct skills, the usual case): the resource mix
+    /// is then one popcount instead of a search per skill (a pricing hot path).
+    masks: bool,
 }
 
 /// Why a pair is not eligible; `Display` names the rule.
@@ -107,92 +102,29 @@ impl std::fmt::Display for Ineligible {
 }
 
 impl<'a> Snapshot<'a> {
-    /// `units` and `households` must be sorted by id, cross-references already checked and
-    /// codes set by `names`. Linear in the portfolio with small constants: strings were
-    /// interned when the entities came in.
-    pub fn new(
-        policy: &'a Policy,
-        units: Vec<&'a Unit>,
-        households: Vec<&'a Household>,
-        as_of: i64,
-        names: &Names,
-    ) -> Self {
-        let mut pos_of_slot = vec![u32::MAX; names.slots()];
-        for (i, u) in units.iter().enumerate() {
-            pos_of_slot[u.codes.slot as usize] = i as u32;
-        }
-        let mut own = vec![None; households.len()];
-        let mut occupant = vec![None; units.len()];
-        for (i, h) in households.iter().enumerate() {
-            if let Some(slot) = h.codes.own_slot {
-                let u = pos_of_slot[slot as usize] as usize;
-                own[i] = Some(u);
-                occupant[u] = Some(i);
-            }
-        }
-        let unit_building: Vec<u32> = units.iter().map(|u| u.codes.building).collect();
-        let unit_district: Vec<u32> = units.iter().map(|u| u.codes.district).collect();
-        let unit_school: Vec<Option<u32>> = units.iter().map(|u| u.codes.school).collect();
-        let n_buildings = names.buildings.len();
-        let masks = (names.skills.len() <= 64).then(|| {
-            let mut m = SkillMasks {
-                household: households
-                    .iter()
-                    .map(|h| h.codes.skills.iter().fold(0u64, |acc, &s| acc | (1 << s)))
-                    .collect(),
-                one: vec![0; n_buildings],
-                two: vec![0; n_buildings],
-            };
-            for (i, o) in own.iter().enumerate() {
-                if let Some(u) = *o {
-                    let b = unit_building[u] as usize;
-                    let k = m.household[i];
-                    m.two[b] |= m.one[b] & k;
-                    m.one[b] |= k;
-                }
-            }
-            m
-        });
-        let mut building_skills = vec![Vec::new(); n_buildings];
-        if masks.is_none() {
-            let mut count: BTreeMap<(u32, u32), u32> = BTreeMap::new();
-            for (i, o) in own.iter().enumerate() {
-                if let Some(u) = *o {
-                    for &s in &households[i].codes.skills {
-                        *count.entry((unit_building[u], s)).or_default() += 1;
-                    }
-                }
-            }
-            for ((b, s), c) in count {
-                building_skills[b as usize].push((s, c));
-            }
-        }
-        let waiting = households
-            .iter()
-            .map(|h| {
-                let days = h.applied_on.map_or(0, |d| (as_of - d).max(0));
-                policy.waiting_points_per_period
-                    * policy
-                        .waiting_max_periods
-                        .min(days / policy.waiting_period_days)
-            })
-            .collect();
-        let needed = households.iter().map(|h| rooms_needed(policy, h)).collect();
+    pub fn new(policy: &'a Policy, p: &'a Portfolio, names: &Names) -> Self {
         Snapshot {
             policy,
-            units,
-            households,
-            own,
-            occupant,
-            needed,
-            waiting,
-            unit_building,
-            unit_district,
-            unit_school,
-            building_skills,
-            n_buildings,
-            masks,
+            p,
+            own: &p.own,
+            occupant: &p.occupant,
+            needed: &p.needed,
+            waiting: &p.waiting,
+            unit_building: &p.unit_building,
+            unit_district: &p.unit_district,
+            unit_school: &p.unit_school,
+            masks: names.skills.len() <= 64,
         }
+    }
+
+    #[inline]
+    pub fn unit(&self, u: usize) -> &'a Unit {
+        self.p.unit(u)
+    }
+
+    #[inline]
+    pub fn hh(&self, h: usize) -> &'a Household {
+        self.p.hh(h)
     }
 
     /// Resource-mix points of household `h` in building `b`: its skills that no sitting tenant
@@ -200,18 +132,19 @@ impl<'a> Snapshot<'a> {
     #[inline]
     pub(crate) fn resource_mix(&self, h: usize, b: u32) -> i64 {
         let lives_here = self.own[h].is_some_and(|u| self.unit_building[u] == b);
-        if let Some(m) = &self.masks {
+        if self.masks {
             // A tenant's own skills are in `one` of its building: only a second holder counts.
             let have = if lives_here {
-                m.two[b as usize]
+                self.p.two[b as usize]
             } else {
-                m.one[b as usize]
+                self.p.one[b as usize]
             };
-            let missing = i64::from((m.household[h] & !have).count_ones());
+            let missing = i64::from((self.p.hh_mask[h] & !have).count_ones());
             return (self.policy.skill_bonus * missing).min(self.policy.skill_bonus_max);
         }
-        let have = &self.building_skills[b as usize];
-        let missing = self.households[h]
+        let have = &self.p.building_skills[b as usize];
+        let missing = self
+            .hh(h)
             .codes
             .skills
             .iter()
@@ -228,14 +161,14 @@ impl<'a> Snapshot<'a> {
     /// Resource-mix points of `h` for every building, indexed by building id.
     fn resource_mix_all(&self, h: usize, out: &mut Vec<i64>) {
         out.clear();
-        out.extend((0..self.n_buildings as u32).map(|b| self.resource_mix(h, b)));
+        out.extend((0..self.n_buildings() as u32).map(|b| self.resource_mix(h, b)));
     }
 
     /// Breakdown with the resource-mix points `rm` given (pricing bounds them separately).
     pub(crate) fn breakdown(&self, h: usize, u: usize, rm: i64) -> Breakdown {
         let p = self.policy;
-        let hh = self.households[h];
-        let unit = self.units[u];
+        let hh = self.hh(h);
+        let unit = self.unit(u);
         let needed = self.needed[h];
         let size_fit = if unit.rooms >= needed {
             p.size_fit_base - p.size_fit_excess_penalty * (unit.rooms - needed)
@@ -280,7 +213,7 @@ impl<'a> Snapshot<'a> {
     }
 
     pub(crate) fn n_buildings(&self) -> usize {
-        self.n_buildings
+        self.p.one.len()
     }
 
     pub(crate) fn building_of(&self, u: usize) -> u32 {
@@ -296,7 +229,7 @@ impl<'a> Snapshot<'a> {
     /// if not eligible. Equals `breakdown(h, u, 0)` minus those for every unit of the group.
     pub(crate) fn group_base(&self, h: usize, key: &crate::pricing::GroupKey) -> Option<i64> {
         let &(rooms, accessible, care, district, school) = key;
-        let hh = self.households[h];
+        let hh = self.hh(h);
         let needed = self.needed[h];
         if rooms < needed
             || (hh.needs_accessible && !accessible)
@@ -325,25 +258,27 @@ impl<'a> Snapshot<'a> {
     /// building `b` that count against it (held by another tenant).
     #[inline]
     pub(crate) fn skill_masks(&self, h: usize) -> Option<u64> {
-        self.masks.as_ref().map(|m| m.household[h])
+        self.masks.then(|| self.p.hh_mask[h])
     }
 
     #[inline]
     pub(crate) fn building_masks(&self, b: u32) -> (u64, u64) {
-        self.masks
-            .as_ref()
-            .map_or((0, 0), |m| (m.one[b as usize], m.two[b as usize]))
+        if self.masks {
+            (self.p.one[b as usize], self.p.two[b as usize])
+        } else {
+            (0, 0)
+        }
     }
 
     pub(crate) fn skill_count(&self, h: usize) -> usize {
-        self.households[h].codes.skills.len()
+        self.hh(h).codes.skills.len()
     }
 
     /// Rules 1–5 as a yes/no, without building the reason (the pricing hot path).
     #[inline]
     pub(crate) fn static_ok(&self, h: usize, u: usize) -> bool {
-        let hh = self.households[h];
-        let unit = self.units[u];
+        let hh = self.hh(h);
+        let unit = self.unit(u);
         self.occupant[u].is_none_or(|o| o == h)
             && unit.rooms >= self.needed[h]
             && (!hh.needs_accessible || unit.accessible)
@@ -353,11 +288,11 @@ impl<'a> Snapshot<'a> {
 
     /// Rules 1–5, the ones that do not need a score.
     fn static_rules(&self, h: usize, u: usize) -> Result<(), Ineligible> {
-        let hh = self.households[h];
-        let unit = self.units[u];
+        let hh = self.hh(h);
+        let unit = self.unit(u);
         if let Some(o) = self.occupant[u] {
             if o != h {
-                return Err(Ineligible::Occupied(self.households[o].id.clone()));
+                return Err(Ineligible::Occupied(self.hh(o).id.clone()));
             }
         }
         if unit.rooms < self.needed[h] {
@@ -414,14 +349,16 @@ impl<'a> Snapshot<'a> {
         Ok(b)
     }
 
-    /// Calls `f(u, total)` for every eligible unit of `h`, in unit order.
+    /// Calls `f(u, total)` for every eligible unit `u` of `h`, in the order of `order` (unit
+    /// slots).
     pub fn for_each_eligible(
         &self,
         h: usize,
+        order: &[usize],
         scratch: &mut Vec<i64>,
         mut f: impl FnMut(usize, i64),
     ) {
-        if let (Some(o), false) = (self.own[h], self.households[h].transfer_requested) {
+        if let (Some(o), false) = (self.own[h], self.hh(h).transfer_requested) {
             // Rule 5: nothing else to look at.
             f(o, self.breakdown_of(h, o).total());
             return;
@@ -430,7 +367,7 @@ impl<'a> Snapshot<'a> {
         let rm = |b: u32| scratch[b as usize];
         let own_total =
             self.own[h].map(|o| self.breakdown(h, o, rm(self.unit_building[o])).total());
-        for u in 0..self.units.len() {
+        for &u in order {
             if let Ok(b) = self.check_with(h, u, &rm, own_total) {
                 f(u, b.total());
             }
