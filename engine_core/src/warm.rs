@@ -209,7 +209,7 @@ impl Warm {
         }
     }
 
-    /// Column `c`'s dual or match changed: it and every row with an edge into it are checked.
+    /// Column `c`'s dual or match changed: it and every edge into it are checked again.
     #[inline]
     fn mark_col(&mut self, c: u32) {
         if !self.cert.col_marked[c as usize] {
@@ -765,14 +765,17 @@ impl Warm {
                 self.mark_col(c as u32);
             }
         }
-        let cols = std::mem::take(&mut self.cert.cols);
+        let mut cols = std::mem::take(&mut self.cert.cols);
+        // A column that fails stays marked: it is checked again at every call until it
+        // passes (a row change may have repaired its edges meanwhile).
+        let mut failed = Vec::new();
         for &c in &cols {
             let cu = c as usize;
             self.cert.col_marked[cu] = false;
             let part = if self.col_live[cu] {
                 let v = self.v[cu];
                 ColPart {
-                    ok: v <= 0 && (self.row4col[cu] != NONE || v == 0),
+                    ok: v <= 0 && (self.row4col[cu] != NONE || v == 0) && self.col_edges_ok(c),
                     dual: -v,
                 }
             } else {
@@ -781,9 +784,8 @@ impl Warm {
             let old = std::mem::replace(&mut self.cert.col_part[cu], part);
             self.cert.bad = self.cert.bad + usize::from(!part.ok) - usize::from(!old.ok);
             self.cert.dual += part.dual - old.dual;
-            for k in 0..self.cols[cu].len() {
-                let r = self.cols[cu][k];
-                self.mark_row(r);
+            if !part.ok {
+                failed.push(c);
             }
         }
         let mut rows = std::mem::take(&mut self.cert.rows);
@@ -801,9 +803,11 @@ impl Warm {
         }
         rows.clear();
         self.cert.rows = rows;
-        let mut cols = cols;
         cols.clear();
         self.cert.cols = cols;
+        for c in failed {
+            self.mark_col(c);
+        }
         if self.cert.bad != 0 || self.cert.primal != self.cert.dual {
             return None;
         }
@@ -811,6 +815,24 @@ impl Warm {
             objective: self.cert.objective,
             bound: self.cert.dual.div_euclid(1i128 << 64) as i64,
             matched: self.cert.matched,
+        })
+    }
+
+    /// Reduced costs of the edges into column `c` from rows not marked (those are checked
+    /// whole): non-negative, zero on the matched one.
+    fn col_edges_ok(&self, c: u32) -> bool {
+        let vc = self.v[c as usize];
+        self.cols[c as usize].iter().all(|&r| {
+            let ru = r as usize;
+            if self.cert.row_marked[ru] {
+                return true;
+            }
+            let list = &self.rows[ru];
+            let Ok(k) = list.binary_search_by_key(&c, |e| e.col) else {
+                return false; // column lists match row lists
+            };
+            let red = list[k].cost() - self.u[ru] - vc;
+            red >= 0 && (self.col4row[ru] != c || red == 0)
         })
     }
 
@@ -968,7 +990,20 @@ mod tests {
                 checked += 1;
             }
         }
-        // A broken dual must fail both.
+        // A broken column dual fails both, and passes again once repaired.
+        let c = (0..n_cols)
+            .find(|&c| w.row4col[c as usize] != NONE && !w.cols[c as usize].is_empty())
+            .expect("a matched column");
+        let good = w.certify();
+        w.v[c as usize] += 1;
+        w.mark_col(c);
+        assert_eq!(w.certify_full(), None);
+        assert_eq!(w.certify(), None);
+        assert_eq!(w.certify(), None, "a failed column is checked again");
+        w.v[c as usize] -= 1;
+        w.mark_row(w.row4col[c as usize]);
+        assert_eq!(w.certify(), good);
+        // A broken row dual must fail both.
         let r = (0..n_rows).find(|&r| live[r as usize]).expect("a live row");
         w.u[r as usize] += 1;
         w.mark_row(r);
