@@ -100,6 +100,8 @@ struct Inc {
     groups: GroupIndex,
     /// The vacant units in their groups, as of the last solve.
     listed: Groups,
+    /// Each group's units as row pricing walks them, kept between solves.
+    priced: Vec<PricedGroup>,
     /// Per row slot, its household's [`group_bounds`], computed on first use and kept until
     /// the household changes or a new group appears.
     bounds: Vec<std::sync::OnceLock<Vec<GroupBound>>>,
@@ -826,13 +828,36 @@ impl Pricer<'_, '_> {
         self.s.own[h].map(|o| self.s.breakdown_of(h, o).total())
     }
 
-    /// Each group's units as row pricing walks them ([`PricedGroup`]).
-    fn by_price(&self, warm: &Warm) -> Vec<PricedGroup> {
-        self.groups
-            .units
-            .iter()
-            .map(|l| PricedGroup::new(self.s, l, |u| warm.v(self.maps.col_of_u[u as usize])))
-            .collect()
+    /// Brings `priced`, each group's units as row pricing walks them ([`PricedGroup`]), up
+    /// to date: groups in `regroup` (their units changed), new groups and those with a unit
+    /// whose dual moved are sorted again, the others are kept.
+    fn refresh_priced(
+        &self,
+        warm: &mut Warm,
+        priced: &mut Vec<PricedGroup>,
+        regroup: &mut Vec<u32>,
+    ) {
+        let units = &self.groups.units;
+        let old = priced.len();
+        priced.resize_with(units.len(), PricedGroup::default);
+        regroup.extend(old as u32..units.len() as u32);
+        for c in warm.take_moved() {
+            let u = self.maps.u_of_col.get(c as usize).copied().unwrap_or(NONE);
+            if let Some(g) = (u != NONE)
+                .then(|| self.groups.group_of(u as usize))
+                .flatten()
+            {
+                regroup.push(g);
+            }
+        }
+        regroup.sort_unstable();
+        regroup.dedup();
+        for &g in regroup.iter() {
+            let col_of_u = &self.maps.col_of_u;
+            priced[g as usize] =
+                PricedGroup::new(self.s, &units[g as usize], |u| warm.v(col_of_u[u as usize]));
+        }
+        regroup.clear();
     }
 
     /// Best vacant units of household `h` above `threshold`, as edges in slot space.
@@ -1104,6 +1129,8 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
         inc.bounds[inc.maps.row_of_h[h] as usize].take();
     }
     let walk = (inc.listed.vacant / 2).max(1);
+    let mut regroup = inc.listed.take_changed();
+    let mut priced = std::mem::take(&mut inc.priced);
     let pricer = Pricer {
         s,
         walk,
@@ -1111,10 +1138,20 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
         maps: std::mem::take(&mut inc.maps),
         priceable: std::cell::OnceCell::new(),
     };
-    let out = solve_and_price(inc, &pricer, full, &rows_todo, &cols_todo, &dirty_row);
+    pricer.refresh_priced(&mut inc.warm, &mut priced, &mut regroup);
+    let out = solve_and_price(
+        inc,
+        &pricer,
+        &mut priced,
+        full,
+        &rows_todo,
+        &cols_todo,
+        &dirty_row,
+    );
     let Pricer { groups, maps, .. } = pricer;
     inc.listed = groups;
     inc.maps = maps;
+    inc.priced = priced;
     out
 }
 
@@ -1123,6 +1160,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
 fn solve_and_price(
     inc: &mut Inc,
     pricer: &Pricer,
+    by_price: &mut Vec<PricedGroup>,
     full: bool,
     rows_todo: &[usize],
     cols_todo: &[usize],
@@ -1134,9 +1172,9 @@ fn solve_and_price(
     if full {
         inc.warm.take_changed();
     }
-    let by_price = pricer.by_price(&inc.warm);
+    let mut regroup = Vec::new();
     for &h in rows_todo {
-        let (edges, cut) = pricer.row_edges(inc, &by_price, h, &mut buf);
+        let (edges, cut) = pricer.row_edges(inc, by_price, h, &mut buf);
         inc.best_out[maps.row_of_h[h] as usize] = cut;
         inc.warm.set_row(maps.row_of_h[h], edges);
     }
@@ -1236,20 +1274,20 @@ fn solve_and_price(
                 everything = true;
             }
         }
-        let by_price = pricer.by_price(&inc.warm);
+        pricer.refresh_priced(&mut inc.warm, by_price, &mut regroup);
         let mut found = false;
         if everything {
             let priceable = pricer.priceable();
             inc.last_priced.0 += priceable.len();
             inc.last_priced.2 = true;
             for &h in priceable {
-                found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
+                found |= pricer.add_violated_row(inc, by_price, h, &mut buf);
             }
         } else {
             inc.last_priced.0 += rows.len();
             inc.last_priced.1 += cols.len();
             for &h in &rows {
-                found |= pricer.add_violated_row(inc, &by_price, h, &mut buf);
+                found |= pricer.add_violated_row(inc, by_price, h, &mut buf);
             }
             if !cols.is_empty() {
                 let compact = compact.get_or_insert_with(|| {

@@ -40,6 +40,8 @@ pub struct Groups {
     listed_in: Vec<u32>,
     /// Number of units listed.
     pub vacant: usize,
+    /// Groups whose units changed since [`Groups::take_changed`].
+    changed: Vec<u32>,
 }
 
 impl Groups {
@@ -68,6 +70,7 @@ impl Groups {
         self.in_building[self.listed_in[u] as usize].retain(|&x| x != slot);
         self.of_unit[u] = u32::MAX;
         self.vacant -= 1;
+        self.changed.push(g);
     }
 
     /// Lists unit slot `u` if it is vacant (after [`Groups::remove`] if it was listed).
@@ -105,6 +108,12 @@ impl Groups {
         self.of_unit[u] = g;
         self.listed_in[u] = b;
         self.vacant += 1;
+        self.changed.push(g);
+    }
+
+    /// Groups whose units changed since the last call (may repeat).
+    pub fn take_changed(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.changed)
     }
 
     /// Group of unit slot `u`, if listed.

@@ -87,6 +87,10 @@ pub struct Warm {
     spc: Vec<i128>,
     path: Vec<u32>,
     scanned: Vec<bool>,
+    /// Columns whose dual changed either way since [`Warm::take_moved`] (pricing keeps
+    /// units sorted by dual and re-sorts only these).
+    moved: Vec<u32>,
+    moved_noted: Vec<bool>,
     /// Columns that are a row's private "stay unmatched" option (not counted as matched).
     dummy_col: Vec<bool>,
     cert: Cert,
@@ -179,6 +183,7 @@ impl Warm {
             self.path.resize(c + 1, NONE);
             self.scanned.resize(c + 1, false);
             self.dummy_col.resize(c + 1, false);
+            self.moved_noted.resize(c + 1, false);
             self.cert.col_marked.resize(c + 1, false);
             self.cert
                 .col_part
@@ -198,6 +203,24 @@ impl Warm {
         self.cols[c as usize].clear();
         self.note_col(c);
         self.mark_col(c);
+        self.note_moved(c);
+    }
+
+    #[inline]
+    fn note_moved(&mut self, c: u32) {
+        if !self.moved_noted[c as usize] {
+            self.moved_noted[c as usize] = true;
+            self.moved.push(c);
+        }
+    }
+
+    /// Columns whose dual changed since the last call (live or not, unsorted).
+    pub fn take_moved(&mut self) -> Vec<u32> {
+        let moved = std::mem::take(&mut self.moved);
+        for &c in &moved {
+            self.moved_noted[c as usize] = false;
+        }
+        moved
     }
 
     /// Row `r`'s dual, edges or match changed: its certificate share is checked again.
@@ -337,6 +360,7 @@ impl Warm {
             self.v[c as usize] = v;
             self.suspects.push(c);
             self.mark_col(c);
+            self.note_moved(c);
         }
     }
 
@@ -399,6 +423,7 @@ impl Warm {
         self.col_live[c as usize] = false;
         self.v[c as usize] = 0;
         self.mark_col(c);
+        self.note_moved(c);
     }
 
     /// Replaces every edge of row `r` (edges sorted by column); the row is re-augmented.
@@ -486,6 +511,7 @@ impl Warm {
         self.suspects.push(c);
         self.note_col(c);
         self.mark_col(c);
+        self.note_moved(c);
     }
 
     /// Forgets the matching and duals (cold start).
@@ -496,6 +522,7 @@ impl Warm {
         for c in 0..self.cols.len() {
             self.v[c] = 0;
             self.row4col[c] = NONE;
+            self.note_moved(c as u32);
         }
         for r in 0..self.rows.len() {
             self.col4row[r] = NONE;
@@ -634,6 +661,7 @@ impl Warm {
             if fall != 0 {
                 self.v[ju] -= fall;
                 self.mark_col(j);
+                self.note_moved(j);
             }
         }
         let mut j = sink;
@@ -716,6 +744,7 @@ impl Warm {
             if delta != 0 {
                 self.v[cu] += delta;
                 self.mark_col(c);
+                self.note_moved(c);
                 let k = self.row4col[cu];
                 if k != NONE {
                     self.u[k as usize] -= delta;
