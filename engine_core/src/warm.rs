@@ -130,6 +130,19 @@ struct RowPart {
 struct ColPart {
     ok: bool,
     dual: i128,
+    /// The dual when the column last passed: while it has not risen above that, the edges
+    /// into it from unchanged rows can only have gained reduced cost.
+    passed_at: i128,
+}
+
+impl ColPart {
+    fn default_ok() -> Self {
+        ColPart {
+            ok: true,
+            dual: 0,
+            passed_at: 0,
+        }
+    }
 }
 
 /// Outcome of [`Warm::certify`]: primary objective and its certified bound.
@@ -185,9 +198,7 @@ impl Warm {
             self.dummy_col.resize(c + 1, false);
             self.moved_noted.resize(c + 1, false);
             self.cert.col_marked.resize(c + 1, false);
-            self.cert
-                .col_part
-                .resize(c + 1, ColPart { ok: true, dual: 0 });
+            self.cert.col_part.resize(c + 1, ColPart::default_ok());
         }
     }
 
@@ -801,16 +812,24 @@ impl Warm {
         for &c in &cols {
             let cu = c as usize;
             self.cert.col_marked[cu] = false;
+            let old = self.cert.col_part[cu];
             let part = if self.col_live[cu] {
                 let v = self.v[cu];
+                let edges_ok = if v > old.passed_at {
+                    self.col_edges_ok(c)
+                } else {
+                    self.matched_edge_ok(c)
+                };
+                let ok = v <= 0 && (self.row4col[cu] != NONE || v == 0) && edges_ok;
                 ColPart {
-                    ok: v <= 0 && (self.row4col[cu] != NONE || v == 0) && self.col_edges_ok(c),
+                    ok,
                     dual: -v,
+                    passed_at: if ok { v } else { old.passed_at },
                 }
             } else {
-                ColPart { ok: true, dual: 0 }
+                ColPart::default_ok()
             };
-            let old = std::mem::replace(&mut self.cert.col_part[cu], part);
+            self.cert.col_part[cu] = part;
             self.cert.bad = self.cert.bad + usize::from(!part.ok) - usize::from(!old.ok);
             self.cert.dual += part.dual - old.dual;
             if !part.ok {
@@ -818,11 +837,15 @@ impl Warm {
             }
         }
         let mut rows = std::mem::take(&mut self.cert.rows);
+        let mut failed_rows = Vec::new();
         for &r in &rows {
             let ru = r as usize;
             self.cert.row_marked[ru] = false;
             let part = self.row_part(ru);
             let old = std::mem::replace(&mut self.cert.row_part[ru], part);
+            if !part.ok {
+                failed_rows.push(r);
+            }
             let cert = &mut self.cert;
             cert.bad = cert.bad + usize::from(!part.ok) - usize::from(!old.ok);
             cert.dual += part.dual - old.dual;
@@ -836,6 +859,9 @@ impl Warm {
         self.cert.cols = cols;
         for c in failed {
             self.mark_col(c);
+        }
+        for r in failed_rows {
+            self.mark_row(r);
         }
         if self.cert.bad != 0 || self.cert.primal != self.cert.dual {
             return None;
@@ -863,6 +889,18 @@ impl Warm {
             let red = list[k].cost() - self.u[ru] - vc;
             red >= 0 && (self.col4row[ru] != c || red == 0)
         })
+    }
+
+    /// The matched edge into column `c`, if its row is not marked (else checked whole), is
+    /// tight.
+    fn matched_edge_ok(&self, c: u32) -> bool {
+        let r = self.row4col[c as usize];
+        if r == NONE || self.cert.row_marked[r as usize] {
+            return true;
+        }
+        let list = &self.rows[r as usize];
+        list.binary_search_by_key(&c, |e| e.col)
+            .is_ok_and(|k| list[k].cost() - self.u[r as usize] - self.v[c as usize] == 0)
     }
 
     /// Row `r`'s share of the certificate: every edge's reduced cost non-negative, the
@@ -1031,6 +1069,13 @@ mod tests {
         assert_eq!(w.certify(), None, "a failed column is checked again");
         w.v[c as usize] -= 1;
         w.mark_row(w.row4col[c as usize]);
+        assert_eq!(w.certify(), good);
+        // A fall cannot break feasibility, but it loosens the matched edge.
+        w.v[c as usize] -= 1;
+        w.mark_col(c);
+        assert_eq!(w.certify_full(), None);
+        assert_eq!(w.certify(), None);
+        w.v[c as usize] += 1;
         assert_eq!(w.certify(), good);
         // A broken row dual must fail both.
         let r = (0..n_rows).find(|&r| live[r as usize]).expect("a live row");
