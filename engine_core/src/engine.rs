@@ -12,8 +12,8 @@ use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
 use crate::portfolio::Portfolio;
 use crate::pricing::{
-    self, compact_score, group_bounds, price_row, Candidate, Compact, GroupBound, GroupIndex,
-    Groups, PricedGroup, UnitView,
+    self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, GroupBound,
+    GroupIndex, Groups, PricedGroup, UnitView,
 };
 use crate::scoring::{waiting_points, Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
@@ -96,6 +96,9 @@ struct Inc {
     /// than the tie-break-sized rise they got. Kept valid as duals move: column duals that
     /// rise are priced column-wise, which raises the bound of every row it meets.
     best_out: Vec<i128>,
+    /// Per row slot, with `best_out`, a bound on the value of an applicant's pairs that only
+    /// their score keeps out (not above 0): what a new date can make eligible.
+    low_out: Vec<i128>,
     /// Group ids of vacant units, stable across solves.
     groups: GroupIndex,
     /// The vacant units in their groups, as of the last solve.
@@ -167,8 +170,10 @@ impl Inc {
         }
         if ru >= self.best_out.len() {
             self.best_out.resize(ru + 1, UNKNOWN);
+            self.low_out.resize(ru + 1, UNKNOWN);
         }
         self.best_out[ru] = UNKNOWN;
+        self.low_out[ru] = UNKNOWN;
         if ru >= self.bounds.len() {
             self.bounds.resize_with(ru + 1, Default::default);
         }
@@ -871,7 +876,7 @@ impl Pricer<'_, '_> {
         limit: usize,
         buf: &mut Vec<Candidate>,
         out: &mut Vec<Edge>,
-    ) -> i128 {
+    ) -> Bounds {
         let row = self.maps.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.maps.col_of_u[u] as usize]);
@@ -884,7 +889,7 @@ impl Pricer<'_, '_> {
             Some(o) => self.groups.in_building(self.s.building_of(o)),
             None => &[],
         };
-        let cut = price_row(
+        let left = price_row(
             self.s,
             bounds,
             by_price,
@@ -904,7 +909,7 @@ impl Pricer<'_, '_> {
             t: tie(c.unit as usize),
             col: self.maps.col_of_u[c.unit as usize],
         }));
-        cut
+        left
     }
 
     /// Edges of household `h` for a rebuilt row, sorted by column, and the bound on the
@@ -915,12 +920,12 @@ impl Pricer<'_, '_> {
         by_price: &[PricedGroup],
         h: usize,
         buf: &mut Vec<Candidate>,
-    ) -> (Vec<Edge>, i128) {
+    ) -> (Vec<Edge>, Bounds) {
         let s = self.s;
         let row = self.maps.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let mut out = Vec::new();
-        let cut = self.row_candidates(inc, by_price, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
+        let left = self.row_candidates(inc, by_price, h, i128::MIN, INITIAL_EDGES, buf, &mut out);
         match s.own[h] {
             Some(o) => {
                 let c = self.maps.col_of_u[o];
@@ -937,7 +942,7 @@ impl Pricer<'_, '_> {
             }),
         }
         out.sort_unstable_by_key(|e| e.col);
-        (out, cut)
+        (out, left)
     }
 
     /// Row pricing for household `h`: adds its violated pairs; `true` if any.
@@ -951,8 +956,9 @@ impl Pricer<'_, '_> {
         let r = self.maps.row_of_h[h];
         let threshold = -inc.warm.u(r);
         let mut edges = Vec::new();
-        let cut = self.row_candidates(inc, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
-        inc.best_out[r as usize] = cut;
+        let left = self.row_candidates(inc, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
+        inc.best_out[r as usize] = left.rest;
+        inc.low_out[r as usize] = left.low;
         if edges.is_empty() {
             return false;
         }
@@ -971,13 +977,20 @@ impl Pricer<'_, '_> {
         // (cost - u_r, row slot, score): a violation is below v(c).
         let mut best: Vec<(i128, u32, i64)> = Vec::new();
         for rec in compact {
-            let Some(w) = compact_score(s, rec, &view, u) else {
+            let Some(w) = compact_raw(s, rec, &view, u) else {
                 continue;
             };
             let h = rec.h as usize;
             let r = self.maps.row_of_h[h];
             let t = warm::tie(inc.row_key[r as usize], ck);
             let value = (i128::from(w) << 64) + i128::from(t);
+            if !rec.eligible(w) {
+                // Only an applicant's pairs not above 0 can become eligible (on a new date).
+                if rec.is_applicant() && value + vc > inc.low_out[r as usize] {
+                    inc.low_out[r as usize] = value + vc;
+                }
+                continue;
+            }
             // The column's dual may have risen: the row's bound must cover this pair if it is
             // left out of the graph (with the dual before any lowering below, so a valid if
             // loose bound). A pair in the graph, such as the row's match at exactly -u, is not.
@@ -1174,8 +1187,9 @@ fn solve_and_price(
     }
     let mut regroup = Vec::new();
     for &h in rows_todo {
-        let (edges, cut) = pricer.row_edges(inc, by_price, h, &mut buf);
-        inc.best_out[maps.row_of_h[h] as usize] = cut;
+        let (edges, left) = pricer.row_edges(inc, by_price, h, &mut buf);
+        inc.best_out[maps.row_of_h[h] as usize] = left.rest;
+        inc.low_out[maps.row_of_h[h] as usize] = left.low;
         inc.warm.set_row(maps.row_of_h[h], edges);
     }
     // Waiting points moved: shift those rows (before the column rescoring below, which
@@ -1192,12 +1206,19 @@ fn solve_and_price(
             let r = maps.row_of_h[h];
             let dummy = s.own[h].is_none().then(|| inc.dummy[r as usize]);
             inc.warm.shift_row(r, delta, dummy);
-            // Every pair left out moved by delta too; an applicant's pairs that rose above 0
-            // became eligible, worth at most delta points (column duals are never positive).
-            let b = &mut inc.best_out[r as usize];
-            *b = (*b).saturating_add(i128::from(delta) << 64);
-            if dummy.is_some() && delta > 0 {
-                *b = (*b).max((i128::from(delta) << 64) + (1i128 << warm::TIE_BITS));
+            // Every pair left out moved by delta too. An applicant's pairs that rose above 0
+            // became eligible (they were under `low_out`), those that fell to 0 or below
+            // left (`best_out` keeps covering them: looser, still valid).
+            let ru = r as usize;
+            let shift = i128::from(delta) << 64;
+            let best = inc.best_out[ru].saturating_add(shift);
+            let low = inc.low_out[ru].saturating_add(shift);
+            if dummy.is_some() {
+                inc.best_out[ru] = if delta > 0 { best.max(low) } else { best };
+                inc.low_out[ru] = if delta < 0 { low.max(best) } else { low };
+            } else {
+                inc.best_out[ru] = best;
+                inc.low_out[ru] = low;
             }
         }
     }

@@ -244,6 +244,9 @@ struct Best<'o> {
     limit: usize,
     cut: i128,
     rest: i128,
+    /// Bound on the pairs of an applicant that rules 2–4 allow but whose score is not above 0
+    /// (walked or bounded on the way; the others are in `rest`).
+    low: i128,
 }
 
 impl Best<'_> {
@@ -273,7 +276,9 @@ impl Best<'_> {
 /// Row pricing: the (up to) `limit` vacant units with the highest value
 /// `w·2⁶⁴ + tie(u) + v(u)` above `threshold` for household `h`, best first (ties by unit).
 /// Returns an upper bound on the value of every eligible pair of `h` not returned, as tight
-/// as the walk allows (the caller keeps it to skip this row until its dual rises past it).
+/// as the walk allows (the caller keeps it to skip this row until its dual rises past it),
+/// and [`Bounds::low`]: with the first, a bound on the pairs of an applicant that are not
+/// eligible only for a score not above 0 (a new date can make them eligible).
 /// `bounds` are [`group_bounds`] of `h`, `own_total` the score of its own unit (rule 7), if
 /// any; `by_price[g]` is group `g`'s units as [`PricedGroup`]; `own_building` the vacant
 /// units in the building of `h`'s own unit.
@@ -291,11 +296,14 @@ pub fn price_row(
     v: &dyn Fn(usize) -> i128,
     in_graph: &dyn Fn(usize) -> bool,
     out: &mut Vec<Candidate>,
-) -> i128 {
+) -> Bounds {
     out.clear();
     if bounds.is_empty() {
         // No compatible group: no vacant unit is eligible, in the own building either.
-        return i128::MIN;
+        return Bounds {
+            rest: i128::MIN,
+            low: i128::MIN,
+        };
     }
     let wait = s.waiting(h);
     let slack = 1i128 << TIE_BITS;
@@ -310,6 +318,7 @@ pub fn price_row(
         limit,
         cut: threshold,
         rest: i128::MIN,
+        low: i128::MIN,
     };
     // The own building first: its units score the same-building bonus above what their
     // group's bound allows for, so the group walk below leaves them out.
@@ -319,13 +328,11 @@ pub fn price_row(
             continue;
         }
         let w = s.breakdown_of(h, u).total();
+        let val = (i128::from(w) << 64) + i128::from(tie(u)) + v(u);
         if eligible(w) {
-            best.offer(
-                (i128::from(w) << 64) + i128::from(tie(u)) + v(u),
-                u,
-                w,
-                in_graph,
-            );
+            best.offer(val, u, w, in_graph);
+        } else {
+            best.low = best.low.max(val);
         }
     }
     // Pairs worth up to MARGIN below the cut are scored exactly too (not only bounded), so
@@ -356,6 +363,7 @@ pub fn price_row(
                 continue;
             }
             if !eligible(w) {
+                best.low = best.low.max(top_b);
                 continue;
             }
             for &u in run {
@@ -394,10 +402,25 @@ pub fn price_row(
                     w,
                     in_graph,
                 );
+            } else {
+                best.low = best.low.max(top_u);
             }
         }
     }
-    best.rest
+    Bounds {
+        rest: best.rest,
+        low: best.low,
+    }
+}
+
+/// What a row pricing leaves out: `rest` bounds the eligible pairs not returned; `low`
+/// together with `rest` bounds the pairs of an applicant that rules 2–4 allow but whose
+/// score is not above 0 (the pairs a new date can make eligible). Pairs below the walk's
+/// floor count in `rest` whatever their score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub rest: i128,
+    pub low: i128,
 }
 
 /// A priceable household in one cache line, for column pricing, which scores every such
@@ -483,9 +506,31 @@ impl UnitView {
 /// [`vacant_score`] of a priceable household for a vacant unit, from compact records.
 #[inline]
 pub fn compact_score(s: &Snapshot, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
+    compact_raw(s, c, unit, u).filter(|&w| c.eligible(w))
+}
+
+impl Compact {
+    /// Is score `w` eligible: above 0 for an applicant, at least the own unit's (rule 7)?
+    #[inline]
+    pub fn eligible(&self, w: i64) -> bool {
+        if self.own_total == i64::MIN {
+            w > 0
+        } else {
+            w >= self.own_total
+        }
+    }
+
+    pub fn is_applicant(&self) -> bool {
+        self.own_total == i64::MIN
+    }
+}
+
+/// Score of a pair that rules 1–4 allow (whatever the score), from compact records.
+#[inline]
+pub fn compact_raw(s: &Snapshot, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
     if c.slow {
-        let own = (c.own_total != i64::MIN).then_some(c.own_total);
-        return vacant_score(s, c.h as usize, u, own);
+        let h = c.h as usize;
+        return s.static_ok(h, u).then(|| s.breakdown_of(h, u).total());
     }
     if unit.rooms < c.needed || (c.needs_accessible && !unit.accessible) || c.care_need != unit.care
     {
@@ -506,12 +551,7 @@ pub fn compact_score(s: &Snapshot, c: &Compact, unit: &UnitView, u: usize) -> Op
     let have = if same { unit.two } else { unit.one };
     let missing = i64::from((c.skills & !have).count_ones());
     w += (p.skill_bonus * missing).min(p.skill_bonus_max);
-    let ok = if c.own_total == i64::MIN {
-        w > 0
-    } else {
-        w >= c.own_total
-    };
-    ok.then_some(w)
+    Some(w)
 }
 
 #[cfg(test)]
