@@ -12,8 +12,8 @@ use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
 use crate::portfolio::Portfolio;
 use crate::pricing::{
-    self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, GroupBound,
-    GroupIndex, Groups, PricedGroup, UnitView,
+    self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, GroupBound, GroupIndex,
+    Groups, PricedGroup, UnitView,
 };
 use crate::scoring::{waiting_points, Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
@@ -712,6 +712,47 @@ impl Engine {
         Ok(summary)
     }
 
+    /// Checks the duals of the last re-match against every eligible pair, in the restricted
+    /// graph or not, by brute force (quadratic: for tests). The pricing must leave no pair
+    /// violated, else the certificate on the restricted graph would not prove the optimum;
+    /// the error names the first violated pair.
+    pub fn check_all_pairs(&self) -> Result<(), String> {
+        if self.decision.is_none() || !self.inc.valid {
+            return Err("state: changed since the last re-match; re-match first".into());
+        }
+        let s = self.snapshot()?;
+        let o = Order::new(&self.p);
+        let (inc, maps) = (&self.inc, &self.inc.maps);
+        let mut scratch = Vec::new();
+        for &h in &o.hs {
+            let r = maps.row_of_h[h];
+            let limit = -inc.warm.u(r);
+            let rk = inc.row_key[r as usize];
+            let applicant = s.own[h].is_none();
+            let mut bad = None;
+            s.for_each_eligible(h, &o.us, &mut scratch, |u, w| {
+                if applicant && w <= 0 {
+                    return; // never proposed: staying unmatched is worth 0
+                }
+                let c = maps.col_of_u[u];
+                let value = (i128::from(w) << 64)
+                    + i128::from(warm::tie(rk, inc.col_key[c as usize]))
+                    + inc.warm.v(c);
+                if value > limit && bad.is_none() {
+                    bad = Some(u);
+                }
+            });
+            if let Some(u) = bad {
+                return Err(format!(
+                    "pair ({}, {}) violates the duals",
+                    s.hh(h).id,
+                    s.unit(u).id
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The result file of the last re-match as UTF-8 JSON; an error if an operation came
     /// after it (call [`Engine::rematch`] first).
     pub fn result(&self) -> Result<String, String> {
@@ -880,7 +921,9 @@ impl Pricer<'_, '_> {
         let row = self.maps.row_of_h[h];
         let rk = inc.row_key[row as usize];
         let tie = |u: usize| warm::tie(rk, inc.col_key[self.maps.col_of_u[u] as usize]);
-        let in_graph = |u: usize| inc.warm.has_edge(row, self.maps.col_of_u[u]);
+        // A rebuilt row's edges are all replaced: none of its current ones counts as kept.
+        let rebuild = threshold == i128::MIN;
+        let in_graph = |u: usize| !rebuild && inc.warm.has_edge(row, self.maps.col_of_u[u]);
         let v = |u: usize| inc.warm.v(self.maps.col_of_u[u]);
         let bounds =
             inc.bounds[row as usize].get_or_init(|| group_bounds(self.s, &inc.groups.keys, h));

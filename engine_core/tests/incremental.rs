@@ -218,6 +218,9 @@ fn stream(
             assert_eq!(r["assignments"].as_array().unwrap().len(), s.matched);
             live
         };
+        // The proof covers every eligible pair, not only those the restricted graph holds.
+        e.check_all_pairs()
+            .unwrap_or_else(|err| panic!("seed {seed} op {k}: {err}"));
         warm_solves += usize::from(!e.last_solve_stats().2);
         let mut fresh = Engine::new(POLICY).unwrap();
         fresh.load_instance(&mir.instance()).unwrap();
