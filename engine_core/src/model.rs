@@ -323,11 +323,6 @@ impl Names {
         self.free_slots.push(slot);
     }
 
-    /// One past the highest slot in use.
-    pub fn slots(&self) -> usize {
-        self.next_slot as usize
-    }
-
     /// Sets `h`'s codes; `own_slot` is the slot of its current unit, if any.
     pub fn code_household(&mut self, h: &mut Household, own_slot: Option<u32>) {
         let mut skills: Vec<u32> = h.skills.iter().map(|s| self.skills.id(s)).collect();
