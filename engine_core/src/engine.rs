@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -841,6 +842,8 @@ impl Engine {
 const INITIAL_EDGES: usize = 12;
 /// Edges added per household and pricing round.
 const PRICED_EDGES: usize = 6;
+/// Rows priced in one round from which the work is shared among the cores.
+const PARALLEL_ROWS: usize = 64;
 /// Edges added per column and pricing round.
 const PRICED_COL_EDGES: usize = 4;
 
@@ -854,7 +857,7 @@ struct Pricer<'s, 'a> {
     groups: Groups,
     maps: Maps,
     /// Households that take part in pricing, in id order; listed on first use.
-    priceable: std::cell::OnceCell<Vec<usize>>,
+    priceable: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl Pricer<'_, '_> {
@@ -988,25 +991,39 @@ impl Pricer<'_, '_> {
         (out, left)
     }
 
-    /// Row pricing for household `h`: adds its violated pairs; `true` if any.
-    fn add_violated_row(
-        &self,
-        inc: &mut Inc,
-        by_price: &[PricedGroup],
-        h: usize,
-        buf: &mut Vec<Candidate>,
-    ) -> bool {
-        let r = self.maps.row_of_h[h];
-        let threshold = -inc.warm.u(r);
-        let mut edges = Vec::new();
-        let left = self.row_candidates(inc, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
-        inc.best_out[r as usize] = left.rest;
-        inc.low_out[r as usize] = left.low;
-        if edges.is_empty() {
-            return false;
+    /// Row pricing for households `hs`: adds their violated pairs; `true` if any. Many rows
+    /// are priced on all cores: pricing a row reads nothing that adding another row's edges
+    /// changes (its own dual and edges, column duals, the groups), so each is priced on the
+    /// state before any of them and their edges are then added in order, as one at a time
+    /// would; the outcome does not depend on the threads.
+    fn add_violated_rows(&self, inc: &mut Inc, by_price: &[PricedGroup], hs: &[usize]) -> bool {
+        let state: &Inc = inc;
+        let price = |h: usize, buf: &mut Vec<Candidate>| {
+            let r = self.maps.row_of_h[h];
+            let threshold = -state.warm.u(r);
+            let mut edges = Vec::new();
+            let left =
+                self.row_candidates(state, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
+            (r, left, edges)
+        };
+        let priced: Vec<(u32, Bounds, Vec<Edge>)> = if hs.len() >= PARALLEL_ROWS {
+            hs.par_iter()
+                .map_init(Vec::new, |buf, &h| price(h, buf))
+                .collect()
+        } else {
+            let mut buf = Vec::new();
+            hs.iter().map(|&h| price(h, &mut buf)).collect()
+        };
+        let mut found = false;
+        for (r, left, edges) in priced {
+            inc.best_out[r as usize] = left.rest;
+            inc.low_out[r as usize] = left.low;
+            if !edges.is_empty() {
+                inc.warm.add_row_edges(r, &edges);
+                found = true;
+            }
         }
-        inc.warm.add_row_edges(r, &edges);
-        true
+        found
     }
 
     /// Column pricing for vacant unit `u`: adds the most violated pairs and lowers the
@@ -1192,7 +1209,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
         walk,
         groups: std::mem::take(&mut inc.listed),
         maps: std::mem::take(&mut inc.maps),
-        priceable: std::cell::OnceCell::new(),
+        priceable: std::sync::OnceLock::new(),
     };
     pricer.refresh_priced(&mut inc.warm, &mut priced, &mut regroup);
     let out = solve_and_price(
@@ -1345,15 +1362,11 @@ fn solve_and_price(
             let priceable = pricer.priceable();
             inc.last_priced.0 += priceable.len();
             inc.last_priced.2 = true;
-            for &h in priceable {
-                found |= pricer.add_violated_row(inc, by_price, h, &mut buf);
-            }
+            found |= pricer.add_violated_rows(inc, by_price, priceable);
         } else {
             inc.last_priced.0 += rows.len();
             inc.last_priced.1 += cols.len();
-            for &h in &rows {
-                found |= pricer.add_violated_row(inc, by_price, h, &mut buf);
-            }
+            found |= pricer.add_violated_rows(inc, by_price, &rows);
             if !cols.is_empty() {
                 let compact = compact.get_or_insert_with(|| {
                     pricer
