@@ -161,6 +161,25 @@ impl Inc {
         })
     }
 
+    /// The row of household `id` at slot `h`, created if new, and linked to the slot (a
+    /// household that left and came back may be in another one).
+    fn row_for(&mut self, id: &str, h: usize) {
+        let r = match self.hh_row.get(id) {
+            Some(&r) => r,
+            None => self.new_row(id),
+        };
+        link(&mut self.maps.row_of_h, &mut self.maps.h_of_row, h, r);
+    }
+
+    /// The column of unit `id` at slot `u`, created if new, and linked to the slot.
+    fn col_for(&mut self, id: &str, u: usize) {
+        let c = match self.unit_col.get(id) {
+            Some(&c) => c,
+            None => self.new_col(id),
+        };
+        link(&mut self.maps.col_of_u, &mut self.maps.u_of_col, u, c);
+    }
+
     fn new_row(&mut self, id: &str) -> u32 {
         let r = self.alloc_row();
         let d = self.alloc_col();
@@ -479,7 +498,7 @@ impl Engine {
             if known && delta != 0 {
                 *self.inc.shifted.entry(h.id.clone()).or_default() += delta;
             }
-            self.p.set_waiting(slot, points);
+            self.p.waiting[slot] = points;
         }
         if !known {
             self.inc.invalidate();
@@ -1116,23 +1135,13 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
         }
         for id in &dirty_units {
             if let Some(u) = p.unit_slot(id) {
-                let c = match inc.unit_col.get(id) {
-                    Some(&c) => c,
-                    None => inc.new_col(id),
-                };
-                let maps = &mut inc.maps;
-                link(&mut maps.col_of_u, &mut maps.u_of_col, u, c);
+                inc.col_for(id, u);
                 inc.listed.insert(s, &mut inc.groups, u);
             }
         }
         for id in &dirty_hh {
             if let Some(h) = p.hh_slot(id) {
-                let r = match inc.hh_row.get(id) {
-                    Some(&r) => r,
-                    None => inc.new_row(id),
-                };
-                let maps = &mut inc.maps;
-                link(&mut maps.row_of_h, &mut maps.h_of_row, h, r);
+                inc.row_for(id, h);
             }
         }
         inc.dirty_hh = dirty_hh;
@@ -1149,12 +1158,10 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
             ..Inc::default()
         };
         for &u in us {
-            let c = inc.new_col(&p.unit(u).id);
-            link(&mut inc.maps.col_of_u, &mut inc.maps.u_of_col, u, c);
+            inc.col_for(&p.unit(u).id, u);
         }
         for &h in hs {
-            let r = inc.new_row(&p.hh(h).id);
-            link(&mut inc.maps.row_of_h, &mut inc.maps.h_of_row, h, r);
+            inc.row_for(&p.hh(h).id, h);
         }
         inc.listed = Groups::new(s, &mut inc.groups, us);
     }

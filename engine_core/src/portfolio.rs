@@ -182,10 +182,6 @@ impl Portfolio {
         self.households[slot].take()
     }
 
-    pub fn set_waiting(&mut self, h: usize, points: i64) {
-        self.waiting[h] = points;
-    }
-
     /// Household `h` moves out of its own unit, if any.
     fn leave(&mut self, h: usize) {
         if let Some(u) = self.own[h] {

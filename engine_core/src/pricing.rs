@@ -189,7 +189,8 @@ pub fn priceable(s: &Snapshot, h: usize) -> bool {
 
 /// Eligibility and score of a vacant unit `u` for a priceable household `h` (rules 2–4 and 7,
 /// and the applicants' "score above 0"); `own_total` is the score of `h`'s own unit, if any.
-#[inline]
+/// The reference column pricing's compact scores are tested against.
+#[cfg(test)]
 pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) -> Option<i64> {
     s.static_ok(h, u).then_some(())?;
     let w = s.breakdown_of(h, u).total();
@@ -504,7 +505,7 @@ impl UnitView {
 }
 
 /// [`vacant_score`] of a priceable household for a vacant unit, from compact records.
-#[inline]
+#[cfg(test)]
 pub fn compact_score(s: &Snapshot, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
     compact_raw(s, c, unit, u).filter(|&w| c.eligible(w))
 }

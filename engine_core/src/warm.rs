@@ -939,6 +939,7 @@ impl Warm {
     }
 
     /// [`Warm::certify`] from scratch over every edge (tests compare the two).
+    #[cfg(test)]
     pub fn certify_full(&self) -> Option<Certificate> {
         let mut primal: i128 = 0;
         let mut objective: i64 = 0;
