@@ -902,6 +902,7 @@ impl Pricer<'_, '_> {
     fn refresh_priced(
         &self,
         warm: &mut Warm,
+        col_key: &[u64],
         priced: &mut Vec<PricedGroup>,
         regroup: &mut Vec<u32>,
     ) {
@@ -922,8 +923,10 @@ impl Pricer<'_, '_> {
         regroup.dedup();
         for &g in regroup.iter() {
             let col_of_u = &self.maps.col_of_u;
-            priced[g as usize] =
-                PricedGroup::new(self.s, &units[g as usize], |u| warm.v(col_of_u[u as usize]));
+            priced[g as usize] = PricedGroup::new(self.s, &units[g as usize], |u| {
+                let c = col_of_u[u as usize];
+                (warm.v(c), col_key[c as usize])
+            });
         }
         regroup.clear();
     }
@@ -963,6 +966,7 @@ impl Pricer<'_, '_> {
             own,
             threshold,
             limit,
+            rk,
             &tie,
             &v,
             &in_graph,
@@ -1218,7 +1222,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
         maps: std::mem::take(&mut inc.maps),
         priceable: std::sync::OnceLock::new(),
     };
-    pricer.refresh_priced(&mut inc.warm, &mut priced, &mut regroup);
+    pricer.refresh_priced(&mut inc.warm, &inc.col_key, &mut priced, &mut regroup);
     let out = solve_and_price(
         inc,
         &pricer,
@@ -1363,7 +1367,7 @@ fn solve_and_price(
                 everything = true;
             }
         }
-        pricer.refresh_priced(&mut inc.warm, by_price, &mut regroup);
+        pricer.refresh_priced(&mut inc.warm, &inc.col_key, by_price, &mut regroup);
         let mut found = false;
         if everything {
             let priceable = pricer.priceable();

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::model::Kind;
 use crate::scoring::Snapshot;
-use crate::warm::TIE_BITS;
+use crate::warm::{self, TIE_BITS};
 
 /// What the score reads of a unit apart from its building: rooms, step-free access, care
 /// unit, district and school district (interned).
@@ -131,35 +131,53 @@ impl Groups {
 
 /// One group's vacant units as row pricing walks them: those whose column dual is 0 (mostly
 /// units nobody takes, the bulk at national scale) in runs of one building, whose score for a
-/// household is one number, then the others by falling dual (ties by unit).
+/// household is one number, then the others by falling dual (ties by unit). Each unit comes
+/// with its column's dual and tie-break key, so that the walk reads no per-unit state
+/// elsewhere (those reads were most of its time at national scale).
 #[derive(Clone, Debug, Default)]
 pub struct PricedGroup {
     /// (building, end of its run in `zero`).
     pub runs: Vec<(u32, u32)>,
-    pub zero: Vec<u32>,
-    /// (upper bound of the column dual, unit, building), highest first.
-    pub rest: Vec<(i128, u32, u32)>,
+    /// (unit, column key), dual 0.
+    pub zero: Vec<(u32, u64)>,
+    /// The others, highest dual first.
+    pub rest: Vec<Priced>,
+}
+
+/// A vacant unit with a non-zero column dual, as row pricing reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct Priced {
+    pub v: i128,
+    pub unit: u32,
+    pub building: u32,
+    pub key: u64,
 }
 
 impl PricedGroup {
-    /// Duals only fall during a pricing pass, so the values kept stay upper bounds until the
-    /// next solve.
-    pub fn new(s: &Snapshot, units: &[u32], v: impl Fn(u32) -> i128) -> Self {
-        let mut zero: Vec<(u32, u32)> = Vec::new();
-        let mut rest: Vec<(i128, u32, u32)> = Vec::new();
+    /// `col(u)` is unit `u`'s column dual and key. The engine sorts a group again whenever
+    /// one of its duals moved, so they are exact while rows are priced (and only fall during
+    /// the column pricing of a round, so they stay upper bounds until the next one).
+    pub fn new(s: &Snapshot, units: &[u32], col: impl Fn(u32) -> (i128, u64)) -> Self {
+        let mut zero: Vec<(u32, u32, u64)> = Vec::new();
+        let mut rest: Vec<Priced> = Vec::new();
         for &u in units {
-            let vu = v(u);
-            let b = s.building_of(u as usize);
-            if vu == 0 {
-                zero.push((b, u));
+            let (v, key) = col(u);
+            let building = s.building_of(u as usize);
+            if v == 0 {
+                zero.push((building, u, key));
             } else {
-                rest.push((vu, u, b));
+                rest.push(Priced {
+                    v,
+                    unit: u,
+                    building,
+                    key,
+                });
             }
         }
         zero.sort_unstable();
-        rest.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        rest.sort_unstable_by(|a, b| b.v.cmp(&a.v).then(a.unit.cmp(&b.unit)));
         let mut runs: Vec<(u32, u32)> = Vec::new();
-        for (i, &(b, _)) in zero.iter().enumerate() {
+        for (i, &(b, _, _)) in zero.iter().enumerate() {
             match runs.last_mut() {
                 Some(last) if last.0 == b => last.1 = i as u32 + 1,
                 _ => runs.push((b, i as u32 + 1)),
@@ -167,7 +185,7 @@ impl PricedGroup {
         }
         PricedGroup {
             runs,
-            zero: zero.into_iter().map(|(_, u)| u).collect(),
+            zero: zero.into_iter().map(|(_, u, k)| (u, k)).collect(),
             rest,
         }
     }
@@ -293,6 +311,7 @@ pub fn price_row(
     own_total: Option<i64>,
     threshold: i128,
     limit: usize,
+    row_key: u64,
     tie: &dyn Fn(usize) -> u64,
     v: &dyn Fn(usize) -> i128,
     in_graph: &dyn Fn(usize) -> bool,
@@ -367,38 +386,39 @@ pub fn price_row(
                 best.low = best.low.max(top_b);
                 continue;
             }
-            for &u in run {
+            for &(u, key) in run {
                 let u = u as usize;
+                debug_assert_eq!(v(u), 0, "a group's duals are kept exact");
                 best.offer(
-                    (i128::from(w) << 64) + i128::from(tie(u)) + v(u),
+                    (i128::from(w) << 64) + i128::from(warm::tie(row_key, key)),
                     u,
                     w,
                     in_graph,
                 );
             }
         }
-        for &(v_bound, u, b) in &pg.rest {
+        for e in &pg.rest {
             // Units come by falling dual: the rest of the group cannot beat the cut either.
-            if top + v_bound <= floor(best.cut) {
-                best.rest = best.rest.max(top + v_bound);
+            if top + e.v <= floor(best.cut) {
+                best.rest = best.rest.max(top + e.v);
                 break;
             }
-            if Some(b) == own_b {
+            if Some(e.building) == own_b {
                 continue; // seen above
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
-            // The dual kept is an upper bound: the unit's own is read only if it may matter.
-            let w = gb.base + wait + s.resource_mix(h, b);
-            let top_u = (i128::from(w) << 64) + slack + v_bound;
+            let w = gb.base + wait + s.resource_mix(h, e.building);
+            let top_u = (i128::from(w) << 64) + slack + e.v;
             if top_u <= floor(best.cut) {
                 // Cannot come near the cut whatever its tie-break: skip hashing it.
                 best.rest = best.rest.max(top_u);
                 continue;
             }
             if eligible(w) {
-                let u = u as usize;
+                let u = e.unit as usize;
+                debug_assert_eq!(v(u), e.v, "a group's duals are kept exact");
                 best.offer(
-                    (i128::from(w) << 64) + i128::from(tie(u)) + v(u),
+                    (i128::from(w) << 64) + i128::from(warm::tie(row_key, e.key)) + e.v,
                     u,
                     w,
                     in_graph,
