@@ -105,11 +105,12 @@ fn main() {
     for (kind, mut v) in times {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
-            "{kind:>18}: n {:4}  p50 {:9.2} ms  p95 {:9.2} ms  max {:9.2} ms",
+            "{kind:>18}: n {:4}  p50 {:9.2} ms  p95 {:9.2} ms  max {:9.2} ms  total {:9.1} ms",
             v.len(),
             v[v.len() / 2],
             v[(v.len() * 95 / 100).min(v.len() - 1)],
-            v[v.len() - 1]
+            v[v.len() - 1],
+            v.iter().sum::<f64>()
         );
     }
 }
