@@ -865,6 +865,11 @@ const PRICED_EDGES: usize = 6;
 const PARALLEL_ROWS: usize = 64;
 /// Edges added per column and pricing round.
 const PRICED_COL_EDGES: usize = 4;
+/// Households per block of column pricing (their records and rows stay in cache while the
+/// block is priced against every column).
+const BLOCK: usize = 2048;
+/// Column pricing's household × column pairs from which the work is shared among the cores.
+const PARALLEL_PAIRS: usize = 50_000;
 
 /// What the pricing passes of one solve share. The groups and slot maps are taken out of the
 /// incremental state for the solve (and put back after it) so that the state can change
@@ -1049,55 +1054,130 @@ impl Pricer<'_, '_> {
         found
     }
 
-    /// Column pricing for vacant unit `u`: adds the most violated pairs and lowers the
-    /// column's dual so that every pair into it is feasible; `true` if any.
-    fn add_violated_col(&self, inc: &mut Inc, u: usize, compact: &[Compact]) -> bool {
+    /// Column pricing for vacant units `us`: adds each one's most violated pairs and lowers
+    /// its dual so that every pair into it is feasible; `true` if any. Pricing a column reads
+    /// nothing that another column's pricing changes (that touches only its own edges and
+    /// dual, and raises row bounds to a maximum), so the households are cut into blocks, each
+    /// priced against every column on the state before any of them, on all cores when there
+    /// is enough work; each column keeps its best pairs over all blocks (by reduced cost, ties
+    /// by row), so the outcome does not depend on the threads or the blocks.
+    fn add_violated_cols(&self, inc: &mut Inc, us: &[usize], compact: &[Compact]) -> bool {
         let s = self.s;
-        let c = self.maps.col_of_u[u];
-        let ck = inc.col_key[c as usize];
-        let vc = inc.warm.v(c);
-        let view = UnitView::new(s, u);
-        // (cost - u_r, row slot, score): a violation is below v(c).
-        let mut best: Vec<(i128, u32, i64)> = Vec::new();
-        for rec in compact {
-            let Some(w) = compact_raw(s, rec, &view, u) else {
-                continue;
-            };
-            let h = rec.h as usize;
-            let r = self.maps.row_of_h[h];
-            let t = warm::tie(inc.row_key[r as usize], ck);
-            let value = (i128::from(w) << 64) + i128::from(t);
-            if !rec.eligible(w) {
-                // Only an applicant's pairs not above 0 can become eligible (on a new date).
-                if rec.is_applicant() && value + vc > inc.low_out[r as usize] {
-                    inc.low_out[r as usize] = value + vc;
+        let cols: Vec<ColView> = us
+            .iter()
+            .map(|&u| {
+                let c = self.maps.col_of_u[u];
+                ColView {
+                    u,
+                    c,
+                    key: inc.col_key[c as usize],
+                    v: inc.warm.v(c),
+                    view: UnitView::new(s, u),
                 }
-                continue;
-            }
-            // The column's dual may have risen: the row's bound must cover this pair if it is
-            // left out of the graph (with the dual before any lowering below, so a valid if
-            // loose bound). A pair in the graph, such as the row's match at exactly -u, is not.
-            if value + vc > inc.best_out[r as usize] && !inc.warm.has_edge(r, c) {
-                inc.best_out[r as usize] = value + vc;
-            }
-            let m = -value - inc.warm.u(r);
-            if m >= vc || (best.len() == PRICED_COL_EDGES && m >= best[PRICED_COL_EDGES - 1].0) {
-                continue;
-            }
-            let at = best.partition_point(|x| (x.0, x.1) < (m, r));
-            best.insert(at, (m, r, w));
-            best.truncate(PRICED_COL_EDGES);
-        }
-        let Some(&(lowest, _, _)) = best.first() else {
-            return false;
+            })
+            .collect();
+        let state: &Inc = inc;
+        let price = |block: &[Compact]| self.price_block(state, &cols, block);
+        let blocks: Vec<Block> = if cols.len() * compact.len() >= PARALLEL_PAIRS {
+            compact.par_chunks(BLOCK).map(price).collect()
+        } else {
+            compact.chunks(BLOCK).map(price).collect()
         };
-        for &(_, r, w) in &best {
-            let t = warm::tie(inc.row_key[r as usize], ck);
-            inc.warm.set_edge(r, c, Some((w, t)));
+        let mut found: Vec<(u32, i128, u32, i64)> = Vec::new();
+        for (block, recs) in blocks.into_iter().zip(compact.chunks(BLOCK)) {
+            for (rec, (best, low)) in recs.iter().zip(block.bounds) {
+                let r = self.maps.row_of_h[rec.h as usize] as usize;
+                inc.best_out[r] = best;
+                inc.low_out[r] = low;
+            }
+            found.extend(block.found);
         }
-        inc.warm.lower_col(c, lowest);
-        true
+        found.sort_unstable_by_key(|&(j, m, r, _)| (j, m, r));
+        for pairs in found.chunk_by(|a, b| a.0 == b.0) {
+            let col = &cols[pairs[0].0 as usize];
+            let pairs = &pairs[..pairs.len().min(PRICED_COL_EDGES)];
+            for &(_, _, r, w) in pairs {
+                let t = warm::tie(inc.row_key[r as usize], col.key);
+                inc.warm.set_edge(r, col.c, Some((w, t)));
+            }
+            inc.warm.lower_col(col.c, pairs[0].1);
+        }
+        !found.is_empty()
     }
+
+    /// One block of [`Pricer::add_violated_cols`]: its rows' bounds raised by the pairs into
+    /// the columns, and each column's best violated pairs in the block, as (column index,
+    /// reduced cost, row, score).
+    fn price_block(&self, inc: &Inc, cols: &[ColView], block: &[Compact]) -> Block {
+        let s = self.s;
+        // What the inner loop reads of the rows, side by side.
+        let rows: Vec<u32> = block
+            .iter()
+            .map(|rec| self.maps.row_of_h[rec.h as usize])
+            .collect();
+        let row_u: Vec<i128> = rows.iter().map(|&r| inc.warm.u(r)).collect();
+        let row_key: Vec<u64> = rows.iter().map(|&r| inc.row_key[r as usize]).collect();
+        let mut bounds: Vec<(i128, i128)> = rows
+            .iter()
+            .map(|&r| (inc.best_out[r as usize], inc.low_out[r as usize]))
+            .collect();
+        let mut found = Vec::new();
+        // (reduced cost, row, score): a violation is below the column's dual.
+        let mut best: Vec<(i128, u32, i64)> = Vec::with_capacity(PRICED_COL_EDGES + 1);
+        for (j, col) in cols.iter().enumerate() {
+            best.clear();
+            for (i, rec) in block.iter().enumerate() {
+                let Some(w) = compact_raw(s, rec, &col.view, col.u) else {
+                    continue;
+                };
+                let value = (i128::from(w) << 64) + i128::from(warm::tie(row_key[i], col.key));
+                let b = &mut bounds[i];
+                if !rec.eligible(w) {
+                    // Only an applicant's pairs not above 0 can become eligible (on a new
+                    // date).
+                    if rec.is_applicant() && value + col.v > b.1 {
+                        b.1 = value + col.v;
+                    }
+                    continue;
+                }
+                // The column's dual may have risen: the row's bound must cover this pair if
+                // it is left out of the graph (with the dual before any lowering, so a valid
+                // if loose bound). A pair in the graph, such as the row's match at exactly
+                // -u, is not.
+                let r = rows[i];
+                if value + col.v > b.0 && !inc.warm.has_edge(r, col.c) {
+                    b.0 = value + col.v;
+                }
+                let m = -value - row_u[i];
+                if m >= col.v
+                    || (best.len() == PRICED_COL_EDGES && (m, r) >= (best[best.len() - 1].0, best[best.len() - 1].1))
+                {
+                    continue;
+                }
+                let at = best.partition_point(|x| (x.0, x.1) < (m, r));
+                best.insert(at, (m, r, w));
+                best.truncate(PRICED_COL_EDGES);
+            }
+            found.extend(best.iter().map(|&(m, r, w)| (j as u32, m, r, w)));
+        }
+        Block { bounds, found }
+    }
+}
+
+/// A vacant unit as column pricing reads it, with its dual before the pricing.
+struct ColView {
+    u: usize,
+    c: u32,
+    key: u64,
+    v: i128,
+    view: UnitView,
+}
+
+/// What column pricing found in one block of households: their rows' bounds (best, low)
+/// and the violated pairs.
+struct Block {
+    bounds: Vec<(i128, i128)>,
+    found: Vec<(u32, i128, u32, i64)>,
 }
 
 /// Brings the warm matching up to date with the snapshot `s` and re-solves it. Costs what
@@ -1386,9 +1466,7 @@ fn solve_and_price(
                         .map(|&h| Compact::new(s, h, pricer.own_total(h)))
                         .collect::<Vec<_>>()
                 });
-                for &u in &cols {
-                    found |= pricer.add_violated_col(inc, u, compact);
-                }
+                found |= pricer.add_violated_cols(inc, &cols, compact);
             }
         }
         everything = false;
