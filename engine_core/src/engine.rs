@@ -1150,7 +1150,8 @@ impl Pricer<'_, '_> {
                 }
                 let m = -value - row_u[i];
                 if m >= col.v
-                    || (best.len() == PRICED_COL_EDGES && (m, r) >= (best[best.len() - 1].0, best[best.len() - 1].1))
+                    || (best.len() == PRICED_COL_EDGES
+                        && (m, r) >= (best[best.len() - 1].0, best[best.len() - 1].1))
                 {
                     continue;
                 }
