@@ -360,14 +360,6 @@ pub fn price_row(
     // (the common tie-break-sized rises along augmenting paths) needs no new pricing.
     let floor = |cut: i128| cut.saturating_sub(MARGIN);
     let own_b = s.own[h].map(|o| s.building_of(o));
-    // Resource-mix points in a building `h` does not live in (the walk skips its own), from
-    // the skill bit sets when there are any, without a call per unit.
-    let skills = s.skill_masks(h);
-    let (bonus, bonus_max) = (s.policy.skill_bonus, s.policy.skill_bonus_max);
-    let mix = |b: u32| match skills {
-        Some(m) => (bonus * i64::from((m & !s.building_masks(b).0).count_ones())).min(bonus_max),
-        None => s.resource_mix(h, b),
-    };
     for gb in bounds {
         let top = (i128::from(gb.best + wait) << 64) + slack;
         // Column duals are never positive: no later group can beat the cut.
@@ -384,7 +376,7 @@ pub fn price_row(
             if Some(b) == own_b {
                 continue; // seen above
             }
-            let w = gb.base + wait + mix(b);
+            let w = gb.base + wait + s.resource_mix(h, b);
             let top_b = (i128::from(w) << 64) + slack;
             if top_b <= floor(best.cut) {
                 best.rest = best.rest.max(top_b);
@@ -415,7 +407,7 @@ pub fn price_row(
                 continue; // seen above
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
-            let w = gb.base + wait + mix(e.building);
+            let w = gb.base + wait + s.resource_mix(h, e.building);
             let top_u = (i128::from(w) << 64) + slack + e.v;
             if top_u <= floor(best.cut) {
                 // Cannot come near the cut whatever its tie-break: skip hashing it.

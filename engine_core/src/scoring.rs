@@ -142,6 +142,13 @@ impl<'a> Snapshot<'a> {
             let missing = i64::from((self.p.hh_mask[h] & !have).count_ones());
             return (self.policy.skill_bonus * missing).min(self.policy.skill_bonus_max);
         }
+        self.resource_mix_listed(h, b, lives_here)
+    }
+
+    /// [`Snapshot::resource_mix`] from the skill lists (more than 64 skills): kept out of
+    /// line so that the bit-set path inlines into row pricing's walk.
+    #[inline(never)]
+    fn resource_mix_listed(&self, h: usize, b: u32, lives_here: bool) -> i64 {
         let have = &self.p.building_skills[b as usize];
         let missing = self
             .hh(h)
