@@ -13,8 +13,8 @@ use crate::lsa::Graph;
 use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
 use crate::portfolio::Portfolio;
 use crate::pricing::{
-    self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, GroupBound, GroupIndex,
-    Groups, PricedGroup, UnitView,
+    self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, CompactRows,
+    GroupBound, GroupIndex, Groups, PricedGroup, UnitView,
 };
 use crate::scoring::{waiting_points, Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
@@ -109,6 +109,8 @@ struct Inc {
     /// Per row slot, its household's [`group_bounds`], computed on first use and kept until
     /// the household changes or a new group appears.
     bounds: Vec<std::sync::OnceLock<Vec<GroupBound>>>,
+    /// The priceable households as column pricing reads them, by row slot.
+    compact: CompactRows,
 }
 
 /// Warm row and column slots of the portfolio's household and unit slots, and back
@@ -744,6 +746,25 @@ impl Engine {
         let o = Order::new(&self.p);
         let (inc, maps) = (&self.inc, &self.inc.maps);
         let mut scratch = Vec::new();
+        // Column pricing's kept records must be what the snapshot gives now.
+        let mut n_priceable = 0;
+        for &h in &o.hs {
+            let r = maps.row_of_h[h];
+            let fresh = pricing::priceable(&s, h).then(|| {
+                let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
+                Compact::new(&s, h, own_total)
+            });
+            n_priceable += usize::from(fresh.is_some());
+            if inc.compact.get(r) != fresh.as_ref() {
+                return Err(format!(
+                    "household {}: column pricing's record is stale",
+                    s.hh(h).id
+                ));
+            }
+        }
+        if inc.compact.recs().len() != n_priceable {
+            return Err("column pricing keeps records of households that left".into());
+        }
         for &h in &o.hs {
             let r = maps.row_of_h[h];
             let limit = -inc.warm.u(r);
@@ -880,22 +901,9 @@ struct Pricer<'s, 'a> {
     walk: usize,
     groups: Groups,
     maps: Maps,
-    /// Households that take part in pricing, in id order; listed on first use.
-    priceable: std::sync::OnceLock<Vec<usize>>,
 }
 
 impl Pricer<'_, '_> {
-    fn priceable(&self) -> &[usize] {
-        self.priceable.get_or_init(|| {
-            let p = self.s.p;
-            p.hh_ids
-                .values()
-                .map(|&h| h as usize)
-                .filter(|&h| pricing::priceable(self.s, h))
-                .collect()
-        })
-    }
-
     /// Score of `h`'s own unit, if any: the rule-7 threshold of a transfer requester.
     fn own_total(&self, h: usize) -> Option<i64> {
         self.s.own[h].map(|o| self.s.breakdown_of(h, o).total())
@@ -1198,6 +1206,7 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
                     let d = inc.dummy[r as usize];
                     inc.warm.remove_row(r);
                     inc.warm.remove_col(d);
+                    inc.compact.set(s, r, None);
                     inc.free_rows.push(r);
                     inc.free_cols.push(d);
                     inc.maps.h_of_row[r as usize] = NONE;
@@ -1301,7 +1310,6 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
         walk,
         groups: std::mem::take(&mut inc.listed),
         maps: std::mem::take(&mut inc.maps),
-        priceable: std::sync::OnceLock::new(),
     };
     pricer.refresh_priced(&mut inc.warm, &inc.col_key, &mut priced, &mut regroup);
     let out = solve_and_price(
@@ -1374,6 +1382,20 @@ fn solve_and_price(
             }
         }
     }
+    // Column pricing's records follow the rows rebuilt (rows of households whose own unit or
+    // building changed are among them) and the waiting points that moved.
+    if full || inc.compact.stale(s) {
+        inc.compact.clear(s);
+        for &h in s.p.hh_ids.values() {
+            inc.compact
+                .set(s, maps.row_of_h[h as usize], Some(h as usize));
+        }
+    } else {
+        let moved = shifted.keys().filter_map(|id| s.p.hh_slot(id));
+        for h in rows_todo.iter().copied().chain(moved) {
+            inc.compact.set(s, maps.row_of_h[h], Some(h));
+        }
+    }
     for &u in cols_todo {
         // Rescore the pairs the graph holds; pricing finds the ones it should hold.
         let c = maps.col_of_u[u];
@@ -1405,8 +1427,8 @@ fn solve_and_price(
     // have dropped; repeat until none is violated. That last, clean pass is the proof that
     // the restricted optimum is the optimum over all eligible pairs.
     let mut everything = full;
-    // Column pricing's view of the priceable households, built on first use in this solve.
-    let mut compact: Option<Vec<Compact>> = None;
+    // Moved out while the loop changes the rest of `inc` (a failed solve rebuilds it anyway).
+    let compact = std::mem::take(&mut inc.compact);
     inc.last_rounds = 0;
     inc.last_priced = (0, 0, false);
     loop {
@@ -1443,7 +1465,7 @@ fn solve_and_price(
         // session 3 measured a half on the rows of storms; a quarter is used. Price every
         // row instead when the columns would cost more than the rows not priced anyway.
         if !cols.is_empty() {
-            let n_price = pricer.priceable().len();
+            let n_price = compact.recs().len();
             if cols.len() * n_price > n_price.saturating_sub(rows.len()) * pricer.walk {
                 everything = true;
             }
@@ -1451,23 +1473,16 @@ fn solve_and_price(
         pricer.refresh_priced(&mut inc.warm, &inc.col_key, by_price, &mut regroup);
         let mut found = false;
         if everything {
-            let priceable = pricer.priceable();
+            let priceable: Vec<usize> = compact.recs().iter().map(|c| c.h as usize).collect();
             inc.last_priced.0 += priceable.len();
             inc.last_priced.2 = true;
-            found |= pricer.add_violated_rows(inc, by_price, priceable);
+            found |= pricer.add_violated_rows(inc, by_price, &priceable);
         } else {
             inc.last_priced.0 += rows.len();
             inc.last_priced.1 += cols.len();
             found |= pricer.add_violated_rows(inc, by_price, &rows);
             if !cols.is_empty() {
-                let compact = compact.get_or_insert_with(|| {
-                    pricer
-                        .priceable()
-                        .iter()
-                        .map(|&h| Compact::new(s, h, pricer.own_total(h)))
-                        .collect::<Vec<_>>()
-                });
-                found |= pricer.add_violated_cols(inc, &cols, compact);
+                found |= pricer.add_violated_cols(inc, &cols, compact.recs());
             }
         }
         everything = false;
@@ -1476,6 +1491,7 @@ fn solve_and_price(
         }
     }
     inc.warm.take_changed();
+    inc.compact = compact;
     inc.valid = true;
     Ok(())
 }

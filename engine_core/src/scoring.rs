@@ -261,6 +261,11 @@ impl<'a> Snapshot<'a> {
         Some(size_fit + p.urgency_points * hh.urgency + school_bonus + preference)
     }
 
+    /// Do skills fit the bit sets (at most 64 skill names)?
+    pub(crate) fn masks(&self) -> bool {
+        self.masks
+    }
+
     /// Skill bit sets (when there are at most 64 skills): of household `h`, and those of
     /// building `b` that count against it (held by another tenant).
     #[inline]
