@@ -360,6 +360,7 @@ pub fn price_row(
     // (the common tie-break-sized rises along augmenting paths) needs no new pricing.
     let floor = |cut: i128| cut.saturating_sub(MARGIN);
     let own_b = s.own[h].map(|o| s.building_of(o));
+    let mix = s.mix_elsewhere(h);
     for gb in bounds {
         let top = (i128::from(gb.best + wait) << 64) + slack;
         // Column duals are never positive: no later group can beat the cut.
@@ -376,7 +377,7 @@ pub fn price_row(
             if Some(b) == own_b {
                 continue; // seen above
             }
-            let w = gb.base + wait + s.resource_mix(h, b);
+            let w = gb.base + wait + mix(b);
             let top_b = (i128::from(w) << 64) + slack;
             if top_b <= floor(best.cut) {
                 best.rest = best.rest.max(top_b);
@@ -407,7 +408,7 @@ pub fn price_row(
                 continue; // seen above
             }
             // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
-            let w = gb.base + wait + s.resource_mix(h, e.building);
+            let w = gb.base + wait + mix(e.building);
             let top_u = (i128::from(w) << 64) + slack + e.v;
             if top_u <= floor(best.cut) {
                 // Cannot come near the cut whatever its tie-break: skip hashing it.

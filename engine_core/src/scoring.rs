@@ -145,6 +145,22 @@ impl<'a> Snapshot<'a> {
         self.resource_mix_listed(h, b, lives_here)
     }
 
+    /// [`Snapshot::resource_mix`] of household `h` in buildings other than its own, as row
+    /// pricing's walk asks for it once per building: the household's skill bits are read
+    /// once, and the points come from one mask and a popcount.
+    #[inline]
+    pub(crate) fn mix_elsewhere(&self, h: usize) -> impl Fn(u32) -> i64 + '_ {
+        let mask = self.skill_masks(h);
+        let (bonus, cap) = (self.policy.skill_bonus, self.policy.skill_bonus_max);
+        move |b: u32| match mask {
+            Some(m) => {
+                debug_assert!(self.own[h].is_none_or(|u| self.unit_building[u] != b));
+                (bonus * i64::from((m & !self.p.one[b as usize]).count_ones())).min(cap)
+            }
+            None => self.resource_mix(h, b),
+        }
+    }
+
     /// [`Snapshot::resource_mix`] from the skill lists (more than 64 skills): kept out of
     /// line so that the bit-set path inlines into row pricing's walk.
     #[inline(never)]
