@@ -750,10 +750,7 @@ impl Engine {
         let mut n_priceable = 0;
         for &h in &o.hs {
             let r = maps.row_of_h[h];
-            let fresh = pricing::priceable(&s, h).then(|| {
-                let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
-                Compact::new(&s, h, own_total)
-            });
+            let fresh = Compact::of(&s, h);
             n_priceable += usize::from(fresh.is_some());
             if inc.compact.get(r) != fresh.as_ref() {
                 return Err(format!(

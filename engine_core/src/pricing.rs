@@ -469,6 +469,14 @@ pub struct Compact {
 }
 
 impl Compact {
+    /// The record of household `h` if it takes part in pricing, with its own unit's score.
+    pub fn of(s: &Snapshot, h: usize) -> Option<Self> {
+        priceable(s, h).then(|| {
+            let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
+            Compact::new(s, h, own_total)
+        })
+    }
+
     pub fn new(s: &Snapshot, h: usize, own_total: Option<i64>) -> Self {
         let hh = s.hh(h);
         let c = &hh.codes;
@@ -536,10 +544,7 @@ impl CompactRows {
         if ru >= self.at.len() {
             self.at.resize(ru + 1, u32::MAX);
         }
-        let rec = h.filter(|&h| priceable(s, h)).map(|h| {
-            let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
-            Compact::new(s, h, own_total)
-        });
+        let rec = h.and_then(|h| Compact::of(s, h));
         match (self.at[ru], rec) {
             (u32::MAX, Some(rec)) => {
                 self.at[ru] = self.recs.len() as u32;
