@@ -762,6 +762,20 @@ impl Engine {
         if inc.compact.recs().len() != n_priceable {
             return Err("column pricing keeps records of households that left".into());
         }
+        // So must row pricing's lists of each group's units (duals, order, skill lists).
+        for (g, units) in inc.listed.units.iter().enumerate() {
+            let fresh = PricedGroup::new(&s, units, |u| {
+                let c = maps.col_of_u[u as usize];
+                (inc.warm.v(c), inc.col_key[c as usize])
+            });
+            if !inc
+                .priced
+                .get(g)
+                .is_some_and(|kept| kept.agrees_with(&fresh))
+            {
+                return Err(format!("row pricing's list of unit group {g} is stale"));
+            }
+        }
         for &h in &o.hs {
             let r = maps.row_of_h[h];
             let limit = -inc.warm.u(r);
@@ -1301,6 +1315,12 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
     }
     let walk = (inc.listed.vacant / 4).max(1);
     let mut regroup = inc.listed.take_changed();
+    // Row pricing's per-skill lists follow the buildings' skills: a building whose skills
+    // changed has its units rescored, which marks their columns moved (`cols_todo`), except
+    // when everything is rebuilt.
+    if full {
+        regroup.extend(0..inc.priced.len() as u32);
+    }
     let mut priced = std::mem::take(&mut inc.priced);
     let pricer = Pricer {
         s,

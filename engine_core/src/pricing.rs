@@ -142,10 +142,20 @@ pub struct PricedGroup {
     pub zero: Vec<(u32, u64)>,
     /// The others, highest dual first.
     pub rest: Vec<Priced>,
+    /// Per skill `k`, the positions in `rest` of the units whose building no sitting tenant
+    /// with `k` lives in (ascending, so by falling dual), from `lacking_at[k]` to
+    /// `lacking_at[k + 1]`. Only these can score resource-mix points, so a household's walk
+    /// of `rest` bounds the others without them (most units, where its skills are all
+    /// present) and walks these lists with them. Empty beyond 64 skills.
+    lacking: Vec<u32>,
+    lacking_at: Vec<u32>,
+    /// The skills named when the lists were made: a household with a skill named since walks
+    /// `rest` as a whole.
+    known: u64,
 }
 
 /// A vacant unit with a non-zero column dual, as row pricing reads it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Priced {
     pub v: i128,
     pub unit: u32,
@@ -183,12 +193,75 @@ impl PricedGroup {
                 _ => runs.push((b, i as u32 + 1)),
             }
         }
+        let (lacking, lacking_at) = lacking_lists(s, &rest);
         PricedGroup {
             runs,
             zero: zero.into_iter().map(|(_, u, k)| (u, k)).collect(),
             rest,
+            lacking,
+            lacking_at,
+            known: s.skill_bits().unwrap_or(0),
         }
     }
+
+    /// Does this group, kept between solves, list what `fresh` (made now) does? Its skill
+    /// lists need to agree on the skills named when it was made only.
+    pub fn agrees_with(&self, fresh: &PricedGroup) -> bool {
+        let lists = |g: &PricedGroup| {
+            let mut known = self.known;
+            std::iter::from_fn(move || {
+                (known != 0 && !g.lacking_at.is_empty()).then(|| {
+                    let k = known.trailing_zeros();
+                    known &= known - 1;
+                    g.lacking(k).to_vec()
+                })
+            })
+            .collect::<Vec<_>>()
+        };
+        self.runs == fresh.runs
+            && self.zero == fresh.zero
+            && self.rest == fresh.rest
+            && self.lacking_at.is_empty() == fresh.lacking_at.is_empty()
+            && lists(self) == lists(fresh)
+    }
+
+    /// Positions in `rest` of the units in buildings that lack skill `k` (see `lacking`).
+    fn lacking(&self, k: u32) -> &[u32] {
+        let at = |k: usize| self.lacking_at[k] as usize;
+        &self.lacking[at(k as usize)..at(k as usize + 1)]
+    }
+}
+
+/// [`PricedGroup`]'s per-skill lists of `rest` (a counting sort by skill); none beyond 64
+/// skills. The engine sorts a group again when a building's skills change.
+fn lacking_lists(s: &Snapshot, rest: &[Priced]) -> (Vec<u32>, Vec<u32>) {
+    if s.skill_bits().is_none() || rest.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let missing = |e: &Priced| s.missing_in(e.building).unwrap_or(0);
+    let mut at = vec![0u32; 65];
+    for e in rest {
+        let mut m = missing(e);
+        while m != 0 {
+            at[m.trailing_zeros() as usize + 1] += 1;
+            m &= m - 1;
+        }
+    }
+    for k in 0..64 {
+        at[k + 1] += at[k];
+    }
+    let mut next = at.clone();
+    let mut lists = vec![0u32; at[64] as usize];
+    for (i, e) in rest.iter().enumerate() {
+        let mut m = missing(e);
+        while m != 0 {
+            let k = m.trailing_zeros() as usize;
+            lists[next[k] as usize] = i as u32;
+            next[k] += 1;
+            m &= m - 1;
+        }
+    }
+    (lists, at)
 }
 
 /// A candidate edge found by pricing: its value `w·2⁶⁴ + tie + v(col)`, unit and score.
@@ -257,6 +330,24 @@ pub struct GroupBound {
 /// How far below the cut row pricing still scores pairs exactly (4 points).
 const MARGIN: i128 = 4 << 64;
 
+/// Pairs worth up to [`MARGIN`] below the cut are scored exactly too (not only bounded), so
+/// that the bound returned leaves the row that much room: a dual rise smaller than that (the
+/// common tie-break-sized rises along augmenting paths) needs no new pricing.
+#[inline]
+fn floor(cut: i128) -> i128 {
+    cut.saturating_sub(MARGIN)
+}
+
+/// May a pair scoring `w` be proposed to a household whose own unit scores `own_total`
+/// (rule 7), or to an applicant (above 0)?
+#[inline]
+fn eligible(own_total: Option<i64>, w: i64) -> bool {
+    match own_total {
+        Some(o) => w >= o,
+        None => w > 0,
+    }
+}
+
 /// The best candidates of one row pricing, and the bound on everything else seen.
 struct Best<'o> {
     out: &'o mut Vec<Candidate>,
@@ -269,6 +360,35 @@ struct Best<'o> {
 }
 
 impl Best<'_> {
+    /// One unit of a group's `rest` in row pricing's walk, scoring `w` for the household
+    /// (`own_total` as for [`price_row`]).
+    #[inline]
+    fn walk(
+        &mut self,
+        e: &Priced,
+        w: i64,
+        own_total: Option<i64>,
+        row_key: u64,
+        in_graph: &dyn Fn(usize) -> bool,
+    ) {
+        let top_u = (i128::from(w) << 64) + (1i128 << TIE_BITS) + e.v;
+        if top_u <= floor(self.cut) {
+            // Cannot come near the cut whatever its tie-break: skip hashing it.
+            self.rest = self.rest.max(top_u);
+            return;
+        }
+        if eligible(own_total, w) {
+            self.offer(
+                (i128::from(w) << 64) + i128::from(warm::tie(row_key, e.key)) + e.v,
+                e.unit as usize,
+                w,
+                in_graph,
+            );
+        } else {
+            self.low = self.low.max(top_u);
+        }
+    }
+
     fn offer(&mut self, val: i128, unit: usize, w: i64, in_graph: &dyn Fn(usize) -> bool) {
         if val <= self.cut {
             // Pairs already in the graph are not "left out" (the matched one sits at -u).
@@ -328,10 +448,7 @@ pub fn price_row(
     let wait = s.waiting(h);
     let slack = 1i128 << TIE_BITS;
     debug_assert!(limit > 0, "row pricing looks for at least one candidate");
-    let eligible = |w: i64| match own_total {
-        Some(o) => w >= o,
-        None => w > 0,
-    };
+    let eligible = |w: i64| eligible(own_total, w);
     // Everything not returned is worth at most `rest`.
     let mut best = Best {
         out,
@@ -355,10 +472,6 @@ pub fn price_row(
             best.low = best.low.max(val);
         }
     }
-    // Pairs worth up to MARGIN below the cut are scored exactly too (not only bounded), so
-    // that the bound returned leaves the row that much room: a dual rise smaller than that
-    // (the common tie-break-sized rises along augmenting paths) needs no new pricing.
-    let floor = |cut: i128| cut.saturating_sub(MARGIN);
     let own_b = s.own[h].map(|o| s.building_of(o));
     let mix = s.mix_elsewhere(h);
     for gb in bounds {
@@ -398,35 +511,62 @@ pub fn price_row(
                 );
             }
         }
+        // Units with a non-zero dual. Where the group keeps per-skill lists, the walk over all
+        // of them bounds a unit by the score without mix points (it skips those that score
+        // some: they are on the lists of the skills they lack), and each of the household's
+        // skills' lists is walked with the full bound, a unit on the first list that has it.
+        let m = match (s.skill_masks(h), pg.lacking_at.is_empty()) {
+            (Some(m), false) if m & !pg.known == 0 => m,
+            _ => 0,
+        };
+        let top_all = if m == 0 {
+            top
+        } else {
+            (i128::from(gb.base + wait) << 64) + slack
+        };
+        let lacks = |b: u32| s.missing_in(b).unwrap_or(0);
         for e in &pg.rest {
             // Units come by falling dual: the rest of the group cannot beat the cut either.
-            if top + e.v <= floor(best.cut) {
-                best.rest = best.rest.max(top + e.v);
+            if top_all + e.v <= floor(best.cut) {
+                best.rest = best.rest.max(top_all + e.v);
                 break;
             }
-            if Some(e.building) == own_b {
-                continue; // seen above
+            if Some(e.building) == own_b || lacks(e.building) & m != 0 {
+                continue; // seen above, or on a skill's list below
             }
-            // Same score as `breakdown_of(h, u).total()`: the group shares everything else.
-            let w = gb.base + wait + mix(e.building);
-            let top_u = (i128::from(w) << 64) + slack + e.v;
-            if top_u <= floor(best.cut) {
-                // Cannot come near the cut whatever its tie-break: skip hashing it.
-                best.rest = best.rest.max(top_u);
-                continue;
-            }
-            if eligible(w) {
-                let u = e.unit as usize;
-                debug_assert_eq!(v(u), e.v, "a group's duals are kept exact");
-                best.offer(
-                    (i128::from(w) << 64) + i128::from(warm::tie(row_key, e.key)) + e.v,
-                    u,
-                    w,
+            debug_assert_eq!(v(e.unit as usize), e.v, "a group's duals are kept exact");
+            // With skill masks, a unit left here lacks none of the household's skills.
+            let rm = if m != 0 { 0 } else { mix(e.building) };
+            best.walk(e, gb.base + wait + rm, own_total, row_key, in_graph);
+        }
+        let mut seen = 0u64;
+        let mut skills = m;
+        while skills != 0 {
+            let k = skills.trailing_zeros();
+            skills &= skills - 1;
+            for &i in pg.lacking(k) {
+                let e = &pg.rest[i as usize];
+                if top + e.v <= floor(best.cut) {
+                    best.rest = best.rest.max(top + e.v);
+                    break;
+                }
+                debug_assert!(
+                    lacks(e.building) & (1 << k) != 0,
+                    "lists follow the buildings"
+                );
+                if Some(e.building) == own_b || lacks(e.building) & seen != 0 {
+                    continue; // seen above, or on an earlier skill's list
+                }
+                debug_assert_eq!(v(e.unit as usize), e.v, "a group's duals are kept exact");
+                best.walk(
+                    e,
+                    gb.base + wait + mix(e.building),
+                    own_total,
+                    row_key,
                     in_graph,
                 );
-            } else {
-                best.low = best.low.max(top_u);
             }
+            seen |= 1 << k;
         }
     }
     Bounds {

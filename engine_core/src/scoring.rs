@@ -58,6 +58,8 @@ pub struct Snapshot<'a> {
     /// Skill bit sets usable (at most 64 distinct skills, the usual case): the resource mix
     /// is then one popcount instead of a search per skill (a pricing hot path).
     masks: bool,
+    /// The bits of the skills there are (when `masks`).
+    all_skills: u64,
 }
 
 /// Why a pair is not eligible; `Display` names the rule.
@@ -114,6 +116,10 @@ impl<'a> Snapshot<'a> {
             unit_district: &p.unit_district,
             unit_school: &p.unit_school,
             masks: names.skills.len() <= 64,
+            all_skills: match names.skills.len() {
+                0 => 0,
+                n => u64::MAX >> (64 - n.min(64)),
+            },
         }
     }
 
@@ -287,6 +293,20 @@ impl<'a> Snapshot<'a> {
     #[inline]
     pub(crate) fn skill_masks(&self, h: usize) -> Option<u64> {
         self.masks.then(|| self.p.hh_mask[h])
+    }
+
+    /// Skills (bits) that no sitting tenant of building `b` has: a household living elsewhere
+    /// scores the mix points of its skills among them. `None` beyond 64 skills.
+    #[inline]
+    pub(crate) fn missing_in(&self, b: u32) -> Option<u64> {
+        self.masks
+            .then(|| !self.p.one[b as usize] & self.all_skills)
+    }
+
+    /// The bits of the skills named so far (names only grow). `None` beyond 64 skills.
+    #[inline]
+    pub(crate) fn skill_bits(&self) -> Option<u64> {
+        self.masks.then_some(self.all_skills)
     }
 
     #[inline]
