@@ -1315,11 +1315,13 @@ fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
     }
     let walk = (inc.listed.vacant / 4).max(1);
     let mut regroup = inc.listed.take_changed();
-    // Row pricing's per-skill lists follow the buildings' skills: a building whose skills
-    // changed has its units rescored, which marks their columns moved (`cols_todo`), except
-    // when everything is rebuilt.
+    // Row pricing's per-skill lists follow the buildings' skills: the units of a building
+    // whose skills changed are among `cols_todo` (everything when full), and the rows rebuilt
+    // below are priced before their rescoring marks them moved.
     if full {
         regroup.extend(0..inc.priced.len() as u32);
+    } else {
+        regroup.extend(cols_todo.iter().filter_map(|&u| inc.listed.group_of(u)));
     }
     let mut priced = std::mem::take(&mut inc.priced);
     let pricer = Pricer {
