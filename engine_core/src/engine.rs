@@ -893,9 +893,6 @@ impl Engine {
 const INITIAL_EDGES: usize = 12;
 /// Edges added per household and pricing round.
 const PRICED_EDGES: usize = 6;
-/// The same in a solve from nothing: fewer edges keep its many searches smaller (the rows
-/// get [`INITIAL_EDGES`] again once it is done).
-const COLD_PRICED_EDGES: usize = 3;
 /// Rows priced in one round from which the work is shared among the cores.
 const PARALLEL_ROWS: usize = 64;
 /// Edges added per column and pricing round.
@@ -1046,19 +1043,14 @@ impl Pricer<'_, '_> {
     /// changes (its own dual and edges, column duals, the groups), so each is priced on the
     /// state before any of them and their edges are then added in order, as one at a time
     /// would; the outcome does not depend on the threads.
-    fn add_violated_rows(
-        &self,
-        inc: &mut Inc,
-        by_price: &[PricedGroup],
-        hs: &[usize],
-        limit: usize,
-    ) -> bool {
+    fn add_violated_rows(&self, inc: &mut Inc, by_price: &[PricedGroup], hs: &[usize]) -> bool {
         let state: &Inc = inc;
         let price = |h: usize, buf: &mut Vec<Candidate>| {
             let r = self.maps.row_of_h[h];
             let threshold = -state.warm.u(r);
             let mut edges = Vec::new();
-            let left = self.row_candidates(state, by_price, h, threshold, limit, buf, &mut edges);
+            let left =
+                self.row_candidates(state, by_price, h, threshold, PRICED_EDGES, buf, &mut edges);
             (r, left, edges)
         };
         let priced: Vec<(u32, Bounds, Vec<Edge>)> = if hs.len() >= PARALLEL_ROWS {
@@ -1079,37 +1071,6 @@ impl Pricer<'_, '_> {
             }
         }
         found
-    }
-
-    /// Gives rows `hs` their best [`INITIAL_EDGES`] pairs, as rebuilt rows have, after a
-    /// solve from nothing that added fewer per round: re-matches then find more within the
-    /// graph. That solve priced clean, so every pair satisfies the duals and the matching
-    /// stays.
-    fn top_up_rows(&self, inc: &mut Inc, by_price: &[PricedGroup], hs: &[usize]) {
-        let state: &Inc = inc;
-        let price = |h: usize, buf: &mut Vec<Candidate>| {
-            let r = self.maps.row_of_h[h];
-            let mut edges = Vec::new();
-            let left = self.row_candidates(
-                state,
-                by_price,
-                h,
-                i128::MIN,
-                INITIAL_EDGES,
-                buf,
-                &mut edges,
-            );
-            (r, left, edges)
-        };
-        let priced: Vec<(u32, Bounds, Vec<Edge>)> = hs
-            .par_iter()
-            .map_init(Vec::new, |buf, &h| price(h, buf))
-            .collect();
-        for (r, left, edges) in priced {
-            inc.best_out[r as usize] = left.rest;
-            inc.low_out[r as usize] = left.low;
-            inc.warm.add_feasible_edges(r, &edges);
-        }
     }
 
     /// Column pricing for vacant units `us`: adds each one's most violated pairs and lowers
@@ -1489,11 +1450,6 @@ fn solve_and_price(
     let compact = std::mem::take(&mut inc.compact);
     inc.last_rounds = 0;
     inc.last_priced = (0, 0, false);
-    let row_limit = if full {
-        COLD_PRICED_EDGES
-    } else {
-        PRICED_EDGES
-    };
     loop {
         if !inc.warm.run() {
             inc.valid = false;
@@ -1539,11 +1495,11 @@ fn solve_and_price(
             let priceable: Vec<usize> = compact.recs().iter().map(|c| c.h as usize).collect();
             inc.last_priced.0 += priceable.len();
             inc.last_priced.2 = true;
-            found |= pricer.add_violated_rows(inc, by_price, &priceable, row_limit);
+            found |= pricer.add_violated_rows(inc, by_price, &priceable);
         } else {
             inc.last_priced.0 += rows.len();
             inc.last_priced.1 += cols.len();
-            found |= pricer.add_violated_rows(inc, by_price, &rows, row_limit);
+            found |= pricer.add_violated_rows(inc, by_price, &rows);
             if !cols.is_empty() {
                 found |= pricer.add_violated_cols(inc, &cols, compact.recs());
             }
@@ -1552,10 +1508,6 @@ fn solve_and_price(
         if !found {
             break;
         }
-    }
-    if full && row_limit < INITIAL_EDGES {
-        let priceable: Vec<usize> = compact.recs().iter().map(|c| c.h as usize).collect();
-        pricer.top_up_rows(inc, by_price, &priceable);
     }
     inc.warm.take_changed();
     inc.compact = compact;

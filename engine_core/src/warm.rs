@@ -318,18 +318,6 @@ impl Warm {
         }
     }
 
-    /// Adds edges to row `r` that satisfy the current duals (pairs a clean pricing left out):
-    /// the matching and duals stay as they are.
-    pub fn add_feasible_edges(&mut self, r: u32, edges: &[Edge]) {
-        for e in edges {
-            debug_assert!(
-                e.cost() - self.u[r as usize] - self.v[e.col as usize] >= 0,
-                "a pair added as feasible violates the duals"
-            );
-            self.set_edge(r, e.col, Some((e.w, e.t)));
-        }
-    }
-
     /// Adds `delta` to the score of every pair of row `r` except its private "unmatched"
     /// column `dummy` (given for applicants, whose pairs must stay above 0: the others are
     /// dropped). The row keeps its match when the duals can absorb the shift, else it is
