@@ -207,22 +207,12 @@ impl PricedGroup {
     /// Does this group, kept between solves, list what `fresh` (made now) does? Its skill
     /// lists need to agree on the skills named when it was made only.
     pub fn agrees_with(&self, fresh: &PricedGroup) -> bool {
-        let lists = |g: &PricedGroup| {
-            let mut known = self.known;
-            std::iter::from_fn(move || {
-                (known != 0 && !g.lacking_at.is_empty()).then(|| {
-                    let k = known.trailing_zeros();
-                    known &= known - 1;
-                    g.lacking(k).to_vec()
-                })
-            })
-            .collect::<Vec<_>>()
-        };
         self.runs == fresh.runs
             && self.zero == fresh.zero
             && self.rest == fresh.rest
             && self.lacking_at.is_empty() == fresh.lacking_at.is_empty()
-            && lists(self) == lists(fresh)
+            && (self.lacking_at.is_empty()
+                || bits(self.known).all(|k| self.lacking(k) == fresh.lacking(k)))
     }
 
     /// Positions in `rest` of the units in buildings that lack skill `k` (see `lacking`).
@@ -241,10 +231,8 @@ fn lacking_lists(s: &Snapshot, rest: &[Priced]) -> (Vec<u32>, Vec<u32>) {
     let missing = |e: &Priced| s.missing_in(e.building).unwrap_or(0);
     let mut at = vec![0u32; 65];
     for e in rest {
-        let mut m = missing(e);
-        while m != 0 {
-            at[m.trailing_zeros() as usize + 1] += 1;
-            m &= m - 1;
+        for k in bits(missing(e)) {
+            at[k as usize + 1] += 1;
         }
     }
     for k in 0..64 {
@@ -253,15 +241,23 @@ fn lacking_lists(s: &Snapshot, rest: &[Priced]) -> (Vec<u32>, Vec<u32>) {
     let mut next = at.clone();
     let mut lists = vec![0u32; at[64] as usize];
     for (i, e) in rest.iter().enumerate() {
-        let mut m = missing(e);
-        while m != 0 {
-            let k = m.trailing_zeros() as usize;
-            lists[next[k] as usize] = i as u32;
-            next[k] += 1;
-            m &= m - 1;
+        for k in bits(missing(e)) {
+            lists[next[k as usize] as usize] = i as u32;
+            next[k as usize] += 1;
         }
     }
     (lists, at)
+}
+
+/// The positions of the set bits of `m`, lowest first.
+fn bits(mut m: u64) -> impl Iterator<Item = u32> {
+    std::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let k = m.trailing_zeros();
+            m &= m - 1;
+            k
+        })
+    })
 }
 
 /// A candidate edge found by pricing: its value `w·2⁶⁴ + tie + v(col)`, unit and score.
@@ -448,7 +444,6 @@ pub fn price_row(
     let wait = s.waiting(h);
     let slack = 1i128 << TIE_BITS;
     debug_assert!(limit > 0, "row pricing looks for at least one candidate");
-    let eligible = |w: i64| eligible(own_total, w);
     // Everything not returned is worth at most `rest`.
     let mut best = Best {
         out,
@@ -466,7 +461,7 @@ pub fn price_row(
         }
         let w = s.breakdown_of(h, u).total();
         let val = (i128::from(w) << 64) + i128::from(tie(u)) + v(u);
-        if eligible(w) {
+        if eligible(own_total, w) {
             best.offer(val, u, w, in_graph);
         } else {
             best.low = best.low.max(val);
@@ -496,7 +491,7 @@ pub fn price_row(
                 best.rest = best.rest.max(top_b);
                 continue;
             }
-            if !eligible(w) {
+            if !eligible(own_total, w) {
                 best.low = best.low.max(top_b);
                 continue;
             }
@@ -540,10 +535,7 @@ pub fn price_row(
             best.walk(e, gb.base + wait + rm, own_total, row_key, in_graph);
         }
         let mut seen = 0u64;
-        let mut skills = m;
-        while skills != 0 {
-            let k = skills.trailing_zeros();
-            skills &= skills - 1;
+        for k in bits(m) {
             for &i in pg.lacking(k) {
                 let e = &pg.rest[i as usize];
                 if top + e.v <= floor(best.cut) {
