@@ -9,16 +9,20 @@ old versions are upcast on read, never rewritten.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import typing
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
-from .errors import from_validation
+from .errors import InputError, from_validation
 from .policy import Policy
-from .schema import Assignment, CapUsage, Id, NonNeg, Strict
+from .schema import MAX_NOK, Adults, Area, Assignment, CapUsage, Count, Floor, Id, NonNeg, Rooms, Strict, check_dates
 
 SCHEMA_VERSION = 1
+CommandId = Annotated[str, Meta(min_length=1, max_length=200)]
 
 
 class Payload(Strict, tag_field="type", frozen=True):
@@ -28,7 +32,7 @@ class Payload(Strict, tag_field="type", frozen=True):
 class Grant(Strict, kw_only=True, frozen=True):
     amount_nok: NonNeg
     granted_on: dt.date
-    depreciation_years: Annotated[int, Meta(ge=1)] | None = None  # None: 30 from 2019, else 20
+    depreciation_years: Annotated[int, Meta(ge=1, le=100)] | None = None  # None: 30 from 2019, else 20
 
 
 # --- time -------------------------------------------------------------------------------
@@ -43,9 +47,9 @@ class UnitRegistered(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     building: Id
     stairwell: Id
-    floor: int
-    rooms: Annotated[int, Meta(ge=1)]
-    area_m2: Annotated[float, Meta(gt=0)]
+    floor: Floor
+    rooms: Rooms
+    area_m2: Area
     rent_nok_month: NonNeg
     accessible: bool
     kind: Literal["ordinary", "care"]
@@ -88,8 +92,8 @@ class UnitReturned(Payload, tag=True, kw_only=True, frozen=True):
 class ApplicationSubmitted(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     applied_on: dt.date | None = None  # may be null for a sitting tenant
-    adults: Annotated[int, Meta(ge=1)]
-    children: NonNeg = 0
+    adults: Adults
+    children: Count = 0
     needs_accessible: bool = False
     care_need: bool = False
     monthly_income_nok: NonNeg = 0
@@ -108,8 +112,8 @@ class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
     """Changes the given fields of an application; fields left out stay as they are."""
 
     id: Id
-    adults: Annotated[int, Meta(ge=1)] | msgspec.UnsetType = msgspec.UNSET
-    children: NonNeg | msgspec.UnsetType = msgspec.UNSET
+    adults: Adults | msgspec.UnsetType = msgspec.UNSET
+    children: Count | msgspec.UnsetType = msgspec.UNSET
     needs_accessible: bool | msgspec.UnsetType = msgspec.UNSET
     care_need: bool | msgspec.UnsetType = msgspec.UNSET
     monthly_income_nok: NonNeg | msgspec.UnsetType = msgspec.UNSET
@@ -137,7 +141,7 @@ class OfferMade(Payload, tag=True, kw_only=True, frozen=True):
     household: Id
     unit: Id
     reply_by: dt.date | None = None
-    run: Annotated[int, Meta(ge=1)] | None = None
+    run: Annotated[int, Meta(ge=1, le=2**53)] | None = None
 
     @staticmethod
     def upcast_v1_v2(data: dict[str, Any]) -> None:
@@ -258,7 +262,7 @@ class UnitKeptForRent(Payload, tag=True, kw_only=True, frozen=True):
 
 class ValuationRecorded(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
-    value_nok: Annotated[int, Meta(ge=1)]
+    value_nok: Annotated[int, Meta(ge=1, le=MAX_NOK)]
     valued_on: dt.date
     valid_until: dt.date | None = None  # set by the engine: valued_on + valuation_valid_months
 
@@ -279,7 +283,7 @@ class StartLoanDecided(Payload, tag=True, kw_only=True, frozen=True):
 class PurchaseOffered(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     on: dt.date
-    price_nok: int | None = None  # set by the engine: valuation - discount
+    price_nok: NonNeg | None = None  # set by the engine: valuation - discount
 
 
 class PurchaseAccepted(Payload, tag=True, kw_only=True, frozen=True):
@@ -304,8 +308,8 @@ class SaleCompleted(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     on: dt.date
     household: str = ""  # set by the engine
-    price_nok: int = 0  # set by the engine
-    grant_repayment_nok: int = 0  # set by the engine
+    price_nok: NonNeg = 0  # set by the engine
+    grant_repayment_nok: NonNeg = 0  # set by the engine
 
 
 class UnitSold(Payload, tag=True, kw_only=True, frozen=True):
@@ -327,13 +331,34 @@ class UnitAcquired(Payload, tag=True, kw_only=True, frozen=True):
     """A unit bought with money from the pot; joins the rental portfolio."""
 
     unit: UnitRegistered
-    price_nok: Annotated[int, Meta(ge=0)]
+    price_nok: NonNeg
     on: dt.date
 
 
 # --- ledger (written by the engine, not submitted) ---------------------------------------
 class LedgerOpened(Payload, tag=True, kw_only=True, frozen=True):
     pass
+
+
+class CommandAccepted(Payload, tag=True, kw_only=True, frozen=True):
+    """The first event of a command given an idempotency key (`command_id`, the client's): a
+    command with the same key is never stored again; it is answered with the events stored
+    here (this one up to the next MatchRun). `sha256` fingerprints the command, so a key
+    reused for another command is refused. Its own stream (`command/<id>`): the store's
+    uniqueness of a stream's first event keeps two writers from storing the same key."""
+
+    command_id: CommandId
+    command: str  # the command's type
+    sha256: str
+
+
+class SnapshotRecorded(Payload, tag=True, kw_only=True, frozen=True):
+    """A snapshot of the state was saved at log position `position` (a MatchRun's record);
+    `sha256` is that of the snapshot record as stored. Readers trust a snapshot only when its
+    record hashes to what the log says here."""
+
+    position: Annotated[int, Meta(ge=1)]
+    sha256: str
 
 
 class PolicyAdopted(Payload, tag=True, kw_only=True, frozen=True):
@@ -421,8 +446,96 @@ Command = (
 _command_decoder: msgspec.json.Decoder[Command] = msgspec.json.Decoder(Command)
 
 
+def schema_of(cls: type[msgspec.Struct]) -> int:
+    """The schema version this engine writes for a payload type (its `schema` default)."""
+    fields, defaults = cls.__struct_fields__, cls.__struct_defaults__
+    default = dict(zip(fields[len(fields) - len(defaults) :], defaults, strict=True)).get("schema", SCHEMA_VERSION)
+    assert isinstance(default, int)
+    return default
+
+
+def check_engine_fields(cmd: msgspec.Struct, field: str = "") -> None:
+    """The schema version of a stored event is the engine's: a command may leave `schema` out
+    or give the current one, never another (an old version would be upcast on read into
+    something else than what was acknowledged; an unknown one could not be read at all)."""
+    expected = schema_of(type(cmd))
+    if getattr(cmd, "schema", expected) != expected:
+        where = f"{field}.schema" if field else "schema"
+        raise InputError(where, f"set by the engine ({type(cmd).__name__} is schema {expected}); leave it out")
+    if isinstance(cmd, UnitsMerged):
+        check_engine_fields(cmd.into, f"{field}.into" if field else "into")
+    elif isinstance(cmd, UnitAcquired):
+        check_engine_fields(cmd.unit, f"{field}.unit" if field else "unit")
+
+
+def check_command(cmd: Command) -> Command:
+    """What decoding cannot check: the engine's own fields and the date span."""
+    check_engine_fields(cmd)
+    check_dates(cmd)
+    return cmd
+
+
 def decode_command(line: bytes) -> Command:
     try:
-        return _command_decoder.decode(line)
+        cmd = _command_decoder.decode(line)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
         raise from_validation(e) from None
+    return check_command(cmd)
+
+
+def validate_command(cmd: Command) -> Command:
+    """A command built in Python is not validated by msgspec (only decoding validates): the
+    Python API's boundary converts it once through its type, as decoding a line would."""
+    if not isinstance(cmd, _COMMAND_TYPES):
+        raise InputError("type", f"{type(cmd).__name__} is not a command")
+    try:
+        checked = msgspec.convert(msgspec.to_builtins(cmd), type(cmd))
+    except msgspec.ValidationError as e:
+        raise from_validation(e) from None
+    return check_command(checked)
+
+
+_COMMAND_TYPES: tuple[type[msgspec.Struct], ...] = typing.get_args(Command)
+
+
+def command_sha256(cmd: Command) -> str:
+    return hashlib.sha256(msgspec.json.encode(cmd)).hexdigest()
+
+
+class _Keyed(msgspec.Struct):
+    command_id: CommandId | None = None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise InputError(k, "given twice in one object")
+            seen.add(k)
+    return out
+
+
+def parse_command_line(line: bytes) -> tuple[Command, str | None]:
+    """One line of `pyengine submit`: a command, and its idempotency key (`command_id`, not
+    part of the command). A key given twice in an object is refused, naming it (JSON leaves
+    that undefined; msgspec would keep the last one silently)."""
+    try:
+        obj = json.loads(line, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as e:
+        raise InputError("$", f"malformed JSON ({e.msg} at character {e.pos})") from None
+    except UnicodeDecodeError:
+        raise InputError("$", "not UTF-8 text") from None
+    except RecursionError:
+        raise InputError("$", "nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise InputError("$", "expected a JSON object with a `type` field")
+    key = obj.pop("command_id", None)
+    try:
+        if key is not None:
+            key = msgspec.convert({"command_id": key}, _Keyed).command_id
+        cmd = msgspec.convert(obj, Command)  # type: ignore[arg-type]
+    except msgspec.ValidationError as e:
+        raise from_validation(e) from None
+    return check_command(cmd), key

@@ -39,6 +39,10 @@ def sale_case_uuid(unit_id: str, number: int) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"sale/{unit_id}/{number}")
 
 
+def command_uuid(command_id: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"command/{command_id}")
+
+
 LEDGER_ID = uuid.uuid5(NAMESPACE, "allocation-ledger")
 
 
@@ -534,6 +538,39 @@ class Ledger(Aggregate):
 
     def allocate_proceeds(self, payload: c.ProceedsAllocated) -> None:
         self.trigger_event(self.ProceedsAllocated, payload=payload)
+
+    class SnapshotRecorded(Event):
+        """Only vouches for a stored snapshot (readers look it up in the log); no state."""
+
+        TOPIC = "pyengine/SnapshotRecorded"
+        payload: c.SnapshotRecorded
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    def record_snapshot(self, payload: c.SnapshotRecorded) -> None:
+        self.trigger_event(self.SnapshotRecorded, payload=payload)
+
+
+class AcceptedCommand(Aggregate):
+    """A command stored under an idempotency key: one event, in a stream of its own named by
+    the key, so the store itself refuses a second command with the same key."""
+
+    TOPIC = "pyengine/AcceptedCommand"
+
+    class Event(Aggregate.Event):
+        TOPIC = "pyengine/AcceptedCommand.Event"
+
+    class Accepted(Aggregate.Created):
+        TOPIC = "pyengine/CommandAccepted"
+        payload: c.CommandAccepted
+
+    def __init__(self, payload: c.CommandAccepted) -> None:
+        self.command_id = payload.command_id
+
+    @classmethod
+    def accept(cls, payload: c.CommandAccepted) -> AcceptedCommand:
+        return cls._create(cls.Accepted, id=command_uuid(payload.command_id), payload=payload)
 
 
 def _replace(spec: Any, **changes: Any) -> Any:

@@ -20,7 +20,7 @@ from eventsourcing.domain import Aggregate, AggregateCreated
 from . import commands as c
 from . import schema
 from .calendar import add_months, grant_repayment, lease_end, lease_years
-from .domain import Household, Ledger, SaleCase, Unit, cap_key
+from .domain import AcceptedCommand, Household, Ledger, SaleCase, Unit, cap_key
 from .errors import InputError
 from .matching import Matcher, result_hash
 from .policy import Policy, load_policy
@@ -60,17 +60,27 @@ class Portfolio:
         # is never sent at all
         self._core_units: set[str] = set()
         self._core_households: set[str] = set()
+        # idempotency keys of stored commands: key -> (the command's sha256, the notification
+        # id of its CommandAccepted record, 0 until the writer learns it)
+        self.commands: dict[str, tuple[str, int]] = {}
+        self.run_position = 0  # notification id of the last MatchRun's record (0: not known)
 
     # --- folding events in ------------------------------------------------------------
     def apply(self, event: Any, stored: Any = None) -> None:
         """Fold in an event read from the log (`stored`: its record, for the hash chain)."""
         if isinstance(event, AggregateCreated):
             agg: Any = event.mutate(None)
-            self._by_uuid[agg.id] = agg
+            if type(agg) is not AcceptedCommand:  # nothing refers to it again: only its key is kept
+                self._by_uuid[agg.id] = agg
         else:
             agg = self._by_uuid[event.originator_id]
             event.mutate(agg)
         self._note(event, agg, stored)
+
+    def note_event(self, event: Any, agg: Any) -> None:
+        """Book-keeping for an event a writer triggered outside a command (to be stored next)."""
+        self._by_uuid[agg.id] = agg
+        self._note(event, agg)
 
     def _note(self, event: Any, agg: Any, stored: Any = None) -> None:
         """Book-keeping after an event changed `agg` (read from the log or just triggered).
@@ -81,6 +91,7 @@ class Portfolio:
         if kind is c.MatchRun:
             self._pending = []  # the next run's events_hash starts here
             self.ledger = agg
+            self.run_position = getattr(stored, "id", self.run_position)  # a writer sets it once saved
             return
         self._pending.append((event, stored))
         ta = type(agg)
@@ -118,6 +129,8 @@ class Portfolio:
                 self._date_dirty = True
             elif kind is c.PolicyAdopted and p.policy != self.policy:
                 self._switch_policy(p.policy)
+        elif ta is AcceptedCommand:
+            self.commands[p.command_id] = (p.sha256, getattr(stored, "id", 0))
         elif ta is SaleCase:
             if kind is c.PurchaseInterestRegistered:
                 self.case_count[agg.unit] = self.case_count.get(agg.unit, 0) + 1
@@ -142,11 +155,14 @@ class Portfolio:
     def load_state(
         self, *, aggregates: list[Any], policy: Policy, case_count: dict[str, int], spent_nok: int,
         occupant: dict[str, str], home: dict[str, str], count: int, position: int,
+        commands: dict[str, tuple[str, int]],
     ) -> None:  # fmt: skip
         """Finish a Portfolio restored from a snapshot (units, households, cases and ledger set):
         the indexes, and everything marked for the Rust core, as a full rebuild leaves it."""
         self._by_uuid = {a.id: a for a in aggregates}
         self.case_count, self.spent_nok, self.occupant, self._home = case_count, spent_nok, occupant, home
+        self.commands = commands
+        self.run_position = position
         self.position, self.last_notification_id = count, position
         if policy != self.policy:
             self.policy = policy
@@ -259,14 +275,28 @@ class Portfolio:
         self._date_dirty = False
 
     # --- commands ---------------------------------------------------------------------
-    def handle(self, cmd: c.Command) -> list[Any]:
+    def handle(self, cmd: c.Command, command_id: str | None = None) -> list[Any]:
         """Validate `cmd`, trigger its events, re-match; return the events to store.
 
-        Raises InputError before anything is triggered when the command is refused.
+        Raises InputError before anything is triggered when the command is refused. With an
+        idempotency key, a CommandAccepted event comes first.
         """
+        start = len(self._pending)
         events = self._apply_command(cmd)
+        if command_id is not None:
+            events.insert(0, self._accept(cmd, command_id, start))
         events.append(self._match(trigger=type(cmd).__name__))
         return events
+
+    def _accept(self, cmd: c.Command, command_id: str, start: int) -> Any:
+        """The CommandAccepted event of a command already applied (so that a refused command
+        leaves nothing to undo), moved in front of its events in the hash chain's order."""
+        payload = c.CommandAccepted(command_id=command_id, command=type(cmd).__name__, sha256=c.command_sha256(cmd))
+        agg = AcceptedCommand.accept(payload)
+        (ev,) = agg.collect_events()
+        self._note(ev, agg)
+        self._pending.insert(start, self._pending.pop())
+        return ev
 
     def handle_batch(self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = ()) -> list[Any]:
         """Validate and apply `cmds` in order, then re-match once: the events to store, one MatchRun

@@ -15,8 +15,23 @@ from msgspec import Meta
 
 from .errors import InputError, from_validation
 
-NonNeg = Annotated[int, Meta(ge=0)]
-Id = Annotated[str, Meta(min_length=1)]
+# The ranges every input is held to: what the domain needs and the Rust core can carry (it
+# refuses counts and money beyond 10^9 and floors beyond ±1000), so that no field can pass
+# here and fail later. Dates are checked against DATE_SPAN by `check_dates`.
+MAX_COUNT = 1000  # adults, children, rooms
+MAX_NOK = 1_000_000_000  # any amount of money, in whole NOK
+MAX_FLOOR = 1000
+MAX_AREA_M2 = 100_000.0
+MAX_ID_LENGTH = 200
+DATE_SPAN = (dt.date(1900, 1, 1), dt.date(2199, 12, 31))
+
+NonNeg = Annotated[int, Meta(ge=0, le=MAX_NOK)]  # money and other non-negative amounts
+Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
+Rooms = Annotated[int, Meta(ge=1, le=MAX_COUNT)]
+Adults = Annotated[int, Meta(ge=1, le=MAX_COUNT)]
+Floor = Annotated[int, Meta(ge=-MAX_FLOOR, le=MAX_FLOOR)]
+Area = Annotated[float, Meta(gt=0, le=MAX_AREA_M2)]
+Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Share = Annotated[float, Meta(ge=0.0, le=1.0)]
 
 
@@ -28,9 +43,9 @@ class Unit(Strict, frozen=True):
     id: Id
     building: Id
     stairwell: Id
-    floor: int
-    rooms: Annotated[int, Meta(ge=1)]
-    area_m2: Annotated[float, Meta(gt=0)]
+    floor: Floor
+    rooms: Rooms
+    area_m2: Area
     rent_nok_month: NonNeg
     accessible: bool
     kind: Literal["ordinary", "care"]
@@ -40,8 +55,8 @@ class Unit(Strict, frozen=True):
 
 class Household(Strict, frozen=True):
     id: Id
-    adults: Annotated[int, Meta(ge=1)]
-    children: NonNeg
+    adults: Adults
+    children: Count
     needs_accessible: bool
     care_need: bool
     disadvantaged: bool
@@ -144,6 +159,24 @@ class SetAsOf(Strict, tag="set_as_of", tag_field="op", frozen=True):
 Operation = UpsertHousehold | RemoveHousehold | UpsertUnit | RemoveUnit | SetAsOf
 
 
+def check_dates(obj: object, field: str = "") -> None:
+    """Refuse any date outside DATE_SPAN in `obj` (a Struct, list or dict of them), naming the
+    field: a date the calendar code cannot move by a lease term (year 10000) must never be stored."""
+    lo, hi = DATE_SPAN
+    if isinstance(obj, dt.date):
+        if not lo <= obj <= hi:
+            raise InputError(field or "$", f"{obj.isoformat()} is outside the span {lo} to {hi}")
+    elif isinstance(obj, msgspec.Struct):
+        for name in obj.__struct_fields__:
+            value = getattr(obj, name)
+            if isinstance(value, (dt.date, msgspec.Struct, list)):
+                check_dates(value, f"{field}.{name}" if field else name)
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            if isinstance(item, (dt.date, msgspec.Struct, list)):
+                check_dates(item, f"{field}[{i}]")
+
+
 def check_cap(cap: Cap, field: str) -> None:
     if (cap.max_share is None) == (cap.max_count is None):
         raise InputError(field, "give exactly one of max_share and max_count")
@@ -151,6 +184,7 @@ def check_cap(cap: Cap, field: str) -> None:
 
 def validate_instance(inst: Instance) -> None:
     """Cross-field checks that a schema cannot express."""
+    check_dates(inst.as_of, "as_of")
     unit_ids: dict[str, int] = {}
     for i, u in enumerate(inst.units):
         if u.id in unit_ids:
@@ -175,6 +209,8 @@ def validate_instance(inst: Instance) -> None:
 
 
 def validate_household(h: Household, field: str, as_of: dt.date | None, unit_ids: dict[str, int] | set[str]) -> None:
+    if h.applied_on is not None:
+        check_dates(h.applied_on, f"{field}.applied_on")
     if h.current_unit is not None and h.current_unit not in unit_ids:
         raise InputError(f"{field}.current_unit", f"unknown unit {h.current_unit!r}")
     if h.current_unit is None and h.applied_on is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import IntegrityError
 
@@ -12,13 +12,19 @@ from adapters.store import store_env
 from . import commands as c
 from . import snapshot
 from .domain import Household, Ledger, SaleCase, Unit
-from .errors import ConcurrencyConflict
+from .errors import ConcurrencyConflict, InputError
 from .log import get_logger
 from .policy import Policy
 from .portfolio import Portfolio
-from .store import EventLog, RecordingMapper
+from .store import EventLog, RecordingMapper, Row
 
 SNAPSHOT_EVERY = 10_000  # events between two snapshots taken by a writer
+
+
+class Head(NamedTuple):
+    run: int
+    position: int  # notification id of that run's record
+    hash: str  # its result_hash
 
 
 class AllocationService:
@@ -76,13 +82,34 @@ class AllocationService:
         self.catch_up()
 
     def snapshot(self) -> snapshot.PortfolioState | None:
-        """Snapshot the portfolio at its last MatchRun (after catching up with the log)."""
+        """Snapshot the portfolio at its last MatchRun (after catching up with the log), and
+        record the snapshot's digest in the log, without which no reader trusts it."""
         self.catch_up()
-        if self.portfolio.has_pending or self.portfolio.ledger is None or self.portfolio.ledger.last_run is None:
+        pf = self.portfolio
+        if pf.has_pending or pf.ledger is None or pf.ledger.last_run is None:
             return None  # only right after a MatchRun (a writer's log always ends with one)
-        state = snapshot.save(self.app, self.portfolio)
-        self.snapshot_at = self.portfolio.position
+        saved = snapshot.save(self.app, pf)
+        self.snapshot_at = pf.position
+        if saved is None:
+            return None
+        state, digest = saved
+        pf.ledger.record_snapshot(c.SnapshotRecorded(position=state.position, sha256=digest))
+        events = pf.ledger.collect_events()
+        for ev in events:
+            pf.note_event(ev, pf.ledger)
+        self._save(events)
         return state
+
+    @property
+    def head(self) -> Head | None:
+        """The log's head as this view last saw it: the last MatchRun's number, its position
+        and its result_hash, which chains every record before it. An office keeps it outside
+        the database (`pyengine submit --checkpoint`) and checks it with `replay --expect-head`."""
+        pf = self.portfolio
+        last = pf.ledger.last_run if pf.ledger is not None else None
+        if last is None:
+            return None
+        return Head(run=last.run, position=pf.run_position, hash=last.result_hash)
 
     def _maybe_snapshot(self) -> None:
         if self.snapshot_every <= 0 or self.portfolio.position - self.snapshot_at < self.snapshot_every:
@@ -93,13 +120,52 @@ class AllocationService:
             self.log.exception("snapshot_failed", position=self.portfolio.last_notification_id)
             self.snapshot_at = self.portfolio.position
 
-    def submit(self, cmd: c.Command) -> list[tuple[int, Any]]:
+    def submit(self, cmd: c.Command, command_id: str | None = None) -> list[tuple[int, Any]]:
         """Apply one command; return its stored (position, event) pairs, MatchRun last.
 
         A refused command raises InputError and stores nothing; a stale view raises
-        ConcurrencyConflict and stores nothing.
+        ConcurrencyConflict and stores nothing. `command_id` is an idempotency key chosen by
+        the client: a command whose key is already stored is not applied again, and the events
+        first stored for it are returned (a key reused for another command is refused).
         """
-        return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
+        cmd = c.validate_command(cmd)
+        if command_id is None:
+            return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
+        sha = c.command_sha256(cmd)
+        self.catch_up()
+        stored = self.stored_for(command_id, sha)
+        if stored is not None:
+            return stored
+        try:
+            return self._commit(
+                lambda: self.portfolio.handle(cmd, command_id), "command_applied", type=type(cmd).__name__,
+                command_id=command_id,
+            )  # fmt: skip
+        except ConcurrencyConflict:
+            stored = self.stored_for(command_id, sha)  # the other writer may have stored this very command
+            if stored is not None:
+                return stored
+            raise
+
+    def stored_for(self, command_id: str, sha256: str) -> list[tuple[int, Any]] | None:
+        """The events stored for an idempotency key (None if it is new); InputError if the key
+        was used for another command."""
+        found = self.portfolio.commands.get(command_id)
+        if found is None:
+            return None
+        digest, start = found
+        if digest != sha256:
+            raise InputError(
+                "command_id", f"{command_id!r} was already used for another command (stored at position {start})"
+            )
+        out: list[tuple[int, Any]] = []
+        for row in self.app.rows(start):
+            event = self.app.decode(row)
+            out.append((row.id, event))
+            if type(event.payload) is c.MatchRun:
+                break
+        self.log.info("command_already_stored", command_id=command_id, position=start, events=len(out))
+        return out
 
     def submit_batch(
         self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = ()
@@ -176,7 +242,30 @@ class AllocationService:
         changed the in-memory aggregates or projection, which must then be folded in again."""
         return self.portfolio.position != position or any(a.pending_events for a in self._aggregates())
 
+    def _check_readable(self, events: list[Any]) -> None:
+        """Every record must read back as the event it was made from: a command that would store
+        anything else (a value the reader refuses, or one it would read differently) is refused
+        before anything is written, so no accepted command can make the store unreadable."""
+        mapper = self.app.mapper
+        assert isinstance(mapper, RecordingMapper)
+        for ev in events:
+            rec = mapper.record_of(ev)
+            try:
+                back = self.app.decode(Row(0, rec.originator_id, rec.originator_version, rec.topic, rec.state))
+                same = type(back) is type(ev) and back.payload == ev.payload
+                why = "" if same else "it would read back differently"
+            except Exception as e:  # whatever the reader would raise later, for good
+                why = f"it would not read back ({type(e).__name__}: {e})"
+            if why:
+                raise InputError(type(ev.payload).__name__, f"refused: {why}; nothing was stored")
+
     def _save(self, events: list[Any]) -> list[Any]:
+        try:
+            self._check_readable(events)
+        except InputError:
+            self.app.mapper.forget()  # type: ignore[attr-defined]
+            self._rebuild()
+            raise
         try:
             recordings = self.app.save(*events)
         except IntegrityError as e:
@@ -187,7 +276,15 @@ class AllocationService:
             raise
         finally:
             self.app.mapper.forget()  # type: ignore[attr-defined]
-        self.portfolio.last_notification_id = max(r.notification.id for r in recordings)
+        pf = self.portfolio
+        pf.last_notification_id = max(r.notification.id for r in recordings)
+        for r in recordings:
+            kind = type(r.domain_event.payload)
+            if kind is c.MatchRun:
+                pf.run_position = r.notification.id
+            elif kind is c.CommandAccepted:
+                p = r.domain_event.payload
+                pf.commands[p.command_id] = (p.sha256, r.notification.id)
         self._maybe_snapshot()
         return recordings
 

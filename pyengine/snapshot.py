@@ -7,7 +7,9 @@ encoded with msgspec. It lives in the same store, in the eventsourcing snapshot 
 PORTFOLIO_SNAPSHOT_ID, originator_version = `position`. The record is written in the
 JSONTranscoder's own shape, so the library's mapper reads it too (`EventLog.snapshots.get`).
 
-A snapshot is trusted only while it still fits the log: the record at `position` must hash to
+A snapshot is trusted only when the log vouches for it and while it still fits the log: a
+SnapshotRecorded event in the log (written right after the snapshot is saved) must carry the
+sha256 of the snapshot's record as stored, the record at `position` must hash to
 the snapshot's `head` (that record is a MatchRun whose result_hash chains every record before
 it), the log must hold exactly `count` records up to there (SQLite), and its `format` must be
 this code's. Otherwise it is skipped with a warning and the next older one is tried, down to
@@ -42,7 +44,7 @@ from .policy import Policy
 from .portfolio import Portfolio, record_bytes
 from .schema import Assignment, CapUsage
 
-FORMAT = 1
+FORMAT = 2
 PORTFOLIO_SNAPSHOT_ID = uuid.uuid5(NAMESPACE, "portfolio-snapshot")
 TOPIC = "pyengine/PortfolioSnapshot"
 KEEP = 3  # snapshots kept per store (the newest); older ones are derived data and are pruned
@@ -109,6 +111,7 @@ class PortfolioState(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     spent_nok: int
     occupant: dict[str, str]
     home: dict[str, str]
+    commands: dict[str, tuple[str, int]] = {}  # idempotency keys (Portfolio.commands)
 
 
 class PortfolioSnapshot(DomainEvent):
@@ -197,6 +200,7 @@ def capture(pf: Portfolio, head: str) -> PortfolioState:
         format=FORMAT, position=pf.last_notification_id, count=pf.position, head=head, run=ledger.last_run.run,
         policy=pf.policy, units=units, households=households, cases=cases, ledger=lstate,
         case_count=dict(pf.case_count), spent_nok=pf.spent_nok, occupant=dict(pf.occupant), home=dict(pf.home),
+        commands=dict(pf.commands),
     )  # fmt: skip
 
 
@@ -237,6 +241,7 @@ def restore(state: PortfolioState, policy: Policy | None, encode: Callable[[Any]
     pf.load_state(
         aggregates=aggs, policy=state.policy, case_count=dict(state.case_count), spent_nok=state.spent_nok,
         occupant=dict(state.occupant), home=dict(state.home), count=state.count, position=state.position,
+        commands=dict(state.commands),
     )  # fmt: skip
     return pf
 
@@ -279,9 +284,11 @@ def record_head(app: Any, position: int) -> tuple[str, int] | None:
     return head, -1
 
 
-def save(app: Any, pf: Portfolio, keep: int = KEEP) -> PortfolioState | None:
-    """Snapshot `pf` into the store (it must be at a MatchRun it read from or wrote to the store).
-    Returns None when another process saved one at the same position first (same state)."""
+def save(app: Any, pf: Portfolio, keep: int = KEEP) -> tuple[PortfolioState, str] | None:
+    """Snapshot `pf` into the store (it must be at a MatchRun it read from or wrote to the store);
+    returns the state and the sha256 of its record, which the caller records in the log
+    (SnapshotRecorded) so that readers can trust it. Returns None when another process saved
+    one at the same position first."""
     t0 = time.perf_counter()
     found = record_head(app, pf.last_notification_id)
     if found is None:
@@ -308,7 +315,25 @@ def save(app: Any, pf: Portfolio, keep: int = KEEP) -> PortfolioState | None:
         "snapshot_saved", position=state.position, run=state.run, bytes=len(data),
         ms=round((time.perf_counter() - t0) * 1000, 1),
     )  # fmt: skip
-    return state
+    return state, hashlib.sha256(data).hexdigest()
+
+
+RECORDED_TOPIC = "pyengine/SnapshotRecorded"
+
+
+def recorded_digest(app: Any, position: int) -> str | None:
+    """The sha256 the log vouches for, for the snapshot at `position`: the first SnapshotRecorded
+    after that position that names it (written right after the snapshot is saved)."""
+    start = position + 1
+    while True:
+        notes = app.recorder.select_notifications(start=start, limit=100, topics=[RECORDED_TOPIC])
+        for note in notes:
+            payload = app.decode(note).payload
+            if payload.position == position:
+                return str(payload.sha256)
+        if len(notes) < 100:
+            return None
+        start = notes[-1].id + 1
 
 
 @dataclass
@@ -324,7 +349,13 @@ def stored(app: Any, limit: int = 10) -> list[tuple[int, bytes]]:
 
 
 def check(app: Any, position: int, data: bytes) -> tuple[PortfolioState | None, str]:
-    """The snapshot if it still fits the log, else None and why not."""
+    """The snapshot if the log vouches for its record and it still fits the log, else None and
+    why not."""
+    digest = recorded_digest(app, position)
+    if digest is None:
+        return None, "the log records no snapshot at this position"
+    if digest != hashlib.sha256(data).hexdigest():
+        return None, "its record is not the one the log recorded (edited or replaced)"
     try:
         state = decode(data)
     except (msgspec.MsgspecError, ValueError) as e:

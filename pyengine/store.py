@@ -60,6 +60,7 @@ PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.ValuationRecorded,
     c.StartLoanApplied, c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined,
     c.PurchaseOfferExpired, c.SaleCompleted, c.UnitSold, c.ProceedsAllocated, c.UnitAcquired, c.PolicyAdopted,
+    c.CommandAccepted, c.SnapshotRecorded,
 )  # fmt: skip
 
 
@@ -118,7 +119,7 @@ def _event_classes() -> dict[str, tuple[type[Any], type[msgspec.Struct]]]:
 
     payloads = {p.__name__: p for p in PAYLOADS}
     out: dict[str, tuple[type[Any], type[msgspec.Struct]]] = {}
-    for agg in (domain.Unit, domain.Household, domain.SaleCase, domain.Ledger):
+    for agg in (domain.Unit, domain.Household, domain.SaleCase, domain.Ledger, domain.AcceptedCommand):
         for value in vars(agg).values():
             if isinstance(value, type) and issubclass(value, Aggregate.Event) and dataclasses.is_dataclass(value):
                 hint = {f.name: f.type for f in dataclasses.fields(value)}.get("payload")
@@ -141,6 +142,13 @@ class RecordingMapper(Mapper[uuid.UUID]):
         stored = super().to_stored_event(event)
         self._made[id(event)] = (event, stored)  # the reference keeps id(event) from being reused
         return stored
+
+    def record_of(self, event: Any) -> StoredEvent:
+        """The record `event` will be stored as (made once, kept for the save)."""
+        hit = self._made.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        return self.encode_for_hash(event)
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         hit = self._made.pop(id(domain_event), None)
