@@ -58,10 +58,13 @@ _decoder = msgspec.json.Decoder(ImportFile)
 
 def decode(data: bytes) -> ImportFile:
     """Decode a portfolio file, naming the field on failure."""
+    data = schema.checked_json(data)
     try:
-        return _decoder.decode(data)
+        f = _decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
         raise from_validation(e) from None
+    schema.check_dates(f)
+    return f
 
 
 Batch = tuple[list[c.Command], list[str]]  # commands and, for each, where in the file it came from

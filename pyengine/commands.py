@@ -353,11 +353,11 @@ class CommandAccepted(Payload, tag=True, kw_only=True, frozen=True):
 
 
 class SnapshotRecorded(Payload, tag=True, kw_only=True, frozen=True):
-    """A snapshot of the state was saved at log position `position` (a MatchRun's record);
+    """A snapshot of the state was saved at log position `run_position` (a MatchRun's record);
     `sha256` is that of the snapshot record as stored. Readers trust a snapshot only when its
     record hashes to what the log says here."""
 
-    position: Annotated[int, Meta(ge=1)]
+    run_position: Annotated[int, Meta(ge=1)]
     sha256: str
 
 

@@ -23,8 +23,12 @@ _SALE_TYPES = (
 
 def stream_of(payload: msgspec.Struct) -> str:
     """The aggregate an event belongs to, by the caller's ids (not our internal UUIDs)."""
-    if isinstance(payload, (c.DayClosed, c.MatchRun, c.LedgerOpened, c.ProceedsAllocated, c.PolicyAdopted)):
+    if isinstance(
+        payload, (c.DayClosed, c.MatchRun, c.LedgerOpened, c.ProceedsAllocated, c.PolicyAdopted, c.SnapshotRecorded)
+    ):
         return "ledger"
+    if isinstance(payload, c.CommandAccepted):
+        return f"command/{payload.command_id}"
     if isinstance(payload, c.UnitsMerged):
         return f"unit/{payload.into.id}"
     if isinstance(payload, c.UnitAcquired):
@@ -46,8 +50,16 @@ def event_record(position: int, event: Any) -> dict[str, Any]:
         "version": event.originator_version,
         "recorded_at": event.timestamp.isoformat(),
     }
-    record.update(msgspec.to_builtins(payload))
+    fields = msgspec.to_builtins(payload)
+    for name in ENVELOPE.intersection(fields):  # never let a payload field hide the record's own
+        fields[RENAMED[(type(payload), name)]] = fields.pop(name)
+    record.update(fields)
     return record
+
+
+ENVELOPE = frozenset(("position", "stream", "version", "recorded_at"))
+# Payload fields that share a name with the record's own keys, and their name in the output.
+RENAMED: dict[tuple[type[msgspec.Struct], str], str] = {(c.PolicyAdopted, "version"): "policy_version"}
 
 
 _encoder = msgspec.json.Encoder()

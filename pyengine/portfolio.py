@@ -140,6 +140,11 @@ class Portfolio:
                 self.open_case[agg.unit] = agg
 
     @property
+    def pending(self) -> list[tuple[Any, Any]]:
+        """(event, stored record) folded in since the last MatchRun."""
+        return self._pending
+
+    @property
     def has_pending(self) -> bool:
         """Events folded in since the last MatchRun (a snapshot is taken only without any)."""
         return bool(self._pending)
@@ -669,6 +674,10 @@ class Portfolio:
             if on > v.valid_until:
                 raise InputError("on", f"the valuation of {cmd.unit!r} lapsed on {v.valid_until}")
             price = v.value_nok - p.purchase_discount_nok
+            if price < 0:
+                raise InputError(
+                    "unit", f"the valuation NOK {v.value_nok} is below the discount NOK {p.purchase_discount_nok}"
+                )
             if cmd.price_nok is not None and cmd.price_nok != price:
                 raise InputError("price_nok", f"the price is the valuation minus the discount: {price}")
             if price > case.max_price_nok:

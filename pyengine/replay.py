@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from adapters.store import store_env
+from adapters.store import open_app
 
 from . import commands as c
 from . import snapshot
@@ -44,6 +44,22 @@ class ReplayReport:
     seconds: float = 0.0
     snapshots_checked: int = 0
     snapshot_problems: list[str] = field(default_factory=list)  # stored snapshots that do not fit the log
+    snapshot_notes: list[str] = field(default_factory=list)  # snapshots readers ignore, harmlessly
+    head: Anchor | None = None  # the last run verified
+    anchor_run: int | None = None  # the run that matched the expected head, if one was given
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head an office kept outside the database: run `run` must have result_hash `hash`
+    (`run` None: any run may)."""
+
+    hash: str
+    run: int | None = None
+    position: int | None = None
+
+    def describe(self) -> str:
+        return f"run {self.run} ({self.hash})" if self.run is not None else self.hash
 
 
 def first_difference(recorded: c.MatchRun, recomputed: dict[str, str]) -> tuple[str | None, str | None, str]:
@@ -57,11 +73,14 @@ def first_difference(recorded: c.MatchRun, recomputed: dict[str, str]) -> tuple[
 PROGRESS_EVERY = 50_000  # records between two progress lines
 
 
-def replay(store_url: str, progress: Callable[[int, int, int, float], None] | None = None) -> ReplayReport:
+def replay(
+    store_url: str, progress: Callable[[int, int, int, float], None] | None = None, expect: Anchor | None = None
+) -> ReplayReport:
     """Fold the whole log from its first record, re-run every MatchRun and check its hashes, and
     compare every stored snapshot with the state replayed at its position. Snapshots are never
-    used here: an audit trusts nothing but the log."""
-    app = EventLog(env=store_env(store_url))
+    used here: an audit trusts nothing but the log. `expect`: a head kept outside the store,
+    which the log must still contain (a log cut after it, or rewritten, fails)."""
+    app = open_app(EventLog, store_url, write=False)
     t0 = time.perf_counter()
     try:
         total = app.recorder.max_notification_id() or 0
@@ -71,6 +90,8 @@ def replay(store_url: str, progress: Callable[[int, int, int, float], None] | No
         runs = 0
         previous = ""
         pos = 0
+        vouched: dict[int, str] = {}  # snapshot position -> digest, from SnapshotRecorded
+        fits: dict[int, bytes] = {}  # snapshots equal to the state replayed at their position
         for row in app.rows():
             pos = row.id
             try:
@@ -84,6 +105,11 @@ def replay(store_url: str, progress: Callable[[int, int, int, float], None] | No
                     return _done(report, pos, runs, t0, bad)
                 runs += 1
                 previous = p.result_hash
+                report.head = Anchor(p.result_hash, p.run, pos)
+                if expect is not None and p.result_hash == expect.hash and expect.run in (None, p.run):
+                    report.anchor_run = p.run
+            elif type(p) is c.SnapshotRecorded:
+                vouched[p.run_position] = p.sha256
             try:
                 pf.apply(event, row)
             except Exception as e:  # a deleted or reordered row breaks an aggregate's sequence
@@ -91,13 +117,39 @@ def replay(store_url: str, progress: Callable[[int, int, int, float], None] | No
             pf.last_notification_id = pos
             if pos in snaps:
                 report.snapshots_checked += 1
-                why = _snapshot_problem(pf, row, snaps.pop(pos))
-                if why:
+                data = snaps.pop(pos)
+                why = _snapshot_problem(pf, row, data)
+                if why.startswith("format"):  # an older engine's: readers skip it, nothing is wrong
+                    report.snapshot_notes.append(f"snapshot at position {pos}: {why}")
+                elif why:
                     report.snapshot_problems.append(f"snapshot at position {pos}: {why}")
+                else:
+                    fits[pos] = data
             if progress is not None and pf.position % PROGRESS_EVERY == 0:
                 progress(pf.position, total, runs, time.perf_counter() - t0)
         for position in sorted(snaps):
             report.snapshot_problems.append(f"snapshot at position {position}: the log has no such record")
+        for position, data in sorted(fits.items()):
+            if position not in vouched:
+                report.snapshot_notes.append(
+                    f"snapshot at position {position}: the log does not vouch for it (no SnapshotRecorded); "
+                    "readers ignore it"
+                )
+            elif hashlib.sha256(data).hexdigest() != vouched[position]:
+                report.snapshot_problems.append(
+                    f"snapshot at position {position}: its record is not the one the log recorded (edited after)"
+                )
+        tail = [type(e.payload).__name__ for e, _ in pf.pending if type(e.payload) is not c.SnapshotRecorded]
+        if tail:
+            # a writer stores each command's events with their MatchRun in one write
+            why = (
+                f"the log ends with {len(tail)} event(s) ({', '.join(tail[:3])}{', ...' if len(tail) > 3 else ''}) "
+                "that no MatchRun covers: a run was removed or the log was cut"
+            )
+            return _done(report, pf.position, runs, t0, Divergence(runs + 1, pos, why))
+        if expect is not None and report.anchor_run is None:
+            why = f"the expected head {expect.describe()} is not in the log: it was truncated or rewritten"
+            return _done(report, pf.position, runs, t0, Divergence(expect.run or runs, pos, why))
         return _done(report, pf.position, runs, t0, None)
     finally:
         app.close()

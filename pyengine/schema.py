@@ -8,6 +8,7 @@ existing current units, dates) are checked in `validate_instance`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated, Literal
 
 import msgspec
@@ -220,9 +221,35 @@ def validate_household(h: Household, field: str, as_of: dt.date | None, unit_ids
 
 
 _instance_decoder = msgspec.json.Decoder(Instance)
+BOM = b"\xef\xbb\xbf"  # spreadsheet tools start UTF-8 files with it
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for k, _ in pairs:
+            if k in seen:
+                raise InputError(k, "given twice in one object")
+            seen.add(k)
+    return out
+
+
+def checked_json(data: bytes) -> bytes:
+    """`data` without a UTF-8 byte-order mark, once no object in it repeats a key (JSON leaves
+    that undefined and msgspec keeps the last one silently): an InputError names the key."""
+    data = data.removeprefix(BOM)
+    try:
+        json.loads(data, object_pairs_hook=_pairs)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        pass  # the typed decoder reports where and why
+    except RecursionError:
+        raise InputError("$", "nested too deeply") from None
+    return data
 
 
 def decode_instance(data: bytes) -> Instance:
+    data = checked_json(data)
     try:
         inst = _instance_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:

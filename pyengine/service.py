@@ -93,7 +93,7 @@ class AllocationService:
         if saved is None:
             return None
         state, digest = saved
-        pf.ledger.record_snapshot(c.SnapshotRecorded(position=state.position, sha256=digest))
+        pf.ledger.record_snapshot(c.SnapshotRecorded(run_position=state.position, sha256=digest))
         events = pf.ledger.collect_events()
         for ev in events:
             pf.note_event(ev, pf.ledger)

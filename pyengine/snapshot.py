@@ -329,7 +329,7 @@ def recorded_digest(app: Any, position: int) -> str | None:
         notes = app.recorder.select_notifications(start=start, limit=100, topics=[RECORDED_TOPIC])
         for note in notes:
             payload = app.decode(note).payload
-            if payload.position == position:
+            if payload.run_position == position:
                 return str(payload.sha256)
         if len(notes) < 100:
             return None
