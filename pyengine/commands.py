@@ -489,9 +489,11 @@ def validate_command(cmd: Command) -> Command:
     if not isinstance(cmd, _COMMAND_TYPES):
         raise InputError("type", f"{type(cmd).__name__} is not a command")
     try:
-        checked = msgspec.convert(msgspec.to_builtins(cmd), type(cmd))
+        checked = msgspec.json.decode(msgspec.json.encode(cmd), type=type(cmd))
     except msgspec.ValidationError as e:
         raise from_validation(e) from None
+    except UnicodeEncodeError:
+        raise InputError("$", "a string is not valid Unicode (a lone surrogate)") from None
     return check_command(checked)
 
 
@@ -529,6 +531,10 @@ def parse_command_line(line: bytes) -> tuple[Command, str | None]:
         raise InputError("$", "not UTF-8 text") from None
     except RecursionError:
         raise InputError("$", "nested too deeply") from None
+    try:
+        msgspec.json.decode(line)  # stricter than json: refuses lone surrogates and invalid UTF-8
+    except msgspec.DecodeError as e:
+        raise InputError("$", f"not valid JSON text ({e}): strings must be valid Unicode") from None
     if not isinstance(obj, dict):
         raise InputError("$", "expected a JSON object with a `type` field")
     key = obj.pop("command_id", None)
