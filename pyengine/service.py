@@ -175,8 +175,15 @@ class AllocationService:
         All or nothing: a refused command raises InputError (its field under `labels[i]`) and a
         stale view ConcurrencyConflict; either way nothing is stored.
         """
+        checked = []
+        for i, cmd in enumerate(cmds):
+            try:
+                checked.append(c.validate_command(cmd))
+            except InputError as e:
+                label = labels[i] if i < len(labels) else ""
+                raise InputError(f"{label}.{e.field}" if label else e.field, e.reason) from None
         return self._commit(
-            lambda: self.portfolio.handle_batch(cmds, trigger, labels), "batch_applied", trigger=trigger,
+            lambda: self.portfolio.handle_batch(checked, trigger, labels), "batch_applied", trigger=trigger,
             commands=len(cmds),
         )  # fmt: skip
 
@@ -197,7 +204,7 @@ class AllocationService:
             for cmd in cmds:
                 position = self.portfolio.position
                 try:
-                    pending += self.portfolio.handle(cmd)
+                    pending += self.portfolio.handle(c.validate_command(cmd))
                 except Exception:
                     if pending:
                         done, pending = pending, []
@@ -249,8 +256,8 @@ class AllocationService:
         mapper = self.app.mapper
         assert isinstance(mapper, RecordingMapper)
         for ev in events:
-            rec = mapper.record_of(ev)
             try:
+                rec = mapper.record_of(ev)
                 back = self.app.decode(Row(0, rec.originator_id, rec.originator_version, rec.topic, rec.state))
                 same = type(back) is type(ev) and back.payload == ev.payload
                 why = "" if same else "it would read back differently"
