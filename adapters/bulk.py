@@ -63,7 +63,7 @@ def decode(data: bytes) -> ImportFile:
         f = _decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as e:
         raise from_validation(e) from None
-    schema.check_dates(f)
+    schema.check_bounds(f)
     return f
 
 

@@ -12,11 +12,11 @@ from eventsourcing.persistence import StoredEvent
 
 from pyengine.store import EventLog
 
-from .store import store_env
+from .store import open_app
 
 
 def export_records(store_url: str, path: Path) -> int:
-    app = EventLog(env=store_env(store_url))
+    app = open_app(EventLog, store_url, write=False)
     n = 0
     with path.open("w") as f:
         for note in app.records():
@@ -31,7 +31,7 @@ def export_records(store_url: str, path: Path) -> int:
 
 def import_records(path: Path, store_url: str) -> int:
     """Append the records, in order, to an empty store."""
-    app = EventLog(env=store_env(store_url))
+    app = open_app(EventLog, store_url)
     try:
         if app.recorder.max_notification_id():
             raise ValueError(f"{store_url} is not empty")

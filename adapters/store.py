@@ -1,40 +1,394 @@
-"""Store URLs → eventsourcing persistence settings (the only place that knows them)."""
+"""Store URLs → eventsourcing persistence settings (the only place that knows them).
+
+`store_env` also checks, before anything is opened, that a SQLite URL names this engine's store
+(or, for a writer, a new one): no command may write into another application's database, a
+damaged file, or a store it was only asked to read, and no read may create or change a file.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qsl, quote, unquote
 
-from pyengine.errors import InputError
+from eventsourcing.persistence import InfrastructureFactory, InterfaceError, PersistenceError
+from eventsourcing.sqlite import (
+    SQLiteAggregateRecorder,
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteFactory,
+)
+from eventsourcing.utils import Environment, EnvType, strtobool
+
+from pyengine.errors import InputError, StoreBusy
 
 DEFAULT_STORE = "sqlite:///pyengine.db"
+LOCK_TIMEOUT = 10.0  # seconds a writer waits for another writer's lock; PYENGINE_LOCK_TIMEOUT overrides
+# eventsourcing's SQLite tables (PRAGMA table_info: name, declared type)
+COLUMNS = [("originator_id", "TEXT"), ("originator_version", "INTEGER"), ("topic", "TEXT"), ("state", "BLOB")]
+TABLES = ("stored_events", "stored_snapshots")
+TOPIC_PREFIX = "pyengine/"  # every topic this engine stores is explicit (pyengine.domain, .snapshot)
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+A = TypeVar("A")
 
 
-def store_env(url: str) -> dict[str, str]:
-    """Map `sqlite:///path`, `memory:` (and later `postgresql://…`) onto eventsourcing's env.
+def store_env(url: str, *, write: bool = True) -> dict[str, str]:
+    """Map `sqlite:///path[?mode=ro]`, `memory:` (and later `postgresql://…`) onto eventsourcing's env.
 
     `sqlite:///rel/path.db` is relative to the working directory, `sqlite:////abs/path.db`
-    absolute (the SQLAlchemy convention).
+    absolute (the SQLAlchemy convention). A writer (`write=True`) may name a new store (no file,
+    a zero-byte file or an SQLite database without tables); a reader only an existing one, which
+    it opens without creating tables, on a connection that refuses writes. Anything else raises
+    InputError naming `--store` before a byte is written; a lock held too long, StoreBusy.
     """
     if url == "memory:":
+        if not write:
+            raise InputError("--store", "memory: starts empty in every process: there is nothing in it to read")
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///") :])
-        if not path.name:
-            raise InputError("--store", f"no file name in {url!r}")
-        if not path.parent.is_dir() and str(path.parent) != "":
-            raise InputError("--store", f"folder {str(path.parent)!r} does not exist")
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path),
-            "SQLITE_LOCK_TIMEOUT": "10",
-        }
+        return _sqlite_env(url, write)
     if url.startswith(("postgresql://", "postgres://")):
         raise InputError("--store", "the PostgreSQL adapter is not available in this version")
     raise InputError("--store", f"unsupported store URL {url!r} (use sqlite:///FILE.db or memory:)")
 
 
 def store_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, for messages."""
+    """The file behind a SQLite URL (without its query string), for messages."""
     if url.startswith("sqlite:///"):
-        return Path(url[len("sqlite:///") :]).resolve()
+        return Path(os.path.realpath(url[len("sqlite:///") :].partition("?")[0]))
     return None
+
+
+def lock_timeout() -> float:
+    """Seconds a writer waits for another's lock: PYENGINE_LOCK_TIMEOUT, else LOCK_TIMEOUT."""
+    raw = os.environ.get("PYENGINE_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise InputError("PYENGINE_LOCK_TIMEOUT", f"{raw!r} is not a number of seconds > 0")
+    return value
+
+
+def busy_message(timeout: float) -> str:
+    return f"store busy: another writer held the lock for more than {timeout:g} s; nothing was stored"
+
+
+def open_app(factory: Callable[[dict[str, str]], A], url: str, *, write: bool = True) -> A:
+    """`factory(store_env(url, write=write))`, e.g. `open_app(EventLog, url, write=False)`, with
+    SQLite's failures while opening raised as InputError (exit 2) or StoreBusy (exit 3)."""
+    env = store_env(url, write=write)
+    with store_errors(url):
+        return factory(env)
+
+
+@contextmanager
+def store_errors(url: str) -> Iterator[None]:
+    """Raise the SQLite failures `store_error` knows as InputError / StoreBusy."""
+    try:
+        yield
+    except (sqlite3.Error, PersistenceError) as e:
+        mapped = store_error(e, url)
+        if mapped is None:
+            raise
+        raise mapped from e
+
+
+def store_error(exc: BaseException, url: str | None) -> InputError | StoreBusy | None:
+    """What a SQLite failure (raw or wrapped by eventsourcing) means to a user, or None if unforeseen."""
+    err = _sqlite_cause(exc)
+    if err is None:
+        return None
+    path = store_path(url) if url else None
+    try:
+        timeout = lock_timeout()
+    except InputError:
+        timeout = LOCK_TIMEOUT
+    return _meaning(err, str(path) if path else "the store", timeout, opening=False)
+
+
+# --- URL and file checks ------------------------------------------------------------------------
+def _sqlite_env(url: str, write: bool) -> dict[str, str]:
+    raw, sep, query = url[len("sqlite:///") :].partition("?")
+    read_only = _read_only(url, query) if sep else False
+    if not raw or raw.endswith("/") or Path(raw).name in ("", ".", ".."):
+        raise InputError("--store", f"no file name in {url!r}")
+    if "\x00" in raw:
+        raise InputError("--store", "the path holds a NUL character")
+    _check_depth(raw)
+    given_folder = os.path.dirname(raw) or "."
+    if not os.path.isdir(given_folder):  # as the OS sees it: `missing/../x.db` has no folder either
+        what = "is not a folder" if os.path.exists(given_folder) else "does not exist"
+        raise InputError("--store", f"folder {given_folder!r} {what}")
+    path = Path(os.path.realpath(raw))
+    timeout = lock_timeout()
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise InputError("--store", f"cannot use {path}: {e.strerror}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise InputError("--store", f"{path} is a folder, not a store file")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise InputError("--store", f"{path} is not a regular file")
+    if write:
+        if read_only:
+            raise InputError("--store", f"{url} is opened read-only (mode=ro), but this command writes to the store")
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            why = "a store keeps its -wal and -shm files beside it"
+            raise InputError("--store", f"folder {path.parent} is not writable ({why})")
+        if st is not None and not os.access(path, os.W_OK):
+            raise InputError("--store", f"{path} is read-only (add ?mode=ro to the URL to read it)")
+    elif st is None:
+        raise InputError("--store", f"no store at {path}")
+    elif st.st_size == 0:
+        raise InputError("--store", f"{path} is not a pyengine store (an empty file)")
+    if st is not None and st.st_size > 0:
+        _probe(path, read_only, timeout, write)
+    mode = "rwc" if st is None else ("ro" if read_only else "rw")  # "rw" never creates a file
+    return {
+        "PERSISTENCE_MODULE": f"{__name__}:StoreFactory",
+        "SQLITE_DBNAME": f"file:{quote(str(path))}?mode={mode}",
+        "SQLITE_LOCK_TIMEOUT": repr(timeout),
+        "CREATE_TABLE": "y" if write else "n",  # a read never creates tables
+        StoreFactory.QUERY_ONLY: "n" if write else "y",
+    }
+
+
+def _read_only(url: str, query: str) -> bool:
+    """The query string: only `mode=ro` is understood (never part of the file name)."""
+    params = parse_qsl(query, keep_blank_values=True)
+    if not params:
+        raise InputError("--store", f"empty query string in {url!r} (the one parameter understood is ?mode=ro)")
+    for key, value in params:
+        if key != "mode":
+            raise InputError("--store", f"unknown parameter {key!r} in {url!r} (the one understood is ?mode=ro)")
+        if value != "ro":
+            raise InputError("--store", f"mode={value!r} in {url!r}: only mode=ro (read-only) is understood")
+    return True
+
+
+def _check_depth(raw: str) -> None:
+    """Refuse a path with more `..` than there are folders above it (the OS would quietly stop at /)."""
+    depth = 0 if raw.startswith("/") else len(Path.cwd().parts) - 1
+    for part in raw.split("/"):
+        if part == "..":
+            if depth == 0:
+                raise InputError("--store", f"{raw!r} has more '..' than there are folders above it")
+            depth -= 1
+        elif part not in ("", "."):
+            depth += 1
+
+
+def _probe(path: Path, read_only: bool, timeout: float, write: bool) -> None:
+    """Is the non-empty file at `path` this engine's store (or, for a writer, a database without
+    tables, as one another writer is creating)? The probe never creates or changes anything: a
+    "rw" URI does not create the file, query_only refuses writes, and closing a read-write
+    connection removes the -wal/-shm files it made (a "ro" one leaves them behind in WAL mode)."""
+    try:
+        con = sqlite3.connect(
+            f"file:{quote(str(path))}?mode={'ro' if read_only else 'rw'}", uri=True, timeout=timeout,
+            isolation_level=None,
+        )  # fmt: skip
+    except sqlite3.Error as e:
+        raise _opening(e, str(path), timeout) from None
+    try:
+        con.execute("PRAGMA query_only=ON")
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            if write:
+                return  # an empty database is a new store
+            raise InputError("--store", f"{path} is not a pyengine store (an SQLite database without tables)")
+        if "stored_events" not in tables:
+            names = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise InputError("--store", f"{path} is not a pyengine store (an SQLite database with tables {names})")
+        for table in TABLES:
+            if table in tables:
+                cols = [(str(r[1]), str(r[2]).upper()) for r in con.execute(f"PRAGMA table_info({table})")]
+                if cols != COLUMNS:
+                    shown = ", ".join(f"{n} {t}" for n, t in cols)
+                    raise InputError("--store", f"{path} is not a pyengine store (table {table} has columns {shown})")
+        row = con.execute("SELECT topic FROM stored_events LIMIT 1").fetchone()
+        if row is not None and not str(row[0]).startswith(TOPIC_PREFIX):
+            raise InputError("--store", f"{path} is not a pyengine store (it holds events of topic {row[0]!r})")
+    except sqlite3.Error as e:
+        raise _opening(e, str(path), timeout) from None
+    finally:
+        con.close()
+
+
+def _sqlite_cause(exc: BaseException | None) -> sqlite3.Error | None:
+    """The sqlite3 error behind `exc` (eventsourcing wraps them: `raise OperationalError(e) from e`)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, sqlite3.Error):
+            return exc
+        exc, seen = exc.__cause__, seen + 1
+    return None
+
+
+def _is_busy(exc: BaseException) -> bool:
+    err = _sqlite_cause(exc)
+    if err is None:
+        return False
+    code = getattr(err, "sqlite_errorcode", None)
+    return (code & 0xFF) in _BUSY if isinstance(code, int) else "locked" in str(err)
+
+
+def _meaning(err: sqlite3.Error, where: str, timeout: float, *, opening: bool) -> InputError | StoreBusy | None:
+    """An sqlite3 error as the error a user sees (exit 2 naming --store, or exit 3); None for one
+    not foreseen after the store was opened (a bug: it keeps its traceback)."""
+    if _is_busy(err):
+        return StoreBusy(busy_message(timeout))
+    code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT):
+        if opening:
+            return InputError("--store", f"{where} is not a pyengine store ({err})")
+        return InputError("--store", f"{where} is damaged ({err}); nothing was stored")
+    if code == sqlite3.SQLITE_CANTOPEN:
+        return InputError("--store", f"cannot open {where} ({err})")
+    if code == sqlite3.SQLITE_READONLY:
+        return InputError("--store", f"{where} cannot be written ({err}); nothing was stored")
+    if code == sqlite3.SQLITE_FULL:
+        return InputError("--store", f"{where}: {err}; nothing was stored")
+    if code == sqlite3.SQLITE_IOERR:
+        return InputError("--store", f"cannot read or write {where} ({err}); nothing was stored")
+    if "no such table: stored_snapshots" in str(err):
+        return InputError("--store", f"{where} predates snapshots: `pyengine snapshot --store URL` adds their table")
+    return InputError("--store", f"cannot open {where} ({err})") if opening else None
+
+
+def _opening(err: sqlite3.Error, where: str, timeout: float) -> InputError | StoreBusy:
+    mapped = _meaning(err, where, timeout, opening=True)
+    assert mapped is not None
+    return mapped
+
+
+def _retrying(step: Callable[[], None], timeout: float) -> None:
+    """Run an idempotent `step` again after a short pause while SQLite reports the store locked at
+    once, without its own busy wait (two writers creating one store: the switch to WAL, or a
+    CREATE TABLE whose read snapshot went stale), for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            step()
+            return
+        except (sqlite3.Error, PersistenceError, StoreBusy) as e:
+            if not _is_busy(e) and not isinstance(e, StoreBusy):
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreBusy(busy_message(timeout)) from e
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.2)
+
+
+# --- eventsourcing's SQLite persistence, adjusted ----------------------------------------------
+class _Connection(SQLiteConnection):
+    def __init__(self, sqlite_conn: sqlite3.Connection, max_age: float | None, timeout: float) -> None:
+        super().__init__(sqlite_conn, max_age)
+        self.timeout = timeout
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[SQLiteCursor]:
+        # SQLite gives up after the busy timeout with "database is locked" (wrapped by eventsourcing)
+        try:
+            with super().transaction(commit=commit) as curs:
+                yield curs
+        except (sqlite3.Error, PersistenceError) as e:
+            if _is_busy(e):
+                raise StoreBusy(busy_message(self.timeout)) from e
+            raise
+
+
+class _Pool(SQLiteConnectionPool):
+    def __init__(self, *, db_name: str, timeout: float, query_only: bool) -> None:
+        super().__init__(db_name=db_name)
+        self.timeout = timeout
+        self.query_only = query_only
+        self.where = unquote(db_name.removeprefix("file:").partition("?")[0])
+
+    def _create_connection(self) -> SQLiteConnection:
+        # as eventsourcing's, but: a float timeout; a reader's connection refuses writes and never
+        # switches the journal mode; a writer's switch to WAL is retried while locked
+        try:
+            c = sqlite3.connect(
+                database=self.db_name, uri=True, check_same_thread=False, isolation_level=None,
+                cached_statements=True, timeout=self.timeout,
+            )  # fmt: skip
+        except sqlite3.Error as e:
+            raise _opening(e, self.where, self.timeout) from e
+        try:
+            if self.query_only:
+                c.execute("PRAGMA query_only=ON")
+            elif not self.is_journal_mode_wal:
+                _retrying(lambda: _to_wal(c), self.timeout)
+                self.is_journal_mode_wal = True
+        except BaseException as e:
+            c.close()
+            if isinstance(e, sqlite3.Error):
+                raise _opening(e, self.where, self.timeout) from e
+            raise
+        c.row_factory = sqlite3.Row
+        return _Connection(c, self.max_age, self.timeout)
+
+
+def _to_wal(c: sqlite3.Connection) -> None:
+    if str(c.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        c.execute("PRAGMA journal_mode=WAL")
+
+
+class _Datastore(SQLiteDatastore):
+    def __init__(self, db_name: str, *, timeout: float, query_only: bool) -> None:
+        # not SQLiteDatastore.__init__, which would build the library's pool
+        self.pool = _Pool(db_name=db_name, timeout=timeout, query_only=query_only)
+        self.single_row_tracking = True
+        self.originator_id_type = "uuid"
+
+
+class _EventsRecorder(SQLiteApplicationRecorder):
+    def create_table(self) -> None:
+        assert isinstance(self.datastore.pool, _Pool)
+        _retrying(super().create_table, self.datastore.pool.timeout)
+
+
+class _SnapshotsRecorder(SQLiteAggregateRecorder):
+    def create_table(self) -> None:
+        assert isinstance(self.datastore.pool, _Pool)
+        _retrying(super().create_table, self.datastore.pool.timeout)
+
+
+class StoreFactory(SQLiteFactory):
+    """eventsourcing's SQLite persistence with a float lock timeout, readers on query-only
+    connections, retries where two writers creating one store collide, and SQLite's "database
+    is locked" raised as StoreBusy. `store_env` selects it; its keys are SQLiteFactory's plus
+    SQLITE_QUERY_ONLY."""
+
+    QUERY_ONLY = "SQLITE_QUERY_ONLY"
+    aggregate_recorder_class = _SnapshotsRecorder
+    application_recorder_class = _EventsRecorder
+
+    def __init__(self, env: Environment | EnvType | None) -> None:
+        InfrastructureFactory.__init__(self, env)  # not SQLiteFactory's: it reads whole seconds only
+        db_name = self.env.get(self.SQLITE_DBNAME)
+        if not db_name:
+            raise InterfaceError(f"no {self.SQLITE_DBNAME} in the environment")
+        timeout = float(self.env.get(self.SQLITE_LOCK_TIMEOUT) or LOCK_TIMEOUT)
+        query_only = bool(strtobool(self.env.get(self.QUERY_ONLY) or "n"))
+        self.datastore = _Datastore(db_name, timeout=timeout, query_only=query_only)

@@ -11,19 +11,58 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import msgspec
 import structlog
 
-from .errors import ConcurrencyConflict, InputError, from_validation
+from .errors import ConcurrencyConflict, InputError, StoreBusy, from_validation
 from .log import configure_cli_logging
 
 
 def _read(path: str, field: str) -> bytes:
     try:
         return Path(path).read_bytes()
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise InputError(field, f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _check_output(path: str, field: str) -> None:
+    """Refuse an output file that cannot be written before the work, not after it."""
+    import os
+
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(field, f"{path} is a folder")
+    folder = p.parent
+    if not os.path.isdir(folder):
+        raise InputError(field, f"folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(field, f"folder {folder} is not writable")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise InputError(field, f"{path} is read-only")
+
+
+def _check_output_folder(path: str, field: str, names: Sequence[str]) -> None:
+    """Refuse an output folder that cannot be made or written, before the work."""
+    import os
+
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(field, f"{path} is a file, not a folder")
+    up = p
+    while not os.path.lexists(up) and up != up.parent:  # the folders below it will be made
+        up = up.parent
+    if not os.path.isdir(up):
+        raise InputError(field, f"{up} is not a folder")
+    if not os.access(up, os.W_OK | os.X_OK):
+        raise InputError(field, f"folder {up} is not writable")
+    try:  # permissions do not tell everything (read-only mounts, /proc): make it now
+        p.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(field, f"cannot read {path}: {e.strerror}") from None
+        raise InputError(field, f"cannot make folder {path}: {e.strerror}") from None
+    for name in names:
+        _check_output(str(p / name), field)
 
 
 def _read_text_file(path: str, field: str) -> bytes:
@@ -44,6 +83,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     from .policy import load_policy
     from .schema import decode_instance
 
+    if args.output:
+        _check_output(args.output, "--output")
     policy = load_policy(args.policy)
     inst = decode_instance(_read(args.instance, "--instance"))
     result = solve_instance(inst, policy, node_limit=args.node_limit)
@@ -62,12 +103,11 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def _require_store(store: str) -> None:
-    """Reading commands must not create an empty SQLite file where none was."""
-    from adapters.store import store_path
+    """A command that needs an existing store: it must be this engine's (checked read-only, so
+    nothing is created where none was and nothing is written into a file that is not a store)."""
+    from adapters.store import store_env
 
-    path = store_path(store)
-    if path is not None and not path.exists():
-        raise InputError("--store", f"no store at {path}")
+    store_env(store, write=False)
 
 
 def _open(store: str, must_exist: bool, policy_path: str | None = None) -> object:
@@ -76,31 +116,56 @@ def _open(store: str, must_exist: bool, policy_path: str | None = None) -> objec
 
     if must_exist:
         _require_store(store)
-    # no --policy: the policy in force in the log stays; a new log gets the packaged v1
-    return AllocationService(store, load_policy(policy_path) if policy_path else None)
+    # no --policy: the policy in force in the log stays; a new log gets the packaged v1.
+    # A command that needs an existing store only reads it: it opens it read-only.
+    return AllocationService(store, load_policy(policy_path) if policy_path else None, write=not must_exist)
+
+
+BOM = b"\xef\xbb\xbf"  # spreadsheet tools start UTF-8 files with it
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from .commands import decode_command
+    import hashlib
+
+    from . import checkpoint
+    from .commands import parse_command_line
     from .events_json import event_line
     from .service import AllocationService
 
-    raw = _read_text_file(args.file, "FILE")
+    raw = _read_text_file(args.file, "FILE").removeprefix(BOM)
+    if args.checkpoint:
+        checkpoint.check_writable(args.checkpoint)
     svc = _open(args.store, must_exist=False, policy_path=args.policy)
     assert isinstance(svc, AllocationService)
     out = sys.stdout.buffer
+    # --resume: a line without its own command_id gets one derived from the file's lines up to
+    # it, so running the same file again after a crash applies only what was not stored yet.
+    chain = hashlib.sha256(b"pyengine submit")
     try:
         for n, line in enumerate(raw.splitlines(), start=1):
             if not line.strip():
                 continue
+            chain.update(hashlib.sha256(line.strip()).digest())
+            before = svc.portfolio.last_notification_id
             try:
-                cmd = decode_command(line)
-                stored = svc.submit(cmd)
+                cmd, key = parse_command_line(line)
+                if key is None and args.resume:
+                    key = f"line:{chain.hexdigest()[:32]}"
+                stored = svc.submit(cmd, command_id=key)
             except InputError as e:
                 raise e.at_line(n) from None
+            if stored and stored[-1][0] <= before:
+                print(
+                    f"pyengine submit: line {n}: already stored at position {stored[0][0]}; not applied again",
+                    file=sys.stderr,
+                )
             for pos, ev in stored:
                 out.write(event_line(pos, ev) + b"\n")
             out.flush()
+            head = svc.head
+            if args.checkpoint and head is not None:
+                checkpoint.write(args.checkpoint, checkpoint.Checkpoint(
+                    run=head.run, position=head.position, head=head.hash, store=args.store))  # fmt: skip
     finally:
         svc.close()
     return 0
@@ -133,6 +198,7 @@ def cmd_events(args: argparse.Namespace) -> int:
     from .events_json import event_line
     from .service import AllocationService
 
+    check_event_type(args.type)
     svc = _open(args.store, must_exist=True)
     assert isinstance(svc, AllocationService)
     out = sys.stdout.buffer
@@ -146,9 +212,24 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_event_type(name: str | None) -> None:
+    """`events --type`: the name of a stored event type (a payload class), else exit 2."""
+    import difflib
+
+    from .store import PAYLOADS
+
+    known = [p.__name__ for p in PAYLOADS]
+    if name is None or name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise InputError("--type", f"no event type {name!r}{hint}; the types are {', '.join(sorted(known))}")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .service import AllocationService
 
+    _check_output(args.output, "--output")
     svc = _open(args.store, must_exist=True, policy_path=args.policy)
     assert isinstance(svc, AllocationService)
     try:
@@ -171,14 +252,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise InputError("--scale", f"{args.scale!r}: use city, national or a positive number of units") from None
     if not 0.0 <= args.sitting_share <= 1.0:
         raise InputError("--sitting-share", f"{args.sitting_share} is not a share between 0 and 1")
+    if args.ops and not args.ops_output:
+        raise InputError("--ops-output", "required with --ops")
+    _check_output(args.output, "--output")
+    if args.ops:
+        _check_output(args.ops_output, "--ops-output")
     inst = portfolio(n_units, n_households, seed=args.seed, sitting_share=args.sitting_share)
     if args.no_caps:
         inst = msgspec.structs.replace(inst, caps=[])
     Path(args.output).write_bytes(msgspec.json.encode(inst) + b"\n")
     print(f"wrote {args.output}: {len(inst.units)} units, {len(inst.households)} households (seed {args.seed})")
     if args.ops:
-        if not args.ops_output:
-            raise InputError("--ops-output", "required with --ops")
         enc = msgspec.json.Encoder()
         with open(args.ops_output, "wb") as f:
             for op in operations(inst, args.ops, seed=args.seed + 1):
@@ -193,6 +277,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from .policy import load_policy
     from .schema import Operation, decode_instance
 
+    for path, field in ((args.output, "--output"), (args.final, "--final")):
+        if path:
+            _check_output(path, field)
     policy = load_policy(args.policy)
     inst = decode_instance(_read(args.instance, "--instance"))
     raw_ops = _read(args.events, "--events")
@@ -234,14 +321,22 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import print_progress, replay
+    from . import checkpoint
+    from .replay import Anchor, print_progress, replay
 
     _require_store(args.store)
-    report = replay(args.store, progress=print_progress)
+    expect = None
+    if args.expect_head:
+        expect = Anchor(args.expect_head.strip().lower())
+    elif args.checkpoint:
+        expect = checkpoint.read(args.checkpoint)
+    report = replay(args.store, progress=print_progress, expect=expect)
     secs = max(report.seconds, 1e-9)
     speed = (
         f"in {report.seconds:.1f} s ({report.events / secs:,.0f} events/s, {report.runs_verified / secs:,.0f} runs/s)"
     )
+    for note in report.snapshot_notes:
+        print(note)
     for problem in report.snapshot_problems:
         print(problem)
     if report.divergence is not None:
@@ -251,6 +346,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"verified {report.runs_verified} of {report.runs_verified} MatchRuns over {report.events} events: all match "
         f"{speed}; {report.snapshots_checked} snapshot(s) checked"
     )
+    if report.head is not None:
+        print(f"head: run {report.head.run} at position {report.head.position}: {report.head.hash}")
+    if expect is not None and report.head is not None and report.anchor_run is not None:
+        after = report.head.run - report.anchor_run if report.head.run is not None else 0
+        print(f"the expected head is run {report.anchor_run}" + (f"; {after} run(s) after it" if after else ""))
     return 1 if report.snapshot_problems else 0
 
 
@@ -259,6 +359,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     from .service import AllocationService
 
+    if args.store == "memory:":
+        raise InputError("--store", "a memory: store starts empty in every process: there is nothing to snapshot")
     _require_store(args.store)
     t0 = time.perf_counter()
     svc = AllocationService(args.store, snapshot_every=0)
@@ -268,12 +370,15 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         start = f"snapshot at position {svc.loaded_from} + " if svc.loaded_from else ""
         print(f"state rebuilt from {start}{pf.position - svc.snapshot_at if svc.loaded_from else pf.position} "
               f"records in {loaded:.2f} s")  # fmt: skip
-        if svc.loaded_from and svc.loaded_from == pf.last_notification_id:
-            print(f"the newest snapshot is at the end of the log (position {svc.loaded_from}): nothing to do")
+        if svc.loaded_from and svc.loaded_from == pf.run_position:
+            print(f"the newest snapshot is at the last MatchRun (position {svc.loaded_from}): nothing to do")
             return 0
         state = svc.snapshot()
         if state is None:
-            print("no snapshot taken: the log does not end with a MatchRun (or has none)")
+            print(
+                "no snapshot taken: a snapshot is taken at a MatchRun, and the log has none or has only a record "
+                "of an untrusted snapshot after its last one (the next command makes one)"
+            )
             return 1
         print(f"snapshot at position {state.position} (run {state.run}, {state.count} events) saved")
         return 0
@@ -309,10 +414,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_whatif(args: argparse.Namespace) -> int:
     from .policy import load_policy
-    from .whatif import compare, write
+    from .whatif import FILES, compare, write
 
     _require_store(args.store)
     policy = load_policy(args.policy)
+    _check_output_folder(args.out, "--out", FILES)  # before re-running the whole history
     out = compare(args.store, policy, progress=True)
     files = write(out, Path(args.out), policy)
     changed = [r for r in out.household_rows.values() if r["unit_actual"] != r["unit_whatif"]]
@@ -337,6 +443,7 @@ def cmd_report_sales(args: argparse.Namespace) -> int:
     from .reports import format_table, plot_sales, sales_by_year
     from .service import AllocationService
 
+    _check_output(args.png, "--png")
     svc = _open(args.store, must_exist=True)
     assert isinstance(svc, AllocationService)
     try:
@@ -356,8 +463,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.store, args.policy)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, `pyengine <cmd>: error: <field>: <reason>`, exit 2 (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        required = "the following arguments are required: "
+        if message.startswith(required):
+            message = f"{message[len(required) :]}: required"
+        self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')}\n")
+
+
+def _non_negative(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is below 0: give 0 or more")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pyengine", description="Housing allocation engine")
+    p = _Parser(prog="pyengine", description="Housing allocation engine")
     p.add_argument("-v", "--verbose", action="store_true", help="log each step to stderr")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -370,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--instance", required=True)
     m.add_argument("--policy", default=None)
     m.add_argument("--output", default=None)
-    m.add_argument("--node-limit", type=int, default=0, help="branch-and-bound node budget (0: none)")
+    m.add_argument("--node-limit", type=_non_negative, default=0, help="branch-and-bound node budget (0: none)")
     m.set_defaults(func=cmd_match)
 
     g = sub.add_parser("generate", help="write a seeded synthetic portfolio (and an operation stream)")
@@ -379,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--output", required=True)
     g.add_argument("--sitting-share", type=float, default=0.75, help="share of households that are sitting tenants")
     g.add_argument("--no-caps", action="store_true", help="write the instance without mix caps")
-    g.add_argument("--ops", type=int, default=0, help="also write this many mixed operations")
+    g.add_argument("--ops", type=_non_negative, default=0, help="also write this many mixed operations")
     g.add_argument("--ops-output", default=None)
     g.set_defaults(func=cmd_generate)
 
@@ -389,13 +516,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--policy", default=None)
     t.add_argument("--output", default=None, help="JSON lines, one per operation (default: stdout)")
     t.add_argument("--final", default=None, help="write the last result as a result file")
-    t.add_argument("--node-limit", type=int, default=0)
+    t.add_argument("--node-limit", type=_non_negative, default=0)
     t.set_defaults(func=cmd_stream)
 
     s = sub.add_parser("submit", help="apply domain commands (JSON lines) and print their events")
     s.add_argument("--store", required=True)
     s.add_argument("--policy", default=None)
     s.add_argument("file", metavar="FILE", help="JSON lines (optionally gzipped)")
+    s.add_argument("--checkpoint", default=None, help="after each command, write the log's head to this file")
+    s.add_argument(
+        "--resume", action="store_true",
+        help="give each line without a command_id one derived from the file, so that running the file again "
+        "(after a crash) stores only the lines not stored yet and prints the stored events of the others",
+    )  # fmt: skip
     s.set_defaults(func=cmd_submit)
 
     im = sub.add_parser("import", help="store a portfolio file (instance form, JSON) as events, matched once")
@@ -411,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("replay", help="replay a stored log and verify every recorded MatchRun")
     v.add_argument("--store", required=True)
+    anchor = v.add_mutually_exclusive_group()
+    anchor.add_argument("--expect-head", default=None, metavar="HASH", help="fail unless the log holds this head")
+    anchor.add_argument("--checkpoint", default=None, help="fail unless the log holds the head in this file")
     v.set_defaults(func=cmd_replay)
 
     sn = sub.add_parser("snapshot", help="save a snapshot of the state at the end of the log (faster starts)")
@@ -449,15 +585,69 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# options naming files, for an OSError that names one (output options first)
+_PATH_OPTIONS = (
+    ("output", "--output"), ("final", "--final"), ("ops_output", "--ops-output"), ("out", "--out"), ("png", "--png"),
+    ("checkpoint", "--checkpoint"), ("instance", "--instance"), ("events", "--events"), ("policy", "--policy"),
+    ("file", "FILE"),
+)  # fmt: skip
+# where a command's input is decoded: a RecursionError there is a file nested too deeply
+_NESTED = {"match": "--instance", "stream": "--instance/--events", "submit": "FILE", "import": "FILE"}
+
+
+def _path_error(e: OSError, args: argparse.Namespace) -> InputError | None:
+    """An OSError about a file named on the command line, as bad input naming its option."""
+    import os
+
+    if not isinstance(e.filename, str | bytes):
+        return None
+    name = os.fsdecode(e.filename)
+    failed = os.path.abspath(name)
+    for dest, flag in _PATH_OPTIONS:
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and value:
+            given = os.path.abspath(value)
+            if failed == given or failed.startswith(given.rstrip("/") + "/"):  # a file in an --out folder
+                return InputError(flag, f"{name}: {e.strerror or e}")
+    return None
+
+
+def _store_failure(e: Exception, args: argparse.Namespace) -> InputError | StoreBusy | None:
+    """A SQLite failure (busy, damaged, full, ...) as the error a user sees, if it is one."""
+    if "adapters.store" not in sys.modules:  # no store was opened
+        return None
+    from adapters.store import store_error
+
+    return store_error(e, getattr(args, "store", None))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_cli_logging(args.verbose)
     structlog.contextvars.bind_contextvars(cli_run=uuid.uuid4().hex[:12], command=args.command)
     try:
-        return int(args.func(args))
+        try:
+            return int(args.func(args))
+        except (InputError, ConcurrencyConflict, BrokenPipeError):
+            raise
+        except RecursionError:  # a decoder met a document nested deeper than Python's stack
+            raise InputError(_NESTED.get(args.command, "input"), "nested too deeply to read") from None
+        except OSError as e:  # an output path that turned unwritable after the checks
+            mapped = _path_error(e, args)
+            if mapped is None:
+                raise
+            raise mapped from None
+        except Exception as e:
+            failure = _store_failure(e, args)
+            if failure is None:
+                raise
+            raise failure from e
     except InputError as e:
         print(f"pyengine {args.command}: error: {e.message()}", file=sys.stderr)
         return 2
+    except StoreBusy as e:
+        print(f"pyengine {args.command}: {e}", file=sys.stderr)
+        return 3
     except ConcurrencyConflict as e:
         print(f"pyengine {args.command}: conflict: {e}", file=sys.stderr)
         return 3

@@ -28,6 +28,10 @@ class ConcurrencyConflict(RuntimeError):
     """Another writer appended to the log since we last read it; nothing of ours was stored."""
 
 
+class StoreBusy(ConcurrencyConflict):
+    """Another writer held the store's lock longer than we wait for it; nothing of ours was stored."""
+
+
 _PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from adapters.store import store_env
+from adapters.store import open_app
 
 from . import commands as c
 from .errors import InputError
@@ -25,7 +25,7 @@ LABELS = {
 
 def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portfolio, c.MatchRun]:
     """The portfolio as run `run` saw it (default: the last run; `at`: the last run on or before)."""
-    app = EventLog(env=store_env(store_url))
+    app = open_app(EventLog, store_url, write=False)
     try:
         notes = app.records(topics=[TOPIC_RUN])
         runs: list[c.MatchRun] = [getattr(app.mapper.to_domain_event(n), "payload") for n in notes]  # noqa: B009

@@ -5,12 +5,12 @@ from __future__ import annotations
 import msgspec
 
 from .matching import Matcher, core_error
-from .schema import Instance, Operation, RemoveHousehold, RemoveUnit, SetAsOf, UpsertHousehold, UpsertUnit, check_dates
+from .schema import Instance, Operation, RemoveHousehold, RemoveUnit, SetAsOf, UpsertHousehold, UpsertUnit, check_bounds
 
 
 def apply_to_matcher(m: Matcher, op: Operation) -> None:
     """Raises InputError (from the core's 'field: reason') when the operation is refused."""
-    check_dates(op)
+    check_bounds(op)
     try:
         if isinstance(op, UpsertHousehold):
             m.upsert_household(op.household)

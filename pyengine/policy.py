@@ -13,20 +13,24 @@ from msgspec import Meta
 from .errors import InputError, from_validation
 from .schema import Cap, Strict, check_cap
 
-Points = int
-NonNeg = Annotated[int, Meta(ge=0)]
+# The ranges the Rust core accepts for every scoring parameter (0 to 10^9), and spans that keep
+# every date the engine computes (a lease end, a valuation's expiry) within the date span.
+Points = Annotated[int, Meta(ge=0, le=1_000_000_000)]
+NonNeg = Points
+Years = Annotated[int, Meta(ge=1, le=100)]
+Months = Annotated[int, Meta(ge=0, le=1200)]
 
 
 class MatchParams(Strict, frozen=True):
     """The part of the policy the Rust core scores with (its JSON contract)."""
 
-    version: Annotated[int, Meta(ge=1)]
-    single_adult_rooms: Annotated[int, Meta(ge=1)] = 1
+    version: Annotated[int, Meta(ge=1, le=1_000_000_000)]
+    single_adult_rooms: Annotated[int, Meta(ge=1, le=1000)] = 1
     size_fit_base: Points = 100
     size_fit_excess_penalty: NonNeg = 40
     size_fit_deficit_penalty: NonNeg = 100
     waiting_points_per_period: NonNeg = 2
-    waiting_period_days: Annotated[int, Meta(ge=1)] = 30
+    waiting_period_days: Annotated[int, Meta(ge=1, le=1_000_000_000)] = 30
     waiting_max_periods: NonNeg = 60
     urgency_points: NonNeg = 150
     stay_bonus: NonNeg = 1000
@@ -42,20 +46,20 @@ class Policy(MatchParams, frozen=True):
     name: str = "default"
     caps: list[Cap] = []
     # leases
-    lease_years: Annotated[int, Meta(ge=1)] = 3
-    refugee_lease_years: Annotated[int, Meta(ge=1)] = 5
-    refugee_recent_years: NonNeg = 5
-    renewal_notice_months: NonNeg = 6
+    lease_years: Years = 3
+    refugee_lease_years: Years = 5
+    refugee_recent_years: Annotated[int, Meta(ge=0, le=100)] = 5
+    renewal_notice_months: Months = 6
     # rent-to-own
     purchase_discount_nok: NonNeg = 50_000
-    valuation_valid_months: Annotated[int, Meta(ge=1)] = 6
+    valuation_valid_months: Annotated[int, Meta(ge=1, le=1200)] = 6
     sellable_tenures: list[Literal["wholly_owned", "cooperative", "condominium"]] = msgspec.field(
         default_factory=lambda: ["cooperative", "condominium"]
     )
     units_needed: list[str] = []
-    grant_depreciation_years: Annotated[int, Meta(ge=1)] = 30
-    grant_depreciation_years_before_2019: Annotated[int, Meta(ge=1)] = 20
-    max_units_per_cooperative_stairwell: NonNeg = 2
+    grant_depreciation_years: Years = 30
+    grant_depreciation_years_before_2019: Years = 20
+    max_units_per_cooperative_stairwell: Annotated[int, Meta(ge=0, le=1000)] = 2
 
     def match_params(self) -> MatchParams:
         fields = {f: getattr(self, f) for f in MatchParams.__struct_fields__}
@@ -86,11 +90,15 @@ def load_policy(path: str | Path | None = None) -> Policy:
         try:
             text = p.read_text("utf-8")
         except OSError as e:
-            raise InputError("--policy", f"cannot read {p}: {e.strerror}") from None
+            raise InputError("--policy", f"cannot read {p}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise InputError(source, f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
     try:
         data = msgspec.json.decode(text.encode()) if source.endswith(".json") else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, msgspec.DecodeError) as e:
         raise InputError(source, f"not valid TOML/JSON: {e}") from None
+    except RecursionError:  # both decoders recurse per level: a policy is a flat table
+        raise InputError(source, "nested too deeply to read (a policy is a table of parameters)") from None
     if not isinstance(data, dict):
         raise InputError(source, "expected a table of parameters")
     return parse_policy(data, source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Annotated, Literal
 
 import msgspec
@@ -18,7 +19,7 @@ from .errors import InputError, from_validation
 
 # The ranges every input is held to: what the domain needs and the Rust core can carry (it
 # refuses counts and money beyond 10^9 and floors beyond ±1000), so that no field can pass
-# here and fail later. Dates are checked against DATE_SPAN by `check_dates`.
+# here and fail later.
 MAX_COUNT = 1000  # adults, children, rooms
 MAX_NOK = 1_000_000_000  # any amount of money, in whole NOK
 MAX_FLOOR = 1000
@@ -26,14 +27,21 @@ MAX_AREA_M2 = 100_000.0
 MAX_ID_LENGTH = 200
 DATE_SPAN = (dt.date(1900, 1, 1), dt.date(2199, 12, 31))
 
-NonNeg = Annotated[int, Meta(ge=0, le=MAX_NOK)]  # money and other non-negative amounts
+MAX_TEXT = 10_000  # any other string (reasons, districts, skills)
+
+# Types of stored payloads decode old records too, so they hold only what was always enforced
+# (here, or by the core before anything was stored: the counts, floors and rents it is sent).
+# The rest of the ranges are checked where input enters, by `check_bounds`.
+NonNeg = Annotated[int, Meta(ge=0)]
+Rent = Annotated[int, Meta(ge=0, le=MAX_NOK)]
 Count = Annotated[int, Meta(ge=0, le=MAX_COUNT)]
 Rooms = Annotated[int, Meta(ge=1, le=MAX_COUNT)]
 Adults = Annotated[int, Meta(ge=1, le=MAX_COUNT)]
 Floor = Annotated[int, Meta(ge=-MAX_FLOOR, le=MAX_FLOOR)]
-Area = Annotated[float, Meta(gt=0, le=MAX_AREA_M2)]
-Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID_LENGTH)]
+Area = Annotated[float, Meta(gt=0)]
+Id = Annotated[str, Meta(min_length=1)]
 Share = Annotated[float, Meta(ge=0.0, le=1.0)]
+ID_FIELDS = frozenset(("id", "household", "unit", "building", "stairwell", "into", "current_unit", "units"))
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -47,7 +55,7 @@ class Unit(Strict, frozen=True):
     floor: Floor
     rooms: Rooms
     area_m2: Area
-    rent_nok_month: NonNeg
+    rent_nok_month: Rent
     accessible: bool
     kind: Literal["ordinary", "care"]
     district: str
@@ -75,7 +83,7 @@ class Cap(Strict, frozen=True):
     flag: Literal["disadvantaged", "refugee"]
     scope: Literal["building", "stairwell"]
     max_share: Share | None = None
-    max_count: NonNeg | None = None
+    max_count: Annotated[int, Meta(ge=0, le=MAX_NOK)] | None = None
 
 
 class Instance(Strict, frozen=True):
@@ -160,22 +168,44 @@ class SetAsOf(Strict, tag="set_as_of", tag_field="op", frozen=True):
 Operation = UpsertHousehold | RemoveHousehold | UpsertUnit | RemoveUnit | SetAsOf
 
 
-def check_dates(obj: object, field: str = "") -> None:
-    """Refuse any date outside DATE_SPAN in `obj` (a Struct, list or dict of them), naming the
-    field: a date the calendar code cannot move by a lease term (year 10000) must never be stored."""
-    lo, hi = DATE_SPAN
-    if isinstance(obj, dt.date):
-        if not lo <= obj <= hi:
-            raise InputError(field or "$", f"{obj.isoformat()} is outside the span {lo} to {hi}")
-    elif isinstance(obj, msgspec.Struct):
+def check_bounds(obj: object, field: str = "") -> None:
+    """The ranges decoding does not check (see the types above), in `obj` (a Struct, or a list of
+    them), naming the field: dates within DATE_SPAN (a date the calendar code cannot move by a
+    lease term, such as year 9999, must never be stored), money up to MAX_NOK, areas finite and
+    up to MAX_AREA_M2, ids up to MAX_ID_LENGTH characters and other text up to MAX_TEXT."""
+    if isinstance(obj, msgspec.Struct):
         for name in obj.__struct_fields__:
-            value = getattr(obj, name)
-            if isinstance(value, (dt.date, msgspec.Struct, list)):
-                check_dates(value, f"{field}.{name}" if field else name)
+            _check_value(name, getattr(obj, name), f"{field}.{name}" if field else name)
     elif isinstance(obj, list):
         for i, item in enumerate(obj):
-            if isinstance(item, (dt.date, msgspec.Struct, list)):
-                check_dates(item, f"{field}[{i}]")
+            check_bounds(item, f"{field}[{i}]")
+    else:
+        _check_value(field.rsplit(".", 1)[-1], obj, field)
+
+
+def _check_value(name: str, value: object, field: str) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, dt.date):
+        lo, hi = DATE_SPAN
+        if not lo <= value <= hi:
+            raise InputError(field, f"{value.isoformat()} is outside the span {lo} to {hi}")
+    elif isinstance(value, int):
+        if (name.endswith("_nok") or name.endswith("_nok_month")) and not -MAX_NOK <= value <= MAX_NOK:
+            raise InputError(field, f"{value} is beyond NOK {MAX_NOK:,}")
+    elif isinstance(value, float):
+        if not (math.isfinite(value) and abs(value) <= MAX_AREA_M2):
+            raise InputError(field, f"{value} is not a number up to {MAX_AREA_M2:,.0f}")
+    elif isinstance(value, str):
+        limit = MAX_ID_LENGTH if name in ID_FIELDS else MAX_TEXT
+        if len(value) > limit:
+            raise InputError(field, f"longer than {limit} characters")
+    elif isinstance(value, (msgspec.Struct, list)):
+        if isinstance(value, list) and value and not isinstance(value[0], msgspec.Struct):
+            for i, item in enumerate(value):
+                _check_value(name, item, f"{field}[{i}]")
+        else:
+            check_bounds(value, field)
 
 
 def check_cap(cap: Cap, field: str) -> None:
@@ -185,7 +215,7 @@ def check_cap(cap: Cap, field: str) -> None:
 
 def validate_instance(inst: Instance) -> None:
     """Cross-field checks that a schema cannot express."""
-    check_dates(inst.as_of, "as_of")
+    check_bounds(inst)
     unit_ids: dict[str, int] = {}
     for i, u in enumerate(inst.units):
         if u.id in unit_ids:
@@ -210,8 +240,6 @@ def validate_instance(inst: Instance) -> None:
 
 
 def validate_household(h: Household, field: str, as_of: dt.date | None, unit_ids: dict[str, int] | set[str]) -> None:
-    if h.applied_on is not None:
-        check_dates(h.applied_on, f"{field}.applied_on")
     if h.current_unit is not None and h.current_unit not in unit_ids:
         raise InputError(f"{field}.current_unit", f"unknown unit {h.current_unit!r}")
     if h.current_unit is None and h.applied_on is None:
@@ -224,7 +252,8 @@ _instance_decoder = msgspec.json.Decoder(Instance)
 BOM = b"\xef\xbb\xbf"  # spreadsheet tools start UTF-8 files with it
 
 
-def _pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """`json.loads`' object_pairs_hook: an object, unless it gives a key twice (InputError)."""
     out = dict(pairs)
     if len(out) != len(pairs):
         seen: set[str] = set()
@@ -240,7 +269,7 @@ def checked_json(data: bytes) -> bytes:
     that undefined and msgspec keeps the last one silently): an InputError names the key."""
     data = data.removeprefix(BOM)
     try:
-        json.loads(data, object_pairs_hook=_pairs)
+        json.loads(data, object_pairs_hook=unique_keys)
     except (json.JSONDecodeError, UnicodeDecodeError):
         pass  # the typed decoder reports where and why
     except RecursionError:

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from eventsourcing.persistence import IntegrityError
 
-from adapters.store import store_env
+from adapters.store import open_app
 
 from . import commands as c
 from . import snapshot
@@ -30,15 +30,17 @@ class Head(NamedTuple):
 class AllocationService:
     def __init__(
         self, store_url: str, policy: Policy | None = None, *, snapshots: bool = True,
-        snapshot_every: int = SNAPSHOT_EVERY,
+        snapshot_every: int = SNAPSHOT_EVERY, write: bool = True,
     ) -> None:  # fmt: skip
         """`snapshots`: start from the newest snapshot that fits the log (else fold it all);
         `snapshot_every`: after a save, snapshot when that many events were folded in since the
-        last snapshot (0: never; `pyengine snapshot` takes one on demand)."""
+        last snapshot (0: never; `pyengine snapshot` takes one on demand); `write`: False opens
+        the store read-only (it must exist; nothing is created or written)."""
         self.store_url = store_url
         self.policy = policy  # None: keep the policy the log has in force
         self.log = get_logger("pyengine.service").bind(store=store_url)
-        self.app = EventLog(env=store_env(store_url))
+        self.write = write
+        self.app = open_app(EventLog, store_url, write=write)
         self.use_snapshots = snapshots
         self.snapshot_every = snapshot_every
         self.snapshot_at = 0  # Portfolio.position of the last snapshot loaded or taken
@@ -94,7 +96,7 @@ class AllocationService:
             return None
         state, digest = saved
         pf.ledger.record_snapshot(c.SnapshotRecorded(run_position=state.position, sha256=digest))
-        events = pf.ledger.collect_events()
+        events: list[Any] = list(pf.ledger.collect_events())
         for ev in events:
             pf.note_event(ev, pf.ledger)
         self._save(events)
@@ -286,11 +288,10 @@ class AllocationService:
         pf = self.portfolio
         pf.last_notification_id = max(r.notification.id for r in recordings)
         for r in recordings:
-            kind = type(r.domain_event.payload)
-            if kind is c.MatchRun:
+            p = getattr(r.domain_event, "payload", None)
+            if type(p) is c.MatchRun:
                 pf.run_position = r.notification.id
-            elif kind is c.CommandAccepted:
-                p = r.domain_event.payload
+            elif isinstance(p, c.CommandAccepted):
                 pf.commands[p.command_id] = (p.sha256, r.notification.id)
         self._maybe_snapshot()
         return recordings

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from typing import Any
 
 import msgspec
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, OperationalError, StoredEvent
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder
 from eventsourcing.utils import register_topic
 
@@ -344,7 +345,12 @@ class Loaded:
 
 def stored(app: Any, limit: int = 10) -> list[tuple[int, bytes]]:
     """The stored snapshots, newest first: (position, record state)."""
-    rows = _snapshot_recorder(app).select_events(PORTFOLIO_SNAPSHOT_ID, desc=True, limit=limit)
+    try:
+        rows = _snapshot_recorder(app).select_events(PORTFOLIO_SNAPSHOT_ID, desc=True, limit=limit)
+    except (sqlite3.OperationalError, OperationalError) as e:
+        if "no such table" in str(e):  # a store written before snapshots existed
+            return []
+        raise
     return [(r.originator_version, bytes(r.state)) for r in rows]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-from adapters.store import store_env
+from adapters.store import open_app
 
 from . import commands as c
 from .matching import Matcher
@@ -35,7 +35,7 @@ class Comparison:
 
 
 def compare(store_url: str, policy: Policy, progress: bool = False) -> Comparison:
-    app = EventLog(env=store_env(store_url))
+    app = open_app(EventLog, store_url, write=False)
     out = Comparison()
     try:
         pf = Portfolio(None)
@@ -96,6 +96,9 @@ def _compare_run(pf: Portfolio, run: c.MatchRun, policy: Policy, out: Comparison
             "disadvantaged_actual": count_a, "cap_actual": ca.cap if ca else "",
             "disadvantaged_whatif": count_w, "cap_whatif": cw.cap if cw else "",
         })  # fmt: skip
+
+
+FILES = ("runs.csv", "households.csv", "buildings.csv", "disadvantaged-share.png", "whatif.html")  # what write() makes
 
 
 def write(out: Comparison, folder: Path, policy: Policy) -> list[Path]:

@@ -118,18 +118,15 @@ def test_python_api_commands_are_validated_at_the_boundary(tmp_path: Path) -> No
 
 
 def test_a_record_that_would_not_read_back_is_never_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The guard itself: a payload the reader would refuse (here: a building id longer than ids
-    may be, smuggled past the boundary; the core itself takes any length) is refused with
-    nothing stored."""
+    """The guard itself: a payload the reader would refuse (here: a negative income smuggled past
+    the boundary; the core never sees incomes) is refused with nothing stored."""
     store = tmp_path / "s.db"
     svc = AllocationService(url(store))
     svc.submit(c.DayClosed(date=c.dt.date(2021, 1, 1)))
     n = svc.app.recorder.max_notification_id()
     monkeypatch.setattr(c, "validate_command", lambda cmd: cmd)  # as if the boundary had a gap
     with pytest.raises(InputError, match="read back"):
-        svc.submit(c.UnitRegistered(
-            id="U1", building="B" * 300, stairwell="B1-A", floor=1, rooms=2, area_m2=40.0, rent_nok_month=5,
-            accessible=False, kind="ordinary", district="D"))  # fmt: skip
+        svc.submit(c.ApplicationSubmitted(id="H1", adults=1, applied_on=c.dt.date(2020, 1, 1), monthly_income_nok=-5))
     assert svc.app.recorder.max_notification_id() == n
     svc.close()
     reads_work(store)
