@@ -275,14 +275,14 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from .matching import Matcher
     from .operations import apply_to_matcher
     from .policy import load_policy
-    from .schema import Operation, decode_instance
+    from .schema import Operation, checked_json, decode_instance
 
     for path, field in ((args.output, "--output"), (args.final, "--final")):
         if path:
             _check_output(path, field)
     policy = load_policy(args.policy)
     inst = decode_instance(_read(args.instance, "--instance"))
-    raw_ops = _read(args.events, "--events")
+    raw_ops = _read(args.events, "--events").removeprefix(BOM)
     m = Matcher(policy)
     m.load(inst)
     summary = m.rematch(args.node_limit)  # the snapshot; operations then re-match from here
@@ -296,7 +296,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
                 continue
             try:
                 try:
-                    op = decoder.decode(line)
+                    op = decoder.decode(checked_json(line))
                 except (msgspec.ValidationError, msgspec.DecodeError) as e:
                     raise from_validation(e) from None
                 apply_to_matcher(m, op)

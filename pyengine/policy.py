@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from .errors import InputError, from_validation
-from .schema import Cap, Strict, check_cap
+from .schema import Cap, Strict, check_cap, checked_json
 
 # The ranges the Rust core accepts for every scoring parameter (0 to 10^9), and spans that keep
 # every date the engine computes (a lease end, a valuation's expiry) within the date span.
@@ -94,7 +94,14 @@ def load_policy(path: str | Path | None = None) -> Policy:
         except UnicodeDecodeError as e:
             raise InputError(source, f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
     try:
-        data = msgspec.json.decode(text.encode()) if source.endswith(".json") else tomllib.loads(text)
+        if source.endswith(".json"):
+            try:
+                raw = checked_json(text.encode())
+            except InputError as e:  # named within the file
+                raise InputError(source if e.field == "$" else f"{source}.{e.field}", e.reason) from None
+            data = msgspec.json.decode(raw)
+        else:
+            data = tomllib.loads(text.removeprefix("\ufeff"))  # TOML itself refuses repeated keys
     except (tomllib.TOMLDecodeError, msgspec.DecodeError) as e:
         raise InputError(source, f"not valid TOML/JSON: {e}") from None
     except RecursionError:  # both decoders recurse per level: a policy is a flat table

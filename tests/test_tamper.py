@@ -351,3 +351,18 @@ def test_values_beyond_the_documented_ranges_are_refused(
     code, _, err = cli("submit", "--store", url(store), str(write_lines(tmp_path / "c.jsonl", line)))
     assert code == 2 and f"{field}:" in err, err
     assert store.read_bytes() == before
+
+
+def test_stream_operations_and_json_policies_refuse_duplicated_keys(tmp_path: Path) -> None:
+    inst = ROOT / "replays" / "pilot2" / "instance.json"
+    ops = tmp_path / "ops.jsonl"
+    ops.write_bytes(b'\xef\xbb\xbf{"op": "set_as_of", "as_of": "2021-05-02"}\n')
+    code, _, err = cli("stream", "--instance", str(inst), "--events", str(ops))
+    assert code == 0, err
+    ops.write_text('{"op": "set_as_of", "as_of": "2021-05-02", "as_of": "2021-05-03"}\n')
+    code, _, err = cli("stream", "--instance", str(inst), "--events", str(ops))
+    assert code == 2 and "line 1: as_of: given twice" in err
+    policy = tmp_path / "p.json"
+    policy.write_text('{"version": 2, "version": 3}')
+    code, _, err = cli("match", "--instance", str(inst), "--policy", str(policy))
+    assert code == 2 and "p.json.version: given twice" in err
