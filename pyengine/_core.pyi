@@ -35,6 +35,10 @@ class Engine:
         since the last call: the same figures at once."""
     def result(self) -> bytes:
         """Result file of the last re-match; ValueError if an operation came after it."""
+    def delta(self) -> bytes:
+        """What the last re-match changed since the decision was last reported, as JSON."""
+    def mark_reported(self, clear: bool = False) -> None:
+        """Take the last re-match's decision as reported (or, with `clear`, forget it)."""
     def pairs(
         self,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -11,7 +11,7 @@ import msgspec
 from . import _core
 from .errors import InputError
 from .policy import Policy
-from .schema import Cap, Household, Instance, Result, Summary, Unit, decode_result
+from .schema import Cap, Delta, Household, Instance, Result, Summary, Unit, decode_result
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,6 +87,20 @@ class Matcher:
         ms = (time.perf_counter() - t0) * 1000.0
         return msgspec.convert({**figures, "solve_ms": round(ms, 3)}, Summary)
 
+    def delta(self) -> Delta:
+        """What the last re-match changed since the decision was last reported (by this call or
+        `mark_reported`); the core then takes it as reported."""
+        try:
+            raw = self.engine.delta()
+        except ValueError as e:
+            raise core_error(e) from None
+        return _delta_decoder.decode(raw)
+
+    def mark_reported(self, clear: bool = False) -> None:
+        """The caller has the last decision whole (from `solve`/`result`): the next `delta` is
+        against it. `clear`: the next `delta` reports everything."""
+        self.engine.mark_reported(clear)
+
     def result(self, solve_ms: float = 0.0) -> Result:
         """The result file of the last re-match (InputError if an operation came after it)."""
         try:
@@ -94,6 +108,9 @@ class Matcher:
         except ValueError as e:
             raise core_error(e) from None
         return msgspec.structs.replace(decode_result(raw), solve_ms=solve_ms)
+
+
+_delta_decoder = msgspec.json.Decoder(Delta)
 
 
 def solve_instance(inst: Instance, policy: Policy, node_limit: int = 0) -> Result:

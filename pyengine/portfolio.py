@@ -19,6 +19,7 @@ from eventsourcing.domain import Aggregate, AggregateCreated
 
 from . import commands as c
 from . import schema
+from ._core import ENGINE_VERSION
 from .calendar import add_months, grant_repayment, lease_end, lease_years
 from .domain import AcceptedCommand, Household, Ledger, SaleCase, Unit, cap_key
 from .errors import InputError
@@ -64,6 +65,8 @@ class Portfolio:
         # id of its CommandAccepted record, 0 until the writer learns it)
         self.commands: dict[str, tuple[str, int]] = {}
         self.run_position = 0  # notification id of the last MatchRun's record (0: not known)
+        # the run whose decision the core last reported (its deltas are against it); None: none
+        self._reported_run: int | None = None
 
     # --- folding events in ------------------------------------------------------------
     def apply(self, event: Any, stored: Any = None) -> None:
@@ -172,6 +175,7 @@ class Portfolio:
         if policy != self.policy:
             self.policy = policy
             self.matcher = Matcher(policy)
+        self._reported_run = None  # the core has reported nothing of this state yet
         hs = self.households
         self._active = {hid for hid, h in hs.items() if not h.withdrawn}
         self._leased = {hid for hid, h in hs.items() if not h.withdrawn and h.lease is not None}
@@ -196,6 +200,7 @@ class Portfolio:
         """A new policy: a fresh matcher, fed the whole portfolio again."""
         self.policy = policy
         self.matcher = Matcher(policy)
+        self._reported_run = None
         self._core_units.clear()
         self._core_households.clear()
         self._dirty_units.update(self.units)
@@ -338,13 +343,32 @@ class Portfolio:
     def _match(self, trigger: str) -> Any:
         assert self.ledger is not None and self.date is not None
         self.sync()
-        result = self.matcher.solve()
         ledger = self.ledger
         last = ledger.last_run
         number = (last.run + 1) if last else 1
         previous = last.result_hash if last else ""
         events_hash = self.events_hash
         full = last is None or number % c.CHECKPOINT == 1
+        if full or self._reported_run != last.run:  # type: ignore[union-attr]
+            fields = self._whole_run(ledger, full, previous, events_hash)
+        else:
+            fields = self._delta_run(ledger, previous, events_hash)
+        run = c.MatchRun(
+            run=number, as_of=self.date, log_position=self.position, trigger=trigger, full=full,
+            events_hash=events_hash, previous_hash=previous, **fields,
+        )  # fmt: skip
+        self._reported_run = number
+        ledger.record_run(run)
+        (ev,) = ledger.collect_events()
+        self._note(ev, ledger)
+        return ev
+
+    def _whole_run(self, ledger: Ledger, full: bool, previous: str, events_hash: str) -> dict[str, Any]:
+        """A run from the whole result (a full run, or the core's last report is not the
+        ledger's decision, as after a rebuild): what changed is found by comparing here."""
+        assert self.date is not None
+        result = self.matcher.solve()
+        self.matcher.mark_reported()
         if full:
             assignments, withdrawn, unmatched = list(result.assignments), [], list(result.unmatched)
             caps, dropped = list(result.caps), []
@@ -356,18 +380,40 @@ class Portfolio:
             rows = {cap_key(r): r for r in result.caps}
             caps = [r for r in result.caps if ledger.cap_rows.get(cap_key(r)) != r]
             dropped = sorted(set(ledger.cap_rows) - set(rows))
-        run = c.MatchRun(
-            run=number, as_of=self.date, log_position=self.position, trigger=trigger,
-            policy_version=result.policy_version, engine_version=result.engine_version, full=full,
-            assignments=assignments, withdrawn=withdrawn, unmatched=unmatched, objective=result.objective,
-            bound=result.bound, uncapped_objective=result.uncapped_objective, optimal=result.optimal,
-            nodes=result.nodes, caps=caps, caps_dropped=dropped, events_hash=events_hash, previous_hash=previous,
-            result_hash=result_hash(result, self.date.isoformat(), previous, events_hash), solve_ms=result.solve_ms,
+        return dict(
+            policy_version=result.policy_version, engine_version=result.engine_version, assignments=assignments,
+            withdrawn=withdrawn, unmatched=unmatched, objective=result.objective, bound=result.bound,
+            uncapped_objective=result.uncapped_objective, optimal=result.optimal, nodes=result.nodes, caps=caps,
+            caps_dropped=dropped, result_hash=result_hash(result, self.date.isoformat(), previous, events_hash),
+            solve_ms=result.solve_ms,
         )  # fmt: skip
-        ledger.record_run(run)
-        (ev,) = ledger.collect_events()
-        self._note(ev, ledger)
-        return ev
+
+    def _delta_run(self, ledger: Ledger, previous: str, events_hash: str) -> dict[str, Any]:
+        """A run from what the core reports changed since the ledger's decision (the core's
+        last report): no whole result crosses from the core."""
+        assert self.date is not None
+        summary = self.matcher.rematch()
+        delta = self.matcher.delta()
+        fields: dict[str, Any] = dict(
+            policy_version=self.policy.version, engine_version=ENGINE_VERSION, assignments=delta.assignments,
+            withdrawn=delta.withdrawn, unmatched=None, objective=summary.objective, bound=summary.bound,
+            uncapped_objective=summary.uncapped_objective, optimal=summary.optimal, nodes=summary.nodes,
+            caps=delta.caps, caps_dropped=sorted(delta.caps_dropped), solve_ms=summary.solve_ms,
+        )  # fmt: skip
+        # the hash covers the whole decision: the ledger's, with this run's changes folded in
+        probe = c.MatchRun(
+            run=0, as_of=self.date, log_position=0, trigger="", full=False, events_hash="", previous_hash="",
+            result_hash="", **fields,
+        )  # fmt: skip
+        decision, rows = ledger.decision_after(probe)
+        whole = schema.Result(
+            assignments=[decision[h] for h in sorted(decision)], unmatched=sorted(self._active.difference(decision)),
+            objective=summary.objective, bound=summary.bound, uncapped_objective=summary.uncapped_objective,
+            optimal=summary.optimal, nodes=summary.nodes, caps=sorted(rows.values(), key=lambda r: (r.rule, r.scope)),
+            policy_version=self.policy.version, engine_version=ENGINE_VERSION,
+        )  # fmt: skip
+        fields["result_hash"] = result_hash(whole, self.date.isoformat(), previous, events_hash)
+        return fields
 
     def full_run(self, run: c.MatchRun) -> c.MatchRun:
         """`run` with its whole decision, from the state it saw (call before folding it in)."""

@@ -132,6 +132,15 @@ class Result(Strict, frozen=True):
     solve_ms: float = 0.0
 
 
+class Delta(Strict, frozen=True):
+    """What a re-match changed in the decision since the core last reported it."""
+
+    assignments: list[Assignment]
+    withdrawn: list[str]
+    caps: list[CapUsage]
+    caps_dropped: list[str]
+
+
 class Summary(Strict, frozen=True):
     """A re-match's figures without its assignments (a `stream` output line's source)."""
 

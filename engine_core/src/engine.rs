@@ -16,6 +16,7 @@ use crate::pricing::{
     self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, CompactRows,
     GroupBound, GroupIndex, Groups, PricedGroup, UnitView,
 };
+use crate::report::{CapRow, Delta, Reported};
 use crate::scoring::{waiting_points, Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
 
@@ -33,6 +34,8 @@ pub struct Engine {
     inc: Inc,
     /// The decision of the last re-match, while no operation has come since.
     decision: Option<Decision>,
+    /// The decision as last reported ([`Engine::delta`]).
+    reported: Reported,
 }
 
 /// What a re-match decided, kept so that the result file is rendered only when asked for.
@@ -295,6 +298,7 @@ impl Engine {
             names: Names::default(),
             inc: Inc::default(),
             decision: None,
+            reported: Reported::default(),
         })
     }
 
@@ -373,6 +377,7 @@ impl Engine {
             names,
             inc: Inc::default(),
             decision: None,
+            reported: Reported::default(),
         };
         Ok(())
     }
@@ -805,17 +810,9 @@ impl Engine {
         Ok(())
     }
 
-    /// The result file of the last re-match as UTF-8 JSON; an error if an operation came
-    /// after it (call [`Engine::rematch`] first).
-    pub fn result(&self) -> Result<String, String> {
-        let d = self
-            .decision
-            .as_ref()
-            .ok_or("state: changed since the last re-match; re-match first")?;
-        let s = self.snapshot()?;
-        let o = Order::new(&self.p);
-        let table = self.cap_table(&s, &o);
-        let unit_of: Vec<Option<usize>> = match &d.unit_of {
+    /// The last decision: the unit slot of each household in id order (`o.hs`).
+    fn unit_of(&self, d: &Decision, o: &Order) -> Vec<Option<usize>> {
+        match &d.unit_of {
             Some(u) => u.clone(),
             None => {
                 let (inc, maps) = (&self.inc, &self.inc.maps);
@@ -827,7 +824,48 @@ impl Engine {
                     })
                     .collect()
             }
-        };
+        }
+    }
+
+    /// The cap rows of a decision, in (rule, scope) order.
+    fn cap_rows(&self, s: &Snapshot<'_>, o: &Order, unit_of: &[Option<usize>]) -> Vec<CapRow> {
+        let table = self.cap_table(s, o);
+        let mut counts = vec![0i64; table.rows.len()];
+        for (r, cap) in self.caps.iter().enumerate() {
+            for (k, &h) in o.hs.iter().enumerate() {
+                if let (Some(u), true) = (unit_of[k], s.hh(h).flag(cap.flag)) {
+                    counts[table.unit_cons[r][u] as usize] += 1;
+                }
+            }
+        }
+        table
+            .rows
+            .iter()
+            .zip(&counts)
+            .map(|(&(rule, scope, cap, units), &count)| CapRow {
+                rule,
+                flag: self.caps[rule].flag.name(),
+                scope: scope.to_string(),
+                count,
+                cap,
+                units,
+            })
+            .collect()
+    }
+
+    fn last_decision(&self) -> Result<&Decision, String> {
+        self.decision
+            .as_ref()
+            .ok_or_else(|| "state: changed since the last re-match; re-match first".to_string())
+    }
+
+    /// The result file of the last re-match as UTF-8 JSON; an error if an operation came
+    /// after it (call [`Engine::rematch`] first).
+    pub fn result(&self) -> Result<String, String> {
+        let d = self.last_decision()?;
+        let s = self.snapshot()?;
+        let o = Order::new(&self.p);
+        let unit_of = self.unit_of(d, &o);
         let Summary {
             objective,
             bound,
@@ -851,25 +889,16 @@ impl Engine {
                 unmatched.push(s.hh(h).id.as_str());
             }
         }
-        let mut counts = vec![0i64; table.rows.len()];
-        for (r, cap) in self.caps.iter().enumerate() {
-            for (k, &h) in o.hs.iter().enumerate() {
-                if let (Some(u), true) = (unit_of[k], s.hh(h).flag(cap.flag)) {
-                    counts[table.unit_cons[r][u] as usize] += 1;
-                }
-            }
-        }
-        let caps = table
-            .rows
+        let rows = self.cap_rows(&s, &o, &unit_of);
+        let caps = rows
             .iter()
-            .zip(&counts)
-            .map(|(&(rule, scope, cap, units), &count)| CapOut {
-                rule,
-                flag: self.caps[rule].flag.name(),
-                scope,
-                count,
-                cap,
-                units,
+            .map(|r| CapOut {
+                rule: r.rule,
+                flag: r.flag,
+                scope: &r.scope,
+                count: r.count,
+                cap: r.cap,
+                units: r.units,
             })
             .collect();
         let out = ResultOut {
@@ -885,6 +914,44 @@ impl Engine {
             engine_version: ENGINE_VERSION,
         };
         serde_json::to_string(&out).map_err(|e| format!("internal: {e}"))
+    }
+
+    /// What the last re-match changed in the decision since it was last reported (by this
+    /// call or [`Engine::mark_reported`]), which it then takes as reported: the cost is that of
+    /// comparing, not of rendering every assignment.
+    pub fn delta(&mut self) -> Result<Delta, String> {
+        let mut reported = std::mem::take(&mut self.reported);
+        let out = self.report_into(&mut reported);
+        self.reported = reported;
+        out
+    }
+
+    /// Takes the last re-match's decision as reported (the caller has it whole, from
+    /// [`Engine::result`]); `clear` instead forgets what was reported.
+    pub fn mark_reported(&mut self, clear: bool) -> Result<(), String> {
+        if clear {
+            self.reported.clear();
+            return Ok(());
+        }
+        self.delta().map(|_| ())
+    }
+
+    fn report_into(&self, reported: &mut Reported) -> Result<Delta, String> {
+        let d = self.last_decision()?;
+        let s = self.snapshot()?;
+        let o = Order::new(&self.p);
+        let unit_of = self.unit_of(d, &o);
+        let caps = self.cap_rows(&s, &o, &unit_of);
+        let now = o.hs.iter().zip(&unit_of).filter_map(|(&h, u)| {
+            u.map(|u| {
+                (
+                    s.hh(h).id.as_str(),
+                    s.unit(u).id.as_str(),
+                    s.breakdown_of(h, u),
+                )
+            })
+        });
+        Ok(reported.update(now, caps))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod portfolio;
 pub mod pricing;
 #[cfg(feature = "python")]
 mod python;
+pub mod report;
 pub mod scoring;
 pub mod warm;
 

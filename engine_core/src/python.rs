@@ -95,6 +95,27 @@ impl Engine {
         Ok(PyBytes::new(py, out.as_bytes()))
     }
 
+    /// What the last re-match changed since the decision was last reported, as JSON bytes
+    /// (`assignments`, `withdrawn`, `caps`, `caps_dropped`); it is then taken as reported.
+    fn delta<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let core = &mut self.inner;
+        let out = py
+            .detach(|| {
+                core.delta()
+                    .and_then(|d| serde_json::to_string(&d).map_err(|e| format!("internal: {e}")))
+            })
+            .map_err(err)?;
+        Ok(PyBytes::new(py, out.as_bytes()))
+    }
+
+    /// Takes the last re-match's decision as reported (the caller has the whole result), or
+    /// with `clear`, forgets what was reported.
+    #[pyo3(signature = (clear = false))]
+    fn mark_reported(&mut self, py: Python<'_>, clear: bool) -> PyResult<()> {
+        let core = &mut self.inner;
+        py.detach(|| core.mark_reported(clear)).map_err(err)
+    }
+
     #[allow(clippy::type_complexity)]
     fn pairs<'py>(
         &self,
