@@ -48,6 +48,8 @@ def main(src: str, png: str) -> None:
         ("test_rebuild_whole_log", "state rebuild, whole log"),
         ("test_rebuild_from_snapshot", "state rebuild, latest snapshot + tail"),
         ("test_verify_whole_log", "replay: every MatchRun re-run and checked"),
+        ("test_submit_rebuild", "city store rebuild, no snapshots"),
+        ("test_submit_replay", "city store replay: every MatchRun checked"),
     ):
         x = by_name.get(name, {}).get("extra_info", {})
         if x:
@@ -56,6 +58,16 @@ def main(src: str, png: str) -> None:
                 f"{label:<42} {x['events']:,} events in {by_name[name]['stats']['min']:.2f} s: "
                 f"{x['events_per_s']:,.0f} events/s{runs} (target for the rebuild: >= 50,000 events/s)"
             )
+    for name, label in (("test_submit_uncapped", "uncapped"), ("test_submit_capped", "capped")):
+        x = by_name.get(name, {}).get("extra_info", {})
+        if x.get("commands"):
+            print(
+                f"city submit latency, {label}, {x['commands']:,} commands (one transaction each): "
+                f"p50 {x['p50_ms']:.1f} ms, p95 {x['p95_ms']:.1f} ms, max {x['max_ms']:.1f} ms"
+            )
+        elif x:
+            stage = "the import" if not x["import_finished"] else "no command"
+            print(f"city submit, {label}: {stage} did not finish within {x['budget_s']:.0f} s")
     nat = by_name.get("test_national_core")
     if nat:
         print(

@@ -413,8 +413,11 @@ class MatchRun(Payload, tag=True, kw_only=True, frozen=True):
     caps_dropped: list[str] = []
     events_hash: str  # sha256 over the events since the previous run (their stored records)
     previous_hash: str  # the previous run's result_hash ("" for the first run)
-    result_hash: str  # sha256 of previous_hash, events_hash and the whole decision (matching.result_hash)
+    result_hash: str  # sha256 of previous_hash, events_hash and the decision (digest.run_hash)
     solve_ms: float  # measured, not part of the hash
+    # LtHash16 of the decision (pyengine.digest); "" in runs recorded before it, whose
+    # result_hash covers the whole decision (matching.result_hash)
+    digest: str = ""
 
     @staticmethod
     def upcast_v1_v2(data: dict[str, Any]) -> None:

@@ -21,9 +21,10 @@ from . import commands as c
 from . import schema
 from ._core import ENGINE_VERSION
 from .calendar import add_months, grant_repayment, lease_end, lease_years
+from .digest import LtHash, advance, hash_of_run
 from .domain import AcceptedCommand, Household, Ledger, SaleCase, Unit, cap_key
 from .errors import InputError
-from .matching import Matcher, result_hash
+from .matching import Matcher
 from .policy import Policy, load_policy
 
 Event = Aggregate.Event
@@ -66,7 +67,8 @@ class Portfolio:
         self.commands: dict[str, tuple[str, int]] = {}
         self.run_position = 0  # notification id of the last MatchRun's record (0: not known)
         # the run whose decision the core last reported (its deltas are against it); None: none
-        self._reported_run: int | None = None
+        self.reported_run: int | None = None
+        self._digest: LtHash | None = None  # of the ledger's decision, while known
 
     # --- folding events in ------------------------------------------------------------
     def apply(self, event: Any, stored: Any = None) -> None:
@@ -94,6 +96,7 @@ class Portfolio:
         if kind is c.MatchRun:
             self._pending = []  # the next run's events_hash starts here
             self.ledger = agg
+            self._digest = None  # a writer sets it again for its own runs (see _match)
             self.run_position = getattr(stored, "id", self.run_position)  # a writer sets it once saved
             return
         self._pending.append((event, stored))
@@ -175,7 +178,7 @@ class Portfolio:
         if policy != self.policy:
             self.policy = policy
             self.matcher = Matcher(policy)
-        self._reported_run = None  # the core has reported nothing of this state yet
+        self.reported_run = None  # the core has reported nothing of this state yet
         hs = self.households
         self._active = {hid for hid, h in hs.items() if not h.withdrawn}
         self._leased = {hid for hid, h in hs.items() if not h.withdrawn and h.lease is not None}
@@ -200,7 +203,7 @@ class Portfolio:
         """A new policy: a fresh matcher, fed the whole portfolio again."""
         self.policy = policy
         self.matcher = Matcher(policy)
-        self._reported_run = None
+        self.reported_run = None
         self._core_units.clear()
         self._core_households.clear()
         self._dirty_units.update(self.units)
@@ -349,24 +352,26 @@ class Portfolio:
         previous = last.result_hash if last else ""
         events_hash = self.events_hash
         full = last is None or number % c.CHECKPOINT == 1
-        if full or self._reported_run != last.run:  # type: ignore[union-attr]
-            fields = self._whole_run(ledger, full, previous, events_hash)
-        else:
-            fields = self._delta_run(ledger, previous, events_hash)
+        # the core's deltas are against the run it last reported, which must be the ledger's
+        whole = full or last is None or self.reported_run != last.run
+        fields = self._whole_run(ledger, full) if whole else self._delta_run()
         run = c.MatchRun(
             run=number, as_of=self.date, log_position=self.position, trigger=trigger, full=full,
-            events_hash=events_hash, previous_hash=previous, **fields,
+            events_hash=events_hash, previous_hash=previous, result_hash="", **fields,
         )  # fmt: skip
-        self._reported_run = number
+        # the decision's digest, at the cost of what changed (pyengine.digest)
+        digest = advance(self._digest, ledger.decision, ledger.cap_rows, run)
+        run = msgspec.structs.replace(run, digest=digest.hexdigest())
+        run = msgspec.structs.replace(run, result_hash=hash_of_run(run))
         ledger.record_run(run)
         (ev,) = ledger.collect_events()
         self._note(ev, ledger)
+        self.reported_run, self._digest = number, digest
         return ev
 
-    def _whole_run(self, ledger: Ledger, full: bool, previous: str, events_hash: str) -> dict[str, Any]:
+    def _whole_run(self, ledger: Ledger, full: bool) -> dict[str, Any]:
         """A run from the whole result (a full run, or the core's last report is not the
         ledger's decision, as after a rebuild): what changed is found by comparing here."""
-        assert self.date is not None
         result = self.matcher.solve()
         self.matcher.mark_reported()
         if full:
@@ -384,36 +389,20 @@ class Portfolio:
             policy_version=result.policy_version, engine_version=result.engine_version, assignments=assignments,
             withdrawn=withdrawn, unmatched=unmatched, objective=result.objective, bound=result.bound,
             uncapped_objective=result.uncapped_objective, optimal=result.optimal, nodes=result.nodes, caps=caps,
-            caps_dropped=dropped, result_hash=result_hash(result, self.date.isoformat(), previous, events_hash),
-            solve_ms=result.solve_ms,
+            caps_dropped=dropped, solve_ms=result.solve_ms,
         )  # fmt: skip
 
-    def _delta_run(self, ledger: Ledger, previous: str, events_hash: str) -> dict[str, Any]:
+    def _delta_run(self) -> dict[str, Any]:
         """A run from what the core reports changed since the ledger's decision (the core's
         last report): no whole result crosses from the core."""
-        assert self.date is not None
         summary = self.matcher.rematch()
         delta = self.matcher.delta()
-        fields: dict[str, Any] = dict(
+        return dict(
             policy_version=self.policy.version, engine_version=ENGINE_VERSION, assignments=delta.assignments,
             withdrawn=delta.withdrawn, unmatched=None, objective=summary.objective, bound=summary.bound,
             uncapped_objective=summary.uncapped_objective, optimal=summary.optimal, nodes=summary.nodes,
             caps=delta.caps, caps_dropped=sorted(delta.caps_dropped), solve_ms=summary.solve_ms,
         )  # fmt: skip
-        # the hash covers the whole decision: the ledger's, with this run's changes folded in
-        probe = c.MatchRun(
-            run=0, as_of=self.date, log_position=0, trigger="", full=False, events_hash="", previous_hash="",
-            result_hash="", **fields,
-        )  # fmt: skip
-        decision, rows = ledger.decision_after(probe)
-        whole = schema.Result(
-            assignments=[decision[h] for h in sorted(decision)], unmatched=sorted(self._active.difference(decision)),
-            objective=summary.objective, bound=summary.bound, uncapped_objective=summary.uncapped_objective,
-            optimal=summary.optimal, nodes=summary.nodes, caps=sorted(rows.values(), key=lambda r: (r.rule, r.scope)),
-            policy_version=self.policy.version, engine_version=ENGINE_VERSION,
-        )  # fmt: skip
-        fields["result_hash"] = result_hash(whole, self.date.isoformat(), previous, events_hash)
-        return fields
 
     def full_run(self, run: c.MatchRun) -> c.MatchRun:
         """`run` with its whole decision, from the state it saw (call before folding it in)."""

@@ -15,6 +15,7 @@ from adapters.store import open_app
 
 from . import commands as c
 from . import snapshot
+from .digest import LtHash, advance, hash_of_run
 from .matching import result_hash
 from .portfolio import Portfolio, record_bytes
 from .schema import Result
@@ -90,6 +91,7 @@ def replay(
         runs = 0
         previous = ""
         pos = 0
+        chain = Chain()
         vouched: dict[int, str] = {}  # snapshot position -> digest, from SnapshotRecorded
         fits: dict[int, bytes] = {}  # snapshots equal to the state replayed at their position
         for row in app.rows():
@@ -100,7 +102,7 @@ def replay(
                 return _done(report, pos, runs, t0, Divergence(runs + 1, pos, f"stored event does not decode: {e}"))
             p = event.payload
             if type(p) is c.MatchRun:
-                bad = verify_run(pf, p, previous, pos)
+                bad = verify_run(pf, p, previous, pos, chain)
                 if bad is not None:
                     return _done(report, pos, runs, t0, bad)
                 runs += 1
@@ -176,15 +178,28 @@ def _snapshot_problem(pf: Portfolio, row: Row, data: bytes) -> str:
     return ""
 
 
-def verify_run(pf: Portfolio, run: c.MatchRun, previous: str, pos: int) -> Divergence | None:
+@dataclass
+class Chain:
+    """What replay carries from run to run: the digest of the recorded decision (runs with a
+    digest), while known."""
+
+    digest: LtHash | None = None
+
+
+def verify_run(
+    pf: Portfolio, run: c.MatchRun, previous: str, pos: int, chain: Chain | None = None
+) -> Divergence | None:
     if run.previous_hash != previous:
         return Divergence(run.run, pos, "the previous run's hash does not match (a run was removed or changed)")
     if run.events_hash != pf.events_hash:
         return Divergence(run.run, pos, "the events before this run are not those it saw (edited or deleted)")
     if run.policy_version != pf.policy.version:
         return Divergence(run.run, pos, f"policy v{run.policy_version} recorded, v{pf.policy.version} in force")
+    if run.digest:
+        return _verify_digest_run(pf, run, pos, chain or Chain())
     pf.sync()
     result = pf.matcher.solve()
+    pf.reported_run = None  # the core's report is not this run's decision (none is taken)
     assert pf.date is not None
     as_of = pf.date.isoformat()
     run = pf.full_run(run)  # deltas folded onto the decision before it
@@ -195,6 +210,48 @@ def verify_run(pf: Portfolio, run: c.MatchRun, previous: str, pos: int) -> Diver
     if result_hash(result, as_of, previous, run.events_hash) != run.result_hash:
         hid, unit, why = first_difference(run, {a.household: a.unit for a in result.assignments})
         return Divergence(run.run, pos, why, household=hid, unit=unit)
+    return None
+
+
+def _verify_digest_run(pf: Portfolio, run: c.MatchRun, pos: int, chain: Chain) -> Divergence | None:
+    """A run with a digest, at the cost of what it changed: the recorded changes, folded onto
+    the decision before them, must give the recorded digest and hash; the core, re-matched on
+    the same state, must report the same changes since the run before (whose decision it was
+    shown equal to), or, for full runs and after a new policy, the same whole decision."""
+    ledger = pf.ledger
+    assert ledger is not None and pf.date is not None
+    digest = advance(chain.digest, ledger.decision, ledger.cap_rows, run)
+    chain.digest = None
+    pf.sync()
+    last = ledger.last_run
+    if run.full or last is None or pf.reported_run != last.run:
+        result = pf.matcher.solve()
+        pf.matcher.mark_reported()
+        whole = pf.full_run(run)
+        same = (result.assignments, result.caps) == (whole.assignments, whole.caps)
+        figures: tuple[object, ...] = (result.objective, result.bound, result.uncapped_objective, result.optimal)
+        recomputed = {a.household: a.unit for a in result.assignments}
+    else:
+        summary = pf.matcher.rematch()
+        delta = pf.matcher.delta()
+        same = (delta.assignments, delta.withdrawn, delta.caps, sorted(delta.caps_dropped)) == (
+            run.assignments, run.withdrawn, run.caps, run.caps_dropped,
+        )  # fmt: skip
+        figures = (summary.objective, summary.bound, summary.uncapped_objective, summary.optimal)
+        recomputed = {
+            **{h: a.unit for h, a in ledger.decision.items()},
+            **{a.household: a.unit for a in delta.assignments},
+        }
+        for h in delta.withdrawn:
+            recomputed.pop(h, None)
+    pf.reported_run = run.run
+    if digest.hexdigest() != run.digest or hash_of_run(run) != run.result_hash:
+        hid, unit, _ = first_difference(pf.full_run(run), recomputed)
+        return Divergence(run.run, pos, "the recorded decision does not match its own hash", hid, unit)
+    if not same or figures != (run.objective, run.bound, run.uncapped_objective, run.optimal):
+        hid, unit, why = first_difference(pf.full_run(run), recomputed)
+        return Divergence(run.run, pos, why, household=hid, unit=unit)
+    chain.digest = digest
     return None
 
 

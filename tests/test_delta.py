@@ -48,7 +48,7 @@ def test_delta_runs_equal_the_diff_of_whole_results(
     from_delta = runs(url, policy(capped), seed)
     assert replay(url).divergence is None  # and every delta run's hash is the whole decision's
     with monkeypatch.context() as m:  # every run from the whole result, compared here
-        m.setattr(Portfolio, "_delta_run", lambda self, ledger, prev, eh: self._whole_run(ledger, False, prev, eh))
+        m.setattr(Portfolio, "_delta_run", lambda self: self._whole_run(self.ledger, False))
         from_whole = runs("memory:", policy(capped), seed)
     assert len(from_delta) > 100
     assert sum(not r["full"] for r in from_delta) > 100
