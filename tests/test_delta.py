@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from pyengine import commands as c
+from pyengine.digest import LtHash
 from pyengine.policy import Policy, load_policy
 from pyengine.portfolio import Portfolio
 from pyengine.replay import replay
@@ -86,3 +87,37 @@ def test_a_rebuilt_writer_goes_on_with_deltas(tmp_path: Path) -> None:
         svc.close()
     assert calls[0] == "whole" and calls[1:].count("delta") >= 15
     assert replay(url).divergence is None
+
+
+def test_the_kept_digest_equals_a_digest_of_the_whole_decision_after_every_command(tmp_path: Path) -> None:
+    svc = AllocationService(f"sqlite:///{tmp_path / 's.db'}", snapshot_every=0)
+    churn = Churn(seed=8, buildings=3, per_building=12, applicants=15)
+    svc.submit_many(churn.setup())
+    checked = 0
+    for cmd in churn.stream(svc.portfolio, 150):
+        svc.submit(cmd)
+        pf = svc.portfolio
+        assert pf.ledger is not None and pf.ledger.last_run is not None
+        kept = pf._digest
+        assert kept is not None
+        whole = LtHash.of(pf.ledger.decision.values(), pf.ledger.cap_rows.values())
+        assert kept.hexdigest() == whole.hexdigest() == pf.ledger.last_run.digest
+        checked += 1
+    assert checked == 150
+    svc.close()
+
+
+def test_lthash_is_a_multiset_hash() -> None:
+    elements = [f"e{i}".encode() for i in range(20)]
+    a, b = LtHash(), LtHash()
+    for e in elements:
+        a.add(e)
+    for e in reversed(elements):
+        b.add(e)
+    assert a.hexdigest() == b.hexdigest()  # order does not matter
+    b.add(b"extra")
+    assert a.hexdigest() != b.hexdigest()
+    b.remove(b"extra")
+    assert a.hexdigest() == b.hexdigest()  # removing undoes adding
+    b.add(elements[0])  # a multiset: twice is not once
+    assert a.hexdigest() != b.hexdigest()
