@@ -31,13 +31,19 @@ Event = Aggregate.Event
 
 
 class Portfolio:
-    def __init__(self, policy: Policy | None = None, encode: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self, policy: Policy | None = None, encode: Callable[[Any], Any] | None = None,
+        matcher_policy: Policy | None = None,
+    ) -> None:  # fmt: skip
         """`policy`: the policy a writer wants in force (adopted with PolicyAdopted when the log
         has another); None keeps the log's own (the packaged default for a new log).
         `encode`: the store's mapper (event -> stored record), so the hash chain covers the
-        records exactly as stored; without it the payloads are hashed."""
+        records exactly as stored; without it the payloads are hashed. `matcher_policy`: the
+        matcher scores under this policy whatever the log adopts (what-ifs: the history
+        re-matched under another policy, incrementally)."""
         self.adopt = policy
         self.encode = encode
+        self.matcher_policy = matcher_policy
         self.policy = policy or load_policy()
         self.units: dict[str, Unit] = {}
         self.households: dict[str, Household] = {}
@@ -50,7 +56,7 @@ class Portfolio:
         self._home: dict[str, str] = {}  # household id -> unit id
         self.position = 0  # events folded in so far = log position of the next event
         self.last_notification_id = 0
-        self.matcher = Matcher(self.policy)
+        self.matcher = Matcher(matcher_policy or self.policy)
         self._pending: list[tuple[Any, Any]] = []  # (event, stored record) since the last MatchRun
         self._active: set[str] = set()  # households not withdrawn
         self._leased: set[str] = set()  # households not withdrawn holding a lease
@@ -202,6 +208,8 @@ class Portfolio:
     def _switch_policy(self, policy: Policy) -> None:
         """A new policy: a fresh matcher, fed the whole portfolio again."""
         self.policy = policy
+        if self.matcher_policy is not None:
+            return  # the matcher keeps its own policy
         self.matcher = Matcher(policy)
         self.reported_run = None
         self._core_units.clear()

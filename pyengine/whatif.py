@@ -11,12 +11,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import msgspec
-
 from adapters.store import open_app
 
 from . import commands as c
-from .matching import Matcher
 from .policy import Policy
 from .portfolio import Portfolio
 from .schema import Result
@@ -38,7 +35,7 @@ def compare(store_url: str, policy: Policy, progress: bool = False) -> Compariso
     app = open_app(EventLog, store_url, write=False)
     out = Comparison()
     try:
-        pf = Portfolio(None)
+        pf = Portfolio(None, matcher_policy=policy)  # the history, re-matched under `policy` run after run
         total = app.recorder.max_notification_id() or 0
         for note in app.rows():
             event = app.decode(note)
@@ -55,9 +52,8 @@ def compare(store_url: str, policy: Policy, progress: bool = False) -> Compariso
 
 def _compare_run(pf: Portfolio, run: c.MatchRun, policy: Policy, out: Comparison) -> None:
     run = pf.full_run(run)
-    m = Matcher(policy)
-    m.load(msgspec.structs.replace(pf.instance(), caps=None))  # the alternative policy's own caps
-    alt: Result = m.solve()
+    pf.sync()  # incremental: only what changed since the last run reaches the core
+    alt: Result = pf.matcher.solve()  # under the alternative policy and its own caps
     actual = {a.household: a for a in run.assignments}
     whatif = {a.household: a for a in alt.assignments}
     out.runs += 1
