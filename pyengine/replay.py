@@ -224,13 +224,16 @@ def _verify_digest_run(pf: Portfolio, run: c.MatchRun, pos: int, chain: Chain) -
     chain.digest = None
     pf.sync()
     last = ledger.last_run
+    recomputed: Callable[[], dict[str, str]]  # the solver's units, only to name a difference
     if run.full or last is None or pf.reported_run != last.run:
         result = pf.matcher.solve()
         pf.matcher.mark_reported()
         whole = pf.full_run(run)
         same = (result.assignments, result.caps) == (whole.assignments, whole.caps)
         figures: tuple[object, ...] = (result.objective, result.bound, result.uncapped_objective, result.optimal)
-        recomputed = {a.household: a.unit for a in result.assignments}
+
+        def recomputed() -> dict[str, str]:
+            return {a.household: a.unit for a in result.assignments}
     else:
         summary = pf.matcher.rematch()
         delta = pf.matcher.delta()
@@ -238,18 +241,18 @@ def _verify_digest_run(pf: Portfolio, run: c.MatchRun, pos: int, chain: Chain) -
             run.assignments, run.withdrawn, run.caps, run.caps_dropped,
         )  # fmt: skip
         figures = (summary.objective, summary.bound, summary.uncapped_objective, summary.optimal)
-        recomputed = {
-            **{h: a.unit for h, a in ledger.decision.items()},
-            **{a.household: a.unit for a in delta.assignments},
-        }
-        for h in delta.withdrawn:
-            recomputed.pop(h, None)
+
+        def recomputed() -> dict[str, str]:
+            units = {h: a.unit for h, a in ledger.decision.items() if h not in delta.withdrawn}
+            units.update((a.household, a.unit) for a in delta.assignments)
+            return units
+
     pf.reported_run = run.run
     if digest.hexdigest() != run.digest or hash_of_run(run) != run.result_hash:
-        hid, unit, _ = first_difference(pf.full_run(run), recomputed)
+        hid, unit, _ = first_difference(pf.full_run(run), recomputed())
         return Divergence(run.run, pos, "the recorded decision does not match its own hash", hid, unit)
     if not same or figures != (run.objective, run.bound, run.uncapped_objective, run.optimal):
-        hid, unit, why = first_difference(pf.full_run(run), recomputed)
+        hid, unit, why = first_difference(pf.full_run(run), recomputed())
         return Divergence(run.run, pos, why, household=hid, unit=unit)
     chain.digest = digest
     return None
