@@ -35,6 +35,10 @@ class Engine:
         since the last call: the same figures at once."""
     def result(self) -> bytes:
         """Result file of the last re-match; ValueError if an operation came after it."""
+    def eligible_units(self, household: str) -> list[tuple[str, int]]:
+        """(unit id, score) of every unit the household is eligible for, in unit id order."""
+    def eligible_households(self, unit: str) -> list[tuple[str, int]]:
+        """(household id, score) of every household eligible for the unit, in id order."""
     def delta(self) -> bytes:
         """What the last re-match changed since the decision was last reported, as JSON."""
     def mark_reported(self, clear: bool = False) -> None:

@@ -65,11 +65,8 @@ def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) ->
     m = pf.matcher
     by_household = {a.household: a for a in run.assignments}
     by_unit = {a.unit: a for a in run.assignments}
-    hi, ui, w = m.pairs()
-    hids, uids = m.engine.household_ids(), m.engine.unit_ids()
-    me = hids.index(hid)
-    mine = sorted(((int(s), uids[u]) for h_, u, s in zip(hi.tolist(), ui.tolist(), w.tolist(), strict=True)
-                   if h_ == me), key=lambda x: (-x[0], x[1]))  # fmt: skip
+    # one row and one column of the eligible pairs, not all of them (national scale)
+    mine = sorted(((s, uid) for uid, s in m.engine.eligible_units(hid)), key=lambda x: (-x[0], x[1]))
     got = by_household.get(hid)
     alternatives = []
     for score, uid in mine:
@@ -86,7 +83,7 @@ def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) ->
     eligible = {uid for _, uid in mine}
     excluded: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    for uid in uids:
+    for uid in m.engine.unit_ids():
         if uid in eligible:
             continue
         reason = m.ineligibility(hid, uid) or "not worth proposing (score 0 or less)"
@@ -100,9 +97,7 @@ def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) ->
     best = mine[0][1] if mine else None
     rank = None
     if best is not None:
-        bi = uids.index(best)
-        rivals = sorted(((int(s), hids[h_]) for h_, u, s in zip(hi.tolist(), ui.tolist(), w.tolist(), strict=True)
-                         if u == bi), key=lambda x: (-x[0], x[1]))  # fmt: skip
+        rivals = sorted(((s, h_) for h_, s in m.engine.eligible_households(best)), key=lambda x: (-x[0], x[1]))
         rank = {"unit": best, "rank": 1 + [x[1] for x in rivals].index(hid), "of": len(rivals)}
     return {
         "run": run.run, "as_of": run.as_of.isoformat(), "policy_version": run.policy_version, "household": hid,
@@ -120,11 +115,7 @@ def explain_unit(pf: Portfolio, run: c.MatchRun, uid: str, top: int = 5) -> dict
     m = pf.matcher
     by_household = {a.household: a for a in run.assignments}
     winner = next((a for a in run.assignments if a.unit == uid), None)
-    hi, ui, w = m.pairs()
-    hids, uids = m.engine.household_ids(), m.engine.unit_ids()
-    me = uids.index(uid)
-    rivals = sorted(((int(s), hids[h]) for h, u_, s in zip(hi.tolist(), ui.tolist(), w.tolist(), strict=True)
-                     if u_ == me), key=lambda x: (-x[0], x[1]))  # fmt: skip
+    rivals = sorted(((s, h) for h, s in m.engine.eligible_households(uid)), key=lambda x: (-x[0], x[1]))
     runners = []
     for score, hid in rivals:
         if winner is not None and hid == winner.household:
@@ -142,7 +133,7 @@ def explain_unit(pf: Portfolio, run: c.MatchRun, uid: str, top: int = 5) -> dict
             break
     excluded: Counter[str] = Counter()
     eligible = {h for _, h in rivals}
-    for hid in hids:
+    for hid in m.engine.household_ids():
         if hid not in eligible:
             excluded[_rule(m.ineligibility(hid, uid) or "not worth proposing (score 0 or less)")] += 1
     return {

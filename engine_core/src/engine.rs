@@ -553,6 +553,42 @@ impl Engine {
         Ok((hs, us, ws))
     }
 
+    /// The units a household is eligible for, with its score there, in unit id order: what
+    /// `pairs` gives for one household, at the cost of one row.
+    pub fn eligible_units(&self, h_id: &str) -> Result<Vec<(String, i64)>, String> {
+        let s = self.snapshot()?;
+        let h = *self
+            .p
+            .hh_ids
+            .get(h_id)
+            .ok_or_else(|| format!("household: unknown household {h_id}"))?
+            as usize;
+        let o = Order::new(&self.p);
+        let mut out = Vec::new();
+        let mut scratch = Vec::new();
+        s.for_each_eligible(h, &o.us, &mut scratch, |u, w| {
+            out.push((s.unit(u).id.clone(), w))
+        });
+        Ok(out)
+    }
+
+    /// The households eligible for a unit, with their score there, in household id order:
+    /// what `pairs` gives for one unit, at the cost of one column.
+    pub fn eligible_households(&self, u_id: &str) -> Result<Vec<(String, i64)>, String> {
+        let s = self.snapshot()?;
+        let u = *self
+            .p
+            .unit_ids
+            .get(u_id)
+            .ok_or_else(|| format!("unit: unknown unit {u_id}"))? as usize;
+        Ok(self
+            .p
+            .hh_order()
+            .into_iter()
+            .filter_map(|h| s.check(h, u).ok().map(|b| (s.hh(h).id.clone(), b.total())))
+            .collect())
+    }
+
     /// Slots of a household and a unit by id.
     fn slots(&self, h_id: &str, u_id: &str) -> Result<(usize, usize), String> {
         let h = self

@@ -130,6 +130,18 @@ impl Engine {
         Ok((h.into_pyarray(py), u.into_pyarray(py), w.into_pyarray(py)))
     }
 
+    /// (unit id, score) of every unit the household is eligible for, in unit id order.
+    fn eligible_units(&self, py: Python<'_>, household: &str) -> PyResult<Vec<(String, i64)>> {
+        let core = &self.inner;
+        py.detach(|| core.eligible_units(household)).map_err(err)
+    }
+
+    /// (household id, score) of every household eligible for the unit, in household id order.
+    fn eligible_households(&self, py: Python<'_>, unit: &str) -> PyResult<Vec<(String, i64)>> {
+        let core = &self.inner;
+        py.detach(|| core.eligible_households(unit)).map_err(err)
+    }
+
     fn household_ids(&self) -> Vec<String> {
         self.inner.household_ids()
     }
