@@ -189,7 +189,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(
         f"imported {len(data.units):,} units, {len(data.households):,} households and {leases:,} leases as "
         f"{len(stored) - 1:,} events and one MatchRun (run {run.run}: {len(run.assignments):,} matched, "
-        f"objective {run.objective:,}, solve {run.solve_ms:.0f} ms) into {args.store}"
+        f"objective {run.objective:,}, solve {run.solve_ms:.0f} ms) into {args.store}; head {run.result_hash}"
     )
     return 0
 

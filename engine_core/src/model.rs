@@ -224,6 +224,17 @@ impl Policy {
     }
 }
 
+/// Rooms a household needs (DESIGN §5): a single adult without children needs
+/// `single_adult_rooms`; otherwise bedrooms = 1 + max(0, adults - 2) + ceil(children / 2),
+/// plus one room.
+pub fn rooms_needed(p: &Policy, h: &Household) -> i64 {
+    if h.adults == 1 && h.children == 0 {
+        return p.single_adult_rooms;
+    }
+    let bedrooms = 1 + (h.adults - 2).max(0) + (h.children + 1) / 2;
+    bedrooms + 1
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Ordinary,

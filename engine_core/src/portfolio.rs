@@ -6,8 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{Household, Names, Policy, Unit};
-use crate::scoring::rooms_needed;
+use crate::model::{rooms_needed, Household, Names, Policy, Unit};
 
 #[derive(Clone, Debug, Default)]
 pub struct Portfolio {

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+pub use crate::model::rooms_needed;
 use crate::model::{Household, Kind, Names, Policy, Unit};
 use crate::portfolio::Portfolio;
 
@@ -26,14 +27,6 @@ impl Breakdown {
             + self.preference
             + self.resource_mix
     }
-}
-
-pub fn rooms_needed(p: &Policy, h: &Household) -> i64 {
-    if h.adults == 1 && h.children == 0 {
-        return p.single_adult_rooms;
-    }
-    let bedrooms = 1 + (h.adults - 2).max(0) + (h.children + 1) / 2;
-    bedrooms + 1
 }
 
 /// Waiting points of `h` on run date `as_of` (days since the epoch).
