@@ -303,7 +303,12 @@ class Portfolio:
         idempotency key, a CommandAccepted event comes first.
         """
         start = len(self._pending)
-        events = self._apply_command(cmd)
+        try:
+            events = self._apply_command(cmd)
+        except (OverflowError, ValueError) as e:  # a date computed from the command beyond year 9999
+            if isinstance(e, InputError) or "out of range" not in str(e):
+                raise
+            raise InputError("date", "a date this command leads to is beyond the calendar (year 9999)") from None
         if command_id is not None:
             events.insert(0, self._accept(cmd, command_id, start))
         events.append(self._match(trigger=type(cmd).__name__))

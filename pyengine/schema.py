@@ -25,7 +25,7 @@ MAX_NOK = 1_000_000_000  # any amount of money, in whole NOK
 MAX_FLOOR = 1000
 MAX_AREA_M2 = 100_000.0
 MAX_ID_LENGTH = 200
-DATE_SPAN = (dt.date(1900, 1, 1), dt.date(2199, 12, 31))
+DATE_SPAN = (dt.date(1900, 1, 1), dt.date(9899, 12, 31))  # + a 100-year term < year 10000
 
 MAX_TEXT = 10_000  # any other string (reasons, districts, skills)
 
