@@ -1,7 +1,9 @@
 """`pyengine`: the command line of DESIGN §6.
 
-Exit status: 0 done; 2 bad input (one line naming the field and the reason, nothing stored);
-3 a concurrent writer got there first (nothing stored); 1 anything else.
+Exit status: 0 done; 2 bad input (one line naming the field and the reason, nothing stored),
+including store URLs that do not name this engine's store and outputs that cannot be
+written; 3 a concurrent writer got there first, or held the store's lock too long (nothing
+stored); 1 anything else (a replay that finds a divergence, or a bug).
 """
 
 from __future__ import annotations
