@@ -366,3 +366,46 @@ def test_stream_operations_and_json_policies_refuse_duplicated_keys(tmp_path: Pa
     policy.write_text('{"version": 2, "version": 3}')
     code, _, err = cli("match", "--instance", str(inst), "--policy", str(policy))
     assert code == 2 and "p.json.version: given twice" in err
+
+
+def stored_keys(store: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+            (n,) = db.execute(
+                "SELECT COUNT(*) FROM stored_events WHERE topic = ?", ("pyengine/CommandAccepted",)
+            ).fetchone()
+        return int(n)
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+@pytest.mark.parametrize("after", [1, 40, 90, 150])
+def test_a_killed_submit_resumes_without_storing_twice(after: int, tmp_path: Path) -> None:
+    """SIGKILL a `submit --resume` once `after` lines are stored, run it again: every line is
+    stored once, the second run prints every line's events, and the log replays."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store = tmp_path / "s.db"
+    argv = [sys.executable, "-m", "pyengine.cli", "submit", "--store", url(store), "--resume", str(PILOT2)]
+    lines = [x for x in PILOT2.read_text().splitlines() if x.strip()]
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while stored_keys(store) < after and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.002)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    killed_at = stored_keys(store)
+    assert after <= killed_at < len(lines)  # the kill came in the middle of the file
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(store) as db:
+        keys = db.execute("SELECT COUNT(*), COUNT(DISTINCT originator_id) FROM stored_events WHERE topic = ?",
+                          ("pyengine/CommandAccepted",)).fetchone()  # fmt: skip
+    assert keys == (len(lines), len(lines))
+    printed = [json.loads(x) for x in done.stdout.splitlines()]
+    assert sum(e["type"] == "CommandAccepted" for e in printed) == len(lines)  # stored before or now, all printed
+    assert done.stderr.count("already stored") == killed_at
+    assert cli("replay", "--store", url(store))[0] == 0
