@@ -76,7 +76,7 @@ class LtHash:
         self.lanes -= _expand(element)
 
     def hexdigest(self) -> str:
-        return hashlib.sha256(self.lanes.astype("<u2").tobytes()).hexdigest()
+        return hashlib.sha256(self.lanes.tobytes()).hexdigest()  # little-endian: dtype "<u2"
 
 
 class _Figures(msgspec.Struct, array_like=True):

@@ -85,7 +85,7 @@ class Matcher:
         except ValueError as e:
             raise core_error(e) from None
         ms = (time.perf_counter() - t0) * 1000.0
-        return msgspec.convert({**figures, "solve_ms": round(ms, 3)}, Summary)
+        return Summary(**figures, solve_ms=round(ms, 3))  # type: ignore[arg-type]  # the core's own figures
 
     def delta(self) -> Delta:
         """What the last re-match changed since the decision was last reported (by this call or
