@@ -16,7 +16,7 @@ use crate::pricing::{
     self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, CompactRows,
     GroupBound, GroupIndex, Groups, PricedGroup, UnitView,
 };
-use crate::report::{CapRow, Delta, Reported};
+use crate::report::{self, CapRow, Delta, Reported, Touched};
 use crate::scoring::{waiting_points, Breakdown, Snapshot};
 use crate::warm::{self, Edge, Warm};
 
@@ -42,6 +42,8 @@ pub struct Engine {
     decision: Option<Decision>,
     /// The decision as last reported ([`Engine::delta`]).
     reported: Reported,
+    /// What operations touched since the last report.
+    touched: Touched,
 }
 
 /// What a re-match decided, kept so that the result file is rendered only when asked for.
@@ -305,6 +307,7 @@ impl Engine {
             inc: Inc::default(),
             decision: None,
             reported: Reported::default(),
+            touched: Touched::default(),
         })
     }
 
@@ -384,6 +387,7 @@ impl Engine {
             inc: Inc::default(),
             decision: None,
             reported: Reported::default(),
+            touched: Touched::default(),
         };
         Ok(())
     }
@@ -402,13 +406,17 @@ impl Engine {
                     // The tenant's skills move from one building's mix to the other's.
                     self.inc.dirty_buildings.insert(old.codes.building);
                     self.inc.dirty_buildings.insert(u.codes.building);
+                    self.touched.buildings.insert(old.codes.building);
+                    self.touched.buildings.insert(u.codes.building);
                 }
                 // Their own unit's score is the rule-7 threshold of their whole row.
                 self.inc.dirty_hh.insert(h.id.clone());
+                self.touched.households.insert(h.id.clone());
             }
         }
         self.decision = None;
         self.inc.dirty_units.insert(u.id.clone());
+        self.touched.units.insert(u.id.clone());
         self.p.put_unit(u, &self.names);
         Ok(())
     }
@@ -428,6 +436,7 @@ impl Engine {
         }
         self.decision = None;
         self.inc.dirty_units.insert(id.to_string());
+        self.touched.units.insert(id.to_string());
         Ok(())
     }
 
@@ -459,11 +468,14 @@ impl Engine {
             if moved {
                 let b = self.p.get_unit(&c).expect("checked").codes.building;
                 self.inc.dirty_buildings.insert(b);
+                self.touched.buildings.insert(b);
             }
+            self.touched.units.insert(c.clone());
             self.inc.dirty_units.insert(c);
         }
         self.decision = None;
         self.inc.dirty_hh.insert(h.id.clone());
+        self.touched.households.insert(h.id.clone());
         let wait = self.waiting(&h);
         self.p.put_household(h, &self.policy, wait, &self.names);
         Ok(())
@@ -477,9 +489,12 @@ impl Engine {
         if let Some(c) = h.current_unit {
             let b = self.p.get_unit(&c).expect("own unit").codes.building;
             self.inc.dirty_buildings.insert(b);
+            self.touched.buildings.insert(b);
+            self.touched.units.insert(c.clone());
             self.inc.dirty_units.insert(c);
         }
         self.decision = None;
+        self.touched.households.insert(h.id.clone());
         self.inc.dirty_hh.insert(h.id);
         Ok(())
     }
@@ -510,11 +525,13 @@ impl Engine {
             let delta = points - self.p.waiting[slot];
             if known && delta != 0 {
                 *self.inc.shifted.entry(h.id.clone()).or_default() += delta;
+                self.touched.households.insert(h.id.clone());
             }
             self.p.waiting[slot] = points;
         }
         if !known {
             self.inc.invalidate();
+            self.touched.all = true;
         }
         self.decision = None;
         self.as_of = Some(d);
@@ -882,6 +899,9 @@ impl Engine {
         let mut reported = std::mem::take(&mut self.reported);
         let out = self.report_into(&mut reported);
         self.reported = reported;
+        if out.is_ok() {
+            self.touched.clear();
+        }
         out
     }
 
@@ -895,22 +915,90 @@ impl Engine {
         self.delta().map(|_| ())
     }
 
+    /// What changed since the last report. Only the households whose proposal can have
+    /// changed are scored again: those the re-match moved (found by comparing unit slots),
+    /// those an operation touched, and the tenants-to-be of touched units and of buildings
+    /// whose skills changed. The first report, a capped decision and a new date for
+    /// everyone compare the whole decision.
     fn report_into(&self, reported: &mut Reported) -> Result<Delta, String> {
         let d = self.last_decision()?;
         let s = self.snapshot()?;
-        let o = Order::new(&self.p);
-        let unit_of = self.unit_of(d, &o);
-        let caps = self.cap_rows(&s, &o, &unit_of);
-        let now = o.hs.iter().zip(&unit_of).filter_map(|(&h, u)| {
-            u.map(|u| {
-                (
-                    s.hh(h).id.as_str(),
-                    s.unit(u).id.as_str(),
-                    s.breakdown_of(h, u),
-                )
+        let (p, t) = (&self.p, &self.touched);
+        if !reported.valid || t.all || !self.caps.is_empty() || d.unit_of.is_some() {
+            let o = Order::new(p);
+            let unit_of = self.unit_of(d, &o);
+            let caps = self.cap_rows(&s, &o, &unit_of);
+            reported.slots = vec![report::NONE; p.households.len()];
+            for (k, &h) in o.hs.iter().enumerate() {
+                reported.slots[h] = unit_of[k].map_or(report::NONE, |u| u as u32);
+            }
+            let now = o.hs.iter().zip(&unit_of).filter_map(|(&h, u)| {
+                u.map(|u| {
+                    (
+                        s.hh(h).id.as_str(),
+                        s.unit(u).id.as_str(),
+                        s.breakdown_of(h, u),
+                    )
+                })
+            });
+            return Ok(reported.update(now, caps));
+        }
+        let (inc, maps) = (&self.inc, &self.inc.maps);
+        reported.slots.resize(p.households.len(), report::NONE);
+        let mut holder = vec![NONE; p.units.len()];
+        let mut ids: BTreeMap<String, Option<usize>> = BTreeMap::new();
+        for (h, slot) in p.households.iter().enumerate() {
+            let now = match slot {
+                None => report::NONE,
+                Some(_) => {
+                    let c = inc.warm.col_of(maps.row_of_h[h]);
+                    maps.u_of_col.get(c as usize).copied().unwrap_or(NONE)
+                }
+            };
+            if now != NONE {
+                holder[now as usize] = h as u32;
+            }
+            if now != reported.slots[h] {
+                if let Some(hh) = slot {
+                    ids.insert(hh.id.clone(), Some(h));
+                }
+                reported.slots[h] = now;
+            }
+        }
+        for id in &t.households {
+            ids.entry(id.clone()).or_insert_with(|| p.hh_slot(id));
+        }
+        let held = |u: usize, ids: &mut BTreeMap<String, Option<usize>>| {
+            if let Some(&h) = holder.get(u).filter(|&&h| h != NONE) {
+                ids.insert(p.hh(h as usize).id.clone(), Some(h as usize));
+            }
+        };
+        for id in &t.units {
+            if let Some(u) = p.unit_slot(id) {
+                held(u, &mut ids);
+            }
+        }
+        for &b in &t.buildings {
+            for &u in p.building_units.get(b as usize).map_or(&[][..], |v| v) {
+                held(u as usize, &mut ids);
+            }
+        }
+        let candidates = ids
+            .into_iter()
+            .map(|(id, slot)| {
+                let now = slot.and_then(|h| {
+                    let u = reported.slots[h];
+                    (u != report::NONE).then(|| {
+                        (
+                            s.unit(u as usize).id.as_str(),
+                            s.breakdown_of(h, u as usize),
+                        )
+                    })
+                });
+                (id, now)
             })
-        });
-        Ok(reported.update(now, caps))
+            .collect();
+        Ok(reported.update_some(candidates, Vec::new()))
     }
 }
 

@@ -3,6 +3,8 @@
 //! service recording a MatchRun) then carries only that across, instead of every assignment
 //! of the portfolio after each event.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 
 use crate::scoring::Breakdown;
@@ -38,33 +40,57 @@ pub struct Delta {
     pub caps_dropped: Vec<String>,
 }
 
+/// What may have changed the breakdown of a household's proposal since the last report:
+/// the households and units an operation touched, the buildings whose tenants' skills
+/// changed; `all` when anything may have (a first report, a new date for everyone).
+#[derive(Clone, Debug, Default)]
+pub struct Touched {
+    pub households: BTreeSet<String>,
+    pub units: BTreeSet<String>,
+    pub buildings: BTreeSet<u32>,
+    pub all: bool,
+}
+
+impl Touched {
+    pub fn clear(&mut self) {
+        *self = Touched::default();
+    }
+}
+
 /// The decision as last reported.
 #[derive(Clone, Debug, Default)]
 pub struct Reported {
-    entries: Vec<Entry>,
+    entries: BTreeMap<String, Entry>,
     caps: Vec<CapRow>,
+    /// The unit slot reported for each household slot (`NONE`: none), so that a re-match's
+    /// moves are found by comparing integers.
+    pub slots: Vec<u32>,
+    /// Whether `entries` is the last decision (else the next report compares everything).
+    pub valid: bool,
 }
+
+pub const NONE: u32 = u32::MAX;
 
 impl Reported {
     /// Takes `now` as the reported decision and returns what changed. `now` yields
     /// (household id, unit id, breakdown) in household id order; `caps` is in (rule, scope)
-    /// order. Unchanged entries are moved over, so only changes allocate.
+    /// order. Unchanged entries are kept, so only changes allocate.
     pub fn update<'a, I>(&mut self, now: I, caps: Vec<CapRow>) -> Delta
     where
         I: Iterator<Item = (&'a str, &'a str, Breakdown)>,
     {
         let mut delta = Delta::default();
         let mut old = std::mem::take(&mut self.entries).into_iter().peekable();
-        let mut kept = Vec::with_capacity(old.len());
+        let mut kept = BTreeMap::new();
         for (household, unit, breakdown) in now {
-            while let Some(e) = old.next_if(|e| e.household.as_str() < household) {
+            while let Some((_, e)) = old.next_if(|(id, _)| id.as_str() < household) {
                 delta.withdrawn.push(e.household);
             }
-            let entry = match old.next_if(|e| e.household == household) {
-                Some(e) if e.unit == unit && e.breakdown == breakdown => e,
+            let entry = match old.next_if(|(id, _)| id == household) {
+                Some((_, e)) if e.unit == unit && e.breakdown == breakdown => e,
                 seen => {
                     let e = Entry {
-                        household: seen.map_or_else(|| household.to_string(), |e| e.household),
+                        household: seen.map_or_else(|| household.to_string(), |(id, _)| id),
                         unit: unit.to_string(),
                         score: breakdown.total(),
                         breakdown,
@@ -73,11 +99,54 @@ impl Reported {
                     e
                 }
             };
-            kept.push(entry);
+            kept.insert(entry.household.clone(), entry);
         }
-        delta.withdrawn.extend(old.map(|e| e.household));
+        delta.withdrawn.extend(old.map(|(_, e)| e.household));
         self.entries = kept;
+        self.update_caps(caps, &mut delta);
+        self.valid = true;
+        delta
+    }
 
+    /// As [`Reported::update`], when only the households in `candidates` can have changed:
+    /// each with its proposal now, if any (unit id, breakdown). `candidates` is in household
+    /// id order, without repeats.
+    pub fn update_some(
+        &mut self,
+        candidates: Vec<(String, Option<(&str, Breakdown)>)>,
+        caps: Vec<CapRow>,
+    ) -> Delta {
+        let mut delta = Delta::default();
+        for (household, now) in candidates {
+            match now {
+                None => {
+                    if self.entries.remove(&household).is_some() {
+                        delta.withdrawn.push(household);
+                    }
+                }
+                Some((unit, breakdown)) => {
+                    let same = self
+                        .entries
+                        .get(&household)
+                        .is_some_and(|e| e.unit == unit && e.breakdown == breakdown);
+                    if !same {
+                        let e = Entry {
+                            household: household.clone(),
+                            unit: unit.to_string(),
+                            score: breakdown.total(),
+                            breakdown,
+                        };
+                        delta.assignments.push(e.clone());
+                        self.entries.insert(household, e);
+                    }
+                }
+            }
+        }
+        self.update_caps(caps, &mut delta);
+        delta
+    }
+
+    fn update_caps(&mut self, caps: Vec<CapRow>, delta: &mut Delta) {
         let key = |r: &CapRow| (r.rule, r.scope.clone());
         let mut old = std::mem::take(&mut self.caps).into_iter().peekable();
         for row in &caps {
@@ -93,13 +162,11 @@ impl Reported {
             .caps_dropped
             .extend(old.map(|r| format!("{}:{}", r.rule, r.scope)));
         self.caps = caps;
-        delta
     }
 
     /// Forgets the reported decision: the next update reports everything.
     pub fn clear(&mut self) {
-        self.entries.clear();
-        self.caps.clear();
+        *self = Reported::default();
     }
 }
 

@@ -197,6 +197,9 @@ fn stream(
     let mut e = Engine::new(POLICY).unwrap();
     e.load_instance(&mir.instance()).unwrap();
     e.solve(0).unwrap();
+    // The decision as folded from the engine's reports of what changed.
+    let mut shadow: BTreeMap<String, Value> = BTreeMap::new();
+    let mut shadow_caps: BTreeMap<String, Value> = BTreeMap::new();
     let mut warm_solves = 0;
     for k in 0..ops {
         random_op(&mut rng, &mut e, &mut mir, &pool_u, &pool_h, n_b, with_caps);
@@ -218,6 +221,37 @@ fn stream(
             assert_eq!(r["assignments"].as_array().unwrap().len(), s.matched);
             live
         };
+        // What the engine reports changed, folded onto what it reported before, is the result.
+        let d = serde_json::to_value(e.delta().unwrap()).unwrap();
+        for h in d["withdrawn"].as_array().unwrap() {
+            assert!(
+                shadow.remove(h.as_str().unwrap()).is_some(),
+                "seed {seed} op {k}"
+            );
+        }
+        for a in d["assignments"].as_array().unwrap() {
+            shadow.insert(a["household"].as_str().unwrap().to_string(), a.clone());
+        }
+        for key in d["caps_dropped"].as_array().unwrap() {
+            shadow_caps.remove(key.as_str().unwrap());
+        }
+        for r in d["caps"].as_array().unwrap() {
+            shadow_caps.insert(
+                format!("{}:{}", r["rule"], r["scope"].as_str().unwrap()),
+                r.clone(),
+            );
+        }
+        let r: Value = serde_json::from_str(&live).unwrap();
+        let whole: Vec<&Value> = r["assignments"].as_array().unwrap().iter().collect();
+        let folded: Vec<&Value> = shadow.values().collect();
+        assert_eq!(folded, whole, "seed {seed} op {k}: the reported changes");
+        let rows: Vec<&Value> = r["caps"].as_array().unwrap().iter().collect();
+        let folded_rows: Vec<&Value> = shadow_caps.values().collect();
+        assert_eq!(
+            folded_rows.len(),
+            rows.len(),
+            "seed {seed} op {k}: the reported cap rows"
+        );
         // The proof covers every eligible pair, not only those the restricted graph holds.
         e.check_all_pairs()
             .unwrap_or_else(|err| panic!("seed {seed} op {k}: {err}"));
