@@ -28,6 +28,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from pyengine.cli import main
+from tests.test_cli import good_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 PILOT2_COMMANDS = ROOT / "replays" / "pilot2" / "commands.jsonl"
@@ -224,28 +225,7 @@ STORE_COMMANDS: list[tuple[str, dict[str, Any]]] = [("base", c) for c in BASE_CO
 
 def instance_doc() -> dict[str, Any]:
     """The instance of tests/test_cli.py: two units, an applicant and a sitting tenant."""
-    return {
-        "as_of": "2021-05-01",
-        "units": [
-            {"id": "U1", "building": "B1", "stairwell": "B1-A", "floor": 2, "rooms": 2, "area_m2": 48,
-             "rent_nok_month": 6800, "accessible": True, "kind": "ordinary", "district": "Lademoen",
-             "school_district": "Lademoen"},
-            {"id": "U2", "building": "B1", "stairwell": "B1-A", "floor": 3, "rooms": 2, "area_m2": 48,
-             "rent_nok_month": 6800, "accessible": False, "kind": "ordinary", "district": "Lademoen",
-             "school_district": "Lademoen"},
-        ],
-        "households": [
-            {"id": "H1", "adults": 1, "children": 0, "needs_accessible": False, "care_need": False,
-             "disadvantaged": False, "refugee": False, "urgency": 0, "applied_on": "2020-11-02",
-             "skills": ["gardening"], "preferred_districts": ["Lademoen"], "school_district": None,
-             "current_unit": None, "transfer_requested": False},
-            {"id": "H2", "adults": 2, "children": 0, "needs_accessible": False, "care_need": False,
-             "disadvantaged": True, "refugee": False, "urgency": 1, "applied_on": None,
-             "skills": [], "preferred_districts": [], "school_district": None,
-             "current_unit": "U2", "transfer_requested": False},
-        ],
-        "caps": [{"flag": "disadvantaged", "scope": "building", "max_share": 0.30}],
-    }  # fmt: skip
+    return good_instance()
 
 
 def import_doc() -> dict[str, Any]:
