@@ -72,10 +72,11 @@ def _read_text_file(path: str, field: str) -> bytes:
     data = _read(path, field)
     if data[:2] == b"\x1f\x8b":
         import gzip
+        import zlib
 
         try:
             return gzip.decompress(data)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise InputError(field, f"{path} is not a readable gzip file: {e}") from None
     return data
 
@@ -104,11 +105,15 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def _require_store(store: str) -> None:
+def _require_store(store: str, *, writes: bool = False) -> None:
     """A command that needs an existing store: it must be this engine's (checked read-only, so
-    nothing is created where none was and nothing is written into a file that is not a store)."""
+    nothing is created where none was and nothing is written into a file that is not a store).
+    `writes`: the command also writes (a snapshot), so a URL that opens read-only is refused
+    first, before the probe opens anything."""
     from adapters.store import store_env
 
+    if writes and store.startswith("sqlite:///") and "?" in store:
+        store_env(store, write=True)  # refuses ?mode=ro (and any other query) without opening
     store_env(store, write=False)
 
 
@@ -363,7 +368,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     if args.store == "memory:":
         raise InputError("--store", "a memory: store starts empty in every process: there is nothing to snapshot")
-    _require_store(args.store)
+    _require_store(args.store, writes=True)
     t0 = time.perf_counter()
     svc = AllocationService(args.store, snapshot_every=0)
     try:

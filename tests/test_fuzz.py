@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -58,8 +59,10 @@ from tests.fuzz_strategies import (
 def fuzz_settings(n: int) -> settings:
     """Reproducible in CI: derandomized, no example database, no shrinking (one CLI call per
     example can take a second; the failing example is printed as found)."""
+    # PYENGINE_FUZZ_SCALE=k: k times the examples, drawn at random (a longer search by hand)
+    scale = int(os.environ.get("PYENGINE_FUZZ_SCALE", "1"))
     return settings(
-        max_examples=n, deadline=None, derandomize=True, database=None, print_blob=False,
+        max_examples=n * scale, deadline=None, derandomize=scale == 1, database=None, print_blob=False,
         phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
     )  # fmt: skip
 

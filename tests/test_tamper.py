@@ -409,3 +409,28 @@ def test_a_killed_submit_resumes_without_storing_twice(after: int, tmp_path: Pat
     assert sum(e["type"] == "CommandAccepted" for e in printed) == len(lines)  # stored before or now, all printed
     assert done.stderr.count("already stored") == killed_at
     assert cli("replay", "--store", url(store))[0] == 0
+
+
+def test_a_damaged_gzip_file_is_bad_input(tmp_path: Path) -> None:
+    import gzip
+
+    data = bytearray(gzip.compress(PILOT2.read_bytes()))
+    data[40:48] = b"\xff" * 8  # the stream, not the header
+    f = tmp_path / "c.jsonl.gz"
+    f.write_bytes(bytes(data))
+    for argv in (
+        ["submit", "--store", url(tmp_path / "s.db"), str(f)],
+        ["import", "--store", url(tmp_path / "i.db"), str(f)],
+    ):
+        code, _, err = cli(*argv)
+        assert code == 2 and "gzip" in err, (argv, err)
+
+
+def test_a_snapshot_through_a_read_only_url_is_refused_before_anything_is_opened(
+    pilot_store: Path, tmp_path: Path
+) -> None:
+    store = copy(pilot_store, tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, _, err = cli("snapshot", "--store", f"{url(store)}?mode=ro")
+    assert code == 2 and "read-only" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no -wal or -shm left behind
