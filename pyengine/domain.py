@@ -494,8 +494,12 @@ class Ledger(Aggregate):
         payload: c.MatchRun
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.decision, aggregate.cap_rows = aggregate.decision_after(self.payload)
-            aggregate.last_run = self.payload
+            run = self.payload
+            if run.full:
+                aggregate.decision, aggregate.cap_rows = aggregate.decision_after(run)
+            else:  # in place: a delta run costs what it changed, not a copy of the decision
+                _fold(aggregate.decision, aggregate.cap_rows, run)
+            aggregate.last_run = run
 
     def __init__(self, payload: c.LedgerOpened) -> None:
         self.date: dt.date | None = None
@@ -508,19 +512,9 @@ class Ledger(Aggregate):
 
     def decision_after(self, run: c.MatchRun) -> tuple[dict[str, Assignment], dict[str, CapUsage]]:
         """The whole decision once `run` is applied (without applying it)."""
-        if run.full:
-            decision: dict[str, Assignment] = {}
-            rows: dict[str, CapUsage] = {}
-        else:
-            decision, rows = dict(self.decision), dict(self.cap_rows)
-            for hid in run.withdrawn:
-                decision.pop(hid, None)
-            for key in run.caps_dropped:
-                rows.pop(key, None)
-        for a in run.assignments:
-            decision[a.household] = a
-        for row in run.caps:
-            rows[cap_key(row)] = row
+        decision: dict[str, Assignment] = {} if run.full else dict(self.decision)
+        rows: dict[str, CapUsage] = {} if run.full else dict(self.cap_rows)
+        _fold(decision, rows, run)
         return decision, rows
 
     @classmethod
@@ -571,6 +565,18 @@ class AcceptedCommand(Aggregate):
     @classmethod
     def accept(cls, payload: c.CommandAccepted) -> AcceptedCommand:
         return cls._create(cls.Accepted, id=command_uuid(payload.command_id), payload=payload)
+
+
+def _fold(decision: dict[str, Assignment], rows: dict[str, CapUsage], run: c.MatchRun) -> None:
+    """Apply a run's changes to a decision and its cap rows (a full run's onto empty ones)."""
+    for hid in run.withdrawn:
+        decision.pop(hid, None)
+    for key in run.caps_dropped:
+        rows.pop(key, None)
+    for a in run.assignments:
+        decision[a.household] = a
+    for row in run.caps:
+        rows[cap_key(row)] = row
 
 
 def _replace(spec: Any, **changes: Any) -> Any:
