@@ -10,11 +10,12 @@ after every 10,000 events, inside the command that crosses the mark, as in produ
 - uncapped: the scenario's policy (v1 without the mix cap), the first BENCH_SUBMIT_COMMANDS
   (1,000) commands; p50/p95/max per command and per command type in extra_info.
 - capped: the same portfolio under the packaged default policy (30 % disadvantaged per
-  building). A capped city-scale solve is a cold branch and bound that takes minutes (README,
-  issue 3), so this runs in a child process killed after BENCH_SUBMIT_CAPPED_BUDGET_S (100)
-  seconds, for at most BENCH_SUBMIT_CAPPED (3) commands, and records what finished. Offers
-  are submitted without their `run` (the capped runs propose other pairs). A completed capped
-  import is cached in out/ (raise the budget once to build it).
+  building). A capped city-scale solve is a cold branch and bound that takes minutes
+  (docs/measurements-history.md, issue 3), so this runs in a child process killed after
+  BENCH_SUBMIT_CAPPED_BUDGET_S (100) seconds, for at most BENCH_SUBMIT_CAPPED (3) commands,
+  and records what finished. Offers are submitted without their `run` (the capped runs
+  propose other pairs). A completed capped import is cached in out/ (raise the budget once
+  to build it).
 - rebuild and replay: a store holding the import and the first BENCH_SUBMIT_LOG_COMMANDS
   (default: BENCH_SUBMIT_COMMANDS) commands, rebuilt without snapshots and audited by
   `pyengine.replay.replay`; events/s and runs/s.

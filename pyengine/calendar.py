@@ -15,6 +15,8 @@ def add_months(d: dt.date, months: int) -> dt.date:
     """Same day `months` later, clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
     y, m = divmod(d.month - 1 + months, 12)
     year, month = d.year + y, m + 1
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise OverflowError(f"{d} + {months} months is beyond the calendar")  # as date arithmetic does
     return dt.date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
 
 

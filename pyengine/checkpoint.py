@@ -32,14 +32,6 @@ def write(path: str, ck: Checkpoint) -> None:
         raise InputError("--checkpoint", f"cannot write {path}: {e.strerror}") from None
 
 
-def check_writable(path: str) -> None:
-    """Fail before the first command is stored, not after."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if target.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise InputError("--checkpoint", f"cannot write {path}")
-
-
 def read(path: str) -> Anchor:
     try:
         data = Path(path).read_bytes()

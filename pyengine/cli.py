@@ -18,6 +18,7 @@ from typing import NoReturn
 import msgspec
 import structlog
 
+from . import schema
 from .errors import ConcurrencyConflict, InputError, StoreBusy, from_validation
 from .log import configure_cli_logging
 
@@ -128,9 +129,6 @@ def _open(store: str, must_exist: bool, policy_path: str | None = None) -> objec
     return AllocationService(store, load_policy(policy_path) if policy_path else None, write=not must_exist)
 
 
-BOM = b"\xef\xbb\xbf"  # spreadsheet tools start UTF-8 files with it
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
     import hashlib
 
@@ -139,9 +137,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from .events_json import event_line
     from .service import AllocationService
 
-    raw = _read_text_file(args.file, "FILE").removeprefix(BOM)
+    raw = _read_text_file(args.file, "FILE").removeprefix(schema.BOM)
     if args.checkpoint:
-        checkpoint.check_writable(args.checkpoint)
+        _check_output(args.checkpoint, "--checkpoint")
     svc = _open(args.store, must_exist=False, policy_path=args.policy)
     assert isinstance(svc, AllocationService)
     out = sys.stdout.buffer
@@ -289,7 +287,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             _check_output(path, field)
     policy = load_policy(args.policy)
     inst = decode_instance(_read(args.instance, "--instance"))
-    raw_ops = _read(args.events, "--events").removeprefix(BOM)
+    raw_ops = _read(args.events, "--events").removeprefix(schema.BOM)
     m = Matcher(policy)
     m.load(inst)
     summary = m.rematch(args.node_limit)  # the snapshot; operations then re-match from here

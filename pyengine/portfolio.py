@@ -305,9 +305,7 @@ class Portfolio:
         start = len(self._pending)
         try:
             events = self._apply_command(cmd)
-        except (OverflowError, ValueError) as e:  # a date computed from the command beyond year 9999
-            if isinstance(e, InputError) or "out of range" not in str(e):
-                raise
+        except OverflowError:  # a date computed from the command (calendar, timedelta) beyond year 9999
             raise InputError("date", "a date this command leads to is beyond the calendar (year 9999)") from None
         if command_id is not None:
             events.insert(0, self._accept(cmd, command_id, start))

@@ -120,11 +120,10 @@ def replay(
             if pos in snaps:
                 report.snapshots_checked += 1
                 data = snaps.pop(pos)
-                why = _snapshot_problem(pf, row, data)
-                if why.startswith("format"):  # an older engine's: readers skip it, nothing is wrong
-                    report.snapshot_notes.append(f"snapshot at position {pos}: {why}")
-                elif why:
-                    report.snapshot_problems.append(f"snapshot at position {pos}: {why}")
+                why, harmless = _snapshot_problem(pf, row, data)
+                if why:
+                    into = report.snapshot_notes if harmless else report.snapshot_problems
+                    into.append(f"snapshot at position {pos}: {why}")
                 else:
                     fits[pos] = data
             if progress is not None and pf.position % PROGRESS_EVERY == 0:
@@ -163,19 +162,21 @@ def _done(report: ReplayReport, events: int, runs: int, t0: float, divergence: D
     return report
 
 
-def _snapshot_problem(pf: Portfolio, row: Row, data: bytes) -> str:
+def _snapshot_problem(pf: Portfolio, row: Row, data: bytes) -> tuple[str, bool]:
+    """Why the stored snapshot does not fit the replayed state ("" if it does), and whether
+    that is harmless (an older engine's format, which readers skip)."""
     try:
         stored = snapshot.decode(data)
     except (msgspec.MsgspecError, ValueError) as e:
-        return f"does not decode ({e})"
+        return f"does not decode ({e})", False
     if stored.format != snapshot.FORMAT:
-        return f"format {stored.format} (this engine writes {snapshot.FORMAT}); not used"
+        return f"format {stored.format} (this engine writes {snapshot.FORMAT}); not used", True
     if pf.has_pending:
-        return "not at a MatchRun"
+        return "not at a MatchRun", False
     replayed = snapshot.capture(pf, hashlib.sha256(record_bytes(row)).hexdigest())
     if stored != replayed:
-        return "differs from the state replayed from the log (it is not used when its head no longer matches)"
-    return ""
+        return "differs from the state replayed from the log (it is not used when its head no longer matches)", False
+    return "", False
 
 
 @dataclass

@@ -39,7 +39,6 @@ class AllocationService:
         self.store_url = store_url
         self.policy = policy  # None: keep the policy the log has in force
         self.log = get_logger("pyengine.service").bind(store=store_url)
-        self.write = write
         self.app = open_app(EventLog, store_url, write=write)
         self.use_snapshots = snapshots
         self.snapshot_every = snapshot_every

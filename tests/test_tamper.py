@@ -434,3 +434,15 @@ def test_a_snapshot_through_a_read_only_url_is_refused_before_anything_is_opened
     code, _, err = cli("snapshot", "--store", f"{url(store)}?mode=ro")
     assert code == 2 and "read-only" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no -wal or -shm left behind
+
+
+def test_dates_beyond_the_calendar_raise_what_date_arithmetic_raises() -> None:
+    """A command whose computed date passes year 9999 is refused as bad input (Portfolio.handle
+    maps OverflowError), so the calendar must raise that, like date arithmetic does."""
+    from pyengine.calendar import add_months, lease_end
+
+    assert lease_end(c.dt.date(9899, 12, 31), 100) == c.dt.date(9999, 12, 30)
+    with pytest.raises(OverflowError):
+        add_months(c.dt.date(9999, 12, 1), 1)
+    with pytest.raises(OverflowError):
+        lease_end(c.dt.date(9950, 1, 1), 50)
