@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -74,18 +75,24 @@ class _FreshStore:
     url: str
     env: Environment
     factories: list[StoreFactory]
+    threads_before: set[threading.Thread]
 
     def setUp(self) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="recorder_contract_")
         self.url = store_url(Path(self.tmp.name))
         self.env = app_environment(self.url, write=True)
         self.factories = []
+        self.threads_before = set(threading.enumerate())
         super().setUp()  # type: ignore[misc]
 
     def tearDown(self) -> None:
         try:
             super().tearDown()  # type: ignore[misc]
         finally:
+            # The shipped concurrency tests stop their reader threads without joining them: a
+            # reader still inside SQLite when its connection is closed crashes the process.
+            for thread in set(threading.enumerate()) - self.threads_before:
+                thread.join(timeout=30)
             for factory in self.factories:
                 factory.close()
             self.tmp.cleanup()
