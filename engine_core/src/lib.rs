@@ -5,6 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod caps;
+pub mod capsolve;
 pub mod date;
 pub mod engine;
 pub mod lsa;

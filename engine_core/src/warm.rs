@@ -149,6 +149,8 @@ impl ColPart {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Certificate {
     pub objective: i64,
+    /// Matched weight in full (`w·2⁶⁴ + t`), equal to the dual bound when the certificate holds.
+    pub value: i128,
     pub bound: i64,
     /// Rows matched to a column other than a private "unmatched" one.
     pub matched: usize,
@@ -495,6 +497,79 @@ impl Warm {
             }
             (Err(_), None) => {}
         }
+    }
+
+    /// Changes the weights of existing edges `(r, c, w, t)`, keeping matches where the duals
+    /// can absorb the change: a matched edge stays tight by moving its row's dual (the row is
+    /// re-augmented only if another of its edges would then be violated), and a column with
+    /// an unmatched edge that became violated is repaired. Costs what changed, so that mix-cap
+    /// prices can move many times per re-match.
+    pub fn reweight(&mut self, changes: &[(u32, u32, i64, u64)]) {
+        let mut repair = Vec::new();
+        let mut rows = Vec::new();
+        for &(r, c, w, t) in changes {
+            let ru = r as usize;
+            let list = &mut self.rows[ru];
+            let Ok(k) = list.binary_search_by_key(&c, |e| e.col) else {
+                continue;
+            };
+            list[k].w = w;
+            list[k].t = t;
+            let red = list[k].cost() - self.u[ru] - self.v[c as usize];
+            self.mark_row(r);
+            if self.col4row[ru] == c {
+                if red != 0 {
+                    self.u[ru] += red;
+                    rows.push(r);
+                }
+            } else if red < 0 && self.col4row[ru] != NONE {
+                repair.push(c);
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        for r in rows {
+            let ru = r as usize;
+            let u = self.u[ru];
+            let feasible = self.rows[ru]
+                .iter()
+                .all(|e| e.cost() - u - self.v[e.col as usize] >= 0);
+            self.note_row(r);
+            if !feasible {
+                self.unassign_row(r);
+            }
+        }
+        repair.sort_unstable();
+        repair.dedup();
+        for c in repair {
+            let needed = self.cols[c as usize].iter().any(|&r| {
+                let ru = r as usize;
+                self.col4row[ru] != NONE
+                    && self.col4row[ru] != c
+                    && self
+                        .cost(r, c)
+                        .is_some_and(|x| x - self.u[ru] - self.v[c as usize] < 0)
+            });
+            if needed {
+                self.repair_col(c);
+            }
+        }
+    }
+
+    /// Removes edge `(r, c)`, unmatching the row first if it used it.
+    pub fn drop_edge(&mut self, r: u32, c: u32) {
+        if self.col4row[r as usize] == c {
+            self.unassign_row(r);
+        }
+        self.set_edge(r, c, None);
+    }
+
+    /// Weight `(w, t)` of edge `(r, c)`, if any.
+    pub fn edge(&self, r: u32, c: u32) -> Option<(i64, u64)> {
+        let list = &self.rows[r as usize];
+        list.binary_search_by_key(&c, |e| e.col)
+            .ok()
+            .map(|k| (list[k].w, list[k].t))
     }
 
     fn cost(&self, r: u32, c: u32) -> Option<i128> {
@@ -868,6 +943,7 @@ impl Warm {
         }
         Some(Certificate {
             objective: self.cert.objective,
+            value: self.cert.primal,
             bound: self.cert.dual.div_euclid(1i128 << 64) as i64,
             matched: self.cert.matched,
         })
@@ -968,6 +1044,7 @@ impl Warm {
         }
         Some(Certificate {
             objective,
+            value: primal,
             bound: dual.div_euclid(1i128 << 64) as i64,
             matched,
         })

@@ -1,0 +1,299 @@
+use super::*;
+use crate::lsa::tests::Lcg;
+
+/// A small capped problem shaped like the engine's: units in scopes, flagged rows, sitting
+/// rows with an own column and no dummy, applicant rows with a private dummy column.
+#[derive(Clone)]
+struct Case {
+    m: usize,
+    rules: usize,
+    scopes: usize,
+    /// Scope of each unit column under each rule.
+    unit_scope: Vec<Vec<usize>>,
+    flags: Vec<u32>,
+    own: Vec<Option<usize>>,
+    /// Unit edges of each row: (column, score, tie).
+    edges: Vec<Vec<(usize, i64, u64)>>,
+    cap: Vec<i64>,
+}
+
+impl Case {
+    fn random(rng: &mut Lcg) -> Case {
+        let n = 1 + rng.below(7) as usize;
+        let m = 1 + rng.below(7) as usize;
+        let rules = 1 + rng.below(2) as usize;
+        let scopes = 1 + rng.below(3) as usize;
+        let unit_scope = (0..rules)
+            .map(|_| (0..m).map(|_| rng.below(scopes as u64) as usize).collect())
+            .collect();
+        let flags = (0..n)
+            .map(|_| {
+                (0..rules)
+                    .map(|r| u32::from(rng.below(100) < 60) << r)
+                    .sum()
+            })
+            .collect();
+        let mut owner = vec![usize::MAX; m];
+        let mut own = vec![None; n];
+        for i in 0..n {
+            let j = rng.below(m as u64) as usize;
+            if rng.below(100) < 30 && owner[j] == usize::MAX {
+                owner[j] = i;
+                own[i] = Some(j);
+            }
+        }
+        let mut c = Case {
+            m,
+            rules,
+            scopes,
+            unit_scope,
+            flags,
+            own,
+            edges: Vec::new(),
+            cap: Vec::new(),
+        };
+        c.edges = (0..n).map(|i| c.random_row(rng, i, &owner)).collect();
+        c.cap = (0..rules * scopes).map(|_| rng.below(3) as i64).collect();
+        c.floor_caps();
+        c
+    }
+
+    fn random_row(&self, rng: &mut Lcg, i: usize, owner: &[usize]) -> Vec<(usize, i64, u64)> {
+        let mut out = Vec::new();
+        for j in 0..self.m {
+            let own = self.own[i] == Some(j);
+            let other_owner = owner[j] != usize::MAX && owner[j] != i;
+            if own || (!other_owner && rng.below(100) < 70) {
+                // Few distinct scores, so that ties are decided by the tie-break.
+                let w = rng.below(5) as i64 * 25 - i64::from(self.own[i].is_none()) * 25;
+                if own || self.own[i].is_some() || w > 0 {
+                    out.push((j, w, rng.below(1 << 40)));
+                }
+            }
+        }
+        out
+    }
+
+    fn owner(&self) -> Vec<usize> {
+        let mut owner = vec![usize::MAX; self.m];
+        for (i, o) in self.own.iter().enumerate() {
+            if let Some(j) = o {
+                owner[*j] = i;
+            }
+        }
+        owner
+    }
+
+    /// A cap never undercuts the flagged sitting tenants already in its scope.
+    fn floor_caps(&mut self) {
+        for r in 0..self.rules {
+            for k in 0..self.scopes {
+                let sitting = (0..self.flags.len())
+                    .filter(|&i| {
+                        self.flags[i] >> r & 1 == 1
+                            && self.own[i].is_some_and(|j| self.unit_scope[r][j] == k)
+                    })
+                    .count() as i64;
+                let at = r * self.scopes + k;
+                self.cap[at] = self.cap[at].max(sitting);
+            }
+        }
+    }
+
+    fn dummy(&self, i: usize) -> u32 {
+        (self.m + i) as u32
+    }
+
+    fn row_edges(&self, i: usize) -> Vec<Edge> {
+        let mut out: Vec<Edge> = self.edges[i]
+            .iter()
+            .map(|&(j, w, t)| Edge {
+                w,
+                t,
+                col: j as u32,
+            })
+            .collect();
+        if self.own[i].is_none() {
+            out.push(Edge {
+                w: 0,
+                t: 0,
+                col: self.dummy(i),
+            });
+        }
+        out
+    }
+
+    fn table(&self) -> (Vec<u32>, Vec<usize>, Vec<i64>) {
+        let n_cols = self.m + self.flags.len();
+        let mut col_cons = vec![NONE; n_cols * self.rules];
+        for j in 0..self.m {
+            for r in 0..self.rules {
+                col_cons[j * self.rules + r] = (r * self.scopes + self.unit_scope[r][j]) as u32;
+            }
+        }
+        let rule_of = (0..self.rules * self.scopes)
+            .map(|k| k / self.scopes)
+            .collect();
+        (col_cons, rule_of, self.cap.clone())
+    }
+
+    fn build(&self) -> CapSolver {
+        let mut s = CapSolver::new(self.rules);
+        for j in 0..self.m {
+            s.add_col(j as u32, false);
+        }
+        for i in 0..self.flags.len() {
+            s.add_col(self.dummy(i), true);
+        }
+        let (col_cons, rule_of, cap) = self.table();
+        let zero = vec![0; cap.len()];
+        s.set_table(col_cons, rule_of, cap, zero);
+        for i in 0..self.flags.len() {
+            s.set_row(i as u32, self.flags[i], i as u32, self.row_edges(i));
+        }
+        s
+    }
+
+    /// The best weight `w·2⁶⁴ + t` of a matching that keeps the caps, by enumeration.
+    fn brute(&self) -> i128 {
+        fn go(c: &Case, i: usize, used: &mut [bool], cnt: &mut [i64]) -> Option<i128> {
+            if i == c.flags.len() {
+                return Some(0);
+            }
+            let mut best = c.own[i]
+                .is_none()
+                .then(|| go(c, i + 1, used, cnt))
+                .flatten();
+            for &(j, w, t) in &c.edges[i] {
+                if used[j] {
+                    continue;
+                }
+                let ks: Vec<usize> = (0..c.rules)
+                    .filter(|&r| c.flags[i] >> r & 1 == 1)
+                    .map(|r| r * c.scopes + c.unit_scope[r][j])
+                    .collect();
+                if ks.iter().any(|&k| cnt[k] + 1 > c.cap[k]) {
+                    continue;
+                }
+                used[j] = true;
+                ks.iter().for_each(|&k| cnt[k] += 1);
+                if let Some(rest) = go(c, i + 1, used, cnt) {
+                    let v = rest + (i128::from(w) << 64) + i128::from(t);
+                    best = Some(best.map_or(v, |b: i128| b.max(v)));
+                }
+                used[j] = false;
+                ks.iter().for_each(|&k| cnt[k] -= 1);
+            }
+            best
+        }
+        let mut used = vec![false; self.m];
+        let mut cnt = vec![0; self.cap.len()];
+        go(self, 0, &mut used, &mut cnt).expect("staying put is feasible")
+    }
+}
+
+#[test]
+fn optimum_equals_enumeration() {
+    let mut rng = Lcg(11);
+    let (mut binding, mut by_prices) = (0, 0);
+    for t in 0..2000 {
+        let c = Case::random(&mut rng);
+        let mut s = c.build();
+        let out = s.solve(0).expect("feasible");
+        let want = c.brute();
+        assert_eq!(out.value, want, "case {t}");
+        assert!(out.optimal && out.bound == out.value, "case {t}");
+        s.check(&out).unwrap_or_else(|e| panic!("case {t}: {e}"));
+        if s.lambda().iter().any(|&l| l > 0) {
+            binding += 1;
+        }
+        by_prices += usize::from(out.nodes == 1);
+    }
+    assert!(binding > 300, "only {binding} cases with priced caps");
+    assert!(
+        by_prices > 1500,
+        "only {by_prices} cases proven by prices alone"
+    );
+}
+
+/// After every change the kept solver, starting from its last prices and matching, gives the
+/// same matching as a solver built from scratch, and that is the enumerated optimum.
+#[test]
+fn warm_re_solves_equal_cold_solves() {
+    let mut rng = Lcg(29);
+    for t in 0..300 {
+        let mut c = Case::random(&mut rng);
+        let mut s = c.build();
+        s.solve(0).expect("feasible");
+        for step in 0..8 {
+            let op = rng.below(3);
+            if t == 49 {
+                eprintln!(
+                    "step {step} op {op} caps {:?} lambda {:?}",
+                    c.cap,
+                    s.lambda()
+                );
+            }
+            match op {
+                0 => {
+                    // New caps for every row; the prices are kept.
+                    c.cap = (0..c.cap.len()).map(|_| rng.below(4) as i64).collect();
+                    c.floor_caps();
+                    let (col_cons, rule_of, cap) = c.table();
+                    let lambda = s.lambda().to_vec();
+                    s.set_table(col_cons, rule_of, cap, lambda);
+                }
+                1 => {
+                    // One household's pairs are scored again.
+                    let i = rng.below(c.flags.len() as u64) as usize;
+                    let owner = c.owner();
+                    c.edges[i] = c.random_row(&mut rng, i, &owner);
+                    s.set_row(i as u32, c.flags[i], i as u32, c.row_edges(i));
+                }
+                _ => {
+                    // One unit's pairs change (one removed, the others rescored).
+                    let j = rng.below(c.m as u64) as usize;
+                    for i in 0..c.flags.len() {
+                        if let Some(k) = c.edges[i].iter().position(|e| e.0 == j) {
+                            if c.own[i] != Some(j) && rng.below(3) == 0 {
+                                c.edges[i].remove(k);
+                                s.set_edge(i as u32, j as u32, None);
+                            } else {
+                                let e = &mut c.edges[i][k];
+                                e.2 = rng.below(1 << 40);
+                                s.set_edge(i as u32, j as u32, Some((e.1, e.2)));
+                            }
+                        }
+                    }
+                    s.repair_col(j as u32);
+                }
+            }
+            s.check_prices()
+                .unwrap_or_else(|e| panic!("case {t} step {step} before: {e}"));
+            let warm = s.solve(0).expect("feasible");
+            s.check_prices()
+                .unwrap_or_else(|e| panic!("case {t} step {step} after: {e}"));
+            let cold = c.build().solve(0).expect("feasible");
+            if t == 49 {
+                eprintln!("warm {:?} cold {:?} lambda {:?} caps {:?} flags {:?} own {:?} edges {:?} scopes {:?}", warm, cold, s.lambda(), c.cap, c.flags, c.own, c.edges, c.unit_scope);
+            }
+            assert_eq!(warm.value, c.brute(), "case {t} step {step}");
+            assert_eq!(warm.col_of_row, cold.col_of_row, "case {t} step {step}");
+            assert!(warm.optimal && cold.optimal);
+        }
+    }
+}
+
+#[test]
+fn node_limit_records_gap() {
+    let mut rng = Lcg(5);
+    for t in 0..600 {
+        let c = Case::random(&mut rng);
+        let mut s = c.build();
+        let out = s.solve(1).expect("feasible");
+        let want = c.brute();
+        assert!(out.value <= want && want <= out.bound, "case {t}");
+        assert_eq!(out.optimal, out.bound == out.value);
+        s.check(&out).unwrap();
+    }
+}
