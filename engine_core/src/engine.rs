@@ -25,6 +25,7 @@ pub const ENGINE_VERSION: &str = concat!("engine_core ", env!("CARGO_PKG_VERSION
 const NONE: u32 = u32::MAX;
 
 mod capped;
+mod legacy;
 mod price;
 mod solve;
 
@@ -44,6 +45,10 @@ pub struct Engine {
     reported: Reported,
     /// What operations touched since the last report.
     touched: Touched,
+    /// The capped search's kept state (while caps are set).
+    capped: Option<capped::CapState>,
+    /// Decide capped re-matches with the kept capped search ([`Engine::use_kept_caps`]).
+    kept_caps: bool,
 }
 
 /// What a re-match decided, kept so that the result file is rendered only when asked for.
@@ -276,6 +281,39 @@ struct CapTable<'a> {
     unit_cons: Vec<Vec<u32>>,
 }
 
+/// The cap rows of the snapshot: each rule's scopes in key order, with their effective caps.
+fn cap_table<'a>(caps: &[Cap], p: &Portfolio, s: &Snapshot<'a>, o: &Order) -> CapTable<'a> {
+    let mut rows = Vec::new();
+    let mut unit_cons = Vec::new();
+    for (r, cap) in caps.iter().enumerate() {
+        let mut scopes: BTreeMap<&'a str, (usize, i64)> = BTreeMap::new();
+        for &u in &o.us {
+            scopes.entry(cap.scope.key(s.unit(u))).or_default().0 += 1;
+        }
+        for &h in &o.hs {
+            if let (Some(u), true) = (s.own[h], s.hh(h).flag(cap.flag)) {
+                scopes.entry(cap.scope.key(s.unit(u))).or_default().1 += 1;
+            }
+        }
+        let base = rows.len() as u32;
+        let index: BTreeMap<&str, u32> = scopes
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (*k, base + i as u32))
+            .collect();
+        for (key, (n_units, sitting)) in scopes {
+            // Staying put is always feasible: the cap never undercuts who lives there now.
+            rows.push((r, key, cap.value(n_units).max(sitting), n_units));
+        }
+        let mut cons = vec![NONE; p.units.len()];
+        for &u in &o.us {
+            cons[u] = index[cap.scope.key(s.unit(u))];
+        }
+        unit_cons.push(cons);
+    }
+    CapTable { rows, unit_cons }
+}
+
 /// The portfolio in id order, for the outputs and the capped solve: household and unit
 /// slots by id, and each unit slot's rank.
 struct Order {
@@ -308,7 +346,22 @@ impl Engine {
             decision: None,
             reported: Reported::default(),
             touched: Touched::default(),
+            capped: None,
+            kept_caps: false,
         })
+    }
+
+    /// Decides capped re-matches with the kept capped search ([`crate::capsolve`]: prices
+    /// on the cap rows, warm between re-matches, proving the unique optimum of the
+    /// lexicographic weights) instead of the branch and bound that rebuilds the eligible
+    /// graph per re-match (the default, which recorded runs were decided by). Not yet the
+    /// default: its price search does not settle at city scale.
+    pub fn use_kept_caps(&mut self, kept: bool) {
+        if kept != self.kept_caps {
+            self.kept_caps = kept;
+            self.capped = None;
+            self.decision = None;
+        }
     }
 
     /// (rows rescored, columns rescored, full rebuild) in the last solve; for benches.
@@ -388,6 +441,8 @@ impl Engine {
             decision: None,
             reported: Reported::default(),
             touched: Touched::default(),
+            capped: None,
+            kept_caps: self.kept_caps,
         };
         Ok(())
     }
@@ -636,35 +691,7 @@ impl Engine {
     }
 
     fn cap_table<'a>(&self, s: &Snapshot<'a>, o: &Order) -> CapTable<'a> {
-        let mut rows = Vec::new();
-        let mut unit_cons = Vec::new();
-        for (r, cap) in self.caps.iter().enumerate() {
-            let mut scopes: BTreeMap<&'a str, (usize, i64)> = BTreeMap::new();
-            for &u in &o.us {
-                scopes.entry(cap.scope.key(s.unit(u))).or_default().0 += 1;
-            }
-            for &h in &o.hs {
-                if let (Some(u), true) = (s.own[h], s.hh(h).flag(cap.flag)) {
-                    scopes.entry(cap.scope.key(s.unit(u))).or_default().1 += 1;
-                }
-            }
-            let base = rows.len() as u32;
-            let index: BTreeMap<&str, u32> = scopes
-                .keys()
-                .enumerate()
-                .map(|(i, k)| (*k, base + i as u32))
-                .collect();
-            for (key, (n_units, sitting)) in scopes {
-                // Staying put is always feasible: the cap never undercuts who lives there now.
-                rows.push((r, key, cap.value(n_units).max(sitting), n_units));
-            }
-            let mut cons = vec![NONE; self.p.units.len()];
-            for &u in &o.us {
-                cons[u] = index[cap.scope.key(s.unit(u))];
-            }
-            unit_cons.push(cons);
-        }
-        CapTable { rows, unit_cons }
+        cap_table(&self.caps, &self.p, s, o)
     }
 
     /// Solves the current snapshot; returns the result file as UTF-8 JSON bytes. The
@@ -685,6 +712,11 @@ impl Engine {
             }
         }
         self.as_of.ok_or("as_of: not set")?;
+        if self.caps.is_empty() || !self.kept_caps {
+            self.capped = None;
+        } else if let Some(c) = &mut self.capped {
+            c.note(&self.inc);
+        }
         // Fields borrowed one by one: the warm state is updated while the snapshot is read.
         let s = Snapshot::new(&self.policy, &self.p, &self.names);
         sync(&mut self.inc, &s)?;
@@ -707,8 +739,10 @@ impl Engine {
                 },
                 node_limit,
             }
+        } else if self.kept_caps {
+            self.capped_decision(node_limit, cert.objective)?
         } else {
-            self.capped_decision(&s, node_limit, cert.objective)?
+            self.legacy_capped_decision(&s, node_limit, cert.objective)?
         };
         let summary = decision.summary;
         self.decision = Some(decision);

@@ -187,6 +187,15 @@ fn check_invariants(r: &Value, hh: &[Value]) {
 
 #[test]
 fn engine_matches_brute_force() {
+    matches_brute_force(false);
+}
+
+#[test]
+fn kept_capped_search_matches_brute_force() {
+    matches_brute_force(true);
+}
+
+fn matches_brute_force(kept: bool) {
     let mut rng = Lcg(2024);
     let mut binding = 0;
     for t in 0..400 {
@@ -199,10 +208,12 @@ fn engine_matches_brute_force() {
             random_caps(&mut rng)
         };
         let mut e = Engine::new(POLICY).unwrap();
+        e.use_kept_caps(kept);
         e.load_instance(&instance(&units, &hh, caps.clone()))
             .unwrap();
         let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
         check_invariants(&r, &hh);
+        assert_eq!(r["optimal"], true, "case {t}");
         assert_eq!(
             r["objective"].as_i64().unwrap(),
             brute(&e, &units, &hh, &caps),
@@ -227,6 +238,7 @@ fn same_bytes_under_input_permutation() {
         let (mut units, mut hh) = random_instance(&mut rng, 30, 40, 4);
         let caps = json!([{"flag": "disadvantaged", "scope": "building", "max_share": 0.3}]);
         let mut e = Engine::new(POLICY).unwrap();
+        e.use_kept_caps(rng.below(2) == 0);
         e.load_instance(&instance(&units, &hh, caps.clone()))
             .unwrap();
         let a = e.solve(0).unwrap();

@@ -199,3 +199,23 @@ fn city_cold() {
         digest(&r)
     );
 }
+
+/// A capped instance file (`pyengine generate`) from scratch: `CAPPED_INSTANCE=path
+/// [NODE_LIMIT=n] [KEPT=1] cargo test --release --test perf capped_instance_file -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn capped_instance_file() {
+    let Ok(path) = std::env::var("CAPPED_INSTANCE") else {
+        return;
+    };
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut e = Engine::new(POLICY).unwrap();
+    e.load_instance(&text).unwrap();
+    let limit: u64 = std::env::var("NODE_LIMIT").map_or(0, |v| v.parse().unwrap());
+    // KEPT=1: the kept capped search instead of the default branch and bound.
+    e.use_kept_caps(std::env::var("KEPT").is_ok());
+    let t = std::time::Instant::now();
+    let s = e.rematch(limit).unwrap();
+    println!("from scratch: {:?} {s:?}", t.elapsed());
+}

@@ -1,94 +1,270 @@
-//! The capped search: with mix caps, the matching is found by branch and bound over the
-//! assignment relaxation (`crate::caps`) on the whole eligible-pair graph, rebuilt in id order
-//! for each re-match (not incremental); the uncapped optimum the incremental engine keeps is
-//! its check and its `uncapped_objective`.
+//! The capped search: a [`CapSolver`] over every eligible pair, kept in step with the
+//! portfolio event by event (only the households and units an operation touched are scored
+//! again), with its cap-row prices kept by (rule, scope) between re-matches. Rows are household
+//! slots; unit slot `u` is column `2u` and household slot `h`'s "stay unmatched" column `2h + 1`.
 
 use super::*;
+use crate::capsolve::CapSolver;
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct CapState {
+    solver: CapSolver,
+    /// The rules the solver was built for.
+    caps: Vec<Cap>,
+    valid: bool,
+    /// Row (household slot) and column of each household and unit in the solver.
+    rows: BTreeMap<String, u32>,
+    cols: BTreeMap<String, u32>,
+    /// Hashed id of each unit slot (tie-break keys).
+    col_key: Vec<u64>,
+    dirty_hh: BTreeSet<String>,
+    dirty_units: BTreeSet<String>,
+    dirty_buildings: BTreeSet<u32>,
+    /// Price of each cap row with one, by (rule, scope key).
+    prices: BTreeMap<(usize, String), i128>,
+}
+
+fn unit_col(u: usize) -> u32 {
+    2 * u as u32
+}
+
+fn dummy_col(h: usize) -> u32 {
+    2 * h as u32 + 1
+}
+
+fn flags(caps: &[Cap], h: &Household) -> u32 {
+    caps.iter()
+        .enumerate()
+        .map(|(r, c)| u32::from(h.flag(c.flag)) << r)
+        .sum()
+}
+
+impl CapState {
+    /// Takes note of what the operations since the last re-match touched (before the
+    /// uncapped sync consumes it).
+    pub(super) fn note(&mut self, inc: &Inc) {
+        if !inc.valid {
+            self.valid = false;
+            return;
+        }
+        self.dirty_hh.extend(inc.dirty_hh.iter().cloned());
+        self.dirty_hh.extend(inc.shifted.keys().cloned());
+        self.dirty_units.extend(inc.dirty_units.iter().cloned());
+        self.dirty_buildings
+            .extend(inc.dirty_buildings.iter().copied());
+    }
+
+    fn key_of(&mut self, s: &Snapshot<'_>, u: usize) -> u64 {
+        if u >= self.col_key.len() {
+            self.col_key.resize(u + 1, 0);
+        }
+        self.col_key[u] = warm::hash_str(&s.unit(u).id);
+        self.col_key[u]
+    }
+
+    /// The solver's edges of household `h`: every eligible unit (an applicant's only where it
+    /// scores above staying unmatched), and an applicant's "stay unmatched" column.
+    fn row_edges(&self, s: &Snapshot<'_>, us: &[usize], h: usize) -> Vec<Edge> {
+        let rk = warm::hash_str(&s.hh(h).id);
+        let sitting = s.own[h].is_some();
+        let mut out = Vec::new();
+        let mut scratch = Vec::new();
+        s.for_each_eligible(h, us, &mut scratch, |u, w| {
+            if sitting || w > 0 {
+                out.push(Edge {
+                    w,
+                    t: warm::tie(rk, self.col_key[u]),
+                    col: unit_col(u),
+                });
+            }
+        });
+        if !sitting {
+            out.push(Edge {
+                w: 0,
+                t: warm::tie(rk, UNMATCHED_KEY),
+                col: dummy_col(h),
+            });
+        }
+        out.sort_unstable_by_key(|e| e.col);
+        out
+    }
+
+    fn set_rows(&mut self, s: &Snapshot<'_>, o: &Order, hs: &[usize], caps: &[Cap]) {
+        let edges: Vec<Vec<Edge>> = hs
+            .par_iter()
+            .map(|&h| self.row_edges(s, &o.us, h))
+            .collect();
+        for (&h, e) in hs.iter().zip(edges) {
+            let hh = s.hh(h);
+            let rank = warm::hash_str(&hh.id) as u32;
+            self.solver.set_row(h as u32, flags(caps, hh), rank, e);
+        }
+    }
+
+    fn build(&mut self, s: &Snapshot<'_>, o: &Order, caps: &[Cap]) {
+        let prices = std::mem::take(&mut self.prices);
+        *self = CapState {
+            solver: CapSolver::new(caps.len()),
+            caps: caps.to_vec(),
+            valid: true,
+            prices,
+            ..CapState::default()
+        };
+        for &u in &o.us {
+            self.key_of(s, u);
+            self.solver.add_col(unit_col(u), false);
+            self.cols.insert(s.unit(u).id.clone(), unit_col(u));
+        }
+        for &h in &o.hs {
+            self.solver.add_col(dummy_col(h), true);
+            self.rows.insert(s.hh(h).id.clone(), h as u32);
+        }
+        self.set_rows(s, o, &o.hs, caps);
+    }
+
+    /// Brings the solver up to date with the snapshot: what changed is scored again, the
+    /// rest is kept.
+    fn sync(&mut self, s: &Snapshot<'_>, o: &Order, caps: &[Cap]) {
+        let p = s.p;
+        if !self.valid || self.caps != caps {
+            self.build(s, o, caps);
+            return;
+        }
+        let dirty_hh = std::mem::take(&mut self.dirty_hh);
+        let dirty_units = std::mem::take(&mut self.dirty_units);
+        let dirty_buildings = std::mem::take(&mut self.dirty_buildings);
+        for id in &dirty_hh {
+            if let Some(&r) = self.rows.get(id) {
+                if p.hh_slot(id) != Some(r as usize) {
+                    self.solver.remove_row(r);
+                    self.solver.remove_col(dummy_col(r as usize));
+                    self.rows.remove(id);
+                }
+            }
+        }
+        for id in &dirty_units {
+            if let Some(&c) = self.cols.get(id) {
+                if p.unit_slot(id).map(unit_col) != Some(c) {
+                    self.solver.remove_col(c);
+                    self.cols.remove(id);
+                }
+            }
+        }
+        let mut cols_todo: Vec<usize> = Vec::new();
+        for id in &dirty_units {
+            if let Some(u) = p.unit_slot(id) {
+                if !self.cols.contains_key(id) {
+                    self.key_of(s, u);
+                    self.solver.add_col(unit_col(u), false);
+                    self.cols.insert(id.clone(), unit_col(u));
+                }
+                cols_todo.push(u);
+            }
+        }
+        let mut rows_todo: Vec<usize> = Vec::new();
+        for id in &dirty_hh {
+            if let Some(h) = p.hh_slot(id) {
+                if !self.rows.contains_key(id) {
+                    self.solver.add_col(dummy_col(h), true);
+                    self.rows.insert(id.clone(), h as u32);
+                }
+                rows_todo.push(h);
+            }
+        }
+        for &b in &dirty_buildings {
+            for &u in p.building_units.get(b as usize).map_or(&[][..], |v| v) {
+                cols_todo.push(u as usize);
+                if let Some(h) = p.occupant[u as usize] {
+                    rows_todo.push(h);
+                }
+            }
+        }
+        rows_todo.sort_unstable();
+        rows_todo.dedup();
+        cols_todo.sort_unstable();
+        cols_todo.dedup();
+        let (n, m) = (p.n_households(), p.n_units());
+        if 2 * (rows_todo.len() + cols_todo.len()) > n.max(1) + m {
+            self.build(s, o, caps);
+            return;
+        }
+        let mut in_rows = vec![false; p.households.len()];
+        for &h in &rows_todo {
+            in_rows[h] = true;
+        }
+        // A changed unit is scored again against every household whose row is kept.
+        let kept: Vec<usize> = o.hs.iter().copied().filter(|&h| !in_rows[h]).collect();
+        for &u in &cols_todo {
+            let c = unit_col(u);
+            let ck = self.col_key[u];
+            let scores: Vec<Option<i64>> = kept
+                .par_iter()
+                .map(|&h| {
+                    let w = s.check(h, u).ok()?.total();
+                    (s.own[h].is_some() || w > 0).then_some(w)
+                })
+                .collect();
+            for (&h, w) in kept.iter().zip(scores) {
+                let rk = warm::hash_str(&s.hh(h).id);
+                self.solver
+                    .set_edge(h as u32, c, w.map(|w| (w, warm::tie(rk, ck))));
+            }
+            self.solver.repair_col(c);
+        }
+        self.set_rows(s, o, &rows_todo, caps);
+    }
+}
 
 impl Engine {
+    /// The capped decision of the current snapshot, re-matched from the kept solver.
     pub(super) fn capped_decision(
-        &self,
-        s: &Snapshot<'_>,
+        &mut self,
         node_limit: u64,
         uncapped: i64,
     ) -> Result<Decision, String> {
+        let s = Snapshot::new(&self.policy, &self.p, &self.names);
         let o = Order::new(&self.p);
-        let table = self.cap_table(s, &o);
-        let (n, m) = (o.hs.len(), o.us.len());
-        // Capped: branch and bound on a graph rebuilt in id order (not incremental).
-        let mut dummy = vec![NONE; n];
-        let mut next = m as u32;
-        for (k, &h) in o.hs.iter().enumerate() {
-            if s.own[h].is_none() {
-                dummy[k] = next;
-                next += 1;
+        let table = cap_table(&self.caps, &self.p, &s, &o);
+        let st = self.capped.get_or_insert_with(CapState::default);
+        st.sync(&s, &o, &self.caps);
+        let n = self.caps.len();
+        let n_cols = 2 * self.p.units.len().max(self.p.households.len()) + 2;
+        let mut col_cons = vec![NONE; n_cols * n];
+        for &u in &o.us {
+            for r in 0..n {
+                col_cons[unit_col(u) as usize * n + r] = table.unit_cons[r][u];
             }
         }
-        let mut g = Graph::new(next as usize);
-        let mut scratch = Vec::new();
-        for (k, &h) in o.hs.iter().enumerate() {
-            let sitting = s.own[h].is_some();
-            s.for_each_eligible(h, &o.us, &mut scratch, |u, w| {
-                if sitting || w > 0 {
-                    g.push_edge(o.rank_of_u[u], w);
-                }
-            });
-            if dummy[k] != NONE {
-                g.push_edge(dummy[k], 0);
-            }
-            g.end_row();
-        }
-        let flags: Vec<Vec<bool>> = self
-            .caps
+        let rule_of = table.rows.iter().map(|r| r.0).collect();
+        let cap = table.rows.iter().map(|r| r.2).collect();
+        let lambda = table
+            .rows
             .iter()
-            .map(|c| o.hs.iter().map(|&h| s.hh(h).flag(c.flag)).collect())
+            .map(|r| st.prices.get(&(r.0, r.1.to_string())).copied().unwrap_or(0))
             .collect();
-        let per_edge = self.caps.len();
-        let mut edge_cons = vec![NONE; g.col.len() * per_edge];
-        for k in 0..n {
-            for e in g.edges(k) {
-                let j = g.col[e] as usize;
-                if j >= m {
-                    continue;
-                }
-                for r in 0..per_edge {
-                    if flags[r][k] {
-                        edge_cons[e * per_edge + r] = table.unit_cons[r][o.us[j]];
-                    }
-                }
-            }
-        }
-        let problem = CappedProblem {
-            g: &g,
-            edge_cons,
-            per_edge,
-            cap: table.rows.iter().map(|r| r.2).collect(),
-            own_col: o
-                .hs
-                .iter()
-                .map(|&h| s.own[h].map_or(NONE, |u| o.rank_of_u[u]))
-                .collect(),
-        };
-        let out = problem
-            .solve(node_limit)
-            .ok_or("internal: no matching keeps every sitting tenant")?;
-        if out.uncapped_objective != uncapped {
-            return Err("internal: uncapped optimum disagrees".into());
-        }
-        let unit_of: Vec<Option<usize>> = out
-            .row_edge
+        st.solver.set_table(col_cons, rule_of, cap, lambda);
+        let out = st.solver.solve(node_limit)?;
+        st.prices = table
+            .rows
             .iter()
-            .map(|&e| {
-                let j = g.col[e] as usize;
-                (j < m).then(|| o.us[j])
-            })
+            .zip(st.solver.lambda())
+            .filter(|(_, &l)| l > 0)
+            .map(|(r, &l)| ((r.0, r.1.to_string()), l))
             .collect();
+        let unit_of: Vec<Option<usize>> =
+            o.hs.iter()
+                .map(|&h| {
+                    let c = out.col_of_row.get(h).copied().unwrap_or(NONE);
+                    (c != NONE && c % 2 == 0).then_some(c as usize / 2)
+                })
+                .collect();
         let matched = unit_of.iter().flatten().count();
+        let points = |v: i128| v.div_euclid(1i128 << 64) as i64;
         Ok(Decision {
             unit_of: Some(unit_of),
             summary: Summary {
-                objective: out.objective,
-                bound: out.bound,
+                objective: points(out.value),
+                bound: points(out.bound),
                 uncapped_objective: uncapped,
                 optimal: out.optimal,
                 nodes: out.nodes,

@@ -1,0 +1,415 @@
+//! The price search and the branch and bound of [`CapSolver::solve`].
+
+use super::*;
+
+/// Search budget per node: price moves before a node is branched on.
+const ROOT_ITERS: usize = 400;
+const NODE_ITERS: usize = 120;
+
+/// How a node's price search ended.
+enum Found {
+    /// No matching keeps the sitting tenants housed under the node's fixes.
+    Infeasible,
+    /// The matching under the prices is optimal for the node.
+    Proven,
+    /// No certifying prices found; the best bound seen.
+    Open(i128),
+}
+
+/// A branching decision: row `.0` does (`In`) or does not (`Out`) count towards cap row `.1`.
+#[derive(Clone, Copy, Debug)]
+enum Fix {
+    In(u32, u32),
+    Out(u32, u32),
+}
+
+struct Node {
+    fixes: Vec<Fix>,
+    lambda: Vec<i128>,
+    bound: i128,
+}
+
+/// The best matching keeping the caps found so far.
+struct Best {
+    value: i128,
+    cols: Vec<u32>,
+}
+
+impl Default for Best {
+    fn default() -> Self {
+        // Below any matching's weight: the search finds a first one in its nodes.
+        Best {
+            value: i128::MIN,
+            cols: Vec::new(),
+        }
+    }
+}
+
+impl Best {
+    fn take(&mut self, value: i128, cols: Vec<u32>) {
+        if value > self.value {
+            self.value = value;
+            self.cols = cols;
+        }
+    }
+
+    fn offer(&mut self, s: &CapSolver, warm: &Warm) {
+        let v = s.value(warm);
+        if v > self.value {
+            self.value = v;
+            self.cols = s.matching(warm);
+        }
+    }
+}
+
+impl CapSolver {
+    /// Moves the prices in `lambda` until the priced optimum of `warm` is proven optimal, the
+    /// bound falls to `floor` (nothing better than the incumbent can be here), or `iters` moves
+    /// are spent. Each row's price moves by its own step, doubled while the row keeps asking
+    /// the same way and halved when it turns: rows that share households settle together
+    /// instead of undoing each other's brackets. Every feasible matching met is offered to
+    /// `seen`.
+    fn search(
+        &self,
+        warm: &mut Warm,
+        lambda: &mut [i128],
+        iters: usize,
+        floor: i128,
+        seen: &mut dyn FnMut(&Warm),
+    ) -> Result<Found, String> {
+        let n_k = self.cap.len();
+        let mut step = vec![POINT; n_k];
+        let mut last = vec![0i8; n_k];
+        let mut bound = i128::MAX;
+        let mut batch = Vec::new();
+        for it in 0..=iters {
+            if !warm.run() {
+                return Ok(Found::Infeasible);
+            }
+            let cert = warm
+                .certify()
+                .ok_or("internal: the priced matching lost its certificate")?;
+            let slack: i128 = (0..n_k).map(|k| lambda[k] * self.cap[k] as i128).sum();
+            bound = bound.min(cert.value + slack);
+            let counts = self.counts(warm);
+            let mut moves: Vec<(usize, i128)> = Vec::new();
+            let mut open = false;
+            for k in 0..n_k {
+                let l = lambda[k];
+                let dir: i8 = if counts[k] > self.cap[k] {
+                    1
+                } else if counts[k] < self.cap[k] && l > 0 {
+                    -1
+                } else {
+                    continue;
+                };
+                open = true;
+                if last[k] == dir {
+                    step[k] = (step[k] * 2).min(MAX_PRICE);
+                } else if last[k] != 0 {
+                    step[k] /= 2;
+                }
+                last[k] = dir;
+                if step[k] == 0 {
+                    continue; // a kink: no price fills this row exactly
+                }
+                let to = (l + i128::from(dir) * step[k]).clamp(0, MAX_PRICE);
+                if to != l {
+                    moves.push((k, to));
+                }
+            }
+            if !open {
+                #[cfg(test)]
+                {
+                    let full = warm.certify_full().expect("kept certificate disagrees");
+                    assert_eq!(full.value, cert.value, "kept certificate value is stale");
+                    let pen: i128 = (0..n_k).map(|k| lambda[k] * counts[k] as i128).sum();
+                    assert_eq!(
+                        self.value(warm) - pen,
+                        cert.value,
+                        "priced weight disagrees"
+                    );
+                }
+                return Ok(Found::Proven);
+            }
+            if counts.iter().zip(&self.cap).all(|(a, b)| a <= b) {
+                seen(warm);
+            }
+            if moves.is_empty() || it == iters || bound <= floor {
+                return Ok(Found::Open(bound));
+            }
+            batch.clear();
+            for (k, to) in moves {
+                self.move_price(warm, lambda, k, to, &mut batch);
+            }
+            warm.reweight(&batch);
+        }
+        Ok(Found::Open(bound))
+    }
+
+    /// The row that counts towards cap row `k` in `warm`'s matching with the lowest
+    /// unpriced weight (ties: the lowest rank).
+    fn weakest(&self, warm: &Warm, k: usize) -> Option<u32> {
+        let bit = 1u32 << self.rule_of[k];
+        let mut best: Option<(i128, u32, u32)> = None;
+        for &c in &self.members[k] {
+            let list = warm.col_rows(c);
+            for &r in list {
+                if warm.col_of(r) != c || self.flags[r as usize] & bit == 0 {
+                    continue;
+                }
+                // Only a row with somewhere else to go can be kept out.
+                let rule = self.rule_of[k];
+                let n = self.n_rules;
+                let movable = self.base[r as usize].iter().any(|e| {
+                    warm.has_edge(r, e.col)
+                        && (self.dummy[e.col as usize]
+                            || self.col_cons[e.col as usize * n + rule] != k as u32)
+                });
+                if !movable {
+                    continue;
+                }
+                let b = &self.base[r as usize];
+                let Ok(i) = b.binary_search_by_key(&c, |e| e.col) else {
+                    continue;
+                };
+                let key = (
+                    ((b[i].w as i128) << 64) + b[i].t as i128,
+                    self.rank[r as usize],
+                    r,
+                );
+                if best.is_none_or(|x| key < x) {
+                    best = Some(key);
+                }
+            }
+        }
+        best.map(|x| x.2)
+    }
+
+    /// Applies a fix to `warm` by removing the edges it excludes; `false` if the row has no
+    /// edge left.
+    fn apply(&self, warm: &mut Warm, fix: Fix) -> bool {
+        let (r, k, keep_in) = match fix {
+            Fix::In(r, k) => (r, k, true),
+            Fix::Out(r, k) => (r, k, false),
+        };
+        let rule = self.rule_of[k as usize];
+        let n = self.n_rules;
+        let cols: Vec<u32> = self.base[r as usize]
+            .iter()
+            .map(|e| e.col)
+            .filter(|&c| warm.has_edge(r, c))
+            .collect();
+        let mut left = 0;
+        for c in cols {
+            let inside = !self.dummy[c as usize] && self.col_cons[c as usize * n + rule] == k;
+            if inside != keep_in {
+                warm.drop_edge(r, c);
+            } else {
+                left += 1;
+            }
+        }
+        left > 0
+    }
+
+    /// A matching that keeps the caps, from `warm` under fixed prices: the weakest counted
+    /// row of each over-full cap row is kept out of it until none is over-full.
+    fn repair(&self, mut warm: Warm) -> Option<(i128, Vec<u32>)> {
+        loop {
+            if !warm.run() {
+                return None;
+            }
+            let counts = self.counts(&warm);
+            let over: Vec<usize> = (0..counts.len())
+                .filter(|&k| counts[k] > self.cap[k])
+                .collect();
+            if over.is_empty() {
+                return Some((self.value(&warm), self.matching(&warm)));
+            }
+            for k in over {
+                let r = self.weakest(&warm, k)?;
+                if !self.apply(&mut warm, Fix::Out(r, k as u32)) {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Where to branch: the first cap row that is over-full, else the first with a price
+    /// that it does not fill; a flagged row with a pair in it and not yet fixed for it,
+    /// preferring the weakest of those it counts. Every such row can be fixed in or out,
+    /// so the search ends: once all are fixed, the cap row's count is fixed too.
+    fn branch_on(&self, warm: &Warm, lambda: &[i128], fixes: &[Fix]) -> Option<(u32, u32)> {
+        let counts = self.counts(warm);
+        let over = (0..counts.len()).filter(|&k| counts[k] > self.cap[k]);
+        let unfilled = (0..counts.len()).filter(|&k| counts[k] < self.cap[k] && lambda[k] > 0);
+        let n = self.n_rules;
+        for k in over.chain(unfilled) {
+            let bit = 1u32 << self.rule_of[k];
+            let fixed = |r: u32| {
+                fixes.iter().any(
+                    |&f| matches!(f, Fix::In(a, b) | Fix::Out(a, b) if a == r && b == k as u32),
+                )
+            };
+            let mut best: Option<(bool, i128, u32, u32)> = None;
+            for &c in &self.members[k] {
+                for &r in warm.col_rows(c) {
+                    if self.flags[r as usize] & bit == 0 || fixed(r) {
+                        continue;
+                    }
+                    let m = warm.col_of(r);
+                    let counted = m != NONE
+                        && !self.dummy[m as usize]
+                        && self.col_cons[m as usize * n + self.rule_of[k]] == k as u32;
+                    let w = self.base[r as usize]
+                        .binary_search_by_key(&m, |e| e.col)
+                        .map_or(0, |i| {
+                            ((self.base[r as usize][i].w as i128) << 64)
+                                + self.base[r as usize][i].t as i128
+                        });
+                    let key = (!counted, w, self.rank[r as usize], r);
+                    if best.is_none_or(|b| key < b) {
+                        best = Some(key);
+                    }
+                }
+            }
+            if let Some(b) = best {
+                return Some((b.3, k as u32));
+            }
+        }
+        None
+    }
+
+    /// Solves the capped problem from the current state and prices. `node_limit` 0 means no
+    /// limit. The kept prices are the root search's, the start of the next re-match.
+    pub fn solve(&mut self, node_limit: u64) -> Result<Solved, String> {
+        let mut warm = std::mem::take(&mut self.warm);
+        let mut lambda = std::mem::take(&mut self.lambda);
+        let mut best = Best::default();
+        let found = self.search(&mut warm, &mut lambda, ROOT_ITERS, i128::MIN, &mut |w| {
+            best.offer(self, w)
+        });
+        let out = match found {
+            Err(e) => Err(e),
+            Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),
+            Ok(Found::Proven) => {
+                let value = self.value(&warm);
+                Ok(Solved {
+                    col_of_row: self.matching(&warm),
+                    value,
+                    bound: value,
+                    optimal: true,
+                    nodes: 1,
+                })
+            }
+            Ok(Found::Open(bound)) => {
+                self.branch_and_bound(&warm, &lambda, bound, node_limit, best)
+            }
+        };
+        self.warm = warm;
+        self.lambda = lambda;
+        out
+    }
+
+    fn branch_and_bound(
+        &self,
+        root: &Warm,
+        lambda: &[i128],
+        root_bound: i128,
+        node_limit: u64,
+        mut best: Best,
+    ) -> Result<Solved, String> {
+        if let Some((v, cols)) = self.repair(root.clone()) {
+            best.take(v, cols);
+        }
+        let mut nodes = 1u64;
+        let mut stack: Vec<Node> = Vec::new();
+        let push_children = |stack: &mut Vec<Node>,
+                             fixes: &[Fix],
+                             lam: &[i128],
+                             bound: i128,
+                             (r, k): (u32, u32)| {
+            let mut a = fixes.to_vec();
+            a.push(Fix::In(r, k));
+            stack.push(Node {
+                fixes: a,
+                lambda: lam.to_vec(),
+                bound,
+            });
+            let mut b = fixes.to_vec();
+            b.push(Fix::Out(r, k));
+            // Pushed last, explored first: keeping a household out heads towards the caps.
+            stack.push(Node {
+                fixes: b,
+                lambda: lam.to_vec(),
+                bound,
+            });
+        };
+        if root_bound > best.value {
+            match self.branch_on(root, lambda, &[]) {
+                Some(v) => push_children(&mut stack, &[], lambda, root_bound, v),
+                None => return Err("internal: an open root with nothing to branch on".into()),
+            }
+        }
+        let mut unresolved = None::<i128>;
+        while let Some(node) = stack.pop() {
+            if node.bound <= best.value {
+                continue;
+            }
+            if node_limit > 0 && nodes >= node_limit {
+                stack.push(node);
+                break;
+            }
+            nodes += 1;
+            let mut warm = root.clone();
+            if !node.fixes.iter().all(|&f| self.apply(&mut warm, f)) {
+                continue;
+            }
+            // The clone carries the root's prices; the node starts from its parent's.
+            let mut lam = lambda.to_vec();
+            let mut batch = Vec::new();
+            for (k, &to) in node.lambda.iter().enumerate() {
+                if to != lam[k] {
+                    self.move_price(&mut warm, &mut lam, k, to, &mut batch);
+                }
+            }
+            warm.reweight(&batch);
+            let floor = best.value;
+            match self.search(&mut warm, &mut lam, NODE_ITERS, floor, &mut |w| {
+                best.offer(self, w)
+            })? {
+                Found::Infeasible => {}
+                Found::Proven => {
+                    let v = self.value(&warm);
+                    best.take(v, self.matching(&warm));
+                }
+                Found::Open(bound) => {
+                    let bound = bound.min(node.bound);
+                    if bound <= best.value {
+                        continue;
+                    }
+                    if let Some((v, cols)) = self.repair(warm.clone()) {
+                        best.take(v, cols);
+                    }
+                    if bound <= best.value {
+                        continue;
+                    }
+                    match self.branch_on(&warm, &lam, &node.fixes) {
+                        Some(choice) => push_children(&mut stack, &node.fixes, &lam, bound, choice),
+                        // Nothing to branch on although unproven: keep its bound open.
+                        None => unresolved = Some(unresolved.map_or(bound, |u| u.max(bound))),
+                    }
+                }
+            }
+        }
+        let open = stack.iter().map(|n| n.bound).chain(unresolved).max();
+        let bound = open.map_or(best.value, |b| b.max(best.value));
+        Ok(Solved {
+            optimal: bound == best.value,
+            col_of_row: best.cols,
+            value: best.value,
+            bound,
+            nodes,
+        })
+    }
+}
