@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test test-rust test-py lint bench bench-replay clean
+.PHONY: setup demo test test-rust test-py postgres lint bench bench-replay clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,15 @@ test-rust:
 	# lists against the live state mid-solve, which the end-of-run checks cannot see).
 	cargo test -p engine_core --test incremental
 
-test-py:
-	$(BIN)/pytest
+# The store suites also run on PostgreSQL: the tests start (and stop) their own server from
+# Debian's binaries, on 127.0.0.1 and a free port; installed here when missing.
+test-py: postgres
+	PYENGINE_REQUIRE_POSTGRES=1 $(BIN)/pytest
+
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
 
 lint: setup
 	cargo fmt --all -- --check

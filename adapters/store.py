@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from eventsourcing.persistence import InfrastructureFactory, InterfaceError, PersistenceError
 from eventsourcing.sqlite import (
@@ -59,8 +59,48 @@ def store_env(url: str, *, write: bool = True) -> dict[str, str]:
     if url.startswith("sqlite:///"):
         return _sqlite_env(url, write)
     if url.startswith(("postgresql://", "postgres://")):
-        raise InputError("--store", "the PostgreSQL adapter is not available in this version")
-    raise InputError("--store", f"unsupported store URL {url!r} (use sqlite:///FILE.db or memory:)")
+        return postgres_env(url, create_tables=False)
+    forms = "sqlite:///FILE.db, postgresql://USER:PASSWORD@HOST:PORT/DB or memory:"
+    raise InputError("--store", f"unsupported store URL {redacted(url)!r} (use {forms})")
+
+
+def postgres_env(url: str, *, create_tables: bool) -> dict[str, str]:
+    """`postgresql://user:password@host:port/dbname` onto eventsourcing's PostgreSQL keys. Only
+    `pyengine db init` creates tables (`create_tables`): several processes creating them at once
+    race in PostgreSQL's catalogue, and a standby must never try."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise InputError("--store", f"the port in {redacted(url)} is not a number from 1 to 65535") from None
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname or "/" in dbname:
+        raise InputError("--store", f"no database name in {redacted(url)} (postgresql://USER:PASSWORD@HOST:PORT/DB)")
+    if not parts.hostname:
+        raise InputError("--store", f"no host in {redacted(url)}")
+    if parts.query or parts.fragment:
+        raise InputError("--store", f"{redacted(url)}: PostgreSQL URLs take no query string or fragment")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": dbname,
+        "POSTGRES_HOST": parts.hostname,
+        "POSTGRES_PORT": str(port),
+        "POSTGRES_USER": unquote(parts.username or ""),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        # a writer waits this long for another writer's table lock, then gives up (exit 3)
+        "POSTGRES_LOCK_TIMEOUT": str(max(1, math.ceil(lock_timeout()))),
+        "CREATE_TABLE": "y" if create_tables else "n",
+    }
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def store_path(url: str) -> Path | None:
@@ -109,7 +149,9 @@ def store_errors(url: str) -> Iterator[None]:
 
 
 def store_error(exc: BaseException, url: str | None) -> InputError | StoreBusy | None:
-    """What a SQLite failure (raw or wrapped by eventsourcing) means to a user, or None if unforeseen."""
+    """What a store failure (raw or wrapped by eventsourcing) means to a user, or None if unforeseen."""
+    if url is not None and url.startswith(("postgresql://", "postgres://")):
+        return _postgres_meaning(exc, url)
     err = _sqlite_cause(exc)
     if err is None:
         return None
@@ -230,6 +272,56 @@ def _probe(path: Path, read_only: bool, timeout: float, write: bool) -> None:
         raise _opening(e, str(path), timeout) from None
     finally:
         con.close()
+
+
+def init_tables(url: str) -> None:
+    """Create the engine's tables in the store (`pyengine db init`): PostgreSQL stores get them
+    only here; a SQLite file is created with them (its writers also create them on first use)."""
+    from pyengine.store import EventLog
+
+    if url.startswith(("postgresql://", "postgres://")):
+        env = postgres_env(url, create_tables=True)
+        with store_errors(url):
+            EventLog(env=env).close()
+        return
+    open_app(EventLog, url, write=True).close()
+
+
+# psycopg's errors by class name (psycopg is only imported by eventsourcing.postgres)
+_PG_NO_TABLE = {"UndefinedTable"}
+_PG_BUSY = {"LockNotAvailable", "QueryCanceled"}
+_PG_NO_SERVER = {"PoolTimeout", "ConnectionTimeout"}
+
+
+def _postgres_meaning(exc: BaseException, url: str) -> InputError | StoreBusy | None:
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and len(chain) < 10:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    names = {type(x).__name__ for x in chain}
+    where = redacted(url)
+    if names & _PG_NO_TABLE:
+        why = "has no engine tables: create them once with `pyengine db init --store URL`"
+        return InputError("--store", f"{where} {why}")
+    if names & _PG_BUSY:
+        try:
+            timeout = lock_timeout()
+        except InputError:
+            timeout = LOCK_TIMEOUT
+        return StoreBusy(busy_message(timeout))
+    if names & _PG_NO_SERVER:
+        return InputError("--store", f"cannot connect to {where} (no server answered in time)")
+    for x in chain:
+        kind = type(x).__name__
+        if kind == "InsufficientPrivilege":
+            return InputError("--store", f"{where}: permission denied ({str(x).splitlines()[0]})")
+        if kind == "ReadOnlySqlTransaction":
+            return InputError("--store", f"{where} is read-only (a standby?): this command writes")
+        psycopg_error = type(x).__module__.startswith("psycopg")
+        if psycopg_error and kind in ("OperationalError", "InvalidCatalogName", "InvalidPassword"):
+            return InputError("--store", f"cannot use {where}: {str(x).splitlines()[0] if str(x) else kind}")
+    return None
 
 
 def _sqlite_cause(exc: BaseException | None) -> sqlite3.Error | None:

@@ -462,6 +462,14 @@ def cmd_report_sales(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_init(args: argparse.Namespace) -> int:
+    from adapters.store import init_tables, redacted
+
+    init_tables(args.store)
+    print(f"tables ready in {redacted(args.store)}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -581,6 +589,12 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--store", required=True)
     rs.add_argument("--png", default="sales-per-year.png")
     rs.set_defaults(func=cmd_report_sales)
+
+    db = sub.add_parser("db", help="store administration")
+    dbsub = db.add_subparsers(dest="db", required=True)
+    di = dbsub.add_parser("init", help="create the engine's tables once (PostgreSQL stores need it before first use)")
+    di.add_argument("--store", required=True)
+    di.set_defaults(func=cmd_db_init)
 
     x = sub.add_parser("export", help="write the current portfolio as an instance file")
     x.add_argument("--store", required=True)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from eventsourcing.persistence import IntegrityError
 
-from adapters.store import open_app
+from adapters.store import open_app, redacted
 
 from . import commands as c
 from . import snapshot
@@ -38,7 +38,7 @@ class AllocationService:
         the store read-only (it must exist; nothing is created or written)."""
         self.store_url = store_url
         self.policy = policy  # None: keep the policy the log has in force
-        self.log = get_logger("pyengine.service").bind(store=store_url)
+        self.log = get_logger("pyengine.service").bind(store=redacted(store_url))
         self.app = open_app(EventLog, store_url, write=write)
         self.use_snapshots = snapshots
         self.snapshot_every = snapshot_every

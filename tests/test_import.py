@@ -71,12 +71,11 @@ def write(tmp_path: Path, doc: dict[str, Any], name: str = "portfolio.json") -> 
     return path
 
 
-def test_import_stores_events_and_one_match_run_and_replays(tmp_path: Path) -> None:
-    db = tmp_path / "s.db"
-    p = run("import", "--store", f"sqlite:///{db}", str(PILOT2))
+def test_import_stores_events_and_one_match_run_and_replays(store_url: str, tmp_path: Path) -> None:
+    p = run("import", "--store", store_url, str(PILOT2))
     assert p.returncode == 0, p.stderr
     assert "imported 42 units, 115 households and 0 leases" in p.stdout
-    ev = run("events", "--store", f"sqlite:///{db}")
+    ev = run("events", "--store", store_url)
     kinds = [json.loads(line)["type"] for line in ev.stdout.splitlines()]
     assert kinds.count("MatchRun") == 1 and kinds[-1] == "MatchRun"
     assert kinds.count("UnitRegistered") == 42 and kinds.count("ApplicationSubmitted") == 115
@@ -84,10 +83,10 @@ def test_import_stores_events_and_one_match_run_and_replays(tmp_path: Path) -> N
     assert run_["trigger"] == "Import" and run_["log_position"] == len(kinds) - 1
     assert len(run_["assignments"]) == 42
     # the batch and its single run verify on replay
-    v = run("replay", "--store", f"sqlite:///{db}")
+    v = run("replay", "--store", store_url)
     assert v.returncode == 0 and "verified 1 of 1 MatchRuns" in v.stdout, v.stdout + v.stderr
     # and what export writes imports back to the same portfolio
-    assert run("export", "--store", f"sqlite:///{db}", "--output", str(tmp_path / "e.json")).returncode == 0
+    assert run("export", "--store", store_url, "--output", str(tmp_path / "e.json")).returncode == 0
     assert (tmp_path / "e.json").read_bytes() == PILOT2.read_bytes()
 
 

@@ -17,10 +17,6 @@ from pyengine.scenarios import pilot2
 from pyengine.service import AllocationService
 
 
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'store.db'}"
-
-
 def small_commands() -> list[c.Command]:
     cmds = pilot2.commands()
     # the day, 10 flats, 2 merges' worth of units, a few applications
@@ -30,8 +26,8 @@ def small_commands() -> list[c.Command]:
     return keep
 
 
-def test_every_command_is_followed_by_a_match_run(tmp_path: Path) -> None:
-    svc = AllocationService(url(tmp_path))
+def test_every_command_is_followed_by_a_match_run(store_url: str) -> None:
+    svc = AllocationService(store_url)
     for cmd in small_commands():
         stored = svc.submit(cmd)
         assert type(stored[-1][1].payload) is c.MatchRun
@@ -41,8 +37,8 @@ def test_every_command_is_followed_by_a_match_run(tmp_path: Path) -> None:
     svc.close()
 
 
-def test_reopened_store_gives_identical_state_and_last_run(tmp_path: Path) -> None:
-    svc = AllocationService(url(tmp_path))
+def test_reopened_store_gives_identical_state_and_last_run(store_url: str) -> None:
+    svc = AllocationService(store_url)
     for cmd in small_commands():
         svc.submit(cmd)
     before_inst = msgspec.json.encode(svc.portfolio.instance())
@@ -51,7 +47,7 @@ def test_reopened_store_gives_identical_state_and_last_run(tmp_path: Path) -> No
     before_decision = svc.portfolio.decision()
     svc.close()
 
-    again = AllocationService(url(tmp_path))
+    again = AllocationService(store_url)
     assert msgspec.json.encode(again.portfolio.instance()) == before_inst
     assert again.portfolio.ledger is not None
     assert again.portfolio.ledger.last_run == before_run
@@ -66,8 +62,8 @@ def test_reopened_store_gives_identical_state_and_last_run(tmp_path: Path) -> No
     again.close()
 
 
-def test_match_run_records_its_log_position_and_hash(tmp_path: Path) -> None:
-    svc = AllocationService(url(tmp_path))
+def test_match_run_records_its_log_position_and_hash(store_url: str) -> None:
+    svc = AllocationService(store_url)
     for cmd in small_commands()[:5]:
         svc.submit(cmd)
     runs = [(p, e.payload) for p, e in svc.stored_events() if isinstance(e.payload, c.MatchRun)]
@@ -78,8 +74,8 @@ def test_match_run_records_its_log_position_and_hash(tmp_path: Path) -> None:
     svc.close()
 
 
-def test_refused_command_stores_nothing(tmp_path: Path) -> None:
-    svc = AllocationService(url(tmp_path))
+def test_refused_command_stores_nothing(store_url: str) -> None:
+    svc = AllocationService(store_url)
     for cmd in small_commands()[:3]:
         svc.submit(cmd)
     n = len(list(svc.stored_events()))
@@ -97,11 +93,11 @@ def test_refused_command_stores_nothing(tmp_path: Path) -> None:
     svc.close()
 
 
-def test_concurrent_writer_is_detected_not_merged(tmp_path: Path) -> None:
-    a = AllocationService(url(tmp_path))
+def test_concurrent_writer_is_detected_not_merged(store_url: str) -> None:
+    a = AllocationService(store_url)
     for cmd in small_commands()[:3]:
         a.submit(cmd)
-    b = AllocationService(url(tmp_path))  # b has read the log up to here
+    b = AllocationService(store_url)  # b has read the log up to here
     a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
     # b appends from a stale view: its ledger version is taken, so the save must fail.
     events = b.portfolio.handle(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
@@ -109,7 +105,7 @@ def test_concurrent_writer_is_detected_not_merged(tmp_path: Path) -> None:
         b.app.save(*events)
     assert "IntegrityError" in type(exc.value).__name__ or "Conflict" in type(exc.value).__name__
     # through the service API a writer catches up first, so it sees a's event and goes on
-    b2 = AllocationService(url(tmp_path))
+    b2 = AllocationService(store_url)
     b2.submit(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
     kinds = [type(e.payload).__name__ for _, e in b2.stored_events()]
     assert kinds.count("UnitWithdrawn") == 2
@@ -117,11 +113,11 @@ def test_concurrent_writer_is_detected_not_merged(tmp_path: Path) -> None:
         s.close()
 
 
-def test_service_surfaces_a_conflict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    a = AllocationService(url(tmp_path))
+def test_service_surfaces_a_conflict(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = AllocationService(store_url)
     for cmd in small_commands()[:3]:
         a.submit(cmd)
-    b = AllocationService(url(tmp_path))
+    b = AllocationService(store_url)
     monkeypatch.setattr(b, "catch_up", lambda: 0)  # b misses a's write, as a racing process would
     a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
     with pytest.raises(ConcurrencyConflict):
@@ -174,8 +170,8 @@ def test_events_on_a_missing_store_is_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "missing.db").exists()
 
 
-def test_a_failure_after_events_were_folded_in_leaves_no_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    svc = AllocationService(url(tmp_path))
+def test_a_failure_after_events_were_folded_in_leaves_no_trace(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = AllocationService(store_url)
     for cmd in small_commands()[:4]:
         svc.submit(cmd)
     before = msgspec.json.encode(svc.portfolio.instance())

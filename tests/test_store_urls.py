@@ -173,8 +173,8 @@ def empty_query(d: Path, good: Path) -> str:
     return url(good) + "?"
 
 
-def postgres(d: Path, good: Path) -> str:
-    return "postgresql://localhost/pyengine"
+def postgres_without_database(d: Path, good: Path) -> str:
+    return "postgresql://app:secret@localhost:5432/"
 
 
 def unknown_scheme(d: Path, good: Path) -> str:
@@ -196,7 +196,7 @@ BOTH: list[tuple[Callable[[Path, Path], str], str]] = [
     (other_parameter, "unknown parameter 'cache'"),
     (other_mode, "mode='rwc'"),
     (empty_query, "empty query string"),
-    (postgres, "not available"),
+    (postgres_without_database, "no database name in postgresql://app:***@localhost:5432/"),
     (unknown_scheme, "unsupported store URL"),
 ]
 
