@@ -470,6 +470,22 @@ def cmd_db_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .http import load_tokens, serve
+
+    load_tokens(args.tokens)  # a bad tokens file is bad input before the server starts
+    serve(args.store, args.tokens, args.host, args.port)
+    return 0
+
+
+def cmd_token_new(args: argparse.Namespace) -> int:
+    from .http import new_token
+
+    print(new_token(args.role, args.tokens))
+    print(f"the token's hash was added to {args.tokens}; the token itself is not kept", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -595,6 +611,20 @@ def build_parser() -> argparse.ArgumentParser:
     di = dbsub.add_parser("init", help="create the engine's tables once (PostgreSQL stores need it before first use)")
     di.add_argument("--store", required=True)
     di.set_defaults(func=cmd_db_init)
+
+    sv = sub.add_parser("serve", help="the HTTP service (commands, events, decision, explain, replay, reports)")
+    sv.add_argument("--store", required=True)
+    sv.add_argument("--tokens", required=True, help="file of role:sha256 lines (pyengine token new)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.set_defaults(func=cmd_serve)
+
+    tk = sub.add_parser("token", help="HTTP access tokens")
+    tksub = tk.add_subparsers(dest="token", required=True)
+    tn = tksub.add_parser("new", help="print a new token for a role and add its hash to the tokens file")
+    tn.add_argument("--role", required=True, choices=["clerk", "auditor", "analyst"])
+    tn.add_argument("--tokens", required=True)
+    tn.set_defaults(func=cmd_token_new)
 
     x = sub.add_parser("export", help="write the current portfolio as an instance file")
     x.add_argument("--store", required=True)

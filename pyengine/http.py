@@ -1,0 +1,234 @@
+"""The HTTP service (`pyengine serve`), on Litestar: commands in, events, the decision,
+explanations, replay and reports out, each route open to the roles that may use it.
+
+Roles: a clerk submits commands and reads; an auditor reads everything and runs replay and
+explain, never writes; an analyst reads the reports. Tokens are given by the operator in a
+tokens file, one `role:sha256-of-token` per line (`pyengine token new` makes one): only their
+hashes are at rest. No or unknown token: 401; a role the route does not allow: 403; bad input:
+400 naming the field; another writer first: 409. Nothing is stored on any refusal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, FromQuery, RawBody
+
+from . import commands as c
+from .errors import ConcurrencyConflict, InputError
+from .events_json import event_record
+from .service import AllocationService
+
+ROLES = ("clerk", "auditor", "analyst")
+READERS = ("clerk", "auditor", "analyst")
+PAGE = 1000  # events per page at most
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_tokens(path: str | Path) -> dict[str, str]:
+    """The tokens file: `role:sha256` lines (blank lines and `#` comments allowed) → {hash: role}."""
+    tokens: dict[str, str] = {}
+    for n, raw in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        role, sep, digest = line.partition(":")
+        if not sep or role not in ROLES or len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+            raise InputError("--tokens", f"line {n}: expected role:sha256 with role one of {', '.join(ROLES)}")
+        tokens[digest] = role
+    return tokens
+
+
+def new_token(role: str, path: str | Path) -> str:
+    """A fresh token for `role`; its hash is appended to the tokens file, the token returned once."""
+    if role not in ROLES:
+        raise InputError("--role", f"no role {role!r}; the roles are {', '.join(ROLES)}")
+    token = secrets.token_urlsafe(32)
+    with open(path, "a") as f:
+        f.write(f"{role}:{hash_token(token)}\n")
+    return token
+
+
+def allow(*roles: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        header = connection.headers.get("authorization", "")
+        scheme, _sep, token = header.partition(" ")
+        role = connection.app.state.tokens.get(hash_token(token.strip())) if scheme.lower() == "bearer" else None
+        if role is None:
+            raise NotAuthorizedException("a valid bearer token is required")
+        if role not in roles:
+            raise PermissionDeniedException(f"the {role} role may not use this route")
+
+    return guard
+
+
+class Store:
+    """The one writer of this process, used by one request at a time (the service keeps the
+    portfolio in memory and catches up with other writers before every decision)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.lock = threading.Lock()
+        self.svc = AllocationService(url)
+
+    @contextmanager
+    def use(self) -> Iterator[AllocationService]:
+        with self.lock:
+            self.svc.catch_up()
+            yield self.svc
+
+
+def _store(request: Request[Any, Any, Any]) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _error(e: Exception) -> HTTPException:
+    if isinstance(e, InputError):
+        return HTTPException(
+            status_code=400, detail=f"{e.field}: {e.reason}", extra={"field": e.field, "reason": e.reason}
+        )
+    if isinstance(e, ConcurrencyConflict):
+        return HTTPException(status_code=409, detail=str(e) or "another writer appended first; nothing was stored")
+    raise e
+
+
+@post("/commands", guards=[allow("clerk")], sync_to_thread=True, status_code=200)
+def submit(request: Request[Any, Any, Any], body: RawBody) -> list[dict[str, Any]]:
+    """One command (a JSON object with its `type`); `Idempotency-Key` or `command_id` makes a
+    retry safe. Answers the stored events, MatchRun last."""
+    try:
+        cmd, key = c.parse_command_line(body)
+        key = request.headers.get("idempotency-key") or key
+        with _store(request).use() as svc:
+            stored = svc.submit(cmd, command_id=key)
+    except (InputError, ConcurrencyConflict) as e:
+        raise _error(e) from None
+    return [event_record(pos, ev) for pos, ev in stored]
+
+
+@get("/events", guards=[allow(*READERS)], sync_to_thread=True)
+def events(
+    request: Request[Any, Any, Any],
+    after: FromQuery[int] = 0,
+    limit: FromQuery[int] = PAGE,
+    type: FromQuery[str | None] = None,
+) -> dict[str, Any]:
+    """Stored events after position `after`, at most `limit` (≤ 1000), optionally of one type;
+    `next` is the position to ask from for the next page."""
+    if limit < 1 or limit > PAGE:
+        raise _error(InputError("limit", f"must be 1 to {PAGE}"))
+    from .cli import check_event_type
+
+    try:
+        check_event_type(type)
+    except InputError as e:
+        raise _error(InputError("type", e.reason)) from None
+    out: list[dict[str, Any]] = []
+    last = after
+    with _store(request).use() as svc:
+        app = svc.app
+        for note in app.recorder.select_notifications(start=after + 1, limit=limit):
+            last = note.id
+            ev = app.mapper.to_domain_event(note)
+            if type is None or type_name(ev) == type:
+                out.append(event_record(note.id, ev))
+    return {"events": out, "next": last}
+
+
+def type_name(event: Any) -> str:
+    return str(type(event.payload).__name__)
+
+
+@get("/decision", guards=[allow(*READERS)], sync_to_thread=True)
+def decision(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The current decision: the last run's head and every household's proposed unit."""
+    with _store(request).use() as svc:
+        head = svc.head
+        ledger = svc.portfolio.ledger
+        assignments = {h: msgspec.to_builtins(a) for h, a in sorted(ledger.decision.items())} if ledger else {}
+    return {"head": head._asdict() if head else None, "assignments": assignments}
+
+
+@get("/explain/household/{hid:str}", guards=[allow("clerk", "auditor")], sync_to_thread=True)
+def explain_household(request: Request[Any, Any, Any], hid: FromPath[str]) -> dict[str, Any]:
+    from .explain import explain_household as explain
+    from .explain import state_at
+
+    try:
+        pf, run = state_at(_store(request).url, None, None)
+        return explain(pf, run, hid)
+    except InputError as e:
+        raise _error(e) from None
+
+
+@get("/explain/unit/{uid:str}", guards=[allow("clerk", "auditor")], sync_to_thread=True)
+def explain_unit(request: Request[Any, Any, Any], uid: FromPath[str]) -> dict[str, Any]:
+    from .explain import explain_unit as explain
+    from .explain import state_at
+
+    try:
+        pf, run = state_at(_store(request).url, None, None)
+        return explain(pf, run, uid)
+    except InputError as e:
+        raise _error(e) from None
+
+
+@get("/replay", guards=[allow("auditor")], sync_to_thread=True)
+def replay_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Replays the whole log now and answers what it found."""
+    from .replay import replay
+
+    r = replay(_store(request).url)
+    return {
+        "events": r.events, "runs_verified": r.runs_verified, "seconds": round(r.seconds, 3),
+        "divergence": dataclasses.asdict(r.divergence) if r.divergence else None,
+        "snapshots_checked": r.snapshots_checked, "snapshot_problems": r.snapshot_problems,
+        "head": dataclasses.asdict(r.head) if r.head else None,
+    }  # fmt: skip
+
+
+@get("/reports/sales", guards=[allow("analyst", "auditor")], sync_to_thread=True)
+def report_sales(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    from .reports import sales_by_year
+
+    with _store(request).use() as svc:
+        years = sales_by_year(ev.payload for _, ev in svc.stored_events())
+    return {str(y): dataclasses.asdict(v) for y, v in sorted(years.items())}
+
+
+def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
+    store = Store(store_url)
+
+    def close() -> None:
+        store.svc.close()
+
+    app = Litestar(
+        route_handlers=[submit, events, decision, explain_household, explain_unit, replay_status, report_sales],
+        on_shutdown=[close],
+    )
+    app.state.store = store
+    app.state.tokens = tokens
+    return app
+
+
+def serve(store_url: str, tokens_path: str, host: str, port: int) -> None:
+    import uvicorn
+
+    app = create_app(store_url, load_tokens(tokens_path))  # opens the store: its errors come first
+    uvicorn.run(app, host=host, port=port, log_level="warning")
