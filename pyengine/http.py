@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -29,11 +30,13 @@ from litestar.params import FromPath, FromQuery, RawBody
 from . import commands as c
 from .errors import ConcurrencyConflict, InputError
 from .events_json import event_record
+from .schema import unique_keys
 from .service import AllocationService
 
 ROLES = ("clerk", "auditor", "analyst")
 READERS = ("clerk", "auditor", "analyst")
 PAGE = 1000  # events per page at most
+BATCH = 10_000  # commands per batch at most
 
 
 def hash_token(token: str) -> str:
@@ -117,6 +120,33 @@ def submit(request: Request[Any, Any, Any], body: RawBody) -> list[dict[str, Any
         key = request.headers.get("idempotency-key") or key
         with _store(request).use() as svc:
             stored = svc.submit(cmd, command_id=key)
+    except (InputError, ConcurrencyConflict) as e:
+        raise _error(e) from None
+    return [event_record(pos, ev) for pos, ev in stored]
+
+
+@post("/commands/batch", guards=[allow("clerk")], sync_to_thread=True, status_code=200)
+def submit_batch(request: Request[Any, Any, Any], body: RawBody) -> list[dict[str, Any]]:
+    """A JSON array of commands stored as one write, re-matched once at the end (all or
+    nothing: a refused command names its place, `[i].field`, and nothing is stored)."""
+    try:
+        try:
+            items = json.loads(body, object_pairs_hook=unique_keys)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+            raise InputError("$", "expected a JSON array of commands") from None
+        if not isinstance(items, list) or not items or len(items) > BATCH:
+            raise InputError("$", f"expected a JSON array of 1 to {BATCH:,} commands")
+        cmds: list[c.Command] = []
+        for i, item in enumerate(items):
+            try:
+                cmd, key = c.parse_command_line(json.dumps(item).encode())
+            except InputError as e:
+                raise InputError(f"[{i}].{e.field}".replace(".$", ""), e.reason) from None
+            if key is not None:
+                raise InputError(f"[{i}].command_id", "idempotency keys are taken one command at a time")
+            cmds.append(cmd)
+        with _store(request).use() as svc:
+            stored = svc.submit_batch(cmds, "Batch", [f"[{i}]" for i in range(len(cmds))])
     except (InputError, ConcurrencyConflict) as e:
         raise _error(e) from None
     return [event_record(pos, ev) for pos, ev in stored]
@@ -219,7 +249,16 @@ def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
         store.svc.close()
 
     app = Litestar(
-        route_handlers=[submit, events, decision, explain_household, explain_unit, replay_status, report_sales],
+        route_handlers=[
+            submit,
+            submit_batch,
+            events,
+            decision,
+            explain_household,
+            explain_unit,
+            replay_status,
+            report_sales,
+        ],
         on_shutdown=[close],
     )
     app.state.store = store

@@ -25,6 +25,7 @@ APPLY = b'{"type": "ApplicationSubmitted", "id": "H1", "adults": 1, "applied_on"
 # route → the roles it allows
 ROUTES: dict[tuple[str, str], set[str]] = {
     ("POST", "/commands"): {"clerk"},
+    ("POST", "/commands/batch"): {"clerk"},
     ("GET", "/events"): {"clerk", "auditor", "analyst"},
     ("GET", "/decision"): {"clerk", "auditor", "analyst"},
     ("GET", "/explain/household/H1"): {"clerk", "auditor"},
@@ -50,6 +51,8 @@ def auth(role: str) -> dict[str, str]:
 def call(cl: TestClient[Any], method: str, path: str, headers: dict[str, str]) -> Any:
     if method == "POST":
         body = b'{"type": "ApplicationSubmitted", "id": "H9", "adults": 2, "applied_on": "2021-02-01"}'
+        if path.endswith("batch"):
+            body = b"[" + body.replace(b"H9", b"H8") + b"]"
         return cl.post(path, content=body, headers=headers)
     return cl.get(path, headers=headers)
 
@@ -88,6 +91,24 @@ def test_bad_input_names_the_field_and_stores_nothing(client: TestClient[Any]) -
     r = client.get("/events", params={"type": "Nope"}, headers=auth("clerk"))
     assert r.status_code == 400 and r.json()["extra"]["field"] == "type"
     assert client.get("/events", headers=auth("clerk")).json()["next"] == before
+
+
+def test_a_batch_is_one_write_or_nothing(client: TestClient[Any]) -> None:
+    before = client.get("/events", headers=auth("clerk")).json()["next"]
+    two = (
+        b"["
+        + APPLY.replace(b"H1", b"H5")
+        + b","
+        + APPLY.replace(b"H1", b"H6").replace(b'"adults": 1', b'"adults": 0')
+        + b"]"
+    )
+    r = client.post("/commands/batch", content=two, headers=auth("clerk"))
+    assert r.status_code == 400 and r.json()["extra"]["field"] == "[1].adults", r.text
+    assert client.get("/events", headers=auth("clerk")).json()["next"] == before
+    ok = b"[" + APPLY.replace(b"H1", b"H5") + b"," + APPLY.replace(b"H1", b"H6") + b"]"
+    stored = client.post("/commands/batch", content=ok, headers=auth("clerk")).json()
+    kinds = [e["type"] for e in stored]
+    assert kinds.count("MatchRun") == 1 and kinds[-1] == "MatchRun" and kinds.count("ApplicationSubmitted") == 2
 
 
 def test_retry_with_the_same_key_is_answered_not_stored_again(client: TestClient[Any]) -> None:
