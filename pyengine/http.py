@@ -195,28 +195,27 @@ def decision(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {"head": head._asdict() if head else None, "assignments": assignments}
 
 
-@get("/explain/household/{hid:str}", guards=[allow("clerk", "auditor")], sync_to_thread=True)
-def explain_household(request: Request[Any, Any, Any], hid: FromPath[str]) -> dict[str, Any]:
-    from .explain import explain_household as explain
-    from .explain import state_at
+def _explained(request: Request[Any, Any, Any], kind: str, ident: str) -> dict[str, Any]:
+    """The explanation of household or unit `ident` in the last run (explain folds the log up
+    to that run itself, so it reads the store, not the writer's view)."""
+    from . import explain
 
     try:
-        pf, run = state_at(_store(request).url, None, None)
-        return explain(pf, run, hid)
+        pf, run = explain.state_at(_store(request).url, None, None)
+        how = explain.explain_household if kind == "household" else explain.explain_unit
+        return how(pf, run, ident)
     except InputError as e:
         raise _error(e) from None
+
+
+@get("/explain/household/{hid:str}", guards=[allow("clerk", "auditor")], sync_to_thread=True)
+def explain_household(request: Request[Any, Any, Any], hid: FromPath[str]) -> dict[str, Any]:
+    return _explained(request, "household", hid)
 
 
 @get("/explain/unit/{uid:str}", guards=[allow("clerk", "auditor")], sync_to_thread=True)
 def explain_unit(request: Request[Any, Any, Any], uid: FromPath[str]) -> dict[str, Any]:
-    from .explain import explain_unit as explain
-    from .explain import state_at
-
-    try:
-        pf, run = state_at(_store(request).url, None, None)
-        return explain(pf, run, uid)
-    except InputError as e:
-        raise _error(e) from None
+    return _explained(request, "unit", uid)
 
 
 @get("/replay", guards=[allow("auditor")], sync_to_thread=True)
