@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test test-rust test-py postgres lint bench bench-replay clean
+.PHONY: setup demo test test-rust test-py postgres chromium lint bench bench-replay clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,20 @@ test-rust:
 	cargo test -p engine_core --test incremental
 
 # The store suites also run on PostgreSQL: the tests start (and stop) their own server from
-# Debian's binaries, on 127.0.0.1 and a free port; installed here when missing.
-test-py: postgres
-	PYENGINE_REQUIRE_POSTGRES=1 $(BIN)/pytest
+# Debian's binaries, on 127.0.0.1 and a free port; installed here when missing, as is the
+# headless Chromium that loads the HTTP service's page.
+test-py: postgres chromium
+	PYENGINE_REQUIRE_POSTGRES=1 PYENGINE_REQUIRE_CHROMIUM=1 $(BIN)/pytest
 
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 lint: setup
 	cargo fmt --all -- --check

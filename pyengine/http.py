@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import json
 import secrets
 import threading
@@ -19,13 +20,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
-from litestar import Litestar, Request, get, post
+from litestar import Litestar, MediaType, Request, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, RawBody
+from litestar.response import Redirect
 
 from . import commands as c
 from .errors import ConcurrencyConflict, InputError
@@ -67,11 +71,16 @@ def new_token(role: str, path: str | Path) -> str:
     return token
 
 
+COOKIE = "pyengine_token"
+
+
 def allow(*roles: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
     def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         header = connection.headers.get("authorization", "")
         scheme, _sep, token = header.partition(" ")
-        role = connection.app.state.tokens.get(hash_token(token.strip())) if scheme.lower() == "bearer" else None
+        if scheme.lower() != "bearer":
+            token = connection.cookies.get(COOKIE, "")  # a browser, after /login
+        role = connection.app.state.tokens.get(hash_token(token.strip()))
         if role is None:
             raise NotAuthorizedException("a valid bearer token is required")
         if role not in roles:
@@ -241,6 +250,66 @@ def report_sales(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {str(y): dataclasses.asdict(v) for y, v in sorted(years.items())}
 
 
+@get("/login", sync_to_thread=False)
+def login(request: Request[Any, Any, Any], token: FromQuery[str]) -> Redirect:
+    """For a browser: a valid token becomes an HttpOnly cookie, then the overview page."""
+    if request.app.state.tokens.get(hash_token(token)) is None:
+        raise NotAuthorizedException("a valid token is required")
+    cookie = Cookie(key=COOKIE, value=token, httponly=True, samesite="strict", path="/")
+    return Redirect(path="/", cookies=[cookie])
+
+
+@get("/", guards=[allow(*READERS)], sync_to_thread=True, media_type=MediaType.HTML)
+def overview(request: Request[Any, Any, Any]) -> str:
+    """The current allocation per building, with its mix against the caps and links to each
+    household's explanation: one server-rendered page, no script."""
+    with _store(request).use() as svc:
+        head = svc.head
+        pf = svc.portfolio
+        ledger = pf.ledger
+        household_of = {a.unit: h for h, a in ledger.decision.items()} if ledger else {}
+        rows_of: dict[str, list[Any]] = {}
+        for row in ledger.cap_rows.values() if ledger else ():
+            rows_of.setdefault(row.scope, []).append(row)
+        buildings: dict[str, list[Any]] = {}
+        for unit in pf.units.values():
+            if unit.sold or unit.withdrawn or getattr(unit, "merged_into", None):
+                continue  # not in the rental portfolio
+            buildings.setdefault(unit.spec.building, []).append(unit.spec)
+    return render_overview(head, buildings, household_of, rows_of)
+
+
+def render_overview(
+    head: Any, buildings: dict[str, list[Any]], household_of: dict[str, str], rows_of: dict[str, list[Any]]
+) -> str:
+    e = html.escape
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Allocation</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 8px}.over{color:#b00}</style></head><body>",
+        "<h1>Current allocation</h1>",
+        f"<p id='head'>Run {head.run}, log position {head.position}</p>" if head else "<p id='head'>No run yet</p>",
+    ]
+    for building in sorted(buildings):
+        units = sorted(buildings[building], key=lambda u: u.id)
+        housed = sum(1 for u in units if u.id in household_of)
+        parts.append(f"<section class='building' id='building-{e(building)}'><h2>{e(building)}</h2>")
+        parts.append(f"<p>{housed} of {len(units)} units proposed</p>")
+        scopes = sorted({building, *(u.stairwell for u in units)})
+        for scope in scopes:
+            for row in sorted(rows_of.get(scope, ()), key=lambda r: r.rule):
+                over = " over" if row.count > row.cap else ""
+                parts.append(f"<p class='mix{over}'>{e(row.flag)} in {e(scope)}: {row.count} of at most {row.cap}</p>")
+        parts.append("<table><tr><th>unit</th><th>rooms</th><th>household</th></tr>")
+        for u in units:
+            h = household_of.get(u.id)
+            who = f"<a href='/explain/household/{quote(h)}'>{e(h)}</a>" if h else "vacant"
+            parts.append(f"<tr><td>{e(u.id)}</td><td>{u.rooms}</td><td>{who}</td></tr>")
+        parts.append("</table></section>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
 def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
     store = Store(store_url)
 
@@ -249,6 +318,8 @@ def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
 
     app = Litestar(
         route_handlers=[
+            login,
+            overview,
             submit,
             submit_batch,
             events,

@@ -32,6 +32,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/explain/unit/U1"): {"clerk", "auditor"},
     ("GET", "/replay"): {"auditor"},
     ("GET", "/reports/sales"): {"analyst", "auditor"},
+    ("GET", "/"): {"clerk", "auditor", "analyst"},
 }
 
 
@@ -130,6 +131,21 @@ def test_a_conflict_is_409(client: TestClient[Any], monkeypatch: pytest.MonkeyPa
     assert r.status_code == 409
 
 
+def test_the_overview_page(client: TestClient[Any]) -> None:
+    page = client.get("/", headers=auth("analyst"))
+    assert page.headers["content-type"].startswith("text/html")
+    assert "id='building-B1'" in page.text and "<a href='/explain/household/H1'>H1</a>" in page.text
+    # a browser logs in once: the token becomes an HttpOnly cookie
+    assert client.get("/login", params={"token": "nope"}, follow_redirects=False).status_code == 401
+    client.cookies.clear()
+    r = client.get("/login", params={"token": TOKENS["auditor"]}, follow_redirects=False)
+    assert r.status_code in (301, 302, 303, 307) and "httponly" in r.headers["set-cookie"].lower()
+    client.cookies.set("pyengine_token", TOKENS["auditor"])
+    assert client.get("/").status_code == 200
+    client.cookies.clear()
+    assert client.get("/").status_code == 401
+
+
 def test_tokens_file_holds_hashes_only(tmp_path: Path) -> None:
     path = tmp_path / "tokens"
     token = new_token("auditor", path)
@@ -140,6 +156,8 @@ def test_tokens_file_holds_hashes_only(tmp_path: Path) -> None:
 def test_a_real_server_process(store_url: str, tmp_path: Path) -> None:
     """`pyengine serve` on 127.0.0.1: a clerk's command in, the decision out."""
     import json
+    import os
+    import shutil
     import socket
     import subprocess
     import sys
@@ -181,6 +199,17 @@ def test_a_real_server_process(store_url: str, tmp_path: Path) -> None:
         assert status == 200 and d["assignments"]["H1"]["unit"] == "U1"
         status, _ = send("/replay")
         assert status == 403
+        # what a person sees: the page in headless Chromium, after logging in with the token
+        browser = shutil.which("chromium") or shutil.which("chromium-browser")
+        if browser is None:
+            assert not os.environ.get("PYENGINE_REQUIRE_CHROMIUM"), "chromium is not installed"
+            return
+        dom = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", f"{base}/login?token={clerk}"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+        assert "Current allocation" in dom and 'id="building-B1"' in dom, dom[:500]
+        assert '<a href="/explain/household/H1">H1</a>' in dom
     finally:
         proc.terminate()
         proc.wait(timeout=30)
