@@ -133,7 +133,24 @@ def open_app(factory: Callable[[dict[str, str]], A], url: str, *, write: bool = 
     SQLite's failures while opening raised as InputError (exit 2) or StoreBusy (exit 3)."""
     env = store_env(url, write=write)
     with store_errors(url):
+        if write and env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+            _refuse_standby(env, url)
         return factory(env)
+
+
+def _refuse_standby(env: dict[str, str], url: str) -> None:
+    """A writer must reach the primary: on a standby every write fails, and in psycopg's
+    pipeline mode the error that surfaces may be a bare "pipeline aborted"; ask first."""
+    import psycopg
+
+    with psycopg.connect(
+        host=env["POSTGRES_HOST"], port=int(env["POSTGRES_PORT"]), dbname=env["POSTGRES_DBNAME"],
+        user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"],
+        connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+    ) as conn:  # fmt: skip
+        row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+    if row is not None and row[0]:
+        raise InputError("--store", f"{redacted(url)} is a standby (read-only): commands that write need the primary")
 
 
 @contextmanager

@@ -61,6 +61,29 @@ class Server:
     def log(self) -> str:
         return os.path.join(self.folder, "server.log")
 
+    def standby(self) -> Server:
+        """A hot standby of this server (`pg_basebackup -R`, streaming), on its own port."""
+        folder = tempfile.mkdtemp(prefix="pyengine-pg-standby-")
+        if os.geteuid() == 0:
+            shutil.chown(folder, "postgres", "postgres")
+        other = Server(self.bin, folder, _free_port())
+        try:
+            self._run(
+                os.path.join(self.bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                "-D", other.data, "-R", "-X", "stream",
+            )  # fmt: skip
+            opts = f"-p {other.port} -k {other.folder} -c listen_addresses=127.0.0.1 -c hot_standby=on"
+            other._run(os.path.join(self.bin, "pg_ctl"), "-D", other.data, "-o", opts, "-l", other.log, "-w", "start")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return other
+
+    def url_of(self, url: str) -> str:
+        """The same database's URL on this server."""
+        head, _, rest = url.rpartition("@127.0.0.1:")
+        return f"{head}@127.0.0.1:{self.port}/{rest.partition('/')[2]}"
+
     def sql(self, statement: str, db: str = "postgres") -> None:
         import psycopg
 

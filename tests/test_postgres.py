@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,33 @@ def test_store_commands_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     assert json.loads(out.read_text())["units"]
     sales = run("report", "sales", "--store", pg_url, "--png", str(tmp_path / "s.png"))
     assert sales.returncode == 0, sales.stderr
+
+
+def test_readers_on_a_standby(pg_server: pgserver.Server, pg_url: str, tmp_path: Path) -> None:
+    """The scale-out path: one primary for writes, a hot standby for an auditor's reads; a write
+    sent to the standby is refused (exit 2) and nothing changes."""
+    assert run("demo", "--store", pg_url, cwd=tmp_path).returncode == 0
+    standby = pg_server.standby()
+    try:
+        on_standby = standby.url_of(pg_url)
+        more = tmp_path / "more.jsonl"
+        more.write_text('{"type": "ApplicationSubmitted", "id": "S1", "adults": 1, "applied_on": "2021-01-01"}\n')
+        assert run("submit", "--store", pg_url, str(more)).returncode == 0
+        primary = run("events", "--store", pg_url).stdout
+        for _ in range(100):  # streaming replication catches up
+            if run("events", "--store", on_standby).stdout == primary:
+                break
+            time.sleep(0.1)
+        assert run("events", "--store", on_standby).stdout == primary
+        v = run("replay", "--store", on_standby)
+        assert v.returncode == 0 and "verified" in v.stdout, v.stdout + v.stderr
+        again = tmp_path / "again.jsonl"
+        again.write_text('{"type": "ApplicationSubmitted", "id": "S2", "adults": 1, "applied_on": "2021-01-01"}\n')
+        w = run("submit", "--store", on_standby, str(again))
+        assert w.returncode == 2 and "is a standby (read-only)" in w.stderr, w.stderr
+        assert run("events", "--store", pg_url).stdout == primary
+    finally:
+        standby.stop()
 
 
 @pytest.mark.parametrize(
