@@ -39,7 +39,7 @@ class Server:
 
     def _run(self, *cmd: str) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True, timeout=120)
 
     def start(self) -> None:
         self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8")
@@ -70,7 +70,7 @@ class Server:
         try:
             self._run(
                 os.path.join(self.bin, "pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                "-D", other.data, "-R", "-X", "stream",
+                "-D", other.data, "-R", "-X", "stream", "-c", "fast",  # no wait for a spread checkpoint
             )  # fmt: skip
             opts = f"-p {other.port} -k {other.folder} -c listen_addresses=127.0.0.1 -c hot_standby=on"
             other._run(os.path.join(self.bin, "pg_ctl"), "-D", other.data, "-o", opts, "-l", other.log, "-w", "start")
