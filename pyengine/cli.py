@@ -200,7 +200,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from .events_json import event_line
+    from .events_json import check_event_type, event_line
     from .service import AllocationService
 
     check_event_type(args.type)
@@ -215,20 +215,6 @@ def cmd_events(args: argparse.Namespace) -> int:
     finally:
         svc.close()
     return 0
-
-
-def check_event_type(name: str | None) -> None:
-    """`events --type`: the name of a stored event type (a payload class), else exit 2."""
-    import difflib
-
-    from .store import PAYLOADS
-
-    known = [p.__name__ for p in PAYLOADS]
-    if name is None or name in known:
-        return
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    raise InputError("--type", f"no event type {name!r}{hint}; the types are {', '.join(sorted(known))}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 
 from . import commands as c
+from .errors import InputError
 
 _HOUSEHOLD_TYPES = (
     c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired, c.LeaseSigned, c.LeaseRenewalDue,
@@ -67,3 +68,18 @@ _encoder = msgspec.json.Encoder()
 
 def event_line(position: int, event: Any) -> bytes:
     return _encoder.encode(event_record(position, event))
+
+
+def check_event_type(name: str | None, field: str = "--type") -> None:
+    """`events --type` (or the HTTP `type` parameter): the name of a stored event type (a
+    payload class), else InputError naming `field`."""
+    import difflib
+
+    from .store import PAYLOADS
+
+    known = [p.__name__ for p in PAYLOADS]
+    if name is None or name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise InputError(field, f"no event type {name!r}{hint}; the types are {', '.join(sorted(known))}")

@@ -33,7 +33,7 @@ from litestar.response import Redirect
 
 from . import commands as c
 from .errors import ConcurrencyConflict, InputError
-from .events_json import event_record
+from .events_json import check_event_type, event_record
 from .schema import unique_keys
 from .service import AllocationService
 
@@ -172,12 +172,10 @@ def events(
     `next` is the position to ask from for the next page."""
     if limit < 1 or limit > PAGE:
         raise _error(InputError("limit", f"must be 1 to {PAGE}"))
-    from .cli import check_event_type
-
     try:
-        check_event_type(type)
+        check_event_type(type, "type")
     except InputError as e:
-        raise _error(InputError("type", e.reason)) from None
+        raise _error(e) from None
     out: list[dict[str, Any]] = []
     last = after
     with _store(request).use() as svc:

@@ -23,8 +23,9 @@ import pytest
 
 from adapters import records
 from adapters.store import _retrying, busy_message, open_app, store_env
-from pyengine.cli import check_event_type, main
+from pyengine.cli import main
 from pyengine.errors import InputError, StoreBusy
+from pyengine.events_json import check_event_type
 from pyengine.store import EventLog
 
 ROOT = Path(__file__).resolve().parents[1]

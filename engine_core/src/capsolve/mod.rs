@@ -73,10 +73,6 @@ impl CapSolver {
         }
     }
 
-    pub fn n_rules(&self) -> usize {
-        self.n_rules
-    }
-
     fn grow_cols(&mut self, c: usize) {
         if c >= self.col_live.len() {
             self.col_live.resize(c + 1, false);
@@ -163,15 +159,6 @@ impl CapSolver {
             self.row_live[ru] = false;
             self.base[ru].clear();
         }
-    }
-
-    pub fn row_live(&self, r: u32) -> bool {
-        self.row_live.get(r as usize).copied().unwrap_or(false)
-    }
-
-    /// Rows with an edge into column `c`.
-    pub fn col_rows(&self, c: u32) -> &[u32] {
-        self.warm.col_rows(c)
     }
 
     /// Sets or removes the unpriced edge `(r, c)` of a live row; call [`CapSolver::repair_col`]
@@ -360,6 +347,7 @@ impl CapSolver {
     }
 
     /// Checks that the answer is a matching that keeps the caps (tests).
+    #[cfg(test)]
     pub fn check(&self, s: &Solved) -> Result<(), String> {
         let mut used = std::collections::BTreeSet::new();
         let mut counts = vec![0i64; self.cap.len()];

@@ -15,8 +15,10 @@ pub(super) struct CapState {
     /// Row (household slot) and column of each household and unit in the solver.
     rows: BTreeMap<String, u32>,
     cols: BTreeMap<String, u32>,
-    /// Hashed id of each unit slot (tie-break keys).
+    /// Hashed id of each unit and household slot (tie-break keys), set when its column or
+    /// row is (re)built.
     col_key: Vec<u64>,
+    row_key: Vec<u64>,
     dirty_hh: BTreeSet<String>,
     dirty_units: BTreeSet<String>,
     dirty_buildings: BTreeSet<u32>,
@@ -65,7 +67,7 @@ impl CapState {
     /// The solver's edges of household `h`: every eligible unit (an applicant's only where it
     /// scores above staying unmatched), and an applicant's "stay unmatched" column.
     fn row_edges(&self, s: &Snapshot<'_>, us: &[usize], h: usize) -> Vec<Edge> {
-        let rk = warm::hash_str(&s.hh(h).id);
+        let rk = self.row_key[h];
         let sitting = s.own[h].is_some();
         let mut out = Vec::new();
         let mut scratch = Vec::new();
@@ -90,13 +92,19 @@ impl CapState {
     }
 
     fn set_rows(&mut self, s: &Snapshot<'_>, o: &Order, hs: &[usize], caps: &[Cap]) {
+        for &h in hs {
+            if h >= self.row_key.len() {
+                self.row_key.resize(h + 1, 0);
+            }
+            self.row_key[h] = warm::hash_str(&s.hh(h).id);
+        }
         let edges: Vec<Vec<Edge>> = hs
             .par_iter()
             .map(|&h| self.row_edges(s, &o.us, h))
             .collect();
         for (&h, e) in hs.iter().zip(edges) {
             let hh = s.hh(h);
-            let rank = warm::hash_str(&hh.id) as u32;
+            let rank = self.row_key[h] as u32;
             self.solver.set_row(h as u32, flags(caps, hh), rank, e);
         }
     }
@@ -205,9 +213,8 @@ impl CapState {
                 })
                 .collect();
             for (&h, w) in kept.iter().zip(scores) {
-                let rk = warm::hash_str(&s.hh(h).id);
-                self.solver
-                    .set_edge(h as u32, c, w.map(|w| (w, warm::tie(rk, ck))));
+                let t = |w| (w, warm::tie(self.row_key[h], ck));
+                self.solver.set_edge(h as u32, c, w.map(t));
             }
             self.solver.repair_col(c);
         }
