@@ -741,9 +741,10 @@ def test_json_events_still_print(capsys: pytest.CaptureFixture[str], store: Path
 def test_an_output_that_fails_after_the_checks_names_its_option(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, store: Path, tmp_path: Path
 ) -> None:
-    import pyengine.cli
+    import pyengine.cli.instances
 
-    monkeypatch.setattr(pyengine.cli, "_check_output", lambda path, field: None)  # as if the folder vanished since
+    # as if the folder vanished since the check (patched in the module `export` lives in)
+    monkeypatch.setattr(pyengine.cli.instances, "check_output", lambda path, field: None)
     target = tmp_path / "gone" / "x.json"
     code, _, err = cli(capsys, "export", "--store", url(store), "--output", str(target))
     assert code == 2, err

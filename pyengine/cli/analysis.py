@@ -1,0 +1,52 @@
+"""Analyses of a stored history: `whatif` (the same history under another policy) and
+`report sales` (rent-to-own per year). Both only read the store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ._common import check_output, check_output_folder, open_service, require_store
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    from ..policy import load_policy
+    from ..whatif import FILES, compare, write
+
+    require_store(args.store)
+    policy = load_policy(args.policy)
+    check_output_folder(args.out, "--out", FILES)  # before re-running the whole history
+    out = compare(args.store, policy, progress=True)
+    files = write(out, Path(args.out), policy)
+    changed = [r for r in out.household_rows.values() if r["unit_actual"] != r["unit_whatif"]]
+    print(
+        f"{out.runs} runs re-run under policy v{policy.version}: {out.runs_changed} would have proposed "
+        f"something else; {len(out.run_rows)} proposals differ in all"
+    )
+    print(
+        f"at the last run {len(changed)} household(s) would get another unit (or none); objective "
+        f"{out.objective_actual} actual vs {out.objective_whatif} what-if"
+    )
+    for r in changed[:10]:
+        print(
+            f"  {r['household']}: {r['unit_actual'] or '-'} ({r['score_actual']}) -> "
+            f"{r['unit_whatif'] or '-'} ({r['score_whatif']})"
+        )
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def cmd_report_sales(args: argparse.Namespace) -> int:
+    from ..reports import format_table, plot_sales, sales_by_year
+
+    check_output(args.png, "--png")
+    svc = open_service(args.store, must_exist=True)
+    try:
+        years = sales_by_year(ev.payload for _, ev in svc.stored_events())
+    finally:
+        svc.close()
+    print(format_table(years))
+    if years:
+        plot_sales(years, args.png)
+        print(f"chart: {args.png}")
+    return 0
