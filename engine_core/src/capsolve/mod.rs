@@ -1,15 +1,15 @@
 //! Exact matching under mix caps, kept warm between re-matches: a price `λ_k ≥ 0` on each cap
-//! row, charged on every pair that counts towards it, is moved (each row by its own step, grown
-//! while the row asks the same way and halved when it turns) until the
-//! matching that is optimal under the priced weights keeps every cap and fills every priced
-//! row exactly; that proves it optimal. Where no such prices exist (the relaxation is
-//! fractional, or two flagged households leave a scope at the same price), branch and bound on
-//! "household `r` counts towards row `k`" (in / out) finishes the proof, within a node budget.
+//! row, charged on every pair that counts towards it, is moved by a cutting-plane model of
+//! the Lagrangian bound ([`dual`]) until a matching that keeps every cap, met on the way,
+//! weighs as much as the bound at some prices; that proves it optimal. Where no such prices
+//! exist (the relaxation is fractional, as it often is at the level of the ties), branch and
+//! bound on "household `r` counts towards row `k`" (in / out) finishes the proof, within a
+//! node budget.
 //!
 //! The proof: for prices `λ ≥ 0`, any matching `y` that keeps the caps has
 //! `W(y) ≤ W(y) − Σ λ_k (a_k(y) − cap_k) ≤ max_x [W(x) − Σ λ_k a_k(x)] + Σ λ_k cap_k = L(λ)`.
-//! If `x` attains the max, keeps the caps, and `a_k(x) = cap_k` wherever `λ_k > 0`, then
-//! `W(x) = L(λ)`. Weights are the solver's lexicographic `w·2⁶⁴ + t` and prices are integers
+//! So a matching `x` that keeps the caps with `W(x) = min over the prices tried of L(λ)` is
+//! optimal (at such prices, `x` attains the max and fills every priced row). Weights are the solver's lexicographic `w·2⁶⁴ + t` and prices are integers
 //! in the same units, so the proof is exact, and (ties being broken per pair) the optimum is
 //! unique: the answer does not depend on the prices the search started from.
 //!
@@ -18,9 +18,6 @@
 //! ([`Warm::reweight`]), so both the search and the next re-match start from the last prices.
 
 use crate::warm::{Edge, Warm, NONE};
-
-/// One point of score in weight units: the first step of a price that must rise.
-const POINT: i128 = 1 << 64;
 
 /// Highest price: above any difference of weights (scores stay below 2³⁰ points), low
 /// enough that sums over a national portfolio stay far inside `i128`. A row still over-full
@@ -381,6 +378,7 @@ impl CapSolver {
     }
 }
 
+mod dual;
 mod search;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 //! The price search and the branch and bound of [`CapSolver::solve`].
 
+use super::dual::{to_units, Bundle, Cut};
 use super::*;
 
 /// Search budget per node: price moves before a node is branched on.
@@ -10,8 +11,8 @@ const NODE_ITERS: usize = 120;
 enum Found {
     /// No matching keeps the sitting tenants housed under the node's fixes.
     Infeasible,
-    /// The matching under the prices is optimal for the node.
-    Proven,
+    /// This matching (its weight, its column per row) keeps the caps and meets the bound.
+    Proven(i128, Vec<u32>),
     /// No certifying prices found; the best bound seen.
     Open(i128),
 }
@@ -63,12 +64,12 @@ impl Best {
 }
 
 impl CapSolver {
-    /// Moves the prices in `lambda` until the priced optimum of `warm` is proven optimal, the
-    /// bound falls to `floor` (nothing better than the incumbent can be here), or `iters` moves
-    /// are spent. Each row's price moves by its own step, doubled while the row keeps asking
-    /// the same way and halved when it turns: rows that share households settle together
-    /// instead of undoing each other's brackets. Every feasible matching met is offered to
-    /// `seen`.
+    /// Moves the prices in `lambda` until a matching that keeps the caps is proven optimal
+    /// (its weight meets the bound at some prices), the bound falls to `floor` (nothing better
+    /// than the incumbent can be here), the model of the bound has nothing left to offer, or
+    /// `iters` moves are spent. Where the prices go next is [`Bundle`]'s; every bound is
+    /// proven here, in integers, at the rounded prices. Every feasible matching met is offered
+    /// to `seen`.
     fn search(
         &self,
         warm: &mut Warm,
@@ -78,9 +79,9 @@ impl CapSolver {
         seen: &mut dyn FnMut(&Warm),
     ) -> Result<Found, String> {
         let n_k = self.cap.len();
-        let mut step = vec![POINT; n_k];
-        let mut last = vec![0i8; n_k];
         let mut bound = i128::MAX;
+        let mut model = Bundle::new(&self.cap, lambda, MAX_PRICE);
+        let mut inc: Option<(Cut, Vec<u32>)> = None;
         let mut batch = Vec::new();
         for it in 0..=iters {
             if !warm.run() {
@@ -90,57 +91,54 @@ impl CapSolver {
                 .certify()
                 .ok_or("internal: the priced matching lost its certificate")?;
             let slack: i128 = (0..n_k).map(|k| lambda[k] * self.cap[k] as i128).sum();
-            bound = bound.min(cert.value + slack);
-            let counts = self.counts(warm);
-            let mut moves: Vec<(usize, i128)> = Vec::new();
-            let mut open = false;
-            for k in 0..n_k {
-                let l = lambda[k];
-                let dir: i8 = if counts[k] > self.cap[k] {
-                    1
-                } else if counts[k] < self.cap[k] && l > 0 {
-                    -1
-                } else {
-                    continue;
-                };
-                open = true;
-                if last[k] == dir {
-                    step[k] = (step[k] * 2).min(MAX_PRICE);
-                } else if last[k] != 0 {
-                    step[k] /= 2;
-                }
-                last[k] = dir;
-                if step[k] == 0 {
-                    continue; // a kink: no price fills this row exactly
-                }
-                let to = (l + i128::from(dir) * step[k]).clamp(0, MAX_PRICE);
-                if to != l {
-                    moves.push((k, to));
-                }
+            let here = cert.value + slack;
+            bound = bound.min(here);
+            let cut = Cut {
+                w: self.value(warm),
+                counts: self.counts(warm),
+            };
+            #[cfg(test)]
+            {
+                let full = warm.certify_full().expect("kept certificate disagrees");
+                assert_eq!(full.value, cert.value, "kept certificate value is stale");
+                let pen: i128 = (0..n_k).map(|k| lambda[k] * cut.counts[k] as i128).sum();
+                assert_eq!(cut.w - pen, cert.value, "priced weight disagrees");
             }
-            if !open {
-                #[cfg(test)]
-                {
-                    let full = warm.certify_full().expect("kept certificate disagrees");
-                    assert_eq!(full.value, cert.value, "kept certificate value is stale");
-                    let pen: i128 = (0..n_k).map(|k| lambda[k] * counts[k] as i128).sum();
-                    assert_eq!(
-                        self.value(warm) - pen,
-                        cert.value,
-                        "priced weight disagrees"
-                    );
-                }
-                return Ok(Found::Proven);
-            }
-            if counts.iter().zip(&self.cap).all(|(a, b)| a <= b) {
+            if cut.counts.iter().zip(&self.cap).all(|(a, b)| a <= b) {
                 seen(warm);
+                if inc.as_ref().is_none_or(|(c, _)| cut.w > c.w) {
+                    inc = Some((cut.clone(), self.matching(warm)));
+                }
             }
-            if moves.is_empty() || it == iters || bound <= floor {
+            if let Some((c, cols)) = &inc {
+                // Weak duality: no matching keeping the caps weighs more than `bound`.
+                if c.w >= bound {
+                    return Ok(Found::Proven(c.w, cols.clone()));
+                }
+            }
+            if it == iters || bound <= floor {
+                return Ok(Found::Open(bound));
+            }
+            model.report(lambda, here, cut);
+            let next = match model.next() {
+                Some(mu) => mu,
+                // The model's gap is closed: the bound is (nearly) at its least. Prices that
+                // make the incumbent the priced optimum finish the proof, if any exist.
+                None => match inc.as_ref().and_then(|(c, _)| model.margin(c)) {
+                    Some(mu) => mu,
+                    None => return Ok(Found::Open(bound)),
+                },
+            };
+            let to = to_units(&next, MAX_PRICE);
+            if to.as_slice() == &lambda[..] {
+                // The model asks for the prices already tried: nothing new to learn there.
                 return Ok(Found::Open(bound));
             }
             batch.clear();
-            for (k, to) in moves {
-                self.move_price(warm, lambda, k, to, &mut batch);
+            for (k, &t) in to.iter().enumerate() {
+                if t != lambda[k] {
+                    self.move_price(warm, lambda, k, t, &mut batch);
+                }
             }
             warm.reweight(&batch);
         }
@@ -292,16 +290,13 @@ impl CapSolver {
         let out = match found {
             Err(e) => Err(e),
             Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),
-            Ok(Found::Proven) => {
-                let value = self.value(&warm);
-                Ok(Solved {
-                    col_of_row: self.matching(&warm),
-                    value,
-                    bound: value,
-                    optimal: true,
-                    nodes: 1,
-                })
-            }
+            Ok(Found::Proven(value, cols)) => Ok(Solved {
+                col_of_row: cols,
+                value,
+                bound: value,
+                optimal: true,
+                nodes: 1,
+            }),
             Ok(Found::Open(bound)) => {
                 self.branch_and_bound(&warm, &lambda, bound, node_limit, best)
             }
@@ -379,10 +374,7 @@ impl CapSolver {
                 best.offer(self, w)
             })? {
                 Found::Infeasible => {}
-                Found::Proven => {
-                    let v = self.value(&warm);
-                    best.take(v, self.matching(&warm));
-                }
+                Found::Proven(v, cols) => best.take(v, cols),
                 Found::Open(bound) => {
                     let bound = bound.min(node.bound);
                     if bound <= best.value {
