@@ -19,21 +19,23 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, cast
 from urllib.parse import quote
 
 import msgspec
 from litestar import Litestar, MediaType, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.enums import ParamType
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Parameter, RequestBody, Schema
 from litestar.params import FromPath, FromQuery, RawBody
 from litestar.response import Redirect
 
 from . import commands as c
 from .errors import ConcurrencyConflict, InputError
-from .events_json import check_event_type, event_record
+from .events_json import RENAMED, check_event_type, event_record
 from .schema import unique_keys
 from .service import AllocationService
 
@@ -331,7 +333,81 @@ def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
     )
     app.state.store = store
     app.state.tokens = tokens
+    document(app)
     return app
+
+
+def as_schema(json_schema: dict[str, Any]) -> Schema:
+    # Litestar writes a plain JSON Schema dict into the document as it is; msgspec makes them.
+    return cast(Schema, json_schema)
+
+
+def document(app: Litestar) -> None:
+    """Names in the OpenAPI document (`/schema/openapi.json`) the msgspec Structs the routes
+    take and give. Command bodies are read by the same strict reader as `pyengine submit`
+    (duplicate keys refused, `command_id` beside the command), not by a typed parameter, so
+    their schema is attached here rather than inferred."""
+    payloads = tuple(
+        t for t in vars(c).values() if isinstance(t, type) and issubclass(t, c.Payload) and t is not c.Payload
+    )
+    (command, _), components = msgspec.json.schema_components(
+        [c.Command, Union[payloads]],  # noqa: UP007 (a runtime union of a tuple of types)
+        ref_template="#/components/schemas/{name}",
+    )
+    envelope = {
+        "position": {"type": "integer"}, "stream": {"type": "string"}, "version": {"type": "integer"},
+        "recorded_at": {"type": "string", "format": "date-time"},
+    }  # fmt: skip
+    record_refs = []
+    for t in payloads:
+        # A record is the payload's fields beside the envelope's (`events_json.event_record`).
+        own = components[t.__name__]
+        renamed = {n: RENAMED.get((t, n), n) for n in own.get("properties", {})}
+        components[f"{t.__name__}Record"] = {
+            **own,
+            "properties": {**envelope, **{renamed[n]: v for n, v in own.get("properties", {}).items()}},
+            "required": [*envelope, *(renamed[n] for n in own.get("required", []))],
+        }
+        record_refs.append({"$ref": f"#/components/schemas/{t.__name__}Record"})
+    record = {"anyOf": record_refs, "description": "A stored event: its envelope and its payload's fields"}
+    records = {"type": "array", "items": {"$ref": "#/components/schemas/EventRecord"}}
+    schema = app.openapi_schema
+    paths, named = schema.paths, schema.components.schemas
+    assert paths is not None and named is not None
+    named.update(components)
+    named["EventRecord"] = as_schema(record)
+
+    def body(path: str, value: dict[str, Any]) -> None:
+        op = paths[path].post
+        assert op is not None
+        op.request_body = RequestBody(
+            content={"application/json": OpenAPIMediaType(schema=as_schema(value))}, required=True
+        )
+
+    def answer(path: str, method: str, value: dict[str, Any]) -> None:
+        op = getattr(paths[path], method)
+        op.responses["200"] = OpenAPIResponse(
+            description="OK", content={"application/json": OpenAPIMediaType(schema=as_schema(value))}
+        )
+
+    body("/commands", command)
+    op = paths["/commands"].post
+    assert op is not None
+    op.parameters = [
+        *(op.parameters or []),
+        Parameter(
+            name="Idempotency-Key",
+            param_in=ParamType.HEADER,
+            required=False,
+            schema=as_schema({"type": "string", "minLength": 1, "maxLength": 200}),
+            description="A retry with the same key answers the stored events and stores nothing "
+            "(the body may carry it as `command_id` instead, as a `pyengine submit` line does)",
+        ),
+    ]
+    body("/commands/batch", {"type": "array", "items": command, "minItems": 1, "maxItems": BATCH})
+    answer("/commands", "post", records)
+    answer("/commands/batch", "post", records)
+    answer("/events", "get", {"type": "object", "properties": {"events": records, "next": {"type": "integer"}}})
 
 
 def serve(store_url: str, tokens_path: str, host: str, port: int) -> None:

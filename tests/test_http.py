@@ -4,6 +4,7 @@ field with nothing stored, a conflict 409, and idempotent retries."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,33 @@ def test_a_real_server_process(store_url: str, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_openapi_document_describes_the_bodies(client: TestClient[Any]) -> None:
+    """The document at /schema/openapi.json holds the msgspec Structs' schemas: what the routes
+    accept validates against it, what they refuse does not, and what they answer does."""
+    import jsonschema
+
+    doc = client.get("/schema/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+
+    def schema(path: str, method: str, part: str) -> dict[str, Any]:
+        op = doc["paths"][path][method]
+        media = op["requestBody"] if part == "request" else op["responses"]["200"]
+        return {**media["content"]["application/json"]["schema"], "components": doc["components"]}
+
+    one, batch = schema("/commands", "post", "request"), schema("/commands/batch", "post", "request")
+    good = json.loads(APPLY.replace(b"H1", b"H9"))
+    jsonschema.validate(good, one)
+    params = doc["paths"]["/commands"]["post"]["parameters"]
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in params)
+    jsonschema.validate([good, json.loads(DAY)], batch)
+    for bad in ({**good, "adults": 0}, {**good, "type": "Nope"}, {"type": "ApplicationSubmitted", "id": "H9"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, one)
+        assert client.post("/commands", json=bad, headers=auth("clerk")).status_code == 400
+    stored = client.post("/commands", json=good, headers=auth("clerk")).json()
+    jsonschema.validate(stored, schema("/commands", "post", "response"))
+    assert [e["type"] for e in stored][-1] == "MatchRun"
+    page = client.get("/events", headers=auth("auditor")).json()
+    jsonschema.validate(page, schema("/events", "get", "response"))
