@@ -173,3 +173,101 @@ padding:2px 6px;font-size:90%}}</style></head><body>
 <h2>Proposals that differ, run by run</h2>{table(out.run_rows)}
 </body></html>
 """
+
+
+def compare_many(
+    store_url: str, policies: list[Policy], scheduler: str | None = None, progress: bool = False
+) -> list[Comparison]:
+    """The same history under each policy, fanned out over an executor (`fanout`): local
+    processes, or a Dask cluster's workers when `scheduler` is given. Results in policy order."""
+    from concurrent.futures import as_completed
+
+    from .fanout import executor
+
+    results: list[Comparison | None] = [None] * len(policies)
+    with executor(scheduler, len(policies)) as pool:
+        futures = {pool.submit(compare, store_url, p): i for i, p in enumerate(policies)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            i = futures[fut]
+            results[i] = fut.result()
+            if progress:
+                where = scheduler or "local processes"
+                print(f"  policy v{policies[i].version} compared ({done}/{len(policies)}, {where})", file=sys.stderr)
+    return [r for r in results if r is not None]
+
+
+SUMMARY_FILES = ("policies.csv", "policies.png", "index.html")
+
+
+def write_many(results: list[Comparison], labels: list[str], policies: list[Policy], folder: Path) -> list[Path]:
+    """One folder per policy (as `write` makes it) and a summary that compares them: a CSV, a
+    bar chart and a page linking each policy's own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    rows: list[dict[str, object]] = []
+    for out, label, policy in zip(results, labels, policies, strict=True):
+        files += write(out, folder / label, policy)
+        changed = sum(1 for r in out.household_rows.values() if r["unit_actual"] != r["unit_whatif"])
+        rows.append({
+            "policy": label, "version": policy.version, "name": policy.name, "runs": out.runs,
+            "runs_changed": out.runs_changed, "proposals_differing": len(out.run_rows),
+            "households_changed_last_run": changed, "objective_actual": out.objective_actual,
+            "objective_whatif": out.objective_whatif,
+        })  # fmt: skip
+    path = folder / "policies.csv"
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    png = folder / "policies.png"
+    _plot_policies(rows, png)
+    page = folder / "index.html"
+    page.write_text(_summary_html(rows, png.name))
+    return [*files, path, png, page]
+
+
+def _plot_policies(rows: list[dict[str, object]], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [str(r["policy"]) for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    actual = int(str(rows[0]["objective_actual"]))
+    left.bar(labels, [int(str(r["objective_whatif"])) - actual for r in rows])
+    left.axhline(0, color="grey", lw=0.8)
+    left.set_title("objective at the last run, minus the actual")
+    right.bar(labels, [int(str(r["runs_changed"])) for r in rows], color="tab:orange")
+    right.set_title(f"runs that would have proposed something else (of {rows[0]['runs']})")
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def _summary_html(rows: list[dict[str, object]], png: str) -> str:
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td><a href='{html.escape(str(v))}/whatif.html'>{html.escape(str(v))}</a></td>"
+            if k == "policy"
+            else f"<td>{html.escape(str(v))}</td>"
+            for k, v in r.items()
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>What if: {len(rows)} policies</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;
+padding:2px 6px}}</style></head><body><h1>The same history under {len(rows)} policies</h1>
+<img src="{png}" alt="objective and changed runs per policy"><table><tr>{head}</tr>{body}</table></body></html>
+"""
+
+
+def labels_for(paths: list[str]) -> list[str]:
+    """A folder name per policy file: its stem, numbered where two share one."""
+    stems = [Path(p).stem for p in paths]
+    return [f"{s}-{i + 1}" if stems.count(s) > 1 else s for i, s in enumerate(stems)]

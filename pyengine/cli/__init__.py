@@ -137,8 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     wi = sub.add_parser("whatif", help="re-run the history under another policy and report what would change")
     wi.add_argument("--store", required=True)
-    wi.add_argument("--policy", required=True)
+    wi.add_argument(
+        "--policy", required=True, action="append", help="a policy file; give several to compare them side by side"
+    )
     wi.add_argument("--out", default="whatif", help="folder for the CSV, HTML and PNG files")
+    wi.add_argument(
+        "--scheduler",
+        default=None,
+        help="a Dask scheduler (tcp://host:8786) to run the policies on; default: $DASK_SCHEDULER_ADDRESS, "
+        "else local processes",
+    )
     wi.set_defaults(func=cmd_whatif)
 
     r = sub.add_parser("report", help="reports read from a store")

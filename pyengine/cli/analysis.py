@@ -5,22 +5,46 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..whatif import Comparison
 
 from ._common import check_output, check_output_folder, open_service, require_store
 
 
 def cmd_whatif(args: argparse.Namespace) -> int:
+    from ..fanout import scheduler_address
     from ..policy import load_policy
-    from ..whatif import FILES, compare, write
+    from ..whatif import FILES, SUMMARY_FILES, compare, compare_many, labels_for, write, write_many
 
     require_store(args.store)
-    policy = load_policy(args.policy)
-    check_output_folder(args.out, "--out", FILES)  # before re-running the whole history
-    out = compare(args.store, policy, progress=True)
-    files = write(out, Path(args.out), policy)
+    policies = [load_policy(p) for p in args.policy]
+    scheduler = scheduler_address(args.scheduler)
+    if len(policies) == 1 and scheduler is None:
+        check_output_folder(args.out, "--out", FILES)  # before re-running the whole history
+        out = compare(args.store, policies[0], progress=True)
+        files = write(out, Path(args.out), policies[0])
+        summarize(out, policies[0].version)
+        print("wrote " + ", ".join(str(f) for f in files))
+        return 0
+    labels = labels_for(args.policy)
+    check_output_folder(args.out, "--out", SUMMARY_FILES)
+    for label in labels:
+        check_output_folder(str(Path(args.out) / label), "--out", FILES)
+    results = compare_many(args.store, policies, scheduler, progress=True)
+    paths = write_many(results, labels, policies, Path(args.out))
+    for label, policy, out in zip(labels, policies, results, strict=True):
+        print(f"== {label}")
+        summarize(out, policy.version)
+    print(f"wrote {len(paths)} files; the comparison: {Path(args.out) / 'index.html'}")
+    return 0
+
+
+def summarize(out: Comparison, version: int) -> None:
     changed = [r for r in out.household_rows.values() if r["unit_actual"] != r["unit_whatif"]]
     print(
-        f"{out.runs} runs re-run under policy v{policy.version}: {out.runs_changed} would have proposed "
+        f"{out.runs} runs re-run under policy v{version}: {out.runs_changed} would have proposed "
         f"something else; {len(out.run_rows)} proposals differ in all"
     )
     print(
@@ -32,8 +56,6 @@ def cmd_whatif(args: argparse.Namespace) -> int:
             f"  {r['household']}: {r['unit_actual'] or '-'} ({r['score_actual']}) -> "
             f"{r['unit_whatif'] or '-'} ({r['score_whatif']})"
         )
-    print("wrote " + ", ".join(str(f) for f in files))
-    return 0
 
 
 def cmd_report_sales(args: argparse.Namespace) -> int:
