@@ -68,6 +68,7 @@ def main(src: str, png: str) -> None:
         elif x:
             stage = "the import" if not x["import_finished"] else "no command"
             print(f"city submit, {label}: {stage} did not finish within {x['budget_s']:.0f} s")
+    writers(data["benchmarks"])
     nat = by_name.get("test_national_core")
     if nat:
         print(
@@ -107,6 +108,26 @@ def main(src: str, png: str) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     print(f"wrote {png}")
+
+
+def writers(benchmarks: list[dict[str, Any]]) -> None:
+    """Several writer processes on one city store, and one command over HTTP against the Python
+    API (benches/test_bench_writers.py)."""
+    rows = sorted((b["extra_info"] for b in benchmarks if b["group"] == "writers"),
+                  key=lambda x: (x["store"] != "sqlite", x["writers"]))  # fmt: skip
+    if rows:
+        print(f"{'city store, writer processes':<32} {'commands':>8} {'cmd/s':>8} {'conflicts':>9} "
+              f"{'p50 ms':>8} {'p95 ms':>8} {'max ms':>9}")  # fmt: skip
+        for x in rows:
+            print(f"{x['store'] + ', ' + str(x['writers']):<32} {x['commands']:>8} {x['commands_per_s']:>8.0f} "
+                  f"{x['conflicts']:>9} {x['p50_ms']:>8.1f} {x['p95_ms']:>8.1f} {x['max_ms']:>9.1f}")  # fmt: skip
+    http = [b["extra_info"] for b in benchmarks if b["group"] == "http"]
+    for x in sorted(http, key=lambda x: x["store"] != "sqlite"):
+        print(
+            f"one command, city {x['store']} store, {x['commands']} commands: HTTP p50 {x['http_p50_ms']:.1f} ms, "
+            f"p95 {x['http_p95_ms']:.1f} ms; Python API p50 {x['api_p50_ms']:.1f} ms, p95 {x['api_p95_ms']:.1f} ms; "
+            f"HTTP - API per command p50 {x['overhead_p50_ms']:.1f} ms, p95 {x['overhead_p95_ms']:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

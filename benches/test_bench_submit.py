@@ -88,13 +88,19 @@ def copy_store(src: Path, dst: Path) -> None:
         a.backup(b)
 
 
-def imported(path: Path, policy: Policy) -> AllocationService:
-    """A fresh store at `path` holding the scenario's portfolio under `policy` (caps: the policy's)."""
-    remove_store(path)
-    svc = AllocationService(url_of(path), policy)
+def import_city(url: str, policy: Policy) -> AllocationService:
+    """The scenario's portfolio imported under `policy` (caps: the policy's) into the empty store
+    at `url` (a PostgreSQL one needs its tables first); its writer."""
+    svc = AllocationService(url, policy)
     data = bulk.decode(gzip.decompress((SCENARIO / "portfolio.json.gz").read_bytes()))
     bulk.import_portfolio(svc, msgspec.structs.replace(data, caps=None))
     return svc
+
+
+def imported(path: Path, policy: Policy) -> AllocationService:
+    """A fresh SQLite store at `path` holding the scenario's portfolio under `policy`."""
+    remove_store(path)
+    return import_city(url_of(path), policy)
 
 
 def submit_each(svc: AllocationService, cmds: list[c.Command], refusals: list[str] | None = None) -> list[Sample]:
