@@ -91,6 +91,8 @@ def postgres_env(url: str, *, create_tables: bool) -> dict[str, str]:
         # a writer waits this long for another writer's table lock, then gives up (exit 3)
         "POSTGRES_LOCK_TIMEOUT": str(max(1, math.ceil(lock_timeout()))),
         "CREATE_TABLE": "y" if create_tables else "n",
+        # large writes without pipeline mode (see the module)
+        "APPLICATION_RECORDER_TOPIC": "adapters.pg_recorder:EventsRecorder",
     }
 
 
