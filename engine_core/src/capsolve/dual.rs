@@ -12,13 +12,31 @@
 
 use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
 
-/// One point of score in weight units, as a float.
+/// One point of score in weight units, as a float: the unit of the first, coarse search.
 pub(super) const POINT_F: f64 = 18_446_744_073_709_551_616.0;
 
-/// Model gaps below this (in points) count as closed: far above the rounding of the
-/// differences the model holds, far below the smallest difference of two scores' ties that
-/// the search must tell apart.
-const TOL: f64 = 1e-7;
+/// The unit of the fine search: `2^TIE_BITS` weight units, about the size of one tie. Ties are
+/// below `f64`'s (and the LP's tolerances') reach in points, so prices that settle between
+/// matchings that score the same are searched for in this unit.
+pub(super) const TIE_F: f64 = (1u64 << crate::warm::TIE_BITS) as f64;
+
+/// Model gaps below this (model units), plus `f64`'s rounding of the values held, count as
+/// closed.
+const TOL: f64 = 1e-6;
+
+/// The box never shrinks below this (model units: points, or ties): a box narrower than the
+/// region where the optimum is the priced one can close the model's gap without ever
+/// reaching inside it.
+const MIN_BOX: f64 = 1e-3;
+
+/// The fine model's first box, in ties.
+const FINE_BOX: f64 = 1024.0;
+
+/// Cuts further below the bound than this (points) at the fine model's start are left out.
+const NEAR: f64 = 4.0;
+
+/// Share of the centre in the next prices asked (Wentges' smoothing).
+const SMOOTH: f64 = 0.5;
 
 /// A matching met by the search: its unpriced weight (`w·2⁶⁴ + t`) and its count per cap row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,59 +57,93 @@ pub(super) struct Bundle {
     promise: f64,
     delta: f64,
     max_price: f64,
-}
-
-/// Prices in weight units, as points.
-pub(super) fn to_points(lambda: &[i128]) -> Vec<f64> {
-    lambda.iter().map(|&l| l as f64 / POINT_F).collect()
-}
-
-/// Points rounded to weight units, within `[0, max]`.
-pub(super) fn to_units(mu: &[f64], max: i128) -> Vec<i128> {
-    mu.iter()
-        .map(|&m| ((m * POINT_F).round() as i128).clamp(0, max))
-        .collect()
+    /// Weight units per model unit.
+    unit: f64,
 }
 
 impl Bundle {
-    pub fn new(cap: &[i64], start: &[i128], max_price: i128) -> Self {
+    /// A model in `unit` weight units per model unit ([`POINT_F`] or [`TIE_F`]), its box
+    /// starting `box_size` model units wide around `start`.
+    pub fn new(cap: &[i64], start: &[i128], max_price: i128, unit: f64, box_size: f64) -> Self {
         Bundle {
             cap: cap.to_vec(),
             cuts: Vec::new(),
             w_ref: None,
-            center: to_points(start),
+            center: start.iter().map(|&l| l as f64 / unit).collect(),
             center_l: f64::INFINITY,
             promise: f64::NEG_INFINITY,
-            delta: 1.0,
-            max_price: max_price as f64 / POINT_F,
+            delta: box_size,
+            max_price: max_price as f64 / unit,
+            unit,
         }
     }
 
-    fn rel(&self, w: i128) -> f64 {
-        (w - self.w_ref.unwrap_or(w)) as f64 / POINT_F
+    /// A model in ties around `start`, holding the cuts that are near the bound there (within
+    /// `NEAR` points): the others say nothing about prices a tie away, and their values, millions
+    /// of ties off, would only cost the LP its precision. The nearest cut comes first, so that
+    /// the values are kept relative to it.
+    pub fn refine(&self, start: &[i128], max_price: i128) -> Bundle {
+        let mut f = Bundle::new(&self.cap, start, max_price, TIE_F, FINE_BOX);
+        let at: Vec<f64> = start.iter().map(|&l| l as f64 / self.unit).collect();
+        let mut near: Vec<(f64, &Cut)> =
+            self.cuts.iter().map(|c| (self.cut_at(c, &at), c)).collect();
+        let top = near.iter().map(|x| x.0).fold(f64::NEG_INFINITY, f64::max);
+        near.retain(|x| x.0 >= top - NEAR * POINT_F / self.unit);
+        near.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (_, c) in near {
+            f.add_cut(c.clone());
+        }
+        f
     }
 
-    /// The bound (points, relative) at `at`, exact in integers by the caller: moves the
-    /// box's centre there when it is a real step down.
-    pub fn report(&mut self, at: &[i128], bound: i128, cut: Cut) {
+    fn cut_at(&self, c: &Cut, mu: &[f64]) -> f64 {
+        let g: f64 = (0..self.cap.len())
+            .map(|k| mu[k] * (self.cap[k] - c.counts[k]) as f64)
+            .sum();
+        self.rel(c.w) + g
+    }
+
+    pub fn add_cut(&mut self, cut: Cut) {
         if self.w_ref.is_none() {
             self.w_ref = Some(cut.w);
         }
         if !self.cuts.contains(&cut) {
             self.cuts.push(cut);
         }
+    }
+
+    /// Model prices rounded to weight units, within `[0, max]`.
+    pub fn to_units(&self, mu: &[f64], max: i128) -> Vec<i128> {
+        mu.iter()
+            .map(|&m| ((m * self.unit).round() as i128).clamp(0, max))
+            .collect()
+    }
+
+    /// The centre in weight units.
+    pub fn center(&self, max: i128) -> Vec<i128> {
+        self.to_units(&self.center, max)
+    }
+
+    fn rel(&self, w: i128) -> f64 {
+        (w - self.w_ref.unwrap_or(w)) as f64 / self.unit
+    }
+
+    /// The bound (points, relative) at `at`, exact in integers by the caller: moves the
+    /// box's centre there when it is a real step down.
+    pub fn report(&mut self, at: &[i128], bound: i128, cut: Cut) {
+        self.add_cut(cut);
         let l = self.rel(bound);
         let predicted = self.center_l - self.promise;
         if !self.center_l.is_finite() || self.center_l - l >= 0.1 * predicted.max(0.0) {
             let grew = self.center_l.is_finite() && self.center_l - l > 0.0;
-            self.center = to_points(at);
+            self.center = at.iter().map(|&l| l as f64 / self.unit).collect();
             self.center_l = l;
             if grew {
                 self.delta = (self.delta * 2.0).min(self.max_price);
             }
         } else {
             // A null step: the cut it adds refines the model near the centre.
-            self.delta = (self.delta * 0.5).max(1e-6);
+            self.delta = (self.delta * 0.5).max(MIN_BOX);
         }
     }
 
@@ -132,14 +184,30 @@ impl Bundle {
         }
         let sol = p.solve().ok()?.into_solution().ok()?;
         self.promise = sol.objective();
-        if self.center_l - self.promise <= TOL * (1.0 + self.center_l.abs()) {
+        if self.center_l - self.promise <= TOL + 1e-12 * self.center_l.abs() {
             return None;
         }
         let mut mu = vec![0.0; self.cap.len()];
         for (i, &k) in rows.iter().enumerate() {
             mu[k] = sol.var_value(vars[i]).max(0.0);
         }
+        if self.center_l.is_finite() && SMOOTH > 0.0 {
+            // Wentges' smoothing: ask between the centre and the model's minimiser, where the
+            // model is less wrong; the promise is the model's value there.
+            for (m, c) in mu.iter_mut().zip(&self.center) {
+                *m = SMOOTH * c + (1.0 - SMOOTH) * *m;
+            }
+            self.promise = self.model_at(&mu);
+        }
         Some(mu)
+    }
+
+    /// The model's value at `mu`: the highest cut there.
+    fn model_at(&self, mu: &[f64]) -> f64 {
+        self.cuts
+            .iter()
+            .map(|c| self.cut_at(c, mu))
+            .fold(f64::NEG_INFINITY, f64::max)
     }
 
     /// Prices at which the feasible matching `inc` beats every other matching met by the

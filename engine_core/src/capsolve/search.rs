@@ -1,11 +1,24 @@
 //! The price search and the branch and bound of [`CapSolver::solve`].
 
-use super::dual::{to_units, Bundle, Cut};
+use super::dual::{Bundle, Cut, POINT_F, TIE_F};
 use super::*;
 
 /// Search budget per node: price moves before a node is branched on.
-const ROOT_ITERS: usize = 400;
+const ROOT_ITERS: usize = 3000;
 const NODE_ITERS: usize = 120;
+
+/// Prices snapped to sixty-fourths of a point: where the optimal prices in points form a
+/// single point, it is a ratio of score differences with a small denominator.
+fn snap(lambda: &[i128]) -> Vec<i128> {
+    const GRID: u32 = 58;
+    lambda
+        .iter()
+        .map(|&l| ((l + (1 << (GRID - 1))) >> GRID) << GRID)
+        .collect()
+}
+
+/// Rows tried, each with a re-solve, for each household the repair keeps out of a scope.
+const REPAIR_TRIES: usize = 4;
 
 /// How a node's price search ended.
 enum Found {
@@ -76,13 +89,27 @@ impl CapSolver {
         lambda: &mut [i128],
         iters: usize,
         floor: i128,
+        fine_start: bool,
         seen: &mut dyn FnMut(&Warm),
     ) -> Result<Found, String> {
         let n_k = self.cap.len();
-        let mut bound = i128::MAX;
-        let mut model = Bundle::new(&self.cap, lambda, MAX_PRICE);
-        let mut inc: Option<(Cut, Vec<u32>)> = None;
+        // A price on a row that no flagged household can reach only lifts the bound: drop it.
         let mut batch = Vec::new();
+        for k in 0..n_k {
+            if lambda[k] != 0 && !self.reachable(warm, k) {
+                self.move_price(warm, lambda, k, 0, &mut batch);
+            }
+        }
+        warm.reweight(&batch);
+        let mut bound = i128::MAX;
+        // A node starts from its parent's settled prices: in ties, in a small box.
+        let mut fine = fine_start;
+        let mut model = if fine {
+            Bundle::new(&self.cap, lambda, MAX_PRICE, TIE_F, 1.0).refine(lambda, MAX_PRICE)
+        } else {
+            Bundle::new(&self.cap, lambda, MAX_PRICE, POINT_F, 1.0)
+        };
+        let mut inc: Option<(Cut, Vec<u32>)> = None;
         for it in 0..=iters {
             if !warm.run() {
                 return Ok(Found::Infeasible);
@@ -119,17 +146,42 @@ impl CapSolver {
             if it == iters || bound <= floor {
                 return Ok(Found::Open(bound));
             }
-            model.report(lambda, here, cut);
-            let next = match model.next() {
-                Some(mu) => mu,
-                // The model's gap is closed: the bound is (nearly) at its least. Prices that
-                // make the incumbent the priced optimum finish the proof, if any exist.
-                None => match inc.as_ref().and_then(|(c, _)| model.margin(c)) {
-                    Some(mu) => mu,
-                    None => return Ok(Found::Open(bound)),
-                },
+            if std::env::var("CAPDBG").is_ok() {
+                eprintln!(
+                    "it {it} fine {fine} here {} bound {} inc {:?} over {}",
+                    here >> 40,
+                    bound >> 40,
+                    inc.as_ref().map(|(c, _)| c.w >> 64),
+                    cut.counts
+                        .iter()
+                        .zip(&self.cap)
+                        .filter(|(a, b)| a > b)
+                        .count()
+                );
+            }
+            model.report(lambda, here, cut.clone());
+            let margin = |m: &Bundle| inc.as_ref().and_then(|(c, _)| m.margin(c));
+            // The model's gap closed: the bound is (nearly) at its least. Prices that make the
+            // incumbent the priced optimum finish the proof, if any exist.
+            let mut next = model.next().or_else(|| margin(&model));
+            if next.is_none() && !fine {
+                // Closed in points: matchings that score the same are told apart by their
+                // ties only, below the coarse model's reach. Search on in ties, from the
+                // centre snapped to a grid that the optimal prices in points often sit on.
+                fine = true;
+                let start = snap(&model.center(MAX_PRICE));
+                model = model.refine(&start, MAX_PRICE);
+                next = if start.as_slice() == &lambda[..] {
+                    model.report(lambda, here, cut);
+                    model.next().or_else(|| margin(&model))
+                } else {
+                    Some(start.iter().map(|&l| l as f64 / TIE_F).collect())
+                };
+            }
+            let Some(next) = next else {
+                return Ok(Found::Open(bound));
             };
-            let to = to_units(&next, MAX_PRICE);
+            let to = model.to_units(&next, MAX_PRICE);
             if to.as_slice() == &lambda[..] {
                 // The model asks for the prices already tried: nothing new to learn there.
                 return Ok(Found::Open(bound));
@@ -145,11 +197,21 @@ impl CapSolver {
         Ok(Found::Open(bound))
     }
 
-    /// The row that counts towards cap row `k` in `warm`'s matching with the lowest
-    /// unpriced weight (ties: the lowest rank).
-    fn weakest(&self, warm: &Warm, k: usize) -> Option<u32> {
+    /// Does some flagged row keep an edge into cap row `k`'s scope?
+    fn reachable(&self, warm: &Warm, k: usize) -> bool {
         let bit = 1u32 << self.rule_of[k];
-        let mut best: Option<(i128, u32, u32)> = None;
+        self.members[k].iter().any(|&c| {
+            warm.col_rows(c)
+                .iter()
+                .any(|&r| self.flags[r as usize] & bit != 0)
+        })
+    }
+
+    /// The `n` rows that count towards cap row `k` in `warm`'s matching with the lowest
+    /// unpriced weights (ties: the lowest rank), weakest first.
+    fn weakest(&self, warm: &Warm, k: usize, n_out: usize) -> Vec<u32> {
+        let bit = 1u32 << self.rule_of[k];
+        let mut found: Vec<(i128, u32, u32)> = Vec::new();
         for &c in &self.members[k] {
             let list = warm.col_rows(c);
             for &r in list {
@@ -176,12 +238,11 @@ impl CapSolver {
                     self.rank[r as usize],
                     r,
                 );
-                if best.is_none_or(|x| key < x) {
-                    best = Some(key);
-                }
+                found.push(key);
             }
         }
-        best.map(|x| x.2)
+        found.sort_unstable();
+        found.into_iter().take(n_out).map(|x| x.2).collect()
     }
 
     /// Applies a fix to `warm` by removing the edges it excludes; `false` if the row has no
@@ -210,26 +271,31 @@ impl CapSolver {
         left > 0
     }
 
-    /// A matching that keeps the caps, from `warm` under fixed prices: the weakest counted
-    /// row of each over-full cap row is kept out of it until none is over-full.
+    /// A matching that keeps the caps, from `warm` under fixed prices: one counted row of
+    /// the first over-full cap row at a time is kept out of it, until none is over-full. Of
+    /// its few weakest rows, the one whose leaving costs least under the prices is chosen
+    /// (at optimal prices, a matching that keeps the caps and loses nothing is optimal).
     fn repair(&self, mut warm: Warm) -> Option<(i128, Vec<u32>)> {
         loop {
             if !warm.run() {
                 return None;
             }
             let counts = self.counts(&warm);
-            let over: Vec<usize> = (0..counts.len())
-                .filter(|&k| counts[k] > self.cap[k])
-                .collect();
-            if over.is_empty() {
+            let Some(k) = (0..counts.len()).find(|&k| counts[k] > self.cap[k]) else {
                 return Some((self.value(&warm), self.matching(&warm)));
-            }
-            for k in over {
-                let r = self.weakest(&warm, k)?;
-                if !self.apply(&mut warm, Fix::Out(r, k as u32)) {
-                    return None;
+            };
+            let mut best: Option<(i128, Warm)> = None;
+            for r in self.weakest(&warm, k, REPAIR_TRIES) {
+                let mut w = warm.clone();
+                if !self.apply(&mut w, Fix::Out(r, k as u32)) || !w.run() {
+                    continue;
+                }
+                let v = w.certify()?.value;
+                if best.as_ref().is_none_or(|b| v > b.0) {
+                    best = Some((v, w));
                 }
             }
+            warm = best?.1;
         }
     }
 
@@ -284,9 +350,14 @@ impl CapSolver {
         let mut warm = std::mem::take(&mut self.warm);
         let mut lambda = std::mem::take(&mut self.lambda);
         let mut best = Best::default();
-        let found = self.search(&mut warm, &mut lambda, ROOT_ITERS, i128::MIN, &mut |w| {
-            best.offer(self, w)
-        });
+        let found = self.search(
+            &mut warm,
+            &mut lambda,
+            ROOT_ITERS,
+            i128::MIN,
+            false,
+            &mut |w| best.offer(self, w),
+        );
         let out = match found {
             Err(e) => Err(e),
             Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),
@@ -370,7 +441,7 @@ impl CapSolver {
             }
             warm.reweight(&batch);
             let floor = best.value;
-            match self.search(&mut warm, &mut lam, NODE_ITERS, floor, &mut |w| {
+            match self.search(&mut warm, &mut lam, NODE_ITERS, floor, true, &mut |w| {
                 best.offer(self, w)
             })? {
                 Found::Infeasible => {}

@@ -274,10 +274,15 @@ fn warm_re_solves_equal_cold_solves() {
             }
             s.check_prices()
                 .unwrap_or_else(|e| panic!("case {t} step {step} before: {e}"));
-            let warm = s.solve(0).expect("feasible");
+            let warm = s
+                .solve(0)
+                .unwrap_or_else(|e| panic!("case {t}: {e} warm {:?}", s.lambda()));
             s.check_prices()
                 .unwrap_or_else(|e| panic!("case {t} step {step} after: {e}"));
-            let cold = c.build().solve(0).expect("feasible");
+            let cold = c
+                .build()
+                .solve(0)
+                .unwrap_or_else(|e| panic!("case {t}: {e} cold"));
             if t == 49 {
                 eprintln!("warm {:?} cold {:?} lambda {:?} caps {:?} flags {:?} own {:?} edges {:?} scopes {:?}", warm, cold, s.lambda(), c.cap, c.flags, c.own, c.edges, c.unit_scope);
             }
@@ -313,7 +318,10 @@ fn start_prices_do_not_matter() {
         } else {
             Case::sized(&mut rng, 9, 8)
         };
-        let cold = c.build().solve(0).expect("feasible");
+        let cold = c
+            .build()
+            .solve(0)
+            .unwrap_or_else(|e| panic!("case {t}: {e} cold"));
         let mut s = c.build();
         let (col_cons, rule_of, cap) = c.table();
         let start = (0..cap.len())
@@ -323,7 +331,9 @@ fn start_prices_do_not_matter() {
             })
             .collect();
         s.set_table(col_cons, rule_of, cap, start);
-        let warm = s.solve(0).expect("feasible");
+        let warm = s
+            .solve(0)
+            .unwrap_or_else(|e| panic!("case {t}: {e} warm {:?}", s.lambda()));
         let want = if c.flags.len() <= 8 {
             Some(c.brute())
         } else {
