@@ -219,3 +219,93 @@ fn capped_instance_file() {
     let s = e.rematch(limit).unwrap();
     println!("from scratch: {:?} {s:?}", t.elapsed());
 }
+
+/// A capped instance file and its operations (`pyengine generate --ops N --ops-output`), each
+/// operation re-matched: `CAPPED_INSTANCE=path CAPPED_OPS=path [NODE_LIMIT=n] [KEPT=1] cargo
+/// test --release --test perf capped_stream_file -- --ignored --nocapture`. Prints the
+/// latency per kind of operation, how many re-matches were proven, and checks the last one
+/// against a from-scratch solve of the final snapshot.
+#[test]
+#[ignore]
+fn capped_stream_file() {
+    let (Ok(path), Ok(ops)) = (
+        std::env::var("CAPPED_INSTANCE"),
+        std::env::var("CAPPED_OPS"),
+    ) else {
+        return;
+    };
+    let limit: u64 = std::env::var("NODE_LIMIT").map_or(0, |v| v.parse().unwrap());
+    let kept = std::env::var("KEPT").is_ok();
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut inst: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let by_id = |v: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+        let list = v.as_array().unwrap().iter();
+        list.map(|x| (x["id"].as_str().unwrap().to_string(), x.clone()))
+            .collect()
+    };
+    let (mut units, mut hh) = (by_id(&inst["units"]), by_id(&inst["households"]));
+    let mut e = Engine::new(POLICY).unwrap();
+    e.load_instance(&text).unwrap();
+    e.use_kept_caps(kept);
+    let t = std::time::Instant::now();
+    let s0 = e.rematch(limit).unwrap();
+    println!("from scratch: {:?} {s0:?}", t.elapsed());
+    let mut times: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    let (mut proven, mut n) = (0, 0);
+    for line in std::fs::read_to_string(ops).unwrap().lines() {
+        let op: serde_json::Value = serde_json::from_str(line).unwrap();
+        let kind = op["op"].as_str().unwrap().to_string();
+        let t = std::time::Instant::now();
+        match kind.as_str() {
+            "upsert_household" => e.upsert_household(&op["household"].to_string()),
+            "remove_household" => e.remove_household(op["id"].as_str().unwrap()),
+            "upsert_unit" => e.upsert_unit(&op["unit"].to_string()),
+            "remove_unit" => e.remove_unit(op["id"].as_str().unwrap()),
+            _ => e.set_as_of(op["as_of"].as_str().unwrap()),
+        }
+        .unwrap();
+        let id = |x: &serde_json::Value| x["id"].as_str().unwrap().to_string();
+        match kind.as_str() {
+            "upsert_household" => drop(hh.insert(id(&op["household"]), op["household"].clone())),
+            "remove_household" => drop(hh.remove(op["id"].as_str().unwrap())),
+            "upsert_unit" => drop(units.insert(id(&op["unit"]), op["unit"].clone())),
+            "remove_unit" => drop(units.remove(op["id"].as_str().unwrap())),
+            _ => inst["as_of"] = op["as_of"].clone(),
+        }
+        let s = e.rematch(limit).unwrap();
+        times
+            .entry(kind)
+            .or_default()
+            .push(t.elapsed().as_secs_f64() * 1e3);
+        proven += usize::from(s.optimal);
+        n += 1;
+    }
+    println!("{proven} of {n} re-matches proven optimal");
+    for (kind, mut v) in times {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "{kind:>18}: n {:3} p50 {:8.2} ms  p95 {:8.2} ms  max {:8.2} ms",
+            v.len(),
+            v[v.len() / 2],
+            v[(v.len() * 95 / 100).min(v.len() - 1)],
+            v[v.len() - 1]
+        );
+    }
+    let last = e.result().unwrap();
+    let mut fresh = Engine::new(POLICY).unwrap();
+    inst["units"] = units.into_values().collect();
+    inst["households"] = hh.into_values().collect();
+    fresh.load_instance(&inst.to_string()).unwrap();
+    fresh.use_kept_caps(kept);
+    let t = std::time::Instant::now();
+    fresh.rematch(limit).unwrap();
+    println!("fresh solve of the final snapshot: {:?}", t.elapsed());
+    let (a, b): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&last).unwrap(),
+        serde_json::from_str(&fresh.result().unwrap()).unwrap(),
+    );
+    assert_eq!(
+        a["assignments"], b["assignments"],
+        "stream and fresh solve differ"
+    );
+}

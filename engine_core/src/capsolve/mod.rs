@@ -59,6 +59,8 @@ pub struct CapSolver {
     members: Vec<Vec<u32>>,
     /// Per row slot, its rank in household id order (deterministic choices in the search).
     rank: Vec<u32>,
+    /// The kept prices proved the last solve.
+    settled: bool,
 }
 
 impl CapSolver {

@@ -350,14 +350,26 @@ impl CapSolver {
         let mut warm = std::mem::take(&mut self.warm);
         let mut lambda = std::mem::take(&mut self.lambda);
         let mut best = Best::default();
-        let found = self.search(
-            &mut warm,
-            &mut lambda,
-            ROOT_ITERS,
-            i128::MIN,
-            false,
-            &mut |w| best.offer(self, w),
-        );
+        // Prices that proved the last re-match are a tie or so from this one's, mostly: the
+        // search starts in ties there, and only where that does not settle, in points.
+        let mut found = Ok(Found::Open(i128::MAX));
+        for fine in [true, false] {
+            if fine && !self.settled {
+                continue;
+            }
+            found = self.search(
+                &mut warm,
+                &mut lambda,
+                ROOT_ITERS,
+                i128::MIN,
+                fine,
+                &mut |w| best.offer(self, w),
+            );
+            if !matches!(found, Ok(Found::Open(_))) {
+                break;
+            }
+        }
+        self.settled = matches!(found, Ok(Found::Proven(..)));
         let out = match found {
             Err(e) => Err(e),
             Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),
