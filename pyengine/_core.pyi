@@ -5,9 +5,10 @@ from typing import Final, final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ENGINE_VERSION", "Engine"]
+__all__ = ["ENGINE_VERSION", "LEGACY_ENGINE_VERSION", "Engine"]
 
 ENGINE_VERSION: Final[str]
+LEGACY_ENGINE_VERSION: Final[str]
 
 @final
 class Engine:
@@ -24,6 +25,12 @@ class Engine:
     def remove_household(self, id: str) -> None: ...
     def set_as_of(self, as_of: str) -> None: ...
     def set_caps(self, caps: str | bytes) -> None: ...
+    def use_kept_caps(self, kept: bool) -> None:
+        """Capped re-matches by the kept price search (True, the default) or as engine 0.1.0
+        did (False: replaying the runs it recorded)."""
+    def engine_version(self) -> str:
+        """The engine version decisions are made as (LEGACY_ENGINE_VERSION after
+        use_kept_caps(False))."""
     def solve(self, node_limit: int = 0) -> bytes:
         """Result file as JSON bytes; releases the GIL. node_limit 0 means no limit.
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 ENGINE_VERSION: str = _core.ENGINE_VERSION
+LEGACY_ENGINE_VERSION: str = _core.LEGACY_ENGINE_VERSION
 
 
 def core_error(e: ValueError) -> InputError:
@@ -44,6 +45,17 @@ class Matcher:
 
     def set_caps(self, caps: list[Cap]) -> None:
         self.engine.set_caps(msgspec.json.encode(caps))
+
+    def follow(self, engine_version: str) -> None:
+        """Decide as the engine that recorded a run did: runs of LEGACY_ENGINE_VERSION are
+        replayed by its capped search, any other by this engine's."""
+        self.engine.use_kept_caps(engine_version != LEGACY_ENGINE_VERSION)
+
+    @property
+    def engine_version(self) -> str:
+        """The version the next decision is made as (ENGINE_VERSION unless following an
+        older run)."""
+        return self.engine.engine_version()
 
     def set_as_of(self, as_of: str) -> None:
         self.engine.set_as_of(as_of)

@@ -19,7 +19,6 @@ from eventsourcing.domain import Aggregate, AggregateCreated
 
 from . import commands as c
 from . import schema
-from ._core import ENGINE_VERSION
 from .calendar import add_months, grant_repayment, lease_end, lease_years
 from .digest import LtHash, advance, hash_of_run
 from .domain import AcceptedCommand, Household, Ledger, SaleCase, Unit, cap_key
@@ -408,8 +407,9 @@ class Portfolio:
         last report): no whole result crosses from the core."""
         summary = self.matcher.rematch()
         delta = self.matcher.delta()
+        engine = self.matcher.engine_version
         return dict(
-            policy_version=self.policy.version, engine_version=ENGINE_VERSION, assignments=delta.assignments,
+            policy_version=self.policy.version, engine_version=engine, assignments=delta.assignments,
             withdrawn=delta.withdrawn, unmatched=None, objective=summary.objective, bound=summary.bound,
             uncapped_objective=summary.uncapped_objective, optimal=summary.optimal, nodes=summary.nodes,
             caps=delta.caps, caps_dropped=sorted(delta.caps_dropped), solve_ms=summary.solve_ms,

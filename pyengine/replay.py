@@ -196,6 +196,7 @@ def verify_run(
         return Divergence(run.run, pos, "the events before this run are not those it saw (edited or deleted)")
     if run.policy_version != pf.policy.version:
         return Divergence(run.run, pos, f"policy v{run.policy_version} recorded, v{pf.policy.version} in force")
+    pf.matcher.follow(run.engine_version)
     if run.digest:
         return _verify_digest_run(pf, run, pos, chain or Chain())
     pf.sync()

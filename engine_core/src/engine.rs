@@ -22,6 +22,12 @@ use crate::warm::{self, Edge, Warm};
 
 pub const ENGINE_VERSION: &str = concat!("engine_core ", env!("CARGO_PKG_VERSION"));
 
+/// The engine that decided capped re-matches by a branch and bound over the eligible graph
+/// rebuilt per re-match. Runs it recorded are replayed by the same search
+/// ([`Engine::use_kept_caps`]`(false)`), since where it stopped at a node budget, or
+/// counted its nodes, the kept search differs.
+pub const LEGACY_ENGINE_VERSION: &str = "engine_core 0.1.0";
+
 const NONE: u32 = u32::MAX;
 
 mod capped;
@@ -347,20 +353,29 @@ impl Engine {
             reported: Reported::default(),
             touched: Touched::default(),
             capped: None,
-            kept_caps: false,
+            kept_caps: true,
         })
     }
 
     /// Decides capped re-matches with the kept capped search ([`crate::capsolve`]: prices
     /// on the cap rows, warm between re-matches, proving the unique optimum of the
-    /// lexicographic weights) instead of the branch and bound that rebuilds the eligible
-    /// graph per re-match (the default, which recorded runs were decided by). Not yet the
-    /// default: its price search does not settle at city scale.
+    /// lexicographic weights; the default) or, with `false`, as [`LEGACY_ENGINE_VERSION`]
+    /// did: a branch and bound that rebuilds the eligible graph per re-match.
     pub fn use_kept_caps(&mut self, kept: bool) {
         if kept != self.kept_caps {
             self.kept_caps = kept;
             self.capped = None;
             self.decision = None;
+        }
+    }
+
+    /// The engine version the decisions are made as: [`ENGINE_VERSION`], or
+    /// [`LEGACY_ENGINE_VERSION`] after `use_kept_caps(false)`.
+    pub fn engine_version(&self) -> &'static str {
+        if self.kept_caps {
+            ENGINE_VERSION
+        } else {
+            LEGACY_ENGINE_VERSION
         }
     }
 
@@ -921,7 +936,7 @@ impl Engine {
             nodes,
             caps,
             policy_version: self.policy.version,
-            engine_version: ENGINE_VERSION,
+            engine_version: self.engine_version(),
         };
         serde_json::to_string(&out).map_err(|e| format!("internal: {e}"))
     }

@@ -18,4 +18,4 @@ pub mod report;
 pub mod scoring;
 pub mod warm;
 
-pub use engine::{Engine, ENGINE_VERSION};
+pub use engine::{Engine, ENGINE_VERSION, LEGACY_ENGINE_VERSION};

@@ -5,7 +5,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::engine::{Engine as Core, ENGINE_VERSION};
+use crate::engine::{Engine as Core, ENGINE_VERSION, LEGACY_ENGINE_VERSION};
 
 fn err(e: String) -> PyErr {
     PyValueError::new_err(e)
@@ -61,6 +61,18 @@ impl Engine {
 
     fn set_caps(&mut self, caps: &Bound<'_, PyAny>) -> PyResult<()> {
         self.inner.set_caps(&text(caps)?).map_err(err)
+    }
+
+    /// Capped re-matches by the kept price search (`True`, the default) or as engine
+    /// 0.1.0 did (`False`: replaying the runs it recorded).
+    fn use_kept_caps(&mut self, kept: bool) {
+        self.inner.use_kept_caps(kept);
+    }
+
+    /// The engine version decisions are made as (`LEGACY_ENGINE_VERSION` after
+    /// `use_kept_caps(False)`).
+    fn engine_version(&self) -> &'static str {
+        self.inner.engine_version()
     }
 
     /// Result file as JSON bytes; the GIL is released while solving.
@@ -180,6 +192,7 @@ impl Engine {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ENGINE_VERSION", ENGINE_VERSION)?;
+    m.add("LEGACY_ENGINE_VERSION", LEGACY_ENGINE_VERSION)?;
     m.add_class::<Engine>()?;
     Ok(())
 }

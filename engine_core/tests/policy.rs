@@ -298,7 +298,7 @@ fn result_file_bytes() {
     h1["preferred_districts"] = json!(["Lademoen"]);
     let h7 = with(household("H7", 2, 0), "applied_on", json!("2021-01-01"));
     let mut e = engine(&[u1], &[h7, h1]);
-    let want = r#"{"assignments":[{"household":"H1","unit":"U1","score":140,"breakdown":{"size_fit":100,"waiting":0,"urgency":0,"tenure_stability":0,"preference":40,"resource_mix":0}}],"unmatched":["H7"],"objective":140,"bound":140,"uncapped_objective":140,"optimal":true,"nodes":1,"caps":[],"policy_version":1,"engine_version":"engine_core 0.1.0"}"#;
+    let want = r#"{"assignments":[{"household":"H1","unit":"U1","score":140,"breakdown":{"size_fit":100,"waiting":0,"urgency":0,"tenure_stability":0,"preference":40,"resource_mix":0}}],"unmatched":["H7"],"objective":140,"bound":140,"uncapped_objective":140,"optimal":true,"nodes":1,"caps":[],"policy_version":1,"engine_version":"engine_core 0.2.0"}"#;
     assert_eq!(e.solve(0).unwrap(), want);
 }
 
