@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test test-rust test-py postgres chromium lint bench bench-replay clean
+.PHONY: setup demo test test-rust test-py postgres chromium lint docs bench bench-replay clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m mypy.stubtest pyengine._core
+
+# The generated blocks of docs/events.md, docs/cli.md and docs/policy.md, rewritten from the code
+# (prose around them is kept); tests/test_docs.py fails when one is stale.
+docs: setup
+	$(BIN)/python -m docs.gen
 
 # Benches: pytest-benchmark JSON + PNG in out/, and the ratio table. BENCH_NATIONAL=1 adds the
 # national scale (100,000 units: from scratch with peak memory, re-match latency, scaling).

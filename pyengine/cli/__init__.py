@@ -45,6 +45,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _non_negative(text: str) -> int:
+    """A whole number, 0 or more."""
     try:
         n = int(text)
     except ValueError:

@@ -146,19 +146,6 @@ impl CapSolver {
             if it == iters || bound <= floor {
                 return Ok(Found::Open(bound));
             }
-            if std::env::var("CAPDBG").is_ok() {
-                eprintln!(
-                    "it {it} fine {fine} here {} bound {} inc {:?} over {}",
-                    here >> 40,
-                    bound >> 40,
-                    inc.as_ref().map(|(c, _)| c.w >> 64),
-                    cut.counts
-                        .iter()
-                        .zip(&self.cap)
-                        .filter(|(a, b)| a > b)
-                        .count()
-                );
-            }
             model.report(lambda, here, cut.clone());
             let margin = |m: &Bundle| inc.as_ref().and_then(|(c, _)| m.margin(c));
             // The model's gap closed: the bound is (nearly) at its least. Prices that make the
