@@ -25,6 +25,7 @@ from .domain import AcceptedCommand, Household, Ledger, SaleCase, Unit, cap_key
 from .errors import InputError
 from .matching import Matcher
 from .policy import Policy, load_policy
+from .schema import Assignment, CapUsage
 
 Event = Aggregate.Event
 
@@ -74,6 +75,10 @@ class Portfolio:
         # the run whose decision the core last reported (its deltas are against it); None: none
         self.reported_run: int | None = None
         self._digest: LtHash | None = None  # of the ledger's decision, while known
+        # the decision and cap rows the core last reported, kept when another writer's run is
+        # folded over them: the core's next delta, applied to them, gives its whole decision
+        # without rendering it (see _caught_up_run)
+        self._reported: tuple[dict[str, Assignment], dict[str, CapUsage]] | None = None
 
     # --- folding events in ------------------------------------------------------------
     def apply(self, event: Any, stored: Any = None) -> None:
@@ -84,8 +89,32 @@ class Portfolio:
                 self._by_uuid[agg.id] = agg
         else:
             agg = self._by_uuid[event.originator_id]
+            if type(event.payload) is c.MatchRun:
+                self._keep_reported(agg)
+                digest = self._advanced(agg, event.payload)
+                event.mutate(agg)
+                self._note(event, agg, stored)
+                self._digest = digest
+                return
             event.mutate(agg)
         self._note(event, agg, stored)
+
+    def _advanced(self, ledger: Ledger, run: c.MatchRun) -> LtHash | None:
+        """The digest of the decision once `run` (another writer's) is folded in, where this
+        writer knows the digest before it: at the cost of what the run changed, instead of a
+        whole decision hashed again at the next run. Checked against the run's own digest."""
+        if self._digest is None or not run.digest:
+            return None
+        d = advance(self._digest, ledger.decision, ledger.cap_rows, run)
+        return d if d.hexdigest() == run.digest else None
+
+    def _keep_reported(self, ledger: Ledger) -> None:
+        """Before a run read from the log is folded over the decision the core last
+        reported: keep a copy of that decision (once; later runs fold over the copy's
+        successors, which the core never reported)."""
+        last = ledger.last_run
+        if self._reported is None and last is not None and self.reported_run == last.run:
+            self._reported = (dict(ledger.decision), dict(ledger.cap_rows))
 
     def note_event(self, event: Any, agg: Any) -> None:
         """Book-keeping for an event a writer triggered outside a command (to be stored next)."""
@@ -184,6 +213,7 @@ class Portfolio:
             self.policy = policy
             self.matcher = Matcher(policy)
         self.reported_run = None  # the core has reported nothing of this state yet
+        self._reported = None
         hs = self.households
         self._active = {hid for hid, h in hs.items() if not h.withdrawn}
         self._leased = {hid for hid, h in hs.items() if not h.withdrawn and h.lease is not None}
@@ -211,6 +241,7 @@ class Portfolio:
             return  # the matcher keeps its own policy
         self.matcher = Matcher(policy)
         self.reported_run = None
+        self._reported = None
         self._core_units.clear()
         self._core_households.clear()
         self._dirty_units.update(self.units)
@@ -364,7 +395,11 @@ class Portfolio:
         full = last is None or number % c.CHECKPOINT == 1
         # the core's deltas are against the run it last reported, which must be the ledger's
         whole = full or last is None or self.reported_run != last.run
-        fields = self._whole_run(ledger, full) if whole else self._delta_run()
+        if whole and not full and self._reported is not None:
+            fields = self._caught_up_run(ledger, *self._reported)
+        else:
+            fields = self._whole_run(ledger, full) if whole else self._delta_run()
+        self._reported = None
         run = c.MatchRun(
             run=number, as_of=self.date, log_position=self.position, trigger=trigger, full=full,
             events_hash=events_hash, previous_hash=previous, result_hash="", **fields,
@@ -400,6 +435,32 @@ class Portfolio:
             withdrawn=withdrawn, unmatched=unmatched, objective=result.objective, bound=result.bound,
             uncapped_objective=result.uncapped_objective, optimal=result.optimal, nodes=result.nodes, caps=caps,
             caps_dropped=dropped, solve_ms=result.solve_ms,
+        )  # fmt: skip
+
+    def _caught_up_run(
+        self, ledger: Ledger, decision: dict[str, Assignment], rows: dict[str, CapUsage]
+    ) -> dict[str, Any]:
+        """A run after other writers' runs were folded in: the core's delta is against the
+        decision it last reported (`decision`, `rows`), so it is applied to that, and what
+        differs from the ledger's decision is this run's change. Costs a comparison of two
+        decisions in Python, not a whole result rendered by the core."""
+        summary = self.matcher.rematch()
+        delta = self.matcher.delta()
+        now, now_rows = dict(decision), dict(rows)
+        for hid in delta.withdrawn:
+            now.pop(hid, None)
+        now.update((a.household, a) for a in delta.assignments)
+        for key in delta.caps_dropped:
+            now_rows.pop(key, None)
+        now_rows.update((cap_key(r), r) for r in delta.caps)
+        old, old_rows = ledger.decision, ledger.cap_rows
+        return dict(
+            policy_version=self.policy.version, engine_version=self.matcher.engine_version,
+            assignments=[now[h] for h in sorted(now) if old.get(h) != now[h]],
+            withdrawn=sorted(set(old) - set(now)), unmatched=None, objective=summary.objective,
+            bound=summary.bound, uncapped_objective=summary.uncapped_objective, optimal=summary.optimal,
+            nodes=summary.nodes, caps=sorted((r for k, r in now_rows.items() if old_rows.get(k) != r), key=_row_order),
+            caps_dropped=sorted(set(old_rows) - set(now_rows)), solve_ms=summary.solve_ms,
         )  # fmt: skip
 
     def _delta_run(self) -> dict[str, Any]:
@@ -835,6 +896,10 @@ def record_bytes(stored: Any) -> bytes:
     never change (old payloads are upcast on read, so re-encoding them would not match)."""
     head = f"{stored.topic}\0{stored.originator_version}\0".encode()
     return head + bytes(stored.state) + b"\n"
+
+
+def _row_order(r: CapUsage) -> tuple[int, str]:
+    return (r.rule, r.scope)  # the core's order of cap rows
 
 
 def event_bytes(payload: msgspec.Struct) -> bytes:

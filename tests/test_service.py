@@ -189,3 +189,41 @@ def test_a_failure_after_events_were_folded_in_leaves_no_trace(store_url: str, m
     assert svc.portfolio.units["A1-1a"].active
     svc.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))  # and it goes on normally
     svc.close()
+
+
+def test_writers_taking_turns_re_match_from_the_core_s_delta(store_url: str) -> None:
+    """A writer that folds in another writer's runs applies the core's delta to the decision
+    the core last reported, instead of having the core render its whole decision; the
+    digests of the runs it folds are advanced, not recomputed; the log replays and verifies."""
+    from pyengine.matching import Matcher
+    from pyengine.replay import replay
+
+    cmds = pilot2.commands()[:140]
+    a, b = AllocationService(store_url), AllocationService(store_url)
+    whole = 0
+    real = Matcher.solve
+
+    def counted(self: Matcher, node_limit: int = 0) -> object:
+        nonlocal whole
+        whole += 1
+        return real(self, node_limit)
+
+    try:
+        for cmd in cmds[:20]:
+            a.submit(cmd)
+        b.catch_up()
+        b.submit(cmds[20])  # b's first run: its core has reported nothing yet
+        Matcher.solve = counted  # type: ignore[method-assign]
+        for i, cmd in enumerate(cmds[21:]):
+            (a if i % 2 == 0 else b).submit(cmd)
+        Matcher.solve = real  # type: ignore[method-assign]
+        runs = [ev.payload for _, ev in a.stored_events() if isinstance(ev.payload, c.MatchRun)]
+        full = sum(1 for r in runs[21:] if r.full)
+        assert whole == full, (whole, full)  # only checkpoint runs render the whole decision
+    finally:
+        Matcher.solve = real  # type: ignore[method-assign]
+        a.close()
+        b.close()
+    report = replay(store_url)
+    assert report.divergence is None, report.divergence
+    assert report.runs_verified == len(runs)
