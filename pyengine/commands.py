@@ -318,6 +318,18 @@ class PurchaseOfferExpired(Payload, tag=True, kw_only=True, frozen=True):
     on: dt.date
 
 
+class SaleCaseClosed(Payload, tag=True, kw_only=True, frozen=True):
+    """The office closes an open rent-to-own case before a sale, with a reason from the
+    policy's `sale_close_reasons` and an optional note; the tenant stays, and a new case may
+    open later. No case can then be left without a way forward (a valuation that lapsed while
+    the start loan was processed, a tenant who withdrew)."""
+
+    unit: Id
+    on: dt.date
+    reason: Annotated[str, Meta(min_length=1, max_length=60)]
+    note: Annotated[str, Meta(max_length=2000)] = ""
+
+
 class SaleCompleted(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     on: dt.date
@@ -456,6 +468,7 @@ Command = (
     | PurchaseOffered
     | PurchaseAccepted
     | PurchaseDeclined
+    | SaleCaseClosed
     | SaleCompleted
     | UnitAcquired
 )

@@ -371,7 +371,9 @@ class SaleCase(Aggregate):
         payload: c.ValuationRecorded
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.stage = "valued"
+            # a re-valuation keeps the case where it is (a start loan applied for or granted)
+            if aggregate.stage == "released":
+                aggregate.stage = "valued"
             aggregate.valuation = self.payload
 
     class LoanApplied(Event):
@@ -425,8 +427,15 @@ class SaleCase(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.stage = "completed"
 
+    class Closed(Event):
+        TOPIC = "pyengine/SaleCaseClosed"
+        payload: c.SaleCaseClosed
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = "closed"
+
     CLOSED: ClassVar[frozenset[str]] = frozenset(
-        {"not_approved", "kept", "loan_refused", "declined", "expired", "completed"}
+        {"not_approved", "kept", "loan_refused", "declined", "expired", "completed", "closed"}
     )
 
     def __init__(self, payload: c.PurchaseInterestRegistered) -> None:

@@ -18,7 +18,7 @@ _HOUSEHOLD_TYPES = (
 _SALE_TYPES = (
     c.PurchaseInterestRegistered, c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent,
     c.ValuationRecorded, c.StartLoanApplied, c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted,
-    c.PurchaseDeclined, c.PurchaseOfferExpired, c.SaleCompleted,
+    c.PurchaseDeclined, c.PurchaseOfferExpired, c.SaleCaseClosed, c.SaleCompleted,
 )  # fmt: skip
 
 

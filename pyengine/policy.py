@@ -57,6 +57,13 @@ class Policy(MatchParams, frozen=True):
         default_factory=lambda: ["cooperative", "condominium"]
     )
     units_needed: list[str] = []
+    # why an open case may be closed before a sale (SaleCaseClosed.reason)
+    sale_close_reasons: list[Annotated[str, Meta(min_length=1, max_length=60)]] = msgspec.field(
+        default_factory=lambda: [
+            "tenant_withdrew", "loan_refused", "loan_not_decided_in_time", "valuation_lapsed",
+            "price_above_assessed_max", "unit_needed_for_rent", "other",
+        ]
+    )  # fmt: skip
     grant_depreciation_years: Years = 30
     grant_depreciation_years_before_2019: Years = 20
     max_units_per_cooperative_stairwell: Annotated[int, Meta(ge=0, le=1000)] = 2

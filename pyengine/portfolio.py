@@ -732,7 +732,9 @@ class Portfolio:
         if isinstance(cmd, c.ValuationRecorded):
             case = self._case(cmd.unit)
             self._dated(cmd.valued_on, "valued_on")
-            self._stage(case, "released")
+            # a first valuation, or a new one before the offer (the last may have lapsed while
+            # the start loan was processed: report 003, p. 25-26)
+            self._stage(case, "released", "valued", "loan_applied", "loan_granted")
             valid = add_months(cmd.valued_on, p.valuation_valid_months)
             if cmd.valid_until is not None and cmd.valid_until != valid:
                 raise InputError("valid_until", f"a valuation is valid {p.valuation_valid_months} months: {valid}")
@@ -742,11 +744,19 @@ class Portfolio:
             cmd,
             (
                 c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.StartLoanApplied,
-                c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined, c.SaleCompleted,
+                c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined, c.SaleCaseClosed,
+                c.SaleCompleted,
             ),
         )  # fmt: skip
         case = self._case(cmd.unit)
         on = self._dated(cmd.on)
+        if isinstance(cmd, c.SaleCaseClosed):
+            if cmd.reason not in p.sale_close_reasons:
+                raise InputError("reason", f"{cmd.reason!r} is not one of {', '.join(p.sale_close_reasons)}")
+            if case.stage == "accepted":
+                raise InputError("unit", f"the purchase of {cmd.unit!r} was accepted: complete the sale")
+            case.record(SaleCase.Closed, cmd)
+            return [case]
         if isinstance(cmd, c.EconomicAssessmentRecorded):
             self._stage(case, "interest")
             case.record(SaleCase.Assessed, cmd)
@@ -768,7 +778,8 @@ class Portfolio:
             return [case]
         v = case.valuation
         if isinstance(cmd, c.StartLoanApplied):
-            self._stage(case, "valued")
+            # the loan may be applied for before the valuation (report 003, p. 11)
+            self._stage(case, "released", "valued")
             case.record(SaleCase.LoanApplied, cmd)
             return [case]
         if isinstance(cmd, c.StartLoanDecided):
@@ -777,7 +788,8 @@ class Portfolio:
             return [case]
         if isinstance(cmd, c.PurchaseOffered):
             self._stage(case, "loan_granted")
-            assert v is not None and v.valid_until is not None  # the stages guarantee a valuation
+            if v is None or v.valid_until is None:  # the loan came first: value the unit now
+                raise InputError("unit", f"no valuation of {cmd.unit!r} is recorded yet")
             if on > v.valid_until:
                 raise InputError("on", f"the valuation of {cmd.unit!r} lapsed on {v.valid_until}")
             price = v.value_nok - p.purchase_discount_nok

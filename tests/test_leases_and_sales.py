@@ -374,3 +374,75 @@ def test_report_sales_per_year(tmp_path: Any) -> None:
     assert rows["2020"][6:10] == ["1,850,000", "50,000", "282,500", "1,567,500"]
     assert rows["2021"][10] == "1"
     assert (tmp_path / "s.png").stat().st_size > 1000
+
+
+# --- no case without a way forward (issue 19) ------------------------------------------------
+def test_a_valuation_that_lapsed_during_the_loan_is_renewed_and_the_sale_goes_on() -> None:
+    o = Office()
+    sale_ready(o)
+    valued(o)  # valid until 2020-09-01; the loan takes longer
+    o.do(c.StartLoanDecided(unit="U1", on=D(2020, 9, 20), granted=True, amount_nok=1_850_000))
+    o.refused(c.PurchaseOffered(unit="U1", on=D(2020, 9, 21)), "lapsed on 2020-09-01")
+    again = o.do(c.ValuationRecorded(unit="U1", value_nok=1_950_000, valued_on=D(2020, 9, 25)))[0]
+    assert again.valid_until == D(2021, 3, 25)
+    assert o.svc.portfolio.open_case["U1"].stage == "loan_granted"  # the loan is not lost
+    offer = o.do(c.PurchaseOffered(unit="U1", on=D(2020, 9, 26)))[0]
+    assert offer.price_nok == 1_900_000
+    o.do(c.PurchaseAccepted(unit="U1", on=D(2020, 9, 27)))
+    o.refused(c.ValuationRecorded(unit="U1", value_nok=1, valued_on=D(2020, 9, 28)), "out of order", "'accepted'")
+    assert o.types(c.SaleCompleted(unit="U1", on=D(2020, 10, 1)))[0] == "SaleCompleted"
+
+
+def test_the_start_loan_may_be_applied_for_before_the_valuation() -> None:
+    o = Office()
+    sale_ready(o)
+    o.do(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 2, 1)))
+    o.do(c.EconomicAssessmentRecorded(unit="U1", on=D(2020, 2, 2), approved=True, max_price_nok=2_000_000))
+    o.refused(c.StartLoanApplied(unit="U1", on=D(2020, 2, 3), amount_nok=1), "out of order", "'assessed'")
+    o.do(c.UnitReleasedForSale(unit="U1", on=D(2020, 2, 3)))
+    o.do(c.StartLoanApplied(unit="U1", on=D(2020, 2, 4), amount_nok=1_850_000))
+    o.do(c.StartLoanDecided(unit="U1", on=D(2020, 5, 1), granted=True, amount_nok=1_850_000))
+    o.refused(c.PurchaseOffered(unit="U1", on=D(2020, 5, 2)), "no valuation")
+    o.do(c.ValuationRecorded(unit="U1", value_nok=1_900_000, valued_on=D(2020, 5, 3)))
+    assert o.svc.portfolio.open_case["U1"].stage == "loan_granted"
+    assert o.do(c.PurchaseOffered(unit="U1", on=D(2020, 5, 4)))[0].price_nok == 1_850_000
+
+
+@pytest.mark.parametrize(
+    "stage", ["interest", "assessed", "released", "valued", "loan_applied", "loan_granted", "offered"]
+)
+def test_an_open_case_closes_with_a_coded_reason_at_any_step_before_acceptance(stage: str) -> None:
+    o = Office()
+    sale_ready(o)
+    steps: list[c.Command] = [
+        c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 2, 1)),
+        c.EconomicAssessmentRecorded(unit="U1", on=D(2020, 2, 2), approved=True, max_price_nok=2_000_000),
+        c.UnitReleasedForSale(unit="U1", on=D(2020, 2, 3)),
+        c.ValuationRecorded(unit="U1", value_nok=1_900_000, valued_on=D(2020, 3, 1)),
+        c.StartLoanApplied(unit="U1", on=D(2020, 3, 2), amount_nok=1_850_000),
+        c.StartLoanDecided(unit="U1", on=D(2020, 6, 15), granted=True, amount_nok=1_850_000),
+        c.PurchaseOffered(unit="U1", on=D(2020, 6, 16)),
+    ]
+    for cmd in steps:
+        o.do(cmd)
+        if o.svc.portfolio.open_case["U1"].stage == stage:
+            break
+    o.refused(c.SaleCaseClosed(unit="U1", on=D(2020, 7, 1), reason="changed_mind"), "reason", "tenant_withdrew")
+    out = o.do(c.SaleCaseClosed(unit="U1", on=D(2020, 7, 1), reason="tenant_withdrew", note="moving abroad"))
+    assert [type(p).__name__ for p in out] == ["SaleCaseClosed", "MatchRun"]
+    assert "U1" not in o.svc.portfolio.open_case
+    assert ("H1", "U1") in [(a.household, a.unit) for a in o.last_run().assignments]  # the tenant stays
+    o.refused(c.SaleCaseClosed(unit="U1", on=D(2020, 7, 2), reason="other"), "no open rent-to-own case")
+    assert o.types(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 8, 1)))[0] == (
+        "PurchaseInterestRegistered"
+    )
+
+
+def test_an_accepted_purchase_is_completed_not_closed() -> None:
+    o = Office()
+    sale_ready(o)
+    valued(o)
+    o.do(c.StartLoanDecided(unit="U1", on=D(2020, 6, 2), granted=True, amount_nok=1_850_000))
+    o.do(c.PurchaseOffered(unit="U1", on=D(2020, 6, 3)))
+    o.do(c.PurchaseAccepted(unit="U1", on=D(2020, 6, 4)))
+    o.refused(c.SaleCaseClosed(unit="U1", on=D(2020, 6, 5), reason="other"), "accepted", "complete the sale")
