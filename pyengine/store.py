@@ -59,7 +59,8 @@ PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut, c.PurchaseInterestRegistered,
     c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.ValuationRecorded,
     c.StartLoanApplied, c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined,
-    c.PurchaseOfferExpired, c.SaleCaseClosed, c.SaleCompleted, c.UnitSold, c.ProceedsAllocated, c.UnitAcquired, c.PolicyAdopted,
+    c.PurchaseOfferExpired, c.SaleCaseClosed, c.SaleCompleted, c.UnitSold, c.ProceedsAllocated, c.UnitAcquired,
+    c.PolicyAdopted,
     c.CommandAccepted, c.SnapshotRecorded,
 )  # fmt: skip
 

@@ -8,7 +8,7 @@ stored); 1 anything else (a replay that finds a divergence, or a bug).
 This module assembles the parser (in one place, so `pyengine --help` lists the commands in
 their usual order) and maps failures to exit statuses; the commands live in the modules
 named for what they do: `instances` (match, generate, stream, export), `record` (demo,
-submit, import), `audit` (events, replay, explain), `analysis` (whatif, report sales),
+submit, import), `audit` (events, replay, explain), `analysis` (whatif, report sales, report worklist),
 `maintenance` (db init, snapshot) and `serve` (serve, token new).
 """
 
@@ -24,7 +24,7 @@ import structlog
 
 from ..errors import ConcurrencyConflict, InputError, StoreBusy
 from ..log import configure_cli_logging
-from .analysis import cmd_report_sales, cmd_whatif
+from .analysis import cmd_report_sales, cmd_report_worklist, cmd_whatif
 from .audit import cmd_events, cmd_explain, cmd_replay
 from .instances import cmd_export, cmd_generate, cmd_match, cmd_stream
 from .maintenance import cmd_db_init, cmd_snapshot
@@ -156,6 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--store", required=True)
     rs.add_argument("--png", default="sales-per-year.png")
     rs.set_defaults(func=cmd_report_sales)
+    rw = rsub.add_parser(
+        "worklist", help="what is due and by when: rent-to-own candidates, renewals, stalled cases, late offers, "
+        "expiring valuations",
+    )  # fmt: skip
+    rw.add_argument("--store", required=True)
+    rw.add_argument(
+        "--as-of", default=None, metavar="DATE",
+        help="the day the list is for (default: the store's date; an earlier day reads the log up to that day)",
+    )  # fmt: skip
+    rw.add_argument("--json", action="store_true", help="one JSON object: section -> list of rows")
+    rw.add_argument("--csv", default=None, metavar="FILE", help="also write every row to FILE, with a section column")
+    rw.set_defaults(func=cmd_report_worklist)
 
     db = sub.add_parser("db", help="store administration")
     dbsub = db.add_subparsers(dest="db", required=True)
@@ -188,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
 # options naming files, for an OSError that names one (output options first)
 _PATH_OPTIONS = (
     ("output", "--output"), ("final", "--final"), ("ops_output", "--ops-output"), ("out", "--out"), ("png", "--png"),
-    ("checkpoint", "--checkpoint"), ("instance", "--instance"), ("events", "--events"), ("policy", "--policy"),
-    ("file", "FILE"),
+    ("csv", "--csv"), ("checkpoint", "--checkpoint"), ("instance", "--instance"), ("events", "--events"),
+    ("policy", "--policy"), ("file", "FILE"),
 )  # fmt: skip
 # where a command's input is decoded: a RecursionError there is a file nested too deeply
 _NESTED = {"match": "--instance", "stream": "--instance/--events", "submit": "FILE", "import": "FILE"}

@@ -1,5 +1,6 @@
-"""Analyses of a stored history: `whatif` (the same history under another policy) and
-`report sales` (rent-to-own per year). Both only read the store."""
+"""Analyses of a stored history: `whatif` (the same history under another policy),
+`report sales` (rent-to-own per year) and `report worklist` (what the office has to do, and
+by when). They only read the store."""
 
 from __future__ import annotations
 
@@ -71,4 +72,33 @@ def cmd_report_sales(args: argparse.Namespace) -> int:
     if years:
         plot_sales(years, args.png)
         print(f"chart: {args.png}")
+    return 0
+
+
+def cmd_report_worklist(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from ..errors import InputError
+    from ..worklist import as_json, format_tables, observe, worklist, write_csv
+
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = dt.date.fromisoformat(args.as_of)
+        except ValueError:
+            raise InputError("--as-of", f"{args.as_of!r} is not a date (YYYY-MM-DD)") from None
+    if args.csv:
+        check_output(args.csv, "--csv")
+    svc = open_service(args.store, must_exist=True)
+    try:
+        pf, last_step, as_of = observe(svc, as_of)
+        wl = worklist(pf, as_of, last_step)
+    finally:
+        svc.close()
+    print(as_json(wl) if args.json else format_tables(wl, as_of))
+    if args.csv:
+        with open(args.csv, "w", encoding="utf-8", newline="") as f:
+            n = write_csv(wl, f)
+        if not args.json:  # stdout stays one JSON document
+            print(f"csv: {args.csv} ({n} rows)")
     return 0
