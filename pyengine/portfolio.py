@@ -554,6 +554,9 @@ class Portfolio:
             h = self._household(cmd.id, "id")
             if h.spec.current_unit is not None:
                 raise InputError("id", f"household {cmd.id!r} is the sitting tenant of {h.spec.current_unit!r}")
+            # open offers lapse with the application: nothing could close them afterwards
+            for uid in sorted(h.offers):
+                h.expire_offer(c.OfferExpired(household=cmd.id, unit=uid))
             h.withdraw(cmd)
             return [h]
         if isinstance(cmd, c.OfferMade):

@@ -446,3 +446,15 @@ def test_an_accepted_purchase_is_completed_not_closed() -> None:
     o.do(c.PurchaseOffered(unit="U1", on=D(2020, 6, 3)))
     o.do(c.PurchaseAccepted(unit="U1", on=D(2020, 6, 4)))
     o.refused(c.SaleCaseClosed(unit="U1", on=D(2020, 6, 5), reason="other"), "accepted", "complete the sale")
+
+
+def test_a_withdrawn_application_takes_its_open_offers_with_it() -> None:
+    o = Office()
+    o.do(unit("U1"))
+    o.do(unit("U2"))
+    o.do(app("H1"))
+    o.do(c.OfferMade(household="H1", unit="U2"))
+    o.do(c.OfferMade(household="H1", unit="U1"))
+    out = o.types(c.ApplicationWithdrawn(id="H1"))
+    assert out == ["OfferExpired", "OfferExpired", "ApplicationWithdrawn", "MatchRun"]
+    assert o.do(c.UnitWithdrawn(id="U2"))  # no offer holds it any more
