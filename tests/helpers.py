@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pyengine import commands as c
 from pyengine.matching import Matcher
 from pyengine.policy import Policy, load_policy
 from pyengine.schema import Cap, Household, Instance, Unit
@@ -41,3 +42,20 @@ def matcher(inst: Instance, policy: Policy = POLICY) -> Matcher:
     m = Matcher(policy)
     m.load(inst)
     return m
+
+
+def unit_cmd(uid: str, **kw: Any) -> c.UnitRegistered:
+    """A UnitRegistered command: a two-room co-operative flat unless `kw` says otherwise."""
+    base: dict[str, Any] = dict(
+        id=uid, building="B1", stairwell="B1-A", floor=1, rooms=2, area_m2=50.0, rent_nok_month=8000,
+        accessible=True, kind="ordinary", district="Lademoen", tenure="cooperative",
+    )  # fmt: skip
+    base.update(kw)
+    return c.UnitRegistered(**base)
+
+
+def app_cmd(hid: str, **kw: Any) -> c.ApplicationSubmitted:
+    """An ApplicationSubmitted command: one adult who applied on 2019-06-01 unless `kw` says otherwise."""
+    base: dict[str, Any] = dict(id=hid, adults=1, applied_on=dt.date(2019, 6, 1))
+    base.update(kw)
+    return c.ApplicationSubmitted(**base)

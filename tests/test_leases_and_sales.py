@@ -14,24 +14,12 @@ from pyengine.errors import InputError
 from pyengine.policy import Policy, load_policy
 from pyengine.service import AllocationService
 
+from .helpers import app_cmd as app
+from .helpers import unit_cmd as unit
+
 D = dt.date
 POLICY = load_policy()
 START = D(2020, 1, 1)
-
-
-def unit(uid: str, **kw: Any) -> c.UnitRegistered:
-    base: dict[str, Any] = dict(
-        id=uid, building="B1", stairwell="B1-A", floor=1, rooms=2, area_m2=50.0, rent_nok_month=8000,
-        accessible=True, kind="ordinary", district="Lademoen", tenure="cooperative",
-    )  # fmt: skip
-    base.update(kw)
-    return c.UnitRegistered(**base)
-
-
-def app(hid: str, **kw: Any) -> c.ApplicationSubmitted:
-    base: dict[str, Any] = dict(id=hid, adults=1, applied_on=D(2019, 6, 1))
-    base.update(kw)
-    return c.ApplicationSubmitted(**base)
 
 
 class Office:

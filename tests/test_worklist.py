@@ -22,25 +22,13 @@ from pyengine.errors import InputError
 from pyengine.policy import Policy, load_policy
 from pyengine.service import AllocationService
 
+from .helpers import app_cmd as app
+from .helpers import unit_cmd as unit
+
 D = dt.date
 START = D(2020, 1, 1)
 ROOT = Path(__file__).resolve().parents[1]
 R2O = ROOT / "replays" / "rent_to_own_2009_2018"
-
-
-def unit(uid: str, **kw: Any) -> c.UnitRegistered:
-    base: dict[str, Any] = dict(
-        id=uid, building="B1", stairwell="B1-A", floor=1, rooms=2, area_m2=50.0, rent_nok_month=8000,
-        accessible=True, kind="ordinary", district="Lademoen", tenure="cooperative",
-    )  # fmt: skip
-    base.update(kw)
-    return c.UnitRegistered(**base)
-
-
-def app(hid: str, **kw: Any) -> c.ApplicationSubmitted:
-    base: dict[str, Any] = dict(id=hid, adults=1, applied_on=D(2019, 6, 1))
-    base.update(kw)
-    return c.ApplicationSubmitted(**base)
 
 
 class Office:
