@@ -618,7 +618,8 @@ class Portfolio:
 
     # --- time -------------------------------------------------------------------------
     def _deadlines(self, today: dt.date) -> list[Any]:
-        """What a new date raises: renewals due, leases ended, purchase offers lapsed."""
+        """What a new date raises: renewals due, leases ended (not while a rent-to-own case on the
+        unit is open), flat offers past their reply date, purchase offers lapsed."""
         touched: list[Any] = []
         notice = self.policy.renewal_notice_months
         for hid in sorted(self._leased):  # the households not withdrawn that hold a lease
@@ -626,6 +627,8 @@ class Portfolio:
             lease = h.lease
             assert lease is not None
             if lease.end < today:
+                if lease.unit in self.open_case:
+                    continue  # the lease runs on while the tenant's purchase is decided (as LeaseTerminated is refused)
                 reason = {
                     "not_renewed": "lease ended: not renewed",
                     "purchase_recommended": "lease ended: purchase recommended instead of renewal (2011 rule)",
@@ -634,6 +637,15 @@ class Portfolio:
                 touched.append(h)
             elif not lease.renewal_due and today >= add_months(lease.end, -notice):
                 h.renewal_due(c.LeaseRenewalDue(household=hid, unit=lease.unit, end=lease.end))
+                touched.append(h)
+        for hid in sorted(self._with_offers):  # flat offers past their reply date lapse
+            h = self.households[hid]
+            late = [
+                uid for uid, offer in sorted(h.offers.items()) if offer.reply_by is not None and offer.reply_by < today
+            ]
+            for uid in late:
+                h.expire_offer(c.OfferExpired(household=hid, unit=uid))
+            if late and not any(t is h for t in touched):
                 touched.append(h)
         for uid, case in sorted(self.open_case.items()):
             v = case.valuation

@@ -446,3 +446,31 @@ def test_a_withdrawn_application_takes_its_open_offers_with_it() -> None:
     out = o.types(c.ApplicationWithdrawn(id="H1"))
     assert out == ["OfferExpired", "OfferExpired", "ApplicationWithdrawn", "MatchRun"]
     assert o.do(c.UnitWithdrawn(id="U2"))  # no offer holds it any more
+
+
+def test_day_closed_lapses_flat_offers_past_their_reply_date() -> None:
+    o = Office()
+    o.do(unit("U1"))
+    o.do(unit("U2"))
+    o.do(app("H1"))
+    o.do(c.OfferMade(household="H1", unit="U1", reply_by=D(2020, 1, 10)))
+    o.do(c.OfferMade(household="H1", unit="U2"))  # no reply date: it stays open
+    assert o.types(c.DayClosed(date=D(2020, 1, 10))) == ["DayClosed", "MatchRun"]  # the last day to reply
+    out = o.do(c.DayClosed(date=D(2020, 1, 11)))
+    assert [type(p).__name__ for p in out] == ["DayClosed", "OfferExpired", "MatchRun"]
+    assert (out[1].household, out[1].unit) == ("H1", "U1")
+    assert set(o.svc.portfolio.households["H1"].offers) == {"U2"}
+    o.refused(c.OfferAccepted(household="H1", unit="U1"), "no open offer")
+
+
+def test_a_lease_runs_on_while_a_purchase_case_is_open() -> None:
+    o = Office()
+    sale_ready(o)
+    o.do(c.LeaseNotRenewed(household="H1", on=D(2020, 1, 2), reason="purchase under way"))
+    o.do(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2022, 12, 1)))
+    lease_end = o.svc.portfolio.households["H1"].lease.end  # type: ignore[union-attr]
+    after = lease_end + dt.timedelta(days=1)
+    assert "LeaseTerminated" not in o.types(c.DayClosed(date=after))
+    o.refused(c.LeaseTerminated(household="H1", unit="U1", on=after, reason="x"), "rent-to-own case")
+    o.do(c.SaleCaseClosed(unit="U1", on=after, reason="tenant_withdrew"))
+    assert "LeaseTerminated" in o.types(c.DayClosed(date=after + dt.timedelta(days=1)))

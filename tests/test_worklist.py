@@ -132,11 +132,12 @@ def test_flat_offers_past_reply_by_that_are_still_open() -> None:
     o.do(c.OfferMade(household="H4", unit="U4"))  # no reply date
     o.do(c.OfferMade(household="H5", unit="U5", reply_by=by), c.OfferAccepted(household="H5", unit="U5"))
     o.do(c.OfferMade(household="H6", unit="U6", reply_by=by), c.OfferExpired(household="H6", unit="U6"))
-    o.do(c.DayClosed(date=D(2020, 1, 15)))
-    rows = o.worklist()["offers_past_reply_by"]
+    rows = o.worklist(D(2020, 1, 15))["offers_past_reply_by"]  # looking ahead from the store's date
     assert who(rows) == [("H1", "U1")] and rows[0].due == by and rows[0].days == -5
     assert o.worklist(D(2020, 1, 10))["offers_past_reply_by"] == []  # the reply date itself is still in time
     assert who(o.worklist(D(2020, 1, 21))["offers_past_reply_by"]) == [("H1", "U1"), ("H3", "U3")]
+    o.do(c.DayClosed(date=D(2020, 1, 15)))  # a new date lapses H1's offer
+    assert o.worklist()["offers_past_reply_by"] == []
 
 
 # --- rent-to-own cases --------------------------------------------------------------------------
