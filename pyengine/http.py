@@ -250,6 +250,30 @@ def report_sales(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return {str(y): dataclasses.asdict(v) for y, v in sorted(years.items())}
 
 
+@get("/reports/worklist", guards=[allow(*READERS)], sync_to_thread=True)
+def report_worklist(request: Request[Any, Any, Any], as_of: FromQuery[str | None] = None) -> dict[str, Any]:
+    """The office's worklist as of `as_of` (YYYY-MM-DD; default the store's date), as
+    `pyengine report worklist --json` gives it."""
+    import datetime as dt
+
+    from .worklist import as_json, observe, worklist
+
+    try:
+        day = None
+        if as_of is not None:
+            try:
+                day = dt.date.fromisoformat(as_of)
+            except ValueError:
+                raise InputError("as_of", f"{as_of!r} is not a date (YYYY-MM-DD)") from None
+        with _store(request).use() as svc:
+            pf, steps, day = observe(svc, day)
+            out: dict[str, Any] = json.loads(as_json(worklist(pf, day, steps)))
+    except InputError as e:
+        field = "as_of" if e.field == "--as-of" else e.field
+        raise _error(InputError(field, e.reason)) from None
+    return out
+
+
 @get("/login", sync_to_thread=False)
 def login(request: Request[Any, Any, Any], token: FromQuery[str]) -> Redirect:
     """For a browser: a valid token becomes an HttpOnly cookie, then the overview page."""
@@ -328,6 +352,7 @@ def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
             explain_unit,
             replay_status,
             report_sales,
+            report_worklist,
         ],
         on_shutdown=[close],
     )

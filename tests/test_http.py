@@ -33,6 +33,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/explain/unit/U1"): {"clerk", "auditor"},
     ("GET", "/replay"): {"auditor"},
     ("GET", "/reports/sales"): {"analyst", "auditor"},
+    ("GET", "/reports/worklist"): {"clerk", "auditor", "analyst"},
     ("GET", "/"): {"clerk", "auditor", "analyst"},
 }
 
@@ -244,3 +245,12 @@ def test_the_openapi_document_describes_the_bodies(client: TestClient[Any]) -> N
     assert [e["type"] for e in stored][-1] == "MatchRun"
     page = client.get("/events", headers=auth("auditor")).json()
     jsonschema.validate(page, schema("/events", "get", "response"))
+
+
+def test_the_worklist_route_answers_as_the_cli_does(client: TestClient[Any]) -> None:
+    r = client.get("/reports/worklist", headers=auth("clerk"))
+    assert r.status_code == 200 and set(r.json()) == {
+        "purchase_candidates", "renewals_due", "stalled_cases", "offers_past_reply_by", "valuations_expiring",
+    }  # fmt: skip
+    r = client.get("/reports/worklist", params={"as_of": "soon"}, headers=auth("clerk"))
+    assert r.status_code == 400 and r.json()["extra"]["field"] == "as_of"
