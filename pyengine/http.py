@@ -254,17 +254,10 @@ def report_sales(request: Request[Any, Any, Any]) -> dict[str, Any]:
 def report_worklist(request: Request[Any, Any, Any], as_of: FromQuery[str | None] = None) -> dict[str, Any]:
     """The office's worklist as of `as_of` (YYYY-MM-DD; default the store's date), as
     `pyengine report worklist --json` gives it."""
-    import datetime as dt
-
-    from .worklist import as_json, observe, worklist
+    from .worklist import as_json, observe, parse_as_of, worklist
 
     try:
-        day = None
-        if as_of is not None:
-            try:
-                day = dt.date.fromisoformat(as_of)
-            except ValueError:
-                raise InputError("as_of", f"{as_of!r} is not a date (YYYY-MM-DD)") from None
+        day = parse_as_of(as_of, "as_of")
         with _store(request).use() as svc:
             pf, steps, day = observe(svc, day)
             out: dict[str, Any] = json.loads(as_json(worklist(pf, day, steps)))

@@ -419,17 +419,16 @@ class Portfolio:
         ledger's decision, as after a rebuild): what changed is found by comparing here."""
         result = self.matcher.solve()
         self.matcher.mark_reported()
+        withdrawn: list[str]
+        dropped: list[str]
         if full:
             assignments, withdrawn, unmatched = list(result.assignments), [], list(result.unmatched)
             caps, dropped = list(result.caps), []
         else:  # only what changed since the previous run
             now = {a.household: a for a in result.assignments}
-            assignments = [a for a in result.assignments if ledger.decision.get(a.household) != a]
-            withdrawn = sorted(set(ledger.decision) - set(now))
-            unmatched = None
             rows = {cap_key(r): r for r in result.caps}
-            caps = [r for r in result.caps if ledger.cap_rows.get(cap_key(r)) != r]
-            dropped = sorted(set(ledger.cap_rows) - set(rows))
+            assignments, withdrawn, caps, dropped = _changes(ledger, now, rows)
+            unmatched = None
         return dict(
             policy_version=result.policy_version, engine_version=result.engine_version, assignments=assignments,
             withdrawn=withdrawn, unmatched=unmatched, objective=result.objective, bound=result.bound,
@@ -453,14 +452,12 @@ class Portfolio:
         for key in delta.caps_dropped:
             now_rows.pop(key, None)
         now_rows.update((cap_key(r), r) for r in delta.caps)
-        old, old_rows = ledger.decision, ledger.cap_rows
+        assignments, withdrawn, caps, dropped = _changes(ledger, now, now_rows)
         return dict(
             policy_version=self.policy.version, engine_version=self.matcher.engine_version,
-            assignments=[now[h] for h in sorted(now) if old.get(h) != now[h]],
-            withdrawn=sorted(set(old) - set(now)), unmatched=None, objective=summary.objective,
+            assignments=assignments, withdrawn=withdrawn, unmatched=None, objective=summary.objective,
             bound=summary.bound, uncapped_objective=summary.uncapped_objective, optimal=summary.optimal,
-            nodes=summary.nodes, caps=sorted((r for k, r in now_rows.items() if old_rows.get(k) != r), key=_row_order),
-            caps_dropped=sorted(set(old_rows) - set(now_rows)), solve_ms=summary.solve_ms,
+            nodes=summary.nodes, caps=caps, caps_dropped=dropped, solve_ms=summary.solve_ms,
         )  # fmt: skip
 
     def _delta_run(self) -> dict[str, Any]:
@@ -925,8 +922,16 @@ def record_bytes(stored: Any) -> bytes:
     return head + bytes(stored.state) + b"\n"
 
 
-def _row_order(r: CapUsage) -> tuple[int, str]:
-    return (r.rule, r.scope)  # the core's order of cap rows
+def _changes(
+    ledger: Ledger, now: dict[str, Assignment], rows: dict[str, CapUsage]
+) -> tuple[list[Assignment], list[str], list[CapUsage], list[str]]:
+    """What a decision (`now`, `rows`) changes in the ledger's: assignments new or changed (in
+    household id order), households withdrawn, cap rows changed (in the core's order: rule,
+    scope) and dropped; the order a run from the core's delta has."""
+    old, old_rows = ledger.decision, ledger.cap_rows
+    changed = [now[h] for h in sorted(now) if old.get(h) != now[h]]
+    caps = sorted((r for k, r in rows.items() if old_rows.get(k) != r), key=lambda r: (r.rule, r.scope))
+    return changed, sorted(set(old) - set(now)), caps, sorted(set(old_rows) - set(rows))
 
 
 def event_bytes(payload: msgspec.Struct) -> bytes:

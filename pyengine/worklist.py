@@ -336,6 +336,16 @@ def dated(payload: Any) -> dt.date | None:
     return on if isinstance(on, dt.date) else None
 
 
+def parse_as_of(text: str | None, field: str) -> dt.date | None:
+    """An as-of date given as YYYY-MM-DD (None: the store's date)."""
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InputError(field, f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
 def observe(svc: AllocationService, as_of: dt.date | None) -> tuple[Portfolio, dict[str, dt.date], dt.date]:
     """The portfolio to draw the list from, its cases' last steps, and the as-of date (default:
     the store's date). On or after the store's date: the service's state (from its snapshot if

@@ -76,17 +76,9 @@ def cmd_report_sales(args: argparse.Namespace) -> int:
 
 
 def cmd_report_worklist(args: argparse.Namespace) -> int:
-    import datetime as dt
+    from ..worklist import as_json, format_tables, observe, parse_as_of, worklist, write_csv
 
-    from ..errors import InputError
-    from ..worklist import as_json, format_tables, observe, worklist, write_csv
-
-    as_of = None
-    if args.as_of:
-        try:
-            as_of = dt.date.fromisoformat(args.as_of)
-        except ValueError:
-            raise InputError("--as-of", f"{args.as_of!r} is not a date (YYYY-MM-DD)") from None
+    as_of = parse_as_of(args.as_of or None, "--as-of")
     if args.csv:
         check_output(args.csv, "--csv")
     svc = open_service(args.store, must_exist=True)
