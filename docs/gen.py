@@ -503,7 +503,9 @@ def render_cli() -> str:
     for leaf in leaves:
         prog = " ".join((parser.prog, *leaf.path))
         section = [f"### {prog}"]
-        if leaf.help:
+        if leaf.parser.description:  # what it does and what it writes, else its one line of help
+            section.append(" ".join(leaf.parser.description.split()))
+        elif leaf.help:
             section.append(leaf.help[:1].upper() + leaf.help[1:] + ".")
         section.append("```\n" + usage(prog, leaf.parser) + "\n```")
         if _shown(leaf.parser):

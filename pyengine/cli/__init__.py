@@ -55,47 +55,145 @@ def _non_negative(text: str) -> int:
     return n
 
 
+# What --store and --policy accept (adapters/store.py: store_env; pyengine/policy.py: load_policy).
+_STORE_NEW = (
+    "store URL: sqlite:///FILE.db (a path relative to here, made if missing; sqlite:////ABS/PATH.db for an "
+    "absolute path), postgresql://USER:PASSWORD@HOST:PORT/DB (after `pyengine db init`) or memory: (kept in "
+    "this process only)"
+)
+_STORE_READ = (
+    "URL of an existing store: sqlite:///FILE.db (relative; sqlite:////ABS/PATH.db absolute; add ?mode=ro to "
+    "open the file read-only) or postgresql://USER:PASSWORD@HOST:PORT/DB"
+)
+_POLICY_FILE = "policy file: TOML, or JSON if its name ends in .json"
+_POLICY_ADOPT = (
+    f"{_POLICY_FILE}; recorded (PolicyAdopted) with the next command if it differs from the policy in force "
+    "(default: keep the log's policy; a new store adopts the packaged v1)"
+)
+_NODE_LIMIT = (
+    "branch-and-bound node budget for a solve with mix caps; when it runs out, bound - objective is the gap left "
+    "(default: %(default)s, no limit: solve to proven optimality)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="pyengine", description="Housing allocation engine")
+    p = _Parser(
+        prog="pyengine",
+        description="Housing allocation engine: records a housing portfolio as events in a store, re-matches "
+        "households to units after each command, and reads the history back. "
+        "`pyengine COMMAND --help` describes a command.",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log each step to stderr")
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("demo", help="build the pilot-2 scenario in an embedded store and match it")
-    d.add_argument("--store", default=None, help="store URL (default: sqlite:///pyengine-demo.db)")
-    d.add_argument("--policy", default=None, help="policy file (default: packaged v1)")
+    d = sub.add_parser(
+        "demo", help="build the pilot-2 scenario in a store and match it",
+        description="Submit the pilot-2 scenario (Svartlamon model, Trondheim 2021) to a store as domain "
+        "commands, re-matching after each, and print the final allocation with each proposal's score breakdown "
+        "and the mix caps. Writes the events and MatchRuns to the store.",
+    )  # fmt: skip
+    d.add_argument(
+        "--store", default=None, metavar="URL",
+        help=f"{_STORE_NEW}; it must hold no events (default: sqlite:///pyengine-demo.db, deleted and rebuilt "
+        "on every run)",
+    )  # fmt: skip
+    d.add_argument("--policy", default=None, metavar="FILE", help=f"{_POLICY_FILE} (default: the packaged v1)")
     d.set_defaults(func=cmd_demo)
 
-    m = sub.add_parser("match", help="solve one portfolio snapshot from scratch")
-    m.add_argument("--instance", required=True)
-    m.add_argument("--policy", default=None)
-    m.add_argument("--output", default=None)
-    m.add_argument("--node-limit", type=_non_negative, default=0, help="branch-and-bound node budget (0: none)")
+    m = sub.add_parser(
+        "match", help="solve one portfolio snapshot from scratch",
+        description="Read an instance file (a portfolio at one date), solve the allocation under the policy and "
+        "write the result as JSON: every assignment with its score breakdown, the unmatched households, "
+        "objective, bound and cap usage. Uses no store.",
+    )  # fmt: skip
+    m.add_argument(
+        "--instance", required=True, metavar="FILE",
+        help="instance file (JSON, not gzipped: as_of, units, households and optional caps), as generate "
+        "or export writes it",
+    )  # fmt: skip
+    m.add_argument(
+        "--policy", default=None, metavar="FILE",
+        help=f"{_POLICY_FILE} (default: the packaged v1); caps in the instance replace the policy's",
+    )  # fmt: skip
+    m.add_argument(
+        "--output", default=None, metavar="FILE",
+        help="write the result here and print a one-line summary (default: the result to stdout)",
+    )  # fmt: skip
+    m.add_argument("--node-limit", type=_non_negative, default=0, metavar="N", help=_NODE_LIMIT)
     m.set_defaults(func=cmd_match)
 
-    g = sub.add_parser("generate", help="write a seeded synthetic portfolio (and an operation stream)")
-    g.add_argument("--scale", default="city", help="city, national or a number of units")
-    g.add_argument("--seed", type=int, default=1)
-    g.add_argument("--output", required=True)
-    g.add_argument("--sitting-share", type=float, default=0.75, help="share of households that are sitting tenants")
-    g.add_argument("--no-caps", action="store_true", help="write the instance without mix caps")
-    g.add_argument("--ops", type=_non_negative, default=0, help="also write this many mixed operations")
-    g.add_argument("--ops-output", default=None)
+    g = sub.add_parser(
+        "generate", help="write a seeded synthetic portfolio (and an operation stream)",
+        description="Write a synthetic portfolio as an instance file (for match, stream or import); the same "
+        "seed gives the same file. With --ops, also write a stream of operations on it for stream. Uses no store.",
+    )  # fmt: skip
+    g.add_argument(
+        "--scale", default="city",
+        help="city (4,050 units, 4,000 households), national (100,000 of each) or N (N units, N households) "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    g.add_argument(
+        "--seed", type=int, default=1, help="random seed; the operations use SEED + 1 (default: %(default)s)"
+    )
+    g.add_argument("--output", required=True, metavar="FILE", help="instance file to write (JSON)")
+    g.add_argument(
+        "--sitting-share", type=float, default=0.75, metavar="SHARE",
+        help="share of households that are sitting tenants, 0 to 1 (default: %(default)s)",
+    )  # fmt: skip
+    g.add_argument(
+        "--no-caps", action="store_true",
+        help='write "caps": [] (no mix cap) instead of a cap of 30%% disadvantaged households per building',
+    )  # fmt: skip
+    g.add_argument(
+        "--ops", type=_non_negative, default=0, metavar="N",
+        help="also write N mixed operations (applications, withdrawals, move-outs, units withdrawn, accepted "
+        "offers, new dates) to --ops-output (default: %(default)s)",
+    )  # fmt: skip
+    g.add_argument(
+        "--ops-output", default=None, metavar="FILE",
+        help="file for the operations, one JSON object a line (required with --ops)",
+    )  # fmt: skip
     g.set_defaults(func=cmd_generate)
 
-    t = sub.add_parser("stream", help="load a snapshot, apply operations one by one, re-match after each")
-    t.add_argument("--instance", required=True)
-    t.add_argument("--events", required=True, help="operations, one JSON object a line")
-    t.add_argument("--policy", default=None)
-    t.add_argument("--output", default=None, help="JSON lines, one per operation (default: stdout)")
-    t.add_argument("--final", default=None, help="write the last result as a result file")
-    t.add_argument("--node-limit", type=_non_negative, default=0)
+    t = sub.add_parser(
+        "stream", help="load a snapshot, apply operations one by one, re-match after each",
+        description="Solve an instance file, then apply operations to it one at a time (upsert_household, "
+        "remove_household, upsert_unit, remove_unit, set_as_of), re-matching incrementally after each. Writes "
+        "one JSON line of figures per operation and, with --final, the last result. Uses no store.",
+    )  # fmt: skip
+    t.add_argument("--instance", required=True, metavar="FILE", help="instance file to start from (JSON, as for match)")
+    t.add_argument(
+        "--events", required=True, metavar="FILE",
+        help='operations, one JSON object a line with an "op" field (as generate --ops writes them)',
+    )  # fmt: skip
+    t.add_argument(
+        "--policy", default=None, metavar="FILE",
+        help=f"{_POLICY_FILE} (default: the packaged v1); caps in the instance replace the policy's",
+    )  # fmt: skip
+    t.add_argument(
+        "--output", default=None, metavar="FILE",
+        help="JSON lines, one per operation: seq, objective, bound, matched, solve_us (default: stdout)",
+    )  # fmt: skip
+    t.add_argument(
+        "--final", default=None, metavar="FILE",
+        help="also write the result after the last operation (JSON, as match writes it)",
+    )  # fmt: skip
+    t.add_argument("--node-limit", type=_non_negative, default=0, metavar="N", help=_NODE_LIMIT)
     t.set_defaults(func=cmd_stream)
 
-    s = sub.add_parser("submit", help="apply domain commands (JSON lines) and print their events")
-    s.add_argument("--store", required=True)
-    s.add_argument("--policy", default=None)
-    s.add_argument("file", metavar="FILE", help="JSON lines (optionally gzipped)")
-    s.add_argument("--checkpoint", default=None, help="after each command, write the log's head to this file")
+    s = sub.add_parser(
+        "submit", help="apply domain commands (JSON lines) and print their events",
+        description="Apply domain commands (docs/events.md) to a store one at a time: each is stored with the "
+        "events it raised and one MatchRun, and those events are printed as JSON lines. A refused line stops "
+        "the run (exit 2, naming the line); the lines before it stay stored.",
+    )  # fmt: skip
+    s.add_argument("--store", required=True, metavar="URL", help=_STORE_NEW)
+    s.add_argument("--policy", default=None, metavar="FILE", help=_POLICY_ADOPT)
+    s.add_argument("file", metavar="FILE", help="domain commands, one JSON object a line (optionally gzipped)")
+    s.add_argument(
+        "--checkpoint", default=None, metavar="FILE",
+        help="after each command, write the log's head (run, position, head) to FILE, for replay --checkpoint",
+    )  # fmt: skip
     s.add_argument(
         "--resume", action="store_true",
         help="give each line without a command_id one derived from the file, so that running the file again "
@@ -103,96 +201,190 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     s.set_defaults(func=cmd_submit)
 
-    im = sub.add_parser("import", help="store a portfolio file (instance form, JSON) as events, matched once")
-    im.add_argument("--store", required=True)
-    im.add_argument("--policy", default=None)
+    im = sub.add_parser(
+        "import", help="store a portfolio file (instance form, JSON) as events, matched once",
+        description="Store a portfolio file (the instance form, as export writes it, with optional domain "
+        "fields) as DayClosed, UnitRegistered, ApplicationSubmitted and LeaseSigned events and one MatchRun, in "
+        "one write, and print a summary. A bad file stores nothing.",
+    )  # fmt: skip
+    im.add_argument("--store", required=True, metavar="URL", help=_STORE_NEW)
+    im.add_argument(
+        "--policy", default=None, metavar="FILE", help=f"{_POLICY_ADOPT}; caps in the file must be this policy's"
+    )
     im.add_argument("file", metavar="FILE", help="instance-form JSON (optionally gzipped), with optional domain fields")
     im.set_defaults(func=cmd_import)
 
-    e = sub.add_parser("events", help="print the stored events as JSON lines")
-    e.add_argument("--store", required=True)
-    e.add_argument("--type", default=None)
+    e = sub.add_parser(
+        "events", help="print the stored events as JSON lines",
+        description="Print the stored events in log order, one JSON object a line (position, stream, version, "
+        "recorded_at, type, schema and the payload's fields). Writes nothing to the store.",
+    )  # fmt: skip
+    e.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    e.add_argument(
+        "--type", default=None, metavar="NAME",
+        help="only events of this type, e.g. MatchRun or LeaseSigned (the types: docs/events.md)",
+    )  # fmt: skip
     e.set_defaults(func=cmd_events)
 
-    v = sub.add_parser("replay", help="replay a stored log and verify every recorded MatchRun")
-    v.add_argument("--store", required=True)
+    v = sub.add_parser(
+        "replay", help="replay a stored log and verify every recorded MatchRun",
+        description="Re-run every recorded MatchRun at its position in the log, from the first record, and "
+        "check its hashes; compare each stored snapshot with the state replayed there. Prints progress on "
+        "stderr, then a summary and the log's head. Exit 1 at the first divergence or a snapshot mismatch. "
+        "Writes nothing to the store.",
+    )  # fmt: skip
+    v.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
     anchor = v.add_mutually_exclusive_group()
-    anchor.add_argument("--expect-head", default=None, metavar="HASH", help="fail unless the log holds this head")
-    anchor.add_argument("--checkpoint", default=None, help="fail unless the log holds the head in this file")
+    anchor.add_argument(
+        "--expect-head", default=None, metavar="HASH",
+        help="fail (exit 1) unless the log holds this head: a MatchRun's result_hash, kept outside the database",
+    )  # fmt: skip
+    anchor.add_argument(
+        "--checkpoint", default=None, metavar="FILE",
+        help="fail (exit 1) unless the log holds the head in this file (written by submit --checkpoint)",
+    )  # fmt: skip
     v.set_defaults(func=cmd_replay)
 
-    sn = sub.add_parser("snapshot", help="save a snapshot of the state at the end of the log (faster starts)")
-    sn.add_argument("--store", required=True)
+    sn = sub.add_parser(
+        "snapshot", help="save a snapshot of the state at the end of the log (faster starts)",
+        description="Rebuild the state at the end of the log and save it as a snapshot in the same store, "
+        "recorded by a SnapshotRecorded event, so later starts fold only the records after it. Nothing to do "
+        "when the newest snapshot is at the last MatchRun; exit 1 when none can be taken.",
+    )  # fmt: skip
+    sn.add_argument(
+        "--store", required=True, metavar="URL",
+        help="URL of an existing store that may be written: sqlite:///FILE.db (relative; sqlite:////ABS/PATH.db "
+        "absolute) or postgresql://USER:PASSWORD@HOST:PORT/DB",
+    )  # fmt: skip
     sn.set_defaults(func=cmd_snapshot)
 
-    ex = sub.add_parser("explain", help="why a household got a unit (or none), or why a unit went to whom")
-    ex.add_argument("--store", required=True)
+    ex = sub.add_parser(
+        "explain", help="why a household got a unit (or none), or why a unit went to whom",
+        description="Explain one MatchRun's decision: for a household, the unit proposed with its score "
+        "breakdown and the rules that excluded other units; for a unit, who got it and the runners-up. Prints "
+        "text, or JSON. Writes nothing to the store.",
+    )  # fmt: skip
+    ex.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
     who = ex.add_mutually_exclusive_group(required=True)
-    who.add_argument("--household")
-    who.add_argument("--unit")
+    who.add_argument("--household", metavar="ID", help="the household to explain (its id)")
+    who.add_argument("--unit", metavar="ID", help="the unit to explain (its id)")
     when = ex.add_mutually_exclusive_group()
-    when.add_argument("--run", type=int, default=None)
-    when.add_argument("--at", default=None, help="the last run on or before this date")
-    ex.add_argument("--json", action="store_true", help="the explanation as JSON")
+    when.add_argument("--run", type=int, default=None, metavar="N", help="the run with this number (default: the last)")
+    when.add_argument("--at", default=None, metavar="DATE", help="the last run on or before this date (YYYY-MM-DD)")
+    ex.add_argument("--json", action="store_true", help="print the explanation as JSON instead of text")
     ex.set_defaults(func=cmd_explain)
 
-    wi = sub.add_parser("whatif", help="re-run the history under another policy and report what would change")
-    wi.add_argument("--store", required=True)
+    wi = sub.add_parser(
+        "whatif", help="re-run the history under another policy and report what would change",
+        description="Re-run the stored history under one or more other policies and compare with what was "
+        "proposed; print a summary. Writes runs.csv, households.csv, buildings.csv, disadvantaged-share.png and "
+        "whatif.html to --out; with several policies (or a scheduler), one such folder per policy (named after "
+        "its file) and policies.csv, policies.png and index.html beside them. Writes nothing to the store.",
+    )  # fmt: skip
+    wi.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
     wi.add_argument(
-        "--policy", required=True, action="append", help="a policy file; give several to compare them side by side"
-    )
-    wi.add_argument("--out", default="whatif", help="folder for the CSV, HTML and PNG files")
+        "--policy", required=True, action="append", metavar="FILE",
+        help=f"{_POLICY_FILE}; give several to compare them side by side",
+    )  # fmt: skip
+    wi.add_argument(
+        "--out", default="whatif", metavar="DIR",
+        help="folder for the CSV, HTML and PNG files, made if missing (default: %(default)s)",
+    )  # fmt: skip
     wi.add_argument(
         "--scheduler",
         default=None,
+        metavar="URL",
         help="a Dask scheduler (tcp://host:8786) to run the policies on; default: $DASK_SCHEDULER_ADDRESS, "
         "else local processes",
     )
     wi.set_defaults(func=cmd_whatif)
 
-    r = sub.add_parser("report", help="reports read from a store")
+    r = sub.add_parser(
+        "report", help="reports read from a store", description="Reports read from a store; none writes to it."
+    )
     rsub = r.add_subparsers(dest="report", required=True)
-    rs = rsub.add_parser("sales", help="rent-to-own per year, with a PNG chart of sales")
-    rs.add_argument("--store", required=True)
-    rs.add_argument("--png", default="sales-per-year.png")
+    rs = rsub.add_parser(
+        "sales", help="rent-to-own per year, with a PNG chart of sales",
+        description="Print the rent-to-own programme per year (valuations, offers, sales, declines, expiries, "
+        "average price, discounts, grant repaid, proceeds, units acquired) and draw the sales in a PNG chart "
+        "(when there is a year to show). Writes nothing to the store.",
+    )  # fmt: skip
+    rs.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    rs.add_argument("--png", default="sales-per-year.png", metavar="FILE", help="chart to write (default: %(default)s)")
     rs.set_defaults(func=cmd_report_sales)
     rw = rsub.add_parser(
         "worklist", help="what is due and by when: rent-to-own candidates, renewals, stalled cases, late offers, "
         "expiring valuations",
+        description="List what the office has to do and by when, in five sections (rent-to-own candidates, lease "
+        "renewals due, stalled rent-to-own cases, offers past their reply date, valuations lapsing), each sorted "
+        "by due date. Prints a table per section, or JSON; --csv also writes the rows to a file. Writes nothing "
+        "to the store.",
     )  # fmt: skip
-    rw.add_argument("--store", required=True)
+    rw.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
     rw.add_argument(
         "--as-of", default=None, metavar="DATE",
-        help="the day the list is for (default: the store's date; an earlier day reads the log up to that day)",
+        help="the day the list is for, YYYY-MM-DD (default: the store's date; an earlier day reads the log up to "
+        "that day)",
     )  # fmt: skip
-    rw.add_argument("--json", action="store_true", help="one JSON object: section -> list of rows")
+    rw.add_argument("--json", action="store_true", help="print one JSON object instead: section -> list of rows")
     rw.add_argument("--csv", default=None, metavar="FILE", help="also write every row to FILE, with a section column")
     rw.set_defaults(func=cmd_report_worklist)
 
-    db = sub.add_parser("db", help="store administration")
+    db = sub.add_parser("db", help="store administration", description="Store administration.")
     dbsub = db.add_subparsers(dest="db", required=True)
-    di = dbsub.add_parser("init", help="create the engine's tables once (PostgreSQL stores need it before first use)")
-    di.add_argument("--store", required=True)
+    di = dbsub.add_parser(
+        "init", help="create the engine's tables once (PostgreSQL stores need it before first use)",
+        description="Create the engine's tables in the store (existing ones are kept). A PostgreSQL store needs "
+        "this once before any other command, since no other command creates tables there; a SQLite file gets "
+        "its tables from the first command that writes to it.",
+    )  # fmt: skip
+    di.add_argument(
+        "--store", required=True, metavar="URL",
+        help="store URL: postgresql://USER:PASSWORD@HOST:PORT/DB, or sqlite:///FILE.db (made if missing)",
+    )  # fmt: skip
     di.set_defaults(func=cmd_db_init)
 
-    sv = sub.add_parser("serve", help="the HTTP service (commands, events, decision, explain, replay, reports)")
-    sv.add_argument("--store", required=True)
-    sv.add_argument("--tokens", required=True, help="file of role:sha256 lines (pyengine token new)")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
+    sv = sub.add_parser(
+        "serve", help="the HTTP service (commands, events, decision, explain, replay, reports)",
+        description="Run the HTTP service on HOST:PORT until stopped: each route answers the roles the tokens "
+        "file grants (README, HTTP service); the OpenAPI document is at /schema/openapi.json. Clerks' commands "
+        "are written to the store.",
+    )  # fmt: skip
+    sv.add_argument("--store", required=True, metavar="URL", help=_STORE_NEW)
+    sv.add_argument(
+        "--tokens", required=True, metavar="FILE", help="file of role:sha256 lines, as pyengine token new writes them"
+    )
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port to listen on (default: %(default)s)")
     sv.set_defaults(func=cmd_serve)
 
-    tk = sub.add_parser("token", help="HTTP access tokens")
+    tk = sub.add_parser("token", help="HTTP access tokens", description="Access tokens for the HTTP service.")
     tksub = tk.add_subparsers(dest="token", required=True)
-    tn = tksub.add_parser("new", help="print a new token for a role and add its hash to the tokens file")
-    tn.add_argument("--role", required=True, choices=["clerk", "auditor", "analyst"])
-    tn.add_argument("--tokens", required=True)
+    tn = tksub.add_parser(
+        "new", help="print a new token for a role and add its hash to the tokens file",
+        description="Make a random token for a role, print it once on stdout and append role:sha256 of it to "
+        "the tokens file; the token itself is kept nowhere.",
+    )  # fmt: skip
+    tn.add_argument(
+        "--role", required=True, choices=["clerk", "auditor", "analyst"],
+        help="what the token may do: clerk, auditor or analyst (the routes of each: README, HTTP service)",
+    )  # fmt: skip
+    tn.add_argument(
+        "--tokens", required=True, metavar="FILE", help="tokens file to append the hash to (made if missing)"
+    )
     tn.set_defaults(func=cmd_token_new)
 
-    x = sub.add_parser("export", help="write the current portfolio as an instance file")
-    x.add_argument("--store", required=True)
-    x.add_argument("--policy", default=None)
-    x.add_argument("--output", required=True)
+    x = sub.add_parser(
+        "export", help="write the current portfolio as an instance file",
+        description="Write the store's portfolio at its date (active units, households not withdrawn, the caps "
+        "of the policy in force) as an instance file, for match, stream or import. Writes nothing to the store.",
+    )  # fmt: skip
+    x.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    x.add_argument(
+        "--policy", default=None, metavar="FILE",
+        help=f"{_POLICY_FILE}; only read and checked: the file gets the caps of the policy in force in the log",
+    )  # fmt: skip
+    x.add_argument("--output", required=True, metavar="FILE", help="instance file to write (JSON)")
     x.set_defaults(func=cmd_export)
     return p
 
