@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Union, cast
+from typing import Annotated, Any, Union, cast
 from urllib.parse import quote
 
 import msgspec
@@ -30,12 +30,13 @@ from litestar.enums import ParamType
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Parameter, RequestBody, Schema
-from litestar.params import FromPath, FromQuery, RawBody
+from litestar.params import FromPath, FromQuery, QueryParameter, RawBody
 from litestar.response import Redirect
 
 from . import commands as c
 from .errors import ConcurrencyConflict, InputError
 from .events_json import RENAMED, check_event_type, event_record
+from .fairness import FairnessReport
 from .schema import unique_keys
 from .service import AllocationService
 
@@ -267,6 +268,26 @@ def report_worklist(request: Request[Any, Any, Any], as_of: FromQuery[str | None
     return out
 
 
+@get("/reports/fairness", guards=[allow("analyst", "auditor")], sync_to_thread=True)
+def report_fairness(
+    request: Request[Any, Any, Any],
+    from_: Annotated[str | None, QueryParameter(name="from", description="first day, YYYY-MM-DD")] = None,
+    to: Annotated[str | None, QueryParameter(description="last day, YYYY-MM-DD")] = None,
+) -> FairnessReport:
+    """Allocation across groups of households, per year of the window from `from` to `to`
+    (YYYY-MM-DD; default the earliest date in the log and the store's date): applications and
+    how many were housed, offers, lets, waits, size fit and transfers, with the definitions,
+    as `pyengine report fairness --json` gives it."""
+    from .fairness import fairness, parse_window
+
+    try:
+        start, end = parse_window(from_, to, ("from", "to"))
+        with _store(request).use() as svc:
+            return fairness(svc.app, start, end)
+    except InputError as e:
+        raise _error(InputError(e.field.removeprefix("--"), e.reason)) from None
+
+
 @get("/login", sync_to_thread=False)
 def login(request: Request[Any, Any, Any], token: FromQuery[str]) -> Redirect:
     """For a browser: a valid token becomes an HttpOnly cookie, then the overview page."""
@@ -346,6 +367,7 @@ def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
             replay_status,
             report_sales,
             report_worklist,
+            report_fairness,
         ],
         on_shutdown=[close],
     )

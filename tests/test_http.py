@@ -34,6 +34,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/replay"): {"auditor"},
     ("GET", "/reports/sales"): {"analyst", "auditor"},
     ("GET", "/reports/worklist"): {"clerk", "auditor", "analyst"},
+    ("GET", "/reports/fairness"): {"analyst", "auditor"},
     ("GET", "/"): {"clerk", "auditor", "analyst"},
 }
 

@@ -8,8 +8,8 @@ stored); 1 anything else (a replay that finds a divergence, or a bug).
 This module assembles the parser (in one place, so `pyengine --help` lists the commands in
 their usual order) and maps failures to exit statuses; the commands live in the modules
 named for what they do: `instances` (match, generate, stream, export), `record` (demo,
-submit, import), `audit` (events, replay, explain), `analysis` (whatif, report sales, report worklist),
-`maintenance` (db init, snapshot) and `serve` (serve, token new).
+submit, import), `audit` (events, replay, explain), `analysis` (whatif, report sales, report
+worklist, report fairness), `maintenance` (db init, snapshot) and `serve` (serve, token new).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import structlog
 
 from ..errors import ConcurrencyConflict, InputError, StoreBusy
 from ..log import configure_cli_logging
-from .analysis import cmd_report_sales, cmd_report_worklist, cmd_whatif
+from .analysis import cmd_report_fairness, cmd_report_sales, cmd_report_worklist, cmd_whatif
 from .audit import cmd_events, cmd_explain, cmd_replay
 from .instances import cmd_export, cmd_generate, cmd_match, cmd_stream
 from .maintenance import cmd_db_init, cmd_snapshot
@@ -329,6 +329,38 @@ def build_parser() -> argparse.ArgumentParser:
     rw.add_argument("--json", action="store_true", help="print one JSON object instead: section -> list of rows")
     rw.add_argument("--csv", default=None, metavar="FILE", help="also write every row to FILE, with a section column")
     rw.set_defaults(func=cmd_report_worklist)
+    rf = rsub.add_parser(
+        "fairness", help="allocation across groups of households per year: applications, offers, lets, waits, "
+        "size fit, transfers",
+        description="Read the stored history and report, per group of households (disadvantaged, refugee, "
+        "families with children, singles, care need, district preference, and all) and per year of the window "
+        "(and over the whole window): applications and how many were housed, offers made, declined and expired, "
+        "lets (accepted offers), the wait from application to let (median and p90, days), lets over- or "
+        "under-occupied by the policy's rooms needed, and transfers of sitting tenants. Prints a table per "
+        "period with the group and measure definitions, or JSON; --out also writes a chart and an HTML page. "
+        "Writes nothing to the store.",
+    )  # fmt: skip
+    rf.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    rf.add_argument(
+        "--from", dest="from_date", default=None, metavar="DATE",
+        help="first day of the window, YYYY-MM-DD (default: the earliest date in the log, an application date "
+        "or its first day)",
+    )  # fmt: skip
+    rf.add_argument(
+        "--to", dest="to_date", default=None, metavar="DATE",
+        help="last day of the window, YYYY-MM-DD, not before --from (default: the store's date)",
+    )  # fmt: skip
+    rf.add_argument(
+        "--json", action="store_true",
+        help="print one JSON object instead: the window, the group and measure definitions and a row per group "
+        "and period",
+    )  # fmt: skip
+    rf.add_argument(
+        "--out", default=None, metavar="DIR",
+        help="also write fairness.png (median wait per group per year, let rate per group) and fairness.html "
+        "(the tables with the chart embedded) to this folder, made if missing",
+    )  # fmt: skip
+    rf.set_defaults(func=cmd_report_fairness)
 
     db = sub.add_parser("db", help="store administration", description="Store administration.")
     dbsub = db.add_subparsers(dest="db", required=True)
