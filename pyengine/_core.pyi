@@ -55,6 +55,13 @@ class Engine:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(household index, unit index, score) of every eligible pair; indices into
         household_ids() and unit_ids()."""
+    def points_lacking(self, household: str) -> dict[str, str | int | bool | None]:
+        """Points an unhoused applicant lacks to be proposed a unit in the last re-match.
+
+        Keys: status ("proposed", "lacking", "no_unit", "sitting_tenant", "not_computed"),
+        points (the fewest extra points that may do), exact (False: `points` is a lower bound
+        the mix caps may raise), at_most (points that surely do, None if unknown) and unit
+        (the unit it would then be proposed). Exact from the optimal duals when uncapped."""
     def household_ids(self) -> list[str]: ...
     def unit_ids(self) -> list[str]: ...
     def score_breakdown(self, household: str, unit: str) -> dict[str, int] | None: ...

@@ -101,11 +101,46 @@ def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) ->
         rank = {"unit": best, "rank": 1 + [x[1] for x in rivals].index(hid), "of": len(rivals)}
     return {
         "run": run.run, "as_of": run.as_of.isoformat(), "policy_version": run.policy_version, "household": hid,
+        "points_lacking": points_lacking(pf, run, hid) if got is None else None,
         "unit": got.unit if got else None, "score": got.score if got else 0,
         "breakdown": got.breakdown if got else None, "flags": flags, "alternatives": alternatives,
         "excluded": {k: {"units": n, "example": examples[k]} for k, n in sorted(excluded.items())},
         "binding_caps": binding, "rank_for_best_unit": rank,
     }  # fmt: skip
+
+
+def points_lacking(pf: Portfolio, run: c.MatchRun, hid: str) -> dict[str, Any]:
+    """How far an unhoused applicant was from a unit at `run`: the fewest points more (on every
+    pair, as waiting points add) that would have got it proposed one, from the optimal duals,
+    and the date by which its own waiting points alone would have risen that much."""
+    m = pf.matcher
+    m.follow(run.engine_version)
+    summary = m.rematch()  # the run's state, decided again (replay checks that it is the same)
+    if (summary.objective, summary.optimal) != (run.objective, run.optimal):
+        return {"status": "not_computed", "points": None, "exact": False, "at_most": None, "unit": None,
+                "by_waiting": None}  # fmt: skip
+    lack: dict[str, Any] = dict(m.engine.points_lacking(hid))
+    h = pf.household_row(pf.households[hid])
+    points = lack["points"]
+    when = (
+        waiting_date(pf.policy, h.applied_on, run.as_of, points)
+        if lack["status"] == "lacking" and isinstance(points, int) and h.applied_on is not None
+        else None
+    )
+    lack["by_waiting"] = when.isoformat() if when else None
+    return lack
+
+
+def waiting_date(policy: Any, applied_on: dt.date, as_of: dt.date, points: int) -> dt.date | None:
+    """The first date on which the household's waiting points are `points` above those it had
+    on `as_of` (2 points per full 30 days waited in policy v1, up to the cap); None if the cap
+    comes first."""
+    per, days, most = policy.waiting_points_per_period, policy.waiting_period_days, policy.waiting_max_periods
+    if per <= 0:
+        return None
+    now = min(most, max(0, (as_of - applied_on).days) // days)
+    target = now + -(-points // per)
+    return applied_on + dt.timedelta(days=target * days) if target <= most else None
 
 
 def explain_unit(pf: Portfolio, run: c.MatchRun, uid: str, top: int = 5) -> dict[str, Any]:
@@ -170,6 +205,22 @@ def household_text(x: dict[str, Any]) -> str:
     for cap in x["binding_caps"]:
         lines.append(
             f"The cap on {cap['flag']} households in {cap['scope']} was binding: {cap['count']} of {cap['cap']}."
+        )
+    lack = x.get("points_lacking")
+    if lack and lack["status"] == "lacking":
+        if lack["exact"]:
+            how = f"It lacked {lack['points']} points: with that many more it would have been proposed {lack['unit']}"
+        else:
+            upper = f" and at most {lack['at_most']}" if lack["at_most"] is not None else ""
+            how = (f"It lacked at least {lack['points']}{upper} points (the mix caps hold the exact figure back): "
+                   f"with more it would have been proposed {lack['unit']} or another unit")  # fmt: skip
+        when = (f"; its waiting points alone would have added them by {lack['by_waiting']}, if nothing else changed"
+                if lack["by_waiting"] else "; waiting points alone would not add as many")  # fmt: skip
+        lines.append(how + when + ".")
+    elif lack and lack["status"] == "no_unit":
+        lines.append(
+            "No number of points would have got it a unit then: none of the units it is eligible for could be freed "
+            "for it (sitting tenants who stay, or the mix caps)."
         )
     if x["rank_for_best_unit"]:
         r = x["rank_for_best_unit"]

@@ -120,12 +120,21 @@ def lsa_optimum(inst: Instance, p: Policy) -> int:
     return total - big * len(sitting)
 
 
-def mip_optimum(inst: Instance, p: Policy) -> int:
-    """Optimum with caps as a MIP solved by HiGHS (scipy.optimize.milp)."""
+def mip_optimum(
+    inst: Instance, p: Policy, *, forced: str | None = None, extra: int = 0, caps: bool = True
+) -> int | None:
+    """Optimum with caps as a MIP solved by HiGHS (scipy.optimize.milp). With `forced`, the
+    best matching that houses that applicant, its scores raised by `extra` (its pairs count
+    only above 0 then, as the matcher's do); None if no matching does. `caps=False` leaves
+    the mix caps out."""
     scores = eligible_scores(inst, p)
+    if forced is not None:
+        scores = {
+            pr: s + extra if pr[0] == forced else s for pr, s in scores.items() if pr[0] != forced or s + extra > 0
+        }
     pairs = sorted(scores)
     if not pairs:
-        return 0
+        return None if forced is not None else 0
     idx = {pr: k for k, pr in enumerate(pairs)}
     hs = [h.id for h in inst.households]
     flags = {h.id: h for h in inst.households}
@@ -133,12 +142,12 @@ def mip_optimum(inst: Instance, p: Policy) -> int:
     rows: list[tuple[list[int], float, float]] = []
     for hid in hs:
         ks = [idx[pr] for pr in pairs if pr[0] == hid]
-        lo = 1.0 if hid in sitting else 0.0
+        lo = 1.0 if hid in sitting or hid == forced else 0.0
         rows.append((ks, lo, 1.0))
     for u in inst.units:
         ks = [idx[pr] for pr in pairs if pr[1] == u.id]
         rows.append((ks, 0.0, 1.0))
-    for _, flag, _, cap, ids in scope_caps(inst, p):
+    for _, flag, _, cap, ids in scope_caps(inst, p) if caps else []:
         in_scope = set(ids)
         ks = [idx[pr] for pr in pairs if pr[1] in in_scope and getattr(flags[pr[0]], flag)]
         rows.append((ks, 0.0, float(cap)))
@@ -154,5 +163,7 @@ def mip_optimum(inst: Instance, p: Policy) -> int:
         c, constraints=LinearConstraint(a.tocsr(), lb, ub), integrality=np.ones(len(pairs)),
         bounds=Bounds(0, 1),
     )  # fmt: skip
+    if forced is not None and res.status == 2:  # infeasible: nothing can house it
+        return None
     assert res.success, res.message
     return round(-res.fun)

@@ -60,6 +60,13 @@ def test_household_held_back_by_a_cap_and_rules(tmp_path: Path) -> None:
     d1 = explain_household(pf, run, "D1")
     assert d1["unit"] in {"U0", "U1", "U2", "U3"} and d1["rank_for_best_unit"]["rank"] == 1
     assert "cap on disadvantaged households in B1 was binding: 1 of 1" in household_text(d2)
+    # The cap holds one disadvantaged household in B1, so D2 must outscore D1 (518 against its
+    # own 368 points): 150 more, one more where the tie-break favours D1.
+    lack = d2["points_lacking"]
+    assert lack["status"] == "lacking" and lack["exact"] and lack["points"] in (150, 151)
+    assert lack["unit"] in {"U0", "U1", "U2", "U3"} and d1["points_lacking"] is None
+    assert c1["points_lacking"]["status"] == "no_unit"
+    assert f"It lacked {lack['points']} points" in household_text(d2)
 
 
 def test_unit_names_the_runner_up_and_the_cap(tmp_path: Path) -> None:

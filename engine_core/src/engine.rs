@@ -31,10 +31,12 @@ pub const LEGACY_ENGINE_VERSION: &str = "engine_core 0.1.0";
 const NONE: u32 = u32::MAX;
 
 mod capped;
+mod lack;
 mod legacy;
 mod price;
 mod solve;
 
+pub use lack::Lack;
 use solve::sync;
 
 #[derive(Clone, Debug)]

@@ -148,6 +148,24 @@ impl Engine {
         py.detach(|| core.eligible_units(household)).map_err(err)
     }
 
+    /// The points an unhoused applicant lacks to be proposed a unit in the last re-match:
+    /// a dict of status, points, exact and unit (see `Engine::points_lacking` in the crate).
+    fn points_lacking<'py>(
+        &self,
+        py: Python<'py>,
+        household: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let core = &self.inner;
+        let lack = py.detach(|| core.points_lacking(household)).map_err(err)?;
+        let d = PyDict::new(py);
+        d.set_item("status", lack.status)?;
+        d.set_item("points", lack.points)?;
+        d.set_item("exact", lack.exact)?;
+        d.set_item("at_most", lack.at_most)?;
+        d.set_item("unit", lack.unit)?;
+        Ok(d)
+    }
+
     /// (household id, score) of every household eligible for the unit, in household id order.
     fn eligible_households(&self, py: Python<'_>, unit: &str) -> PyResult<Vec<(String, i64)>> {
         let core = &self.inner;

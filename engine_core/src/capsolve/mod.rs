@@ -381,6 +381,7 @@ impl CapSolver {
 }
 
 mod dual;
+mod lack;
 mod search;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@ use crate::capsolve::CapSolver;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct CapState {
-    solver: CapSolver,
+    pub(super) solver: CapSolver,
     /// The rules the solver was built for.
     caps: Vec<Cap>,
     valid: bool,
@@ -17,8 +17,8 @@ pub(super) struct CapState {
     cols: BTreeMap<String, u32>,
     /// Hashed id of each unit and household slot (tie-break keys), set when its column or
     /// row is (re)built.
-    col_key: Vec<u64>,
-    row_key: Vec<u64>,
+    pub(super) col_key: Vec<u64>,
+    pub(super) row_key: Vec<u64>,
     dirty_hh: BTreeSet<String>,
     dirty_units: BTreeSet<String>,
     dirty_buildings: BTreeSet<u32>,
@@ -26,11 +26,11 @@ pub(super) struct CapState {
     prices: BTreeMap<(usize, String), i128>,
 }
 
-fn unit_col(u: usize) -> u32 {
+pub(super) fn unit_col(u: usize) -> u32 {
     2 * u as u32
 }
 
-fn dummy_col(h: usize) -> u32 {
+pub(super) fn dummy_col(h: usize) -> u32 {
     2 * h as u32 + 1
 }
 

@@ -17,6 +17,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+mod lack;
+pub use lack::Move;
+
 pub const NONE: u32 = u32::MAX;
 const INF: i128 = i128::MAX / 4;
 /// Bits of the tie-break part; `t < 2^TIE_BITS`.
@@ -865,6 +868,11 @@ impl Warm {
 
     pub fn col_of(&self, r: u32) -> u32 {
         self.col4row[r as usize]
+    }
+
+    /// Column of every row slot (`NONE` where none).
+    pub fn matching(&self) -> Vec<u32> {
+        self.col4row.clone()
     }
 
     /// Checks dual feasibility and complementary slackness; returns the score objective and

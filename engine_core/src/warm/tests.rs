@@ -108,3 +108,86 @@ fn incremental_certificate_equals_full() {
     assert_eq!(w.certify(), None);
     assert!(checked > 100);
 }
+
+/// The points an unmatched row lacks, from the duals, equal what a re-solve with that many
+/// more points on its pairs does: housed with them, not with one fewer, in the unit found.
+#[test]
+fn cheapest_move_matches_a_re_solve() {
+    let mut x: u64 = 11;
+    let mut next = |n: u64| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) % n
+    };
+    let mut checked = 0;
+    for _ in 0..60 {
+        let (n_rows, n_cols) = (12 + next(20) as u32, 5 + next(15) as u32);
+        let mut w = Warm::new();
+        let mut rows = Vec::new();
+        for c in 0..n_cols {
+            w.add_col(c, false);
+        }
+        for r in 0..n_rows {
+            let dummy = n_cols + r;
+            let mut e: Vec<Edge> = Vec::new();
+            for c in 0..n_cols {
+                if next(3) == 0 {
+                    let w = next(40) as i64 - 5;
+                    e.push(Edge {
+                        w,
+                        t: next(1 << 40),
+                        col: c,
+                    });
+                }
+            }
+            e.push(Edge {
+                w: 0,
+                t: next(1 << 40),
+                col: dummy,
+            });
+            w.add_col(dummy, true);
+            w.add_row(r);
+            w.set_row(r, e.clone());
+            rows.push(e);
+        }
+        assert!(w.run());
+        for r in 0..n_rows {
+            let dummy = n_cols + r;
+            if w.col_of(r) != dummy {
+                continue;
+            }
+            let first: Vec<Edge> = rows[r as usize]
+                .iter()
+                .copied()
+                .filter(|e| e.col != dummy)
+                .collect();
+            let mut edges_of = |i: u32, out: &mut Vec<Edge>| out.extend(&rows[i as usize]);
+            let found = w.cheapest_move(r, &first, &mut edges_of).unwrap();
+            let with = |delta: i64| {
+                let mut v = w.clone();
+                let shifted = rows[r as usize]
+                    .iter()
+                    .map(|e| Edge {
+                        w: if e.col == dummy { e.w } else { e.w + delta },
+                        ..*e
+                    })
+                    .collect();
+                v.set_row(r, shifted);
+                assert!(v.run());
+                v.col_of(r)
+            };
+            match found {
+                None => assert_eq!(with(1_000), dummy, "no path, yet housed"),
+                Some(m) => {
+                    assert!(m.loss > 0);
+                    let need = (m.loss.div_euclid(1i128 << 64) + 1) as i64;
+                    assert_eq!(with(need), m.path[0].1, "row {r}, {need} more points");
+                    assert_eq!(with(need - 1), dummy, "row {r}, {} points", need - 1);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} unmatched rows checked");
+}
