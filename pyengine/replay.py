@@ -4,10 +4,15 @@ under the policy in force there, verifying its recorded hashes (DESIGN §1, issu
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import queue
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -74,48 +79,142 @@ def first_difference(recorded: c.MatchRun, recomputed: dict[str, str]) -> tuple[
 PROGRESS_EVERY = 50_000  # records between two progress lines
 
 
+PARALLEL_FROM = 200_000  # records from which replay splits the log between two processes
+
+
 def replay(
-    store_url: str, progress: Callable[[int, int, int, float], None] | None = None, expect: Anchor | None = None
+    store_url: str,
+    progress: Callable[[int, int, int, float], None] | None = None,
+    expect: Anchor | None = None,
+    workers: int | None = 1,
 ) -> ReplayReport:
     """Fold the whole log from its first record, re-run every MatchRun and check its hashes, and
     compare every stored snapshot with the state replayed at its position. Snapshots are never
     used here: an audit trusts nothing but the log. `expect`: a head kept outside the store,
-    which the log must still contain (a log cut after it, or rewritten, fails)."""
-    app = open_app(EventLog, store_url, write=False)
+    which the log must still contain (a log cut after it, or rewritten, fails).
+
+    `workers`: processes to share the work (None: 2 on a multi-core machine for a log of at
+    least PARALLEL_FROM records in a file or server store, as `pyengine replay` does; they are
+    spawned, so a script calling this needs the `if __name__ == "__main__":` guard). Each verifies the runs of one
+    stretch of the log after folding, unverified, the records before it; the stretches meet,
+    so every run is verified once and every record folded by a process that checks it."""
     t0 = time.perf_counter()
+    app = open_app(EventLog, store_url, write=False)
     try:
         total = app.recorder.max_notification_id() or 0
-        snaps = dict(snapshot.stored(app, limit=1000))
-        report = ReplayReport(0, 0, None)
+    finally:
+        app.close()
+    if workers is None:
+        workers = 2 if total >= PARALLEL_FROM and (os.cpu_count() or 1) > 1 and store_url != "memory:" else 1
+    if workers <= 1 or total < 2 * workers:
+        part = _verify_part(store_url, 0, None, expect, progress, t0, total)
+        return _merge([part], expect, t0)
+    # Later stretches also fold the records before them (about a third of a verification's
+    # cost per record): the first stretches are longer, so that all end together.
+    weights = [1.0 / (1.0 + FOLD_SHARE * k) for k in range(workers)]
+    bounds = [0]
+    for w in weights[:-1]:
+        bounds.append(bounds[-1] + round(total * w / sum(weights)))
+    ctx = multiprocessing.get_context("spawn")  # the Rust core is never forked
+    with ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        ticks = manager.Queue()
+        futures = [
+            pool.submit(_verify_part, store_url, lo, hi, expect, ticks, t0, total)
+            for lo, hi in zip(bounds, [*bounds[1:], None], strict=True)
+        ]
+        done: dict[int, tuple[int, int]] = {}
+        while not all(f.done() for f in futures):
+            try:
+                k, events, runs = ticks.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            done[k] = (events, runs)
+            if progress is not None:
+                progress(
+                    sum(e for e, _ in done.values()), total, sum(r for _, r in done.values()), time.perf_counter() - t0
+                )
+        parts = [f.result() for f in futures]
+    return _merge(parts, expect, t0)
+
+
+FOLD_SHARE = 0.3  # the cost of folding a record without verifying, against verifying it
+
+
+@dataclass
+class Part:
+    """What one process found on its stretch of the log (positions after `lo`, up to `hi`)."""
+
+    lo: int
+    report: ReplayReport
+    end: int = 0  # the last position read
+    fits: dict[int, str] = field(default_factory=dict)  # snapshot position -> sha256 of its record
+    vouched: dict[int, str] = field(default_factory=dict)
+    pending_tail: list[str] = field(default_factory=list)
+
+
+def _verify_part(
+    store_url: str,
+    lo: int,
+    hi: int | None,
+    expect: Anchor | None,
+    progress: Any,
+    t0: float,
+    total: int,
+) -> Part:
+    """Fold the log up to `hi` (None: its end); verify the runs and snapshots after `lo`.
+    `progress`: a callback, or a queue that gets (lo, records verified, runs) tuples."""
+    app = open_app(EventLog, store_url, write=False)
+    part = Part(lo, ReplayReport(0, 0, None))
+    report = part.report
+
+    def tick(events: int, runs: int) -> None:
+        if progress is None:
+            return
+        if callable(progress):
+            progress(events, total, runs, time.perf_counter() - t0)
+        else:
+            progress.put((lo, events, runs))
+
+    try:
+        snaps = {p: d for p, d in snapshot.stored(app, limit=1000) if p > lo and (hi is None or p <= hi)}
         pf = Portfolio(None)
-        runs = 0
+        runs = seen = 0  # runs verified here; runs in the log so far (folded or verified)
         previous = ""
         pos = 0
         chain = Chain()
-        vouched: dict[int, str] = {}  # snapshot position -> digest, from SnapshotRecorded
-        fits: dict[int, bytes] = {}  # snapshots equal to the state replayed at their position
+
+        def stop(why: Divergence) -> Part:
+            report.events, report.runs_verified, report.divergence = pos, runs, why
+            part.end = pos
+            return part
+
         for row in app.rows():
+            if hi is not None and row.id > hi:
+                break
             pos = row.id
+            checked = pos > lo
             try:
                 event = app.decode(row)
             except Exception as e:  # an edited row that no longer decodes
-                return _done(report, pos, runs, t0, Divergence(runs + 1, pos, f"stored event does not decode: {e}"))
+                return stop(Divergence(seen + 1, pos, f"stored event does not decode: {e}"))
             p = event.payload
             if type(p) is c.MatchRun:
-                bad = verify_run(pf, p, previous, pos, chain)
-                if bad is not None:
-                    return _done(report, pos, runs, t0, bad)
-                runs += 1
+                if checked:
+                    bad = verify_run(pf, p, previous, pos, chain)
+                    if bad is not None:
+                        return stop(bad)
+                    runs += 1
+                    report.head = Anchor(p.result_hash, p.run, pos)
+                    if expect is not None and p.result_hash == expect.hash and expect.run in (None, p.run):
+                        report.anchor_run = p.run
                 previous = p.result_hash
-                report.head = Anchor(p.result_hash, p.run, pos)
-                if expect is not None and p.result_hash == expect.hash and expect.run in (None, p.run):
-                    report.anchor_run = p.run
+                seen += 1
             elif type(p) is c.SnapshotRecorded:
-                vouched[p.run_position] = p.sha256
+                part.vouched[p.run_position] = p.sha256
             try:
                 pf.apply(event, row)
             except Exception as e:  # a deleted or reordered row breaks an aggregate's sequence
-                return _done(report, pos, runs, t0, Divergence(runs + 1, pos, f"log does not fold: {type(e).__name__}"))
+                return stop(Divergence(seen + 1, pos, f"log does not fold: {type(e).__name__}"))
             pf.last_notification_id = pos
             if pos in snaps:
                 report.snapshots_checked += 1
@@ -125,35 +224,66 @@ def replay(
                     into = report.snapshot_notes if harmless else report.snapshot_problems
                     into.append(f"snapshot at position {pos}: {why}")
                 else:
-                    fits[pos] = data
-            if progress is not None and pf.position % PROGRESS_EVERY == 0:
-                progress(pf.position, total, runs, time.perf_counter() - t0)
-        for position in sorted(snaps):
-            report.snapshot_problems.append(f"snapshot at position {position}: the log has no such record")
-        for position, data in sorted(fits.items()):
-            if position not in vouched:
-                report.snapshot_notes.append(
-                    f"snapshot at position {position}: the log does not vouch for it (no SnapshotRecorded); "
-                    "readers ignore it"
-                )
-            elif hashlib.sha256(data).hexdigest() != vouched[position]:
-                report.snapshot_problems.append(
-                    f"snapshot at position {position}: its record is not the one the log recorded (edited after)"
-                )
-        tail = [type(e.payload).__name__ for e, _ in pf.pending if type(e.payload) is not c.SnapshotRecorded]
-        if tail:
-            # a writer stores each command's events with their MatchRun in one write
-            why = (
-                f"the log ends with {len(tail)} event(s) ({', '.join(tail[:3])}{', ...' if len(tail) > 3 else ''}) "
-                "that no MatchRun covers: a run was removed or the log was cut"
-            )
-            return _done(report, pf.position, runs, t0, Divergence(runs + 1, pos, why))
-        if expect is not None and report.anchor_run is None:
-            why = f"the expected head {expect.describe()} is not in the log: it was truncated or rewritten"
-            return _done(report, pf.position, runs, t0, Divergence(expect.run or runs, pos, why))
-        return _done(report, pf.position, runs, t0, None)
+                    part.fits[pos] = hashlib.sha256(data).hexdigest()
+            if checked and (pos - lo) % PROGRESS_EVERY == 0:
+                tick(pos - lo, runs)
+        if hi is None:
+            for position in sorted(snaps):
+                report.snapshot_problems.append(f"snapshot at position {position}: the log has no such record")
+            part.pending_tail = [
+                type(e.payload).__name__ for e, _ in pf.pending if type(e.payload) is not c.SnapshotRecorded
+            ]
+        report.events, report.runs_verified = pf.position, runs
+        part.end = pos
+        if progress is not None and not callable(progress):
+            tick(pos - lo, runs)  # the parent's count ends where this stretch did
+        return part
     finally:
         app.close()
+
+
+def _merge(parts: list[Part], expect: Anchor | None, t0: float) -> ReplayReport:
+    """One report from the stretches, as one process walking the whole log would give it: the
+    first divergence ends it."""
+    report = ReplayReport(0, 0, None)
+    vouched: dict[int, str] = {}
+    fits: dict[int, str] = {}
+    for part in parts:
+        r = part.report
+        report.runs_verified += r.runs_verified
+        report.snapshots_checked += r.snapshots_checked
+        report.snapshot_problems += r.snapshot_problems
+        report.snapshot_notes += r.snapshot_notes
+        report.head = r.head or report.head
+        report.anchor_run = r.anchor_run if r.anchor_run is not None else report.anchor_run
+        report.events = r.events
+        vouched.update(part.vouched)
+        fits.update(part.fits)
+        if r.divergence is not None:
+            return _done(report, r.events, report.runs_verified, t0, r.divergence)
+    runs, pos = report.runs_verified, parts[-1].end
+    for position, digest in sorted(fits.items()):
+        if position not in vouched:
+            report.snapshot_notes.append(
+                f"snapshot at position {position}: the log does not vouch for it (no SnapshotRecorded); "
+                "readers ignore it"
+            )
+        elif digest != vouched[position]:
+            report.snapshot_problems.append(
+                f"snapshot at position {position}: its record is not the one the log recorded (edited after)"
+            )
+    tail = parts[-1].pending_tail
+    if tail:
+        # a writer stores each command's events with their MatchRun in one write
+        why = (
+            f"the log ends with {len(tail)} event(s) ({', '.join(tail[:3])}{', ...' if len(tail) > 3 else ''}) "
+            "that no MatchRun covers: a run was removed or the log was cut"
+        )
+        return _done(report, report.events, runs, t0, Divergence(runs + 1, pos, why))
+    if expect is not None and report.anchor_run is None:
+        why = f"the expected head {expect.describe()} is not in the log: it was truncated or rewritten"
+        return _done(report, report.events, runs, t0, Divergence(expect.run or runs, pos, why))
+    return _done(report, report.events, runs, t0, None)
 
 
 def _done(report: ReplayReport, events: int, runs: int, t0: float, divergence: Divergence | None) -> ReplayReport:

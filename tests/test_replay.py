@@ -147,3 +147,47 @@ def test_policy_changes_replay_under_the_policy_in_force(tmp_path: Path) -> None
     report = replay(url)
     assert report.divergence is None and report.runs_verified == 111
     assert isinstance(c.PolicyAdopted, type)
+
+
+def _report(url: str, workers: int) -> dict[str, object]:
+    r = replay(url, workers=workers)
+    return {k: v for k, v in vars(r).items() if k != "seconds"}
+
+
+def _edit_early_application(url: str) -> None:
+    rowid, _, state = next(r for r in rows(url) if r[1] == "pyengine/ApplicationSubmitted" and r[0] > 40)
+    state["payload"]["_data_"]["urgency"] = 3  # type: ignore[index]
+    write_row(url, rowid, state)
+
+
+def _edit_late_application(url: str) -> None:
+    rowid, _, state = [r for r in rows(url) if r[1] == "pyengine/ApplicationSubmitted"][-1]
+    state["payload"]["_data_"]["urgency"] = 3  # type: ignore[index]
+    write_row(url, rowid, state)
+
+
+def _delete_a_middle_run(url: str) -> None:
+    write_row(url, [r for r, t, _ in rows(url) if t == "pyengine/MatchRun"][60], None)
+
+
+def _delete_the_last_run(url: str) -> None:
+    write_row(url, rows(url)[-1][0], None)
+
+
+def _garble_a_row(url: str) -> None:
+    with sqlite3.connect(url[len("sqlite:///") :]) as db:
+        db.execute("update stored_events set state = ? where rowid = ?", (b"{not json", len(rows(url)) // 2))
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [None, _edit_early_application, _edit_late_application, _delete_a_middle_run, _delete_the_last_run, _garble_a_row],
+)
+def test_workers_report_what_one_process_reports(store: str, tamper: object) -> None:
+    """Split between processes (each folds the log before its stretch), replay finds the same
+    first divergence, counts and head as one process walking the whole log."""
+    if callable(tamper):
+        tamper(store)
+    one = _report(store, 1)
+    assert (one["divergence"] is None) == (tamper is None)
+    assert _report(store, 3) == one

@@ -243,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", default=None, metavar="FILE",
         help="fail (exit 1) unless the log holds the head in this file (written by submit --checkpoint)",
     )  # fmt: skip
+    v.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="processes that share the verification, each taking one stretch of the log (default: 2 on a "
+        "machine with more than one core for a log of 200,000 records or more, else 1)",
+    )  # fmt: skip
     v.set_defaults(func=cmd_replay)
 
     sn = sub.add_parser(

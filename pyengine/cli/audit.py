@@ -38,7 +38,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         expect = Anchor(args.expect_head.strip().lower())
     elif args.checkpoint:
         expect = checkpoint.read(args.checkpoint)
-    report = replay(args.store, progress=print_progress, expect=expect)
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers", f"must be 1 or more, not {args.workers}")
+    report = replay(args.store, progress=print_progress, expect=expect, workers=args.workers)
     secs = max(report.seconds, 1e-9)
     speed = (
         f"in {report.seconds:.1f} s ({report.events / secs:,.0f} events/s, {report.runs_verified / secs:,.0f} runs/s)"

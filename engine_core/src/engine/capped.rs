@@ -3,6 +3,7 @@
 //! again), with its cap-row prices kept by (rule, scope) between re-matches. Rows are household
 //! slots; unit slot `u` is column `2u` and household slot `h`'s "stay unmatched" column `2h + 1`.
 
+use super::price::PARALLEL_PAIRS;
 use super::*;
 use crate::capsolve::CapSolver;
 
@@ -98,10 +99,14 @@ impl CapState {
             }
             self.row_key[h] = warm::hash_str(&s.hh(h).id);
         }
-        let edges: Vec<Vec<Edge>> = hs
-            .par_iter()
-            .map(|&h| self.row_edges(s, &o.us, h))
-            .collect();
+        // Threads pay off only on large batches (a small office re-scores in microseconds).
+        let edges: Vec<Vec<Edge>> = if hs.len() * o.us.len() >= PARALLEL_PAIRS {
+            hs.par_iter()
+                .map(|&h| self.row_edges(s, &o.us, h))
+                .collect()
+        } else {
+            hs.iter().map(|&h| self.row_edges(s, &o.us, h)).collect()
+        };
         for (&h, e) in hs.iter().zip(edges) {
             let hh = s.hh(h);
             let rank = self.row_key[h] as u32;
@@ -205,13 +210,15 @@ impl CapState {
         for &u in &cols_todo {
             let c = unit_col(u);
             let ck = self.col_key[u];
-            let scores: Vec<Option<i64>> = kept
-                .par_iter()
-                .map(|&h| {
-                    let w = s.check(h, u).ok()?.total();
-                    (s.own[h].is_some() || w > 0).then_some(w)
-                })
-                .collect();
+            let score = |&h: &usize| {
+                let w = s.check(h, u).ok()?.total();
+                (s.own[h].is_some() || w > 0).then_some(w)
+            };
+            let scores: Vec<Option<i64>> = if kept.len() >= PARALLEL_PAIRS / 8 {
+                kept.par_iter().map(score).collect()
+            } else {
+                kept.iter().map(score).collect()
+            };
             for (&h, w) in kept.iter().zip(scores) {
                 let t = |w| (w, warm::tie(self.row_key[h], ck));
                 self.solver.set_edge(h as u32, c, w.map(t));
