@@ -6,23 +6,19 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use engine_core::Engine;
+use engine_core::model::Policy;
+use engine_core::{io, Engine};
 use serde_json::Value;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (inst, ops) = (&args[1], &args[2]);
     let verbose = !args.iter().any(|a| a == "--quiet");
-    let policy = r#"{"version": 1, "size_fit_base": 100, "size_fit_excess_penalty": 40,
- "size_fit_deficit_penalty": 100, "waiting_points_per_period": 2, "waiting_period_days": 30,
- "waiting_max_periods": 60, "urgency_points": 150, "stay_bonus": 1000,
- "transfer_own_unit_bonus": 0, "same_building_bonus": 60, "school_district_bonus": 80,
- "preferred_district_bonus": 40, "skill_bonus": 25, "skill_bonus_max": 75,
- "single_adult_rooms": 1}"#;
-    let mut e = Engine::new(policy).expect("policy");
+    let mut e = Engine::new(Policy::default());
     let text = std::fs::read_to_string(inst).expect("instance");
     let t = Instant::now();
-    e.load_instance(&text).expect("load");
+    e.load(io::instance(&text).expect("instance"))
+        .expect("load");
     e.solve(0).expect("cold solve");
     eprintln!("cold load + solve: {:.1} s", t.elapsed().as_secs_f64());
     // Sitting tenants, to tell a unit vacated from a withdrawn application.
@@ -61,7 +57,8 @@ fn main() {
                     (true, false) => "offer accepted",
                     (true, true) => "household changed",
                 };
-                e.upsert_household(&h.to_string()).unwrap();
+                e.upsert_household(io::household(&h.to_string()).unwrap())
+                    .unwrap();
                 kind
             }
             "remove_household" => {
@@ -76,7 +73,8 @@ fn main() {
                 }
             }
             "upsert_unit" => {
-                e.upsert_unit(&op["unit"].to_string()).unwrap();
+                e.upsert_unit(io::unit(&op["unit"].to_string()).unwrap())
+                    .unwrap();
                 "unit changed"
             }
             "remove_unit" => {
@@ -84,7 +82,8 @@ fn main() {
                 "unit withdrawn"
             }
             _ => {
-                e.set_as_of(op["as_of"].as_str().unwrap()).unwrap();
+                e.set_as_of(io::date(op["as_of"].as_str().unwrap(), "as_of").unwrap())
+                    .unwrap();
                 "new date"
             }
         };

@@ -5,12 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::caps::CappedProblem;
-use crate::date::parse_date;
 use crate::lsa::Graph;
-use crate::model::{caps_from_value, parse_json, Cap, Household, Names, Obj, Policy, Unit};
+use crate::model::{Cap, Household, Instance, Names, Policy, Unit};
 use crate::portfolio::Portfolio;
 use crate::pricing::{
     self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, CompactRows,
@@ -343,9 +341,9 @@ impl Order {
 }
 
 impl Engine {
-    pub fn new(policy_json: &str) -> Result<Self, String> {
-        Ok(Engine {
-            policy: Policy::from_json(policy_json)?,
+    pub fn new(policy: Policy) -> Self {
+        Engine {
+            policy,
             p: Portfolio::default(),
             caps: Vec::new(),
             as_of: None,
@@ -356,7 +354,7 @@ impl Engine {
             touched: Touched::default(),
             capped: None,
             kept_caps: true,
-        })
+        }
     }
 
     /// Decides capped re-matches with the kept capped search ([`crate::capsolve`]: prices
@@ -401,36 +399,25 @@ impl Engine {
         self.as_of.map_or(0, |d| waiting_points(&self.policy, h, d))
     }
 
-    /// Replaces the whole state with an instance file; on error nothing changes.
-    pub fn load_instance(&mut self, json: &str) -> Result<(), String> {
-        let v = parse_json(json, "instance")?;
-        let mut o = Obj::new(&v, "")?;
-        let as_of_v = o.string("as_of")?;
-        let as_of = parse_date(&as_of_v).map_err(|e| format!("as_of: {e}"))?;
-        let Value::Array(units_v) = o.req("units")? else {
-            return Err("units: expected a list".into());
-        };
-        let Value::Array(hh_v) = o.req("households")? else {
-            return Err("households: expected a list".into());
-        };
-        let caps = match o.opt("caps") {
-            Some(c) => caps_from_value(c, "caps")?,
-            None => Vec::new(),
-        };
-        o.finish()?;
+    /// Replaces the whole state with an instance; on error nothing changes.
+    pub fn load(&mut self, inst: Instance) -> Result<(), String> {
+        let Instance {
+            as_of,
+            units,
+            households,
+            caps,
+        } = inst;
         let mut names = Names::default();
         let mut p = Portfolio::default();
-        for (i, uv) in units_v.iter().enumerate() {
-            let mut u = Unit::from_value(uv, &format!("units[{i}]"))?;
+        for (i, mut u) in units.into_iter().enumerate() {
             if p.unit_ids.contains_key(&u.id) {
                 return Err(format!("units[{i}].id: duplicate id {}", u.id));
             }
             names.code_unit(&mut u, None);
             p.put_unit(u, &names);
         }
-        for (i, hv) in hh_v.iter().enumerate() {
+        for (i, mut h) in households.into_iter().enumerate() {
             let path = format!("households[{i}]");
-            let mut h = Household::from_value(hv, &path)?;
             if p.hh_ids.contains_key(&h.id) {
                 return Err(format!("{path}.id: duplicate id {}", h.id));
             }
@@ -464,9 +451,7 @@ impl Engine {
         Ok(())
     }
 
-    pub fn upsert_unit(&mut self, json: &str) -> Result<(), String> {
-        let v = parse_json(json, "unit")?;
-        let mut u = Unit::from_value(&v, "unit")?;
+    pub fn upsert_unit(&mut self, mut u: Unit) -> Result<(), String> {
         let slot = self.p.unit_ids.get(&u.id).copied();
         self.names.code_unit(&mut u, slot);
         if let Some(old) = self.p.get_unit(&u.id) {
@@ -512,9 +497,7 @@ impl Engine {
         Ok(())
     }
 
-    pub fn upsert_household(&mut self, json: &str) -> Result<(), String> {
-        let v = parse_json(json, "household")?;
-        let mut h = Household::from_value(&v, "household")?;
+    pub fn upsert_household(&mut self, mut h: Household) -> Result<(), String> {
         check_household(&h, "household", &self.p, self.as_of.unwrap_or(i64::MAX))?;
         if let Some(c) = &h.current_unit {
             if let Some(other) = self.p.tenant_of(c).filter(|o| o.id != h.id) {
@@ -571,8 +554,8 @@ impl Engine {
         Ok(())
     }
 
-    pub fn set_as_of(&mut self, date: &str) -> Result<(), String> {
-        let d = parse_date(date).map_err(|e| format!("as_of: {e}"))?;
+    /// Sets the run date (a day number, see [`crate::date::parse_date`]).
+    pub fn set_as_of(&mut self, d: i64) -> Result<(), String> {
         if let Some(h) = self
             .p
             .hh_ids
@@ -610,11 +593,9 @@ impl Engine {
         Ok(())
     }
 
-    pub fn set_caps(&mut self, json: &str) -> Result<(), String> {
-        let v = parse_json(json, "caps")?;
-        self.caps = caps_from_value(&v, "caps")?;
+    pub fn set_caps(&mut self, caps: Vec<Cap>) {
+        self.caps = caps;
         self.decision = None;
-        Ok(())
     }
 
     pub fn household_ids(&self) -> Vec<String> {

@@ -8,6 +8,7 @@ pub mod caps;
 pub mod capsolve;
 pub mod date;
 pub mod engine;
+pub mod io;
 pub mod lsa;
 pub mod model;
 pub mod portfolio;

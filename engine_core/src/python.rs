@@ -6,19 +6,21 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::engine::{Engine as Core, ENGINE_VERSION, LEGACY_ENGINE_VERSION};
+use crate::io;
 
 fn err(e: String) -> PyErr {
     PyValueError::new_err(e)
 }
 
-/// Accepts `str` or UTF-8 `bytes`.
-fn text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+/// Decodes `obj` (`str`, or UTF-8 `bytes` as msgspec writes them) once, with `read`, into
+/// the core's typed value.
+fn read<T>(obj: &Bound<'_, PyAny>, read: impl FnOnce(&str) -> Result<T, String>) -> PyResult<T> {
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return std::str::from_utf8(b.as_bytes())
-            .map(str::to_string)
-            .map_err(|e| PyValueError::new_err(format!("expected UTF-8 JSON: {e}")));
+        let s = std::str::from_utf8(b.as_bytes())
+            .map_err(|e| PyValueError::new_err(format!("expected UTF-8 JSON: {e}")))?;
+        return read(s).map_err(err);
     }
-    obj.extract::<String>()
+    read(&obj.extract::<String>()?).map_err(err)
 }
 
 #[pyclass(name = "Engine", module = "pyengine._core")]
@@ -31,16 +33,18 @@ impl Engine {
     #[new]
     fn new(policy: &Bound<'_, PyAny>) -> PyResult<Self> {
         Ok(Engine {
-            inner: Core::new(&text(policy)?).map_err(err)?,
+            inner: Core::new(read(policy, io::policy)?),
         })
     }
 
     fn load_instance(&mut self, instance: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.load_instance(&text(instance)?).map_err(err)
+        let inst = read(instance, io::instance)?;
+        self.inner.load(inst).map_err(err)
     }
 
     fn upsert_unit(&mut self, unit: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.upsert_unit(&text(unit)?).map_err(err)
+        let unit = read(unit, io::unit)?;
+        self.inner.upsert_unit(unit).map_err(err)
     }
 
     fn remove_unit(&mut self, id: &str) -> PyResult<()> {
@@ -48,7 +52,8 @@ impl Engine {
     }
 
     fn upsert_household(&mut self, household: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.upsert_household(&text(household)?).map_err(err)
+        let household = read(household, io::household)?;
+        self.inner.upsert_household(household).map_err(err)
     }
 
     fn remove_household(&mut self, id: &str) -> PyResult<()> {
@@ -56,11 +61,14 @@ impl Engine {
     }
 
     fn set_as_of(&mut self, as_of: &str) -> PyResult<()> {
-        self.inner.set_as_of(as_of).map_err(err)
+        let day = io::date(as_of, "as_of").map_err(err)?;
+        self.inner.set_as_of(day).map_err(err)
     }
 
     fn set_caps(&mut self, caps: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.inner.set_caps(&text(caps)?).map_err(err)
+        let caps = read(caps, io::caps)?;
+        self.inner.set_caps(caps);
+        Ok(())
     }
 
     /// Capped re-matches by the kept price search (`True`, the default) or as engine

@@ -1,14 +1,44 @@
 #![allow(dead_code)]
 //! Builders for test instances.
 
+use engine_core::io;
+use engine_core::model::Policy;
+use engine_core::Engine;
 use serde_json::{json, Value};
 
-pub const POLICY: &str = r#"{"version": 1, "size_fit_base": 100, "size_fit_excess_penalty": 40,
- "size_fit_deficit_penalty": 100, "waiting_points_per_period": 2, "waiting_period_days": 30,
- "waiting_max_periods": 60, "urgency_points": 150, "stay_bonus": 1000,
- "transfer_own_unit_bonus": 0, "same_building_bonus": 60, "school_district_bonus": 80,
- "preferred_district_bonus": 40, "skill_bonus": 25, "skill_bonus_max": 75,
- "single_adult_rooms": 1}"#;
+/// The JSON forms of the engine's inputs, read by [`engine_core::io`] as the binding does: the
+/// tests build their instances and operations as JSON values.
+pub trait Json {
+    fn load_json(&mut self, text: &str) -> Result<(), String>;
+    fn upsert_unit_json(&mut self, text: &str) -> Result<(), String>;
+    fn upsert_household_json(&mut self, text: &str) -> Result<(), String>;
+    fn set_as_of_str(&mut self, date: &str) -> Result<(), String>;
+    fn set_caps_json(&mut self, text: &str) -> Result<(), String>;
+}
+
+impl Json for Engine {
+    fn load_json(&mut self, text: &str) -> Result<(), String> {
+        self.load(io::instance(text)?)
+    }
+    fn upsert_unit_json(&mut self, text: &str) -> Result<(), String> {
+        self.upsert_unit(io::unit(text)?)
+    }
+    fn upsert_household_json(&mut self, text: &str) -> Result<(), String> {
+        self.upsert_household(io::household(text)?)
+    }
+    fn set_as_of_str(&mut self, date: &str) -> Result<(), String> {
+        self.set_as_of(io::date(date, "as_of")?)
+    }
+    fn set_caps_json(&mut self, text: &str) -> Result<(), String> {
+        self.set_caps(io::caps(text)?);
+        Ok(())
+    }
+}
+
+/// An engine under the default policy (v1).
+pub fn v1_engine() -> Engine {
+    Engine::new(Policy::default())
+}
 
 pub fn unit(id: &str, building: &str, rooms: i64) -> Value {
     json!({"id": id, "building": building, "stairwell": format!("{building}-A"), "floor": 1,

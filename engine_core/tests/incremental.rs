@@ -91,7 +91,7 @@ fn random_op(
             };
             u["id"] = json!(id);
             u["building"] = json!(format!("B{}", rng.below(n_b)));
-            if e.upsert_unit(&u.to_string()).is_ok() {
+            if e.upsert_unit_json(&u.to_string()).is_ok() {
                 mir.units.insert(id, u);
             }
         }
@@ -124,7 +124,7 @@ fn random_op(
                     1 + rng.below(12)
                 ));
             }
-            if e.upsert_household(&h.to_string()).is_ok() {
+            if e.upsert_household_json(&h.to_string()).is_ok() {
                 mir.hh.insert(id, h);
             }
         }
@@ -141,7 +141,7 @@ fn random_op(
                     1 => h["urgency"] = json!(rng.below(4)),
                     _ => h["transfer_requested"] = json!(rng.below(2) == 0),
                 }
-                e.upsert_household(&h.to_string()).unwrap();
+                e.upsert_household_json(&h.to_string()).unwrap();
                 mir.hh.insert(id.clone(), h);
             }
         }
@@ -154,7 +154,7 @@ fn random_op(
         }
         6 | 7 => {
             let d = format!("2021-{:02}-{:02}", 1 + rng.below(12), 1 + rng.below(28));
-            if e.set_as_of(&d).is_ok() {
+            if e.set_as_of_str(&d).is_ok() {
                 mir.as_of = d;
             }
         }
@@ -164,7 +164,7 @@ fn random_op(
             } else {
                 json!([{"flag": "disadvantaged", "scope": "building", "max_count": rng.below(3)}])
             };
-            e.set_caps(&caps.to_string()).unwrap();
+            e.set_caps_json(&caps.to_string()).unwrap();
             mir.caps = caps;
         }
     }
@@ -201,9 +201,9 @@ fn stream(seed: u64, n_u: usize, n_h: usize, n_b: u64, ops: usize, mode: Caps, c
         as_of: "2021-05-01".into(),
         caps: json!([]),
     };
-    let mut e = Engine::new(POLICY).unwrap();
+    let mut e = v1_engine();
     e.use_kept_caps(kept);
-    e.load_instance(&mir.instance()).unwrap();
+    e.load_json(&mir.instance()).unwrap();
     e.solve(0).unwrap();
     // The decision as folded from the engine's reports of what changed.
     let mut shadow: BTreeMap<String, Value> = BTreeMap::new();
@@ -264,9 +264,9 @@ fn stream(seed: u64, n_u: usize, n_h: usize, n_b: u64, ops: usize, mode: Caps, c
         e.check_all_pairs()
             .unwrap_or_else(|err| panic!("seed {seed} op {k}: {err}"));
         warm_solves += usize::from(!e.last_solve_stats().2);
-        let mut fresh = Engine::new(POLICY).unwrap();
+        let mut fresh = v1_engine();
         fresh.use_kept_caps(kept);
-        fresh.load_instance(&mir.instance()).unwrap();
+        fresh.load_json(&mir.instance()).unwrap();
         let want = fresh.solve(0).unwrap();
         // `nodes` counts the search this re-match took, which depends on where it started
         // (the kept prices); the decision and its figures may not.
@@ -319,14 +319,14 @@ fn kept_capped_streams_match_fresh_and_brute_force() {
 fn result_follows_the_last_rematch() {
     let mut rng = Lcg(5);
     let (units, hh) = random_instance(&mut rng, 20, 25, 3);
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &hh, json!([]))).unwrap();
     assert!(e.result().is_err());
     let s = e.rematch(0).unwrap();
     let first = e.result().unwrap();
     assert_eq!(e.rematch(0).unwrap(), s);
     assert_eq!(e.result().unwrap(), first);
-    e.set_as_of("2021-09-01").unwrap();
+    e.set_as_of_str("2021-09-01").unwrap();
     let err = e.result().unwrap_err();
     assert!(err.starts_with("state: "), "{err}");
     e.rematch(0).unwrap();
@@ -341,8 +341,8 @@ fn history_does_not_matter() {
     for _ in 0..10 {
         let (units, hh) = random_instance(&mut rng, 40, 50, 4);
         let full = instance(&units, &hh, json!([]));
-        let mut a = Engine::new(POLICY).unwrap();
-        a.load_instance(&full).unwrap();
+        let mut a = v1_engine();
+        a.load_json(&full).unwrap();
         let want = a.solve(0).unwrap();
         // History B: start without the applicants, add them back one by one (reverse order).
         let tenants: Vec<Value> = hh
@@ -350,17 +350,16 @@ fn history_does_not_matter() {
             .filter(|h| h["current_unit"].is_string())
             .cloned()
             .collect();
-        let mut b = Engine::new(POLICY).unwrap();
-        b.load_instance(&instance(&units, &tenants, json!([])))
-            .unwrap();
+        let mut b = v1_engine();
+        b.load_json(&instance(&units, &tenants, json!([]))).unwrap();
         b.solve(0).unwrap();
         for h in hh.iter().rev().filter(|h| !h["current_unit"].is_string()) {
-            b.upsert_household(&h.to_string()).unwrap();
+            b.upsert_household_json(&h.to_string()).unwrap();
             b.solve(0).unwrap();
         }
         assert_eq!(b.solve(0).unwrap(), want);
         // History C: everyone urgent and a later date first, then the real values.
-        let mut c = Engine::new(POLICY).unwrap();
+        let mut c = v1_engine();
         let bumped: Vec<Value> = hh
             .iter()
             .map(|h| {
@@ -369,15 +368,14 @@ fn history_does_not_matter() {
                 h
             })
             .collect();
-        c.load_instance(&instance(&units, &bumped, json!([])))
-            .unwrap();
-        c.set_as_of("2022-01-01").unwrap();
+        c.load_json(&instance(&units, &bumped, json!([]))).unwrap();
+        c.set_as_of_str("2022-01-01").unwrap();
         c.solve(0).unwrap();
         for h in &hh {
-            c.upsert_household(&h.to_string()).unwrap();
+            c.upsert_household_json(&h.to_string()).unwrap();
             c.solve(0).unwrap();
         }
-        c.set_as_of("2021-05-01").unwrap();
+        c.set_as_of_str("2021-05-01").unwrap();
         assert_eq!(c.solve(0).unwrap(), want);
     }
 }

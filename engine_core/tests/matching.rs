@@ -207,10 +207,9 @@ fn matches_brute_force(kept: bool) {
         } else {
             random_caps(&mut rng)
         };
-        let mut e = Engine::new(POLICY).unwrap();
+        let mut e = v1_engine();
         e.use_kept_caps(kept);
-        e.load_instance(&instance(&units, &hh, caps.clone()))
-            .unwrap();
+        e.load_json(&instance(&units, &hh, caps.clone())).unwrap();
         let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
         check_invariants(&r, &hh);
         assert_eq!(r["optimal"], true, "case {t}");
@@ -237,15 +236,14 @@ fn same_bytes_under_input_permutation() {
     for _ in 0..30 {
         let (mut units, mut hh) = random_instance(&mut rng, 30, 40, 4);
         let caps = json!([{"flag": "disadvantaged", "scope": "building", "max_share": 0.3}]);
-        let mut e = Engine::new(POLICY).unwrap();
+        let mut e = v1_engine();
         e.use_kept_caps(rng.below(2) == 0);
-        e.load_instance(&instance(&units, &hh, caps.clone()))
-            .unwrap();
+        e.load_json(&instance(&units, &hh, caps.clone())).unwrap();
         let a = e.solve(0).unwrap();
         check_invariants(&serde_json::from_str(&a).unwrap(), &hh);
         units.reverse();
         hh.rotate_left(7);
-        e.load_instance(&instance(&units, &hh, caps)).unwrap();
+        e.load_json(&instance(&units, &hh, caps)).unwrap();
         assert_eq!(a, e.solve(0).unwrap());
     }
 }
@@ -256,8 +254,8 @@ fn node_limit_reports_gap_or_optimum() {
     for _ in 0..20 {
         let (units, hh) = random_instance(&mut rng, 30, 40, 3);
         let caps = json!([{"flag": "disadvantaged", "scope": "stairwell", "max_count": 1}]);
-        let mut e = Engine::new(POLICY).unwrap();
-        e.load_instance(&instance(&units, &hh, caps)).unwrap();
+        let mut e = v1_engine();
+        e.load_json(&instance(&units, &hh, caps)).unwrap();
         let full: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
         let cut: Value = serde_json::from_str(&e.solve(1).unwrap()).unwrap();
         let opt = full["objective"].as_i64().unwrap();

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use engine_core::Engine;
 use serde_json::json;
 
 const N: usize = 4000;
@@ -26,8 +25,8 @@ fn city_scale_dense() {
             h["transfer_requested"] = json!(true);
         }
     }
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &hh, json!([]))).unwrap();
     let t = std::time::Instant::now();
     let (a, _, _) = e.pairs().unwrap();
     println!("pairs: {} in {:?}", a.len(), t.elapsed());
@@ -41,7 +40,7 @@ fn city_scale_dense() {
         v["bound"]
     );
     let caps = json!([{"flag": "disadvantaged", "scope": "building", "max_share": 0.3}]);
-    e.set_caps(&caps.to_string()).unwrap();
+    e.set_caps_json(&caps.to_string()).unwrap();
     let t = std::time::Instant::now();
     let r = e.solve(3).unwrap();
     let v: serde_json::Value = serde_json::from_str(&r).unwrap();
@@ -63,8 +62,8 @@ fn city_scale_dense() {
 fn city_scale_incremental() {
     let mut rng = Lcg(7);
     let (units, hh) = city_instance(&mut rng, 4050, 3000, 1000);
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &hh, json!([]))).unwrap();
     let t = std::time::Instant::now();
     let r0 = e.solve(0).unwrap();
     println!("cold solve: {:?}", t.elapsed());
@@ -84,14 +83,14 @@ fn city_scale_incremental() {
                 let mut h = household(&format!("X{k:06}"), 1, rng.below(3) as i64);
                 h["applied_on"] = json!("2021-03-01");
                 h["urgency"] = json!(rng.below(4));
-                e.upsert_household(&h.to_string()).unwrap();
+                e.upsert_household_json(&h.to_string()).unwrap();
             }
             1 => {
                 kind = "edit applicant";
                 let i = 3000 + rng.below(1000) as usize;
                 let mut h = hh[i].clone();
                 h["urgency"] = json!(rng.below(4));
-                e.upsert_household(&h.to_string()).unwrap();
+                e.upsert_household_json(&h.to_string()).unwrap();
             }
             2 => {
                 kind = "remove applicant";
@@ -102,7 +101,7 @@ fn city_scale_incremental() {
                 let i = rng.below(4050) as usize;
                 let mut u = units[i].clone();
                 u["accessible"] = json!(rng.below(2) == 0);
-                e.upsert_unit(&u.to_string()).unwrap();
+                e.upsert_unit_json(&u.to_string()).unwrap();
             }
             4 => {
                 kind = "tenant transfer";
@@ -110,12 +109,12 @@ fn city_scale_incremental() {
                 let mut h = hh[i].clone();
                 h["transfer_requested"] = json!(rng.below(2) == 0);
                 h["skills"] = json!(["gardening"]);
-                e.upsert_household(&h.to_string()).unwrap();
+                e.upsert_household_json(&h.to_string()).unwrap();
             }
             _ => {
                 kind = "set_as_of +1 day";
                 day += 1;
-                e.set_as_of(&format!("2021-05-{:02}", 1 + day % 28))
+                e.set_as_of_str(&format!("2021-05-{:02}", 1 + day % 28))
                     .unwrap();
             }
         }
@@ -139,12 +138,10 @@ fn city_scale_incremental() {
     }
     println!("digest of all incremental results: {all:016x}");
     // From-scratch reference on the final snapshot.
-    let mut fresh = Engine::new(POLICY).unwrap();
+    let mut fresh = v1_engine();
     let t = std::time::Instant::now();
     let snapshot_ids = e.household_ids().len();
-    fresh
-        .load_instance(&instance(&units, &hh, json!([])))
-        .unwrap();
+    fresh.load_json(&instance(&units, &hh, json!([]))).unwrap();
     fresh.solve(0).unwrap();
     println!(
         "fresh load+solve ({snapshot_ids} households live): {:?}",
@@ -167,8 +164,8 @@ fn digest(s: &str) -> u64 {
 fn dense_all_applicants_cold() {
     let mut rng = Lcg(11);
     let (units, hh) = city_instance(&mut rng, N, 0, N);
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &hh, json!([]))).unwrap();
     let (a, _, _) = e.pairs().unwrap();
     println!("dense: eligible pairs {}", a.len());
     let t = std::time::Instant::now();
@@ -189,8 +186,8 @@ fn dense_all_applicants_cold() {
 fn city_cold() {
     let mut rng = Lcg(7);
     let (units, hh) = city_instance(&mut rng, 4050, 3000, 1000);
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(&units, &hh, json!([]))).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &hh, json!([]))).unwrap();
     let t = std::time::Instant::now();
     let r = e.solve(0).unwrap();
     println!(
@@ -210,8 +207,8 @@ fn capped_instance_file() {
         return;
     };
     let text = std::fs::read_to_string(path).unwrap();
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&text).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&text).unwrap();
     let limit: u64 = std::env::var("NODE_LIMIT").map_or(0, |v| v.parse().unwrap());
     // KEPT=1: the kept capped search instead of the default branch and bound.
     e.use_kept_caps(std::env::var("KEPT").is_ok());
@@ -244,8 +241,8 @@ fn capped_stream_file() {
             .collect()
     };
     let (mut units, mut hh) = (by_id(&inst["units"]), by_id(&inst["households"]));
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&text).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&text).unwrap();
     e.use_kept_caps(kept);
     let t = std::time::Instant::now();
     let s0 = e.rematch(limit).unwrap();
@@ -257,11 +254,11 @@ fn capped_stream_file() {
         let kind = op["op"].as_str().unwrap().to_string();
         let t = std::time::Instant::now();
         match kind.as_str() {
-            "upsert_household" => e.upsert_household(&op["household"].to_string()),
+            "upsert_household" => e.upsert_household_json(&op["household"].to_string()),
             "remove_household" => e.remove_household(op["id"].as_str().unwrap()),
-            "upsert_unit" => e.upsert_unit(&op["unit"].to_string()),
+            "upsert_unit" => e.upsert_unit_json(&op["unit"].to_string()),
             "remove_unit" => e.remove_unit(op["id"].as_str().unwrap()),
-            _ => e.set_as_of(op["as_of"].as_str().unwrap()),
+            _ => e.set_as_of_str(op["as_of"].as_str().unwrap()),
         }
         .unwrap();
         let id = |x: &serde_json::Value| x["id"].as_str().unwrap().to_string();
@@ -292,10 +289,10 @@ fn capped_stream_file() {
         );
     }
     let last = e.result().unwrap();
-    let mut fresh = Engine::new(POLICY).unwrap();
+    let mut fresh = v1_engine();
     inst["units"] = units.into_values().collect();
     inst["households"] = hh.into_values().collect();
-    fresh.load_instance(&inst.to_string()).unwrap();
+    fresh.load_json(&inst.to_string()).unwrap();
     fresh.use_kept_caps(kept);
     let t = std::time::Instant::now();
     fresh.rematch(limit).unwrap();

@@ -3,14 +3,15 @@
 mod common;
 
 use common::*;
+use engine_core::io;
 use engine_core::model::Policy;
 use engine_core::scoring::{rooms_needed, Breakdown};
 use engine_core::Engine;
 use serde_json::{json, Value};
 
 fn engine(units: &[Value], households: &[Value]) -> Engine {
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(units, households, json!([])))
+    let mut e = v1_engine();
+    e.load_json(&instance(units, households, json!([])))
         .unwrap();
     e
 }
@@ -170,16 +171,18 @@ fn waiting_floor_and_cap() {
     assert_eq!(bd(&e, "H3", "U1").waiting, 120);
     assert_eq!(bd(&e, "H4", "U1").waiting, 0);
     let late = with(household("H5", 1, 0), "applied_on", json!("2021-05-02"));
-    let mut e2 = Engine::new(POLICY).unwrap();
+    let mut e2 = v1_engine();
     let err = e2
-        .load_instance(&instance(&units, &[hh[0].clone(), late.clone()], json!([])))
+        .load_json(&instance(&units, &[hh[0].clone(), late.clone()], json!([])))
         .unwrap_err();
     assert_eq!(err, "households[1].applied_on: after as_of");
     assert_eq!(
-        e.clone().upsert_household(&late.to_string()).unwrap_err(),
+        e.clone()
+            .upsert_household_json(&late.to_string())
+            .unwrap_err(),
         "household.applied_on: after as_of"
     );
-    assert!(e.clone().set_as_of("2021-01-01").is_err());
+    assert!(e.clone().set_as_of_str("2021-01-01").is_err());
 }
 
 #[test]
@@ -269,8 +272,8 @@ fn caps_rounding_and_sitting_floor() {
         {"flag": "disadvantaged", "scope": "building", "max_share": 0.3},
         {"flag": "refugee", "scope": "stairwell", "max_count": 1}
     ]);
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(&units, &hh, caps)).unwrap();
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &hh, caps)).unwrap();
     let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
     let rows = r["caps"].as_array().unwrap();
     assert_eq!(rows.len(), 4);
@@ -302,17 +305,30 @@ fn result_file_bytes() {
     assert_eq!(e.solve(0).unwrap(), want);
 }
 
+/// Policy v1 in its JSON form, as the Python side sends it.
+const POLICY_JSON: &str = r#"{"version": 1, "size_fit_base": 100, "size_fit_excess_penalty": 40,
+ "size_fit_deficit_penalty": 100, "waiting_points_per_period": 2, "waiting_period_days": 30,
+ "waiting_max_periods": 60, "urgency_points": 150, "stay_bonus": 1000,
+ "transfer_own_unit_bonus": 0, "same_building_bonus": 60, "school_district_bonus": 80,
+ "preferred_district_bonus": 40, "skill_bonus": 25, "skill_bonus_max": 75,
+ "single_adult_rooms": 1}"#;
+
+#[test]
+fn the_policy_json_reads_as_the_default_v1() {
+    assert_eq!(io::policy(POLICY_JSON).unwrap(), Policy::default());
+}
+
 #[test]
 fn malformed_input_is_an_error() {
-    let e = Engine::new(POLICY).unwrap();
-    let bad_policy = POLICY.replace("\"version\": 1", "\"version\": 1, \"extra\": 2");
+    let e = v1_engine();
+    let bad_policy = POLICY_JSON.replace("\"version\": 1", "\"version\": 1, \"extra\": 2");
     assert_eq!(
-        Engine::new(&bad_policy).unwrap_err(),
+        io::policy(&bad_policy).unwrap_err(),
         "policy.extra: unknown field"
     );
-    let bad_policy = POLICY.replace("\"stay_bonus\": 1000", "\"stay_bonus\": \"x\"");
+    let bad_policy = POLICY_JSON.replace("\"stay_bonus\": 1000", "\"stay_bonus\": \"x\"");
     assert_eq!(
-        Engine::new(&bad_policy).unwrap_err(),
+        io::policy(&bad_policy).unwrap_err(),
         "policy.stay_bonus: expected an integer"
     );
     let mut e = e;
@@ -397,7 +413,7 @@ fn malformed_input_is_an_error() {
         ("{".to_string(), ""),
     ];
     for (text, msg) in cases {
-        let err = e.load_instance(&text).unwrap_err();
+        let err = e.load_json(&text).unwrap_err();
         if msg.is_empty() {
             assert!(err.starts_with("instance: invalid JSON"), "{err}");
         } else {
@@ -409,8 +425,8 @@ fn malformed_input_is_an_error() {
 
 #[test]
 fn incremental_updates() {
-    let mut e = Engine::new(POLICY).unwrap();
-    e.load_instance(&instance(
+    let mut e = v1_engine();
+    e.load_json(&instance(
         &[unit("U1", "B1", 1)],
         &[with(household("T1", 1, 0), "current_unit", json!("U1"))],
         json!([]),
@@ -423,16 +439,17 @@ fn incremental_updates() {
     assert_eq!(e.remove_unit("U2").unwrap_err(), "id: unknown unit U2");
     let h2 = with(household("H2", 1, 0), "current_unit", json!("U1"));
     assert!(e
-        .upsert_household(&h2.to_string())
+        .upsert_household_json(&h2.to_string())
         .unwrap_err()
         .contains("already the current unit"));
     let h2 = with(household("H2", 1, 0), "current_unit", json!("U9"));
     assert_eq!(
-        e.upsert_household(&h2.to_string()).unwrap_err(),
+        e.upsert_household_json(&h2.to_string()).unwrap_err(),
         "household.current_unit: unknown unit U9"
     );
-    e.upsert_unit(&unit("U2", "B1", 1).to_string()).unwrap();
-    e.upsert_household(&household("H2", 1, 0).to_string())
+    e.upsert_unit_json(&unit("U2", "B1", 1).to_string())
+        .unwrap();
+    e.upsert_household_json(&household("H2", 1, 0).to_string())
         .unwrap();
     assert_eq!(e.unit_ids(), ["U1", "U2"]);
     assert_eq!(e.household_ids(), ["H2", "T1"]);
@@ -440,7 +457,7 @@ fn incremental_updates() {
     assert_eq!((h, u, w), (vec![0, 1], vec![1, 0], vec![100, 1100]));
     e.remove_household("T1").unwrap();
     e.remove_unit("U1").unwrap();
-    e.set_as_of("2021-06-01").unwrap();
+    e.set_as_of_str("2021-06-01").unwrap();
     let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
     assert_eq!(r["objective"], 100);
 }
