@@ -325,7 +325,7 @@ def render_events() -> str:
         return table(("type", "schema", "what it is"), rows)
 
     parts = [
-        generated_note("pyengine/commands.py"),
+        generated_note("pyengine/commands/"),
         f"{len(types)} payload types: {len(submitted)} commands a user may submit (the `Command` union) and "
         f"{len(recorded)} events only the engine records. Every payload is one JSON object whose "
         f"{code('type')} names it; {code('schema')} is its version, set by the engine (a command may leave it "

@@ -1,0 +1,123 @@
+"""Rent-to-own ("fra leie til eie"), one case per unit at a time, and units bought with the proceeds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from msgspec import Meta
+
+from ..schema import Id, NonNeg
+from .base import Payload
+from .dwellings import UnitRegistered
+
+
+class PurchaseInterestRegistered(Payload, tag=True, kw_only=True, frozen=True):
+    household: Id
+    unit: Id
+    on: dt.date
+
+
+class EconomicAssessmentRecorded(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    approved: bool
+    max_price_nok: NonNeg = 0
+
+
+class UnitReleasedForSale(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+
+
+class UnitKeptForRent(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    reason: str
+
+
+class ValuationRecorded(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    value_nok: Annotated[int, Meta(ge=1)]
+    valued_on: dt.date
+    valid_until: dt.date | None = None  # set by the engine: valued_on + valuation_valid_months
+
+
+class StartLoanApplied(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    amount_nok: NonNeg
+
+
+class StartLoanDecided(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    granted: bool
+    amount_nok: NonNeg = 0
+
+
+class PurchaseOffered(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    price_nok: int | None = None  # set by the engine: valuation - discount
+
+
+class PurchaseAccepted(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+
+
+class PurchaseDeclined(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    reason: str = ""
+
+
+class PurchaseOfferExpired(Payload, tag=True, kw_only=True, frozen=True):
+    """Raised by DayClosed when the valuation behind an open offer lapses."""
+
+    unit: Id
+    on: dt.date
+
+
+class SaleCaseClosed(Payload, tag=True, kw_only=True, frozen=True):
+    """The office closes an open rent-to-own case before a sale, with a reason from the
+    policy's `sale_close_reasons` and an optional note; the tenant stays, and a new case may
+    open later. No case can then be left without a way forward (a valuation that lapsed while
+    the start loan was processed, a tenant who withdrew)."""
+
+    unit: Id
+    on: dt.date
+    reason: Annotated[str, Meta(min_length=1, max_length=60)]
+    note: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class SaleCompleted(Payload, tag=True, kw_only=True, frozen=True):
+    unit: Id
+    on: dt.date
+    household: str = ""  # set by the engine
+    price_nok: int = 0  # set by the engine
+    grant_repayment_nok: int = 0  # set by the engine
+
+
+class UnitSold(Payload, tag=True, kw_only=True, frozen=True):
+    """Recorded on the unit beside SaleCompleted: it leaves the rental portfolio."""
+
+    id: Id
+    on: dt.date
+
+
+class ProceedsAllocated(Payload, tag=True, kw_only=True, frozen=True):
+    """Sale proceeds (price minus grant repayment) go to the reinvestment pot."""
+
+    unit: Id
+    amount_nok: int
+    pot_nok: int  # the pot after this
+
+
+class UnitAcquired(Payload, tag=True, kw_only=True, frozen=True):
+    """A unit bought with money from the pot; joins the rental portfolio."""
+
+    unit: UnitRegistered
+    price_nok: NonNeg
+    on: dt.date

@@ -1,0 +1,82 @@
+"""Applications, and the flat offers made to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from eventsourcing.domain import Aggregate
+
+from .. import commands as c
+from ..domain import Household
+from ..errors import InputError
+from ..projection import Projection
+from .checks import find_household, not_after, not_before, rental_unit
+
+
+def application_submitted(pf: Projection, cmd: c.ApplicationSubmitted) -> list[Aggregate]:
+    if cmd.id in pf.households:
+        raise InputError("id", f"household {cmd.id!r} already exists")
+    if cmd.current_unit is None and cmd.applied_on is None:
+        raise InputError("applied_on", "required for a household without a current unit")
+    not_after(pf, cmd.applied_on, "applied_on")
+    not_after(pf, cmd.refugee_settled_on, "refugee_settled_on")
+    if cmd.current_unit is not None:
+        rental_unit(pf, cmd.current_unit, "current_unit", gone="is not in the portfolio")
+    return [Household.submit(cmd)]
+
+
+def application_updated(pf: Projection, cmd: c.ApplicationUpdated) -> list[Aggregate]:
+    h = find_household(pf, cmd.id, "id")
+    if isinstance(cmd.refugee_settled_on, dt.date):
+        not_after(pf, cmd.refugee_settled_on, "refugee_settled_on")
+    h.update(cmd)
+    return [h]
+
+
+def application_withdrawn(pf: Projection, cmd: c.ApplicationWithdrawn) -> list[Aggregate]:
+    h = find_household(pf, cmd.id, "id")
+    h.withdraw(cmd)
+    return [h]
+
+
+def offer_made(pf: Projection, cmd: c.OfferMade) -> list[Aggregate]:
+    """An offer of a vacant unit the household is eligible for (following the latest run when it
+    names one)."""
+    h = find_household(pf, cmd.household, "household")
+    rental_unit(pf, cmd.unit, "unit")
+    h.check_no_offer_of(cmd.unit)  # here, so a command wrong twice is refused for the same reason as ever
+    not_before(pf, cmd.reply_by, "reply_by")
+    if cmd.run is not None:
+        last = pf.ledger.last_run if pf.ledger else None
+        if last is None or cmd.run != last.run:
+            raise InputError("run", f"offers follow the latest run ({last.run if last else 'none yet'})")
+        proposed = pf.ledger.decision.get(cmd.household) if pf.ledger else None
+        if proposed is None or proposed.unit != cmd.unit:
+            raise InputError("run", f"run {cmd.run} did not propose {cmd.unit!r} to {cmd.household!r}")
+    pf.sync()
+    why = pf.matcher.ineligibility(cmd.household, cmd.unit)
+    if why is not None:
+        raise InputError("unit", f"not eligible for {cmd.household!r}: {why}")
+    h.make_offer(cmd)
+    return [h]
+
+
+def offer_accepted(pf: Projection, cmd: c.OfferAccepted) -> list[Aggregate]:
+    h = find_household(pf, cmd.household, "household")
+    h.check_offer_of(cmd.unit)  # before the unit's checks, as ever
+    u = rental_unit(pf, cmd.unit, "unit", gone="left the rental portfolio")
+    assert pf.date is not None
+    h.accept_offer(cmd, on=pf.date, rent_nok_month=u.spec.rent_nok_month, policy=pf.policy)
+    return [h]
+
+
+def offer_declined(pf: Projection, cmd: c.OfferDeclined) -> list[Aggregate]:
+    h = find_household(pf, cmd.household, "household")
+    h.decline_offer(cmd)
+    return [h]
+
+
+def offer_expired(pf: Projection, cmd: c.OfferExpired) -> list[Aggregate]:
+    h = find_household(pf, cmd.household, "household")
+    h.expire_offer(cmd)
+    return [h]

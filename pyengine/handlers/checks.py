@@ -1,0 +1,74 @@
+"""Look-ups and guards the handlers share, written once: each names the command's field on failure."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..domain import Household, SaleCase, Unit
+from ..errors import InputError
+from ..projection import Projection
+
+
+def find_unit(pf: Projection, uid: str, field: str) -> Unit:
+    try:
+        return pf.units[uid]
+    except KeyError:
+        raise InputError(field, f"unknown unit {uid!r}") from None
+
+
+def rental_unit(pf: Projection, uid: str, field: str, gone: str = "is not in the rental portfolio") -> Unit:
+    """A unit of the rental portfolio that is not let (`gone`: how one outside it is refused)."""
+    u = find_unit(pf, uid, field)
+    if not u.active:
+        raise InputError(field, f"unit {uid!r} {gone}")
+    if uid in pf.occupant:
+        raise InputError(field, f"unit {uid!r} is let to {pf.occupant[uid]!r}")
+    return u
+
+
+def vacant_unit(pf: Projection, uid: str, field: str) -> Unit:
+    """A rental unit neither let nor offered to anyone."""
+    u = rental_unit(pf, uid, field)
+    for hid in sorted(pf.with_offers):
+        if uid in pf.households[hid].offers:
+            raise InputError(field, f"unit {uid!r} has an open offer to {hid!r}")
+    return u
+
+
+def new_unit_id(pf: Projection, uid: str, field: str) -> None:
+    if uid in pf.units:
+        raise InputError(field, f"unit {uid!r} already exists")
+
+
+def find_household(pf: Projection, hid: str, field: str) -> Household:
+    """A household that has not withdrawn."""
+    h = pf.households.get(hid)
+    if h is None:
+        raise InputError(field, f"unknown household {hid!r}")
+    if h.withdrawn:
+        raise InputError(field, f"household {hid!r} has withdrawn")
+    return h
+
+
+def find_case(pf: Projection, uid: str) -> SaleCase:
+    """The open rent-to-own case of a unit."""
+    case = pf.open_case.get(uid)
+    if case is None:
+        raise InputError("unit", f"no open rent-to-own case for {uid!r}")
+    return case
+
+
+def not_after(pf: Projection, d: dt.date | None, field: str) -> None:
+    if d is not None and pf.date is not None and d > pf.date:
+        raise InputError(field, f"{d} is after the engine's date {pf.date}")
+
+
+def not_before(pf: Projection, d: dt.date | None, field: str) -> None:
+    if d is not None and pf.date is not None and d < pf.date:
+        raise InputError(field, f"{d} is before the engine's date {pf.date}")
+
+
+def dated(pf: Projection, on: dt.date, field: str = "on") -> dt.date:
+    """The date a command takes effect: not before the engine's date."""
+    not_before(pf, on, field)
+    return on

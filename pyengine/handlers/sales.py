@@ -1,0 +1,107 @@
+"""Rent-to-own cases: one per unit at a time, step by step (the steps' order is the case's own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from eventsourcing.domain import Aggregate
+
+from .. import commands as c
+from ..domain import SaleCase
+from ..errors import InputError
+from ..projection import Projection
+from .checks import dated, find_case, find_household, find_unit
+
+
+def interest_registered(pf: Projection, cmd: c.PurchaseInterestRegistered) -> list[Aggregate]:
+    dated(pf, cmd.on)
+    h = find_household(pf, cmd.household, "household")
+    u = find_unit(pf, cmd.unit, "unit")
+    if h.spec.current_unit != cmd.unit or not u.active:
+        raise InputError("household", f"only the sitting tenant of {cmd.unit!r} can register interest")
+    if cmd.unit in pf.open_case:
+        raise InputError("unit", f"a rent-to-own case for {cmd.unit!r} is already open")
+    return [SaleCase.open(cmd, pf.case_count.get(cmd.unit, 0) + 1)]
+
+
+def valuation_recorded(pf: Projection, cmd: c.ValuationRecorded) -> list[Aggregate]:
+    case = find_case(pf, cmd.unit)
+    dated(pf, cmd.valued_on, "valued_on")
+    case.value(cmd, pf.policy)
+    return [case]
+
+
+def _step(pf: Projection, unit: str, on: dt.date) -> SaleCase:
+    """The open case of `unit`, for a step dated `on` (not before the engine's date)."""
+    case = find_case(pf, unit)
+    dated(pf, on)
+    return case
+
+
+def assessment_recorded(pf: Projection, cmd: c.EconomicAssessmentRecorded) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.assess(cmd)
+    return [case]
+
+
+def unit_kept_for_rent(pf: Projection, cmd: c.UnitKeptForRent) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.keep(cmd)
+    return [case]
+
+
+def unit_released_for_sale(pf: Projection, cmd: c.UnitReleasedForSale) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.release(cmd, pf.units[cmd.unit].spec.tenure, pf.policy)
+    return [case]
+
+
+def start_loan_applied(pf: Projection, cmd: c.StartLoanApplied) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.apply_for_loan(cmd)
+    return [case]
+
+
+def start_loan_decided(pf: Projection, cmd: c.StartLoanDecided) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.decide_loan(cmd)
+    return [case]
+
+
+def purchase_offered(pf: Projection, cmd: c.PurchaseOffered) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.offer(cmd, pf.policy)
+    return [case]
+
+
+def purchase_accepted(pf: Projection, cmd: c.PurchaseAccepted) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.accept(cmd)
+    return [case]
+
+
+def purchase_declined(pf: Projection, cmd: c.PurchaseDeclined) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.decline(cmd)
+    return [case]
+
+
+def sale_case_closed(pf: Projection, cmd: c.SaleCaseClosed) -> list[Aggregate]:
+    case = _step(pf, cmd.unit, cmd.on)
+    case.close(cmd, pf.policy)
+    return [case]
+
+
+def sale_completed(pf: Projection, cmd: c.SaleCompleted) -> list[Aggregate]:
+    """The case completes; the unit is sold, the buyer moves out of the rental portfolio, and the
+    proceeds (price less the grant repaid) go to the pot."""
+    case = _step(pf, cmd.unit, cmd.on)
+    u = pf.units[cmd.unit]
+    h = pf.households[case.household]
+    done = case.complete(cmd, u.spec.grant, pf.policy)
+    u.sell(c.UnitSold(id=cmd.unit, on=cmd.on))
+    h.move_out_bought(c.TenantMovedOut(household=case.household, on=cmd.on, reason="bought the unit"))
+    assert pf.ledger is not None
+    amount = done.price_nok - done.grant_repayment_nok
+    pf.ledger.allocate_proceeds(c.ProceedsAllocated(unit=cmd.unit, amount_nok=amount, pot_nok=pf.pot_nok + amount))
+    return [case, u, h, pf.ledger]
