@@ -14,6 +14,7 @@ from adapters.store import open_app
 from . import commands as c
 from .errors import InputError
 from .portfolio import Portfolio
+from .schema import flags_of
 from .store import EventLog
 
 TOPIC_RUN = "pyengine/MatchRun"
@@ -89,7 +90,7 @@ def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) ->
         reason = m.ineligibility(hid, uid) or "not worth proposing (score 0 or less)"
         excluded[_rule(reason)] += 1
         examples.setdefault(_rule(reason), f"{uid}: {reason}")
-    flags = [f for f in ("disadvantaged", "refugee") if getattr(pf.household_row(h), f)]
+    flags = flags_of(pf.household_row(h))
     binding = [
         {"rule": cu.rule, "flag": cu.flag, "scope": cu.scope, "count": cu.count, "cap": cu.cap}
         for cu in run.caps if cu.flag in flags and cu.count >= cu.cap

@@ -279,7 +279,7 @@ class Projection:
             refugee=s.refugee_settled_on is not None, urgency=s.urgency, applied_on=s.applied_on,
             skills=list(s.skills), preferred_districts=list(s.preferred_districts),
             school_district=s.school_district, current_unit=s.current_unit,
-            transfer_requested=s.transfer_requested,
+            transfer_requested=s.transfer_requested, tags=s.tags or msgspec.UNSET,
         )  # fmt: skip
 
     def instance(self) -> schema.Instance:

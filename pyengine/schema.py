@@ -41,6 +41,10 @@ Floor = Annotated[int, Meta(ge=-MAX_FLOOR, le=MAX_FLOOR)]
 Area = Annotated[float, Meta(gt=0)]
 Id = Annotated[str, Meta(min_length=1)]
 Share = Annotated[float, Meta(ge=0.0, le=1.0)]
+# An office's own label on a household ("young", "student", "age:18-29"): mix caps may count it.
+Tag = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_:.\-]*$", max_length=40)]
+# What a mix cap counts: a built-in attribute, or households carrying that tag.
+BUILTIN_FLAGS = ("disadvantaged", "refugee", "care_need")
 ID_FIELDS = frozenset(("id", "household", "unit", "building", "stairwell", "into", "current_unit", "units"))
 
 
@@ -77,10 +81,18 @@ class Household(Strict, frozen=True):
     school_district: str | None = None
     current_unit: str | None = None
     transfer_requested: bool = False
+    # Left out when there are none, so that files written before tags existed read back the same.
+    tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
+
+
+def flags_of(h: Household) -> list[str]:
+    """What mix caps may count this household by: its built-in flags, then its tags."""
+    tags = h.tags if isinstance(h.tags, list) else []
+    return [f for f in BUILTIN_FLAGS if getattr(h, f)] + sorted(set(tags))
 
 
 class Cap(Strict, frozen=True):
-    flag: Literal["disadvantaged", "refugee"]
+    flag: Tag  # "disadvantaged", "refugee", "care_need", or a tag the office gives households
     scope: Literal["building", "stairwell"]
     max_share: Share | None = None
     max_count: Annotated[int, Meta(ge=0, le=MAX_NOK)] | None = None

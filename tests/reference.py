@@ -11,7 +11,7 @@ from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 from scipy.sparse import lil_matrix
 
 from pyengine.policy import Policy
-from pyengine.schema import Household, Instance, Unit
+from pyengine.schema import Household, Instance, Unit, flags_of
 
 
 def rooms_needed(h: Household, p: Policy) -> int:
@@ -91,7 +91,7 @@ def scope_caps(inst: Instance, p: Policy) -> list[tuple[int, str, str, int, list
             else:
                 assert cap.max_share is not None
                 value = math.floor(cap.max_share * len(ids) + 1e-9)
-            sitting = sum(1 for h in inst.households if getattr(h, cap.flag) and h.current_unit in set(ids))
+            sitting = sum(1 for h in inst.households if cap.flag in flags_of(h) and h.current_unit in set(ids))
             out.append((r, cap.flag, key, max(value, sitting), ids))
     return out
 
@@ -149,7 +149,7 @@ def mip_optimum(
         rows.append((ks, 0.0, 1.0))
     for _, flag, _, cap, ids in scope_caps(inst, p) if caps else []:
         in_scope = set(ids)
-        ks = [idx[pr] for pr in pairs if pr[1] in in_scope and getattr(flags[pr[0]], flag)]
+        ks = [idx[pr] for pr in pairs if pr[1] in in_scope and flag in flags_of(flags[pr[0]])]
         rows.append((ks, 0.0, float(cap)))
     a = lil_matrix((len(rows), len(pairs)))
     lb, ub = [], []

@@ -59,18 +59,22 @@ def households(draw: st.DrawFn, n: int, unit_ids: list[str]) -> list[Household]:
                 school_district=draw(st.sampled_from([*DISTRICTS, None])),
                 current_unit=home,
                 transfer_requested=bool(home) and draw(st.booleans()),
+                tags=draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=2)),
             )
         )
     return out
 
 
+TAGS = ["young", "student"]
+FLAGS = ["disadvantaged", "refugee", "care_need", *TAGS]  # what a cap may count
+
 cap_st = st.one_of(
     st.builds(
-        Cap, flag=st.sampled_from(["disadvantaged", "refugee"]), scope=st.sampled_from(["building", "stairwell"]),
+        Cap, flag=st.sampled_from(FLAGS), scope=st.sampled_from(["building", "stairwell"]),
         max_share=st.sampled_from([0.0, 0.2, 0.3, 0.5]),
     ),
     st.builds(
-        Cap, flag=st.sampled_from(["disadvantaged", "refugee"]), scope=st.sampled_from(["building", "stairwell"]),
+        Cap, flag=st.sampled_from(FLAGS), scope=st.sampled_from(["building", "stairwell"]),
         max_count=st.integers(0, 2),
     ),
 )  # fmt: skip

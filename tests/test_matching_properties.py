@@ -8,7 +8,7 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 
 from pyengine.matching import solve_instance
-from pyengine.schema import Instance, Result
+from pyengine.schema import Instance, Result, flags_of
 
 from .helpers import POLICY, matcher
 from .reference import breakdown, eligible_scores, lsa_optimum, mip_optimum, scope_caps
@@ -68,7 +68,7 @@ def test_with_caps_objective_equals_highs_mip_and_no_cap_is_exceeded(inst: Insta
     expected = scope_caps(inst, POLICY)
     assert len(res.caps) == len(expected)
     for usage, (rule, flag, key, cap, ids) in zip(res.caps, expected, strict=True):
-        count = sum(1 for h, u in unit_of.items() if u in set(ids) and getattr(hs[h], flag))
+        count = sum(1 for h, u in unit_of.items() if u in set(ids) and flag in flags_of(hs[h]))
         assert (usage.rule, usage.flag, usage.scope, usage.cap, usage.count) == (rule, flag, key, cap, count)
         assert count <= cap
 

@@ -9,13 +9,13 @@ use serde::Serialize;
 use crate::caps::CappedProblem;
 use crate::lsa::Graph;
 use crate::model::{Cap, Household, Instance, Names, Policy, Unit};
-use crate::portfolio::Portfolio;
 use crate::pricing::{
     self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, CompactRows,
     GroupBound, GroupIndex, Groups, PricedGroup, UnitView,
 };
 use crate::report::{self, CapRow, Delta, Reported, Touched};
-use crate::scoring::{waiting_points, Breakdown, Snapshot};
+use crate::scoring::{waiting_points, Breakdown, ScoreView};
+use crate::slots::Slots;
 use crate::warm::{self, Edge, Warm};
 
 pub const ENGINE_VERSION: &str = concat!("engine_core ", env!("CARGO_PKG_VERSION"));
@@ -40,7 +40,7 @@ use solve::sync;
 #[derive(Clone, Debug)]
 pub struct Engine {
     policy: Policy,
-    p: Portfolio,
+    p: Slots,
     caps: Vec<Cap>,
     as_of: Option<i64>,
     names: Names,
@@ -258,7 +258,7 @@ struct AssignmentOut<'a> {
 #[derive(Serialize)]
 struct CapOut<'a> {
     rule: usize,
-    flag: &'static str,
+    flag: &'a str,
     scope: &'a str,
     count: i64,
     cap: i64,
@@ -288,7 +288,7 @@ struct CapTable<'a> {
 }
 
 /// The cap rows of the snapshot: each rule's scopes in key order, with their effective caps.
-fn cap_table<'a>(caps: &[Cap], p: &Portfolio, s: &Snapshot<'a>, o: &Order) -> CapTable<'a> {
+fn cap_table<'a>(caps: &[Cap], p: &Slots, s: &ScoreView<'a>, o: &Order) -> CapTable<'a> {
     let mut rows = Vec::new();
     let mut unit_cons = Vec::new();
     for (r, cap) in caps.iter().enumerate() {
@@ -297,7 +297,7 @@ fn cap_table<'a>(caps: &[Cap], p: &Portfolio, s: &Snapshot<'a>, o: &Order) -> Ca
             scopes.entry(cap.scope.key(s.unit(u))).or_default().0 += 1;
         }
         for &h in &o.hs {
-            if let (Some(u), true) = (s.own[h], s.hh(h).flag(cap.flag)) {
+            if let (Some(u), true) = (s.own[h], s.hh(h).flag(&cap.flag)) {
                 scopes.entry(cap.scope.key(s.unit(u))).or_default().1 += 1;
             }
         }
@@ -329,7 +329,7 @@ struct Order {
 }
 
 impl Order {
-    fn new(p: &Portfolio) -> Self {
+    fn new(p: &Slots) -> Self {
         let hs = p.hh_order();
         let us = p.unit_order();
         let mut rank_of_u = vec![NONE; p.units.len()];
@@ -344,7 +344,7 @@ impl Engine {
     pub fn new(policy: Policy) -> Self {
         Engine {
             policy,
-            p: Portfolio::default(),
+            p: Slots::default(),
             caps: Vec::new(),
             as_of: None,
             names: Names::default(),
@@ -408,7 +408,7 @@ impl Engine {
             caps,
         } = inst;
         let mut names = Names::default();
-        let mut p = Portfolio::default();
+        let mut p = Slots::default();
         for (i, mut u) in units.into_iter().enumerate() {
             if p.unit_ids.contains_key(&u.id) {
                 return Err(format!("units[{i}].id: duplicate id {}", u.id));
@@ -606,9 +606,9 @@ impl Engine {
         self.p.unit_ids.keys().cloned().collect()
     }
 
-    fn snapshot(&self) -> Result<Snapshot<'_>, String> {
+    fn snapshot(&self) -> Result<ScoreView<'_>, String> {
         self.as_of.ok_or("as_of: not set")?;
-        Ok(Snapshot::new(&self.policy, &self.p, &self.names))
+        Ok(ScoreView::new(&self.policy, &self.p, &self.names))
     }
 
     /// Every eligible pair as (household index, unit index, score), indices into the sorted
@@ -688,7 +688,7 @@ impl Engine {
         Ok(self.snapshot()?.check(h, u).err().map(|e| e.to_string()))
     }
 
-    fn cap_table<'a>(&self, s: &Snapshot<'a>, o: &Order) -> CapTable<'a> {
+    fn cap_table<'a>(&self, s: &ScoreView<'a>, o: &Order) -> CapTable<'a> {
         cap_table(&self.caps, &self.p, s, o)
     }
 
@@ -716,7 +716,7 @@ impl Engine {
             c.note(&self.inc);
         }
         // Fields borrowed one by one: the warm state is updated while the snapshot is read.
-        let s = Snapshot::new(&self.policy, &self.p, &self.names);
+        let s = ScoreView::new(&self.policy, &self.p, &self.names);
         sync(&mut self.inc, &s)?;
         let cert = self
             .inc
@@ -836,12 +836,12 @@ impl Engine {
     }
 
     /// The cap rows of a decision, in (rule, scope) order.
-    fn cap_rows(&self, s: &Snapshot<'_>, o: &Order, unit_of: &[Option<usize>]) -> Vec<CapRow> {
+    fn cap_rows(&self, s: &ScoreView<'_>, o: &Order, unit_of: &[Option<usize>]) -> Vec<CapRow> {
         let table = self.cap_table(s, o);
         let mut counts = vec![0i64; table.rows.len()];
         for (r, cap) in self.caps.iter().enumerate() {
             for (k, &h) in o.hs.iter().enumerate() {
-                if let (Some(u), true) = (unit_of[k], s.hh(h).flag(cap.flag)) {
+                if let (Some(u), true) = (unit_of[k], s.hh(h).flag(&cap.flag)) {
                     counts[table.unit_cons[r][u] as usize] += 1;
                 }
             }
@@ -852,7 +852,7 @@ impl Engine {
             .zip(&counts)
             .map(|(&(rule, scope, cap, units), &count)| CapRow {
                 rule,
-                flag: self.caps[rule].flag.name(),
+                flag: self.caps[rule].flag.name().to_string(),
                 scope: scope.to_string(),
                 count,
                 cap,
@@ -902,7 +902,7 @@ impl Engine {
             .iter()
             .map(|r| CapOut {
                 rule: r.rule,
-                flag: r.flag,
+                flag: &r.flag,
                 scope: &r.scope,
                 count: r.count,
                 cap: r.cap,
@@ -1035,7 +1035,7 @@ impl Engine {
 }
 
 /// Cross-checks of one household against the units and the run date.
-fn check_household(h: &Household, path: &str, p: &Portfolio, as_of: i64) -> Result<(), String> {
+fn check_household(h: &Household, path: &str, p: &Slots, as_of: i64) -> Result<(), String> {
     if let Some(c) = &h.current_unit {
         if !p.unit_ids.contains_key(c) {
             return Err(format!("{path}.current_unit: unknown unit {c}"));

@@ -310,6 +310,13 @@ impl Household {
         let school_district = o.nullable_string("school_district")?;
         let current_unit = o.nullable_string("current_unit")?;
         let transfer_requested = o.boolean("transfer_requested")?;
+        // Optional: households written before tags existed have none.
+        let mut tags = match o.opt("tags") {
+            Some(_) => o.string_list("tags")?,
+            None => Vec::new(),
+        };
+        tags.sort_unstable();
+        tags.dedup();
         o.finish()?;
         Ok(Household {
             id,
@@ -326,6 +333,7 @@ impl Household {
             school_district,
             current_unit,
             transfer_requested,
+            tags,
             codes: HouseholdCodes::default(),
         })
     }
@@ -334,15 +342,11 @@ impl Household {
 impl Cap {
     pub fn from_value(v: &Value, path: &str) -> Result<Self, String> {
         let mut o = Obj::new(v, path)?;
-        let flag_path = o.field_path("flag");
-        let flag = match o.string("flag")?.as_str() {
+        let flag = match o.nonempty("flag")?.as_str() {
             "disadvantaged" => Flag::Disadvantaged,
             "refugee" => Flag::Refugee,
-            other => {
-                return Err(format!(
-                    "{flag_path}: expected \"disadvantaged\" or \"refugee\", got {other:?}"
-                ))
-            }
+            "care_need" => Flag::CareNeed,
+            tag => Flag::Tag(tag.to_string()),
         };
         let scope_path = o.field_path("scope");
         let scope = match o.string("scope")?.as_str() {

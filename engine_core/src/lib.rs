@@ -11,12 +11,12 @@ pub mod engine;
 pub mod io;
 pub mod lsa;
 pub mod model;
-pub mod portfolio;
 pub mod pricing;
 #[cfg(feature = "python")]
 mod python;
 pub mod report;
 pub mod scoring;
+pub mod slots;
 pub mod warm;
 
 pub use engine::{Engine, ENGINE_VERSION, LEGACY_ENGINE_VERSION};

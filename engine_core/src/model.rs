@@ -194,30 +194,40 @@ pub struct Household {
     pub school_district: Option<String>,
     pub current_unit: Option<String>,
     pub transfer_requested: bool,
+    /// The office's own labels (e.g. "young", "student"), sorted, without duplicates: mix
+    /// caps may count them as they count the two flags.
+    pub tags: Vec<String>,
     /// Interned strings, set by the engine (see [`Names`]).
     pub codes: HouseholdCodes,
 }
 
 impl Household {
-    pub fn flag(&self, flag: Flag) -> bool {
+    pub fn flag(&self, flag: &Flag) -> bool {
         match flag {
             Flag::Disadvantaged => self.disadvantaged,
             Flag::Refugee => self.refugee,
+            Flag::CareNeed => self.care_need,
+            Flag::Tag(t) => self.tags.binary_search(t).is_ok(),
         }
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// What a mix cap counts: a built-in attribute, or households carrying a tag.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Flag {
     Disadvantaged,
     Refugee,
+    CareNeed,
+    Tag(String),
 }
 
 impl Flag {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Flag::Disadvantaged => "disadvantaged",
             Flag::Refugee => "refugee",
+            Flag::CareNeed => "care_need",
+            Flag::Tag(t) => t,
         }
     }
 }
@@ -243,7 +253,7 @@ pub enum Limit {
     Count(i64),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Cap {
     pub flag: Flag,
     pub scope: Scope,

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::Kind;
-use crate::scoring::Snapshot;
+use crate::scoring::ScoreView;
 use crate::warm::{self, TIE_BITS};
 
 /// What the score reads of a unit apart from its building: rooms, step-free access, care
@@ -46,7 +46,7 @@ pub struct Groups {
 
 impl Groups {
     /// Groups the vacant units of `s` among `units` (slots); new keys get new ids in `index`.
-    pub fn new(s: &Snapshot, index: &mut GroupIndex, units: &[usize]) -> Self {
+    pub fn new(s: &ScoreView, index: &mut GroupIndex, units: &[usize]) -> Self {
         let mut g = Groups {
             units: vec![Vec::new(); index.keys.len()],
             ..Groups::default()
@@ -74,7 +74,7 @@ impl Groups {
     }
 
     /// Lists unit slot `u` if it is vacant (after [`Groups::remove`] if it was listed).
-    pub fn insert(&mut self, s: &Snapshot, index: &mut GroupIndex, u: usize) {
+    pub fn insert(&mut self, s: &ScoreView, index: &mut GroupIndex, u: usize) {
         debug_assert!(self.of_unit.get(u).is_none_or(|&g| g == u32::MAX));
         if s.occupant[u].is_some() {
             return;
@@ -167,7 +167,7 @@ impl PricedGroup {
     /// `col(u)` is unit `u`'s column dual and key. The engine sorts a group again whenever
     /// one of its duals moved, so they are exact while rows are priced (and only fall during
     /// the column pricing of a round, so they stay upper bounds until the next one).
-    pub fn new(s: &Snapshot, units: &[u32], col: impl Fn(u32) -> (i128, u64)) -> Self {
+    pub fn new(s: &ScoreView, units: &[u32], col: impl Fn(u32) -> (i128, u64)) -> Self {
         let mut zero: Vec<(u32, u32, u64)> = Vec::new();
         let mut rest: Vec<Priced> = Vec::new();
         for &u in units {
@@ -224,7 +224,7 @@ impl PricedGroup {
 
 /// [`PricedGroup`]'s per-skill lists of `rest` (a counting sort by skill); none beyond 64
 /// skills. The engine sorts a group again when a building's skills change.
-fn lacking_lists(s: &Snapshot, rest: &[Priced]) -> (Vec<u32>, Vec<u32>) {
+fn lacking_lists(s: &ScoreView, rest: &[Priced]) -> (Vec<u32>, Vec<u32>) {
     if s.skill_bits().is_none() || rest.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -270,7 +270,7 @@ pub struct Candidate {
 
 /// Does household `h` take part in pricing? Sitting tenants without a transfer request have
 /// their own unit as the only eligible pair (rule 5).
-pub fn priceable(s: &Snapshot, h: usize) -> bool {
+pub fn priceable(s: &ScoreView, h: usize) -> bool {
     s.own[h].is_none() || s.hh(h).transfer_requested
 }
 
@@ -278,7 +278,7 @@ pub fn priceable(s: &Snapshot, h: usize) -> bool {
 /// and the applicants' "score above 0"); `own_total` is the score of `h`'s own unit, if any.
 /// The reference column pricing's compact scores are tested against.
 #[cfg(test)]
-pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) -> Option<i64> {
+pub fn vacant_score(s: &ScoreView, h: usize, u: usize, own_total: Option<i64>) -> Option<i64> {
     s.static_ok(h, u).then_some(())?;
     let w = s.breakdown_of(h, u).total();
     match own_total {
@@ -292,7 +292,7 @@ pub fn vacant_score(s: &Snapshot, h: usize, u: usize, own_total: Option<i64>) ->
 /// (resource mix, same building), both without the waiting points (a new date moves them for
 /// every group alike); best bound first (ties by group). They depend only on the household and the group keys, so the
 /// engine keeps them between solves.
-pub fn group_bounds(s: &Snapshot, keys: &[GroupKey], h: usize) -> Vec<GroupBound> {
+pub fn group_bounds(s: &ScoreView, keys: &[GroupKey], h: usize) -> Vec<GroupBound> {
     if !priceable(s, h) {
         return Vec::new();
     }
@@ -419,7 +419,7 @@ impl Best<'_> {
 /// units in the building of `h`'s own unit.
 #[allow(clippy::too_many_arguments)]
 pub fn price_row(
-    s: &Snapshot,
+    s: &ScoreView,
     bounds: &[GroupBound],
     by_price: &[PricedGroup],
     own_building: &[u32],
@@ -602,14 +602,14 @@ pub struct Compact {
 
 impl Compact {
     /// The record of household `h` if it takes part in pricing, with its own unit's score.
-    pub fn of(s: &Snapshot, h: usize) -> Option<Self> {
+    pub fn of(s: &ScoreView, h: usize) -> Option<Self> {
         priceable(s, h).then(|| {
             let own_total = s.own[h].map(|o| s.breakdown_of(h, o).total());
             Compact::new(s, h, own_total)
         })
     }
 
-    pub fn new(s: &Snapshot, h: usize, own_total: Option<i64>) -> Self {
+    pub fn new(s: &ScoreView, h: usize, own_total: Option<i64>) -> Self {
         let hh = s.hh(h);
         let c = &hh.codes;
         let skills = s.skill_masks(h);
@@ -657,12 +657,12 @@ impl CompactRows {
 
     /// Do the records need building anew for snapshot `s` (never built, or the skills no
     /// longer fit the bit sets)?
-    pub fn stale(&self, s: &Snapshot) -> bool {
+    pub fn stale(&self, s: &ScoreView) -> bool {
         self.masks != Some(s.masks())
     }
 
     /// Drops every record; [`CompactRows::set`] then rebuilds them for `s`.
-    pub fn clear(&mut self, s: &Snapshot) {
+    pub fn clear(&mut self, s: &ScoreView) {
         self.recs.clear();
         self.rows.clear();
         self.at.clear();
@@ -671,7 +671,7 @@ impl CompactRows {
 
     /// Row slot `r`'s record: household `h` of `s`, if it is priceable, else none (also for
     /// a row that left, `h == None`).
-    pub fn set(&mut self, s: &Snapshot, r: u32, h: Option<usize>) {
+    pub fn set(&mut self, s: &ScoreView, r: u32, h: Option<usize>) {
         let ru = r as usize;
         if ru >= self.at.len() {
             self.at.resize(ru + 1, u32::MAX);
@@ -717,7 +717,7 @@ pub struct UnitView {
 }
 
 impl UnitView {
-    pub fn new(s: &Snapshot, u: usize) -> Self {
+    pub fn new(s: &ScoreView, u: usize) -> Self {
         let unit = s.unit(u);
         let building = s.building_of(u);
         let (one, two) = s.building_masks(building);
@@ -736,7 +736,7 @@ impl UnitView {
 
 /// [`vacant_score`] of a priceable household for a vacant unit, from compact records.
 #[cfg(test)]
-pub fn compact_score(s: &Snapshot, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
+pub fn compact_score(s: &ScoreView, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
     compact_raw(s, c, unit, u).filter(|&w| c.eligible(w))
 }
 
@@ -758,7 +758,7 @@ impl Compact {
 
 /// Score of a pair that rules 1–4 allow (whatever the score), from compact records.
 #[inline]
-pub fn compact_raw(s: &Snapshot, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
+pub fn compact_raw(s: &ScoreView, c: &Compact, unit: &UnitView, u: usize) -> Option<i64> {
     if c.slow {
         let h = c.h as usize;
         return s.static_ok(h, u).then(|| s.breakdown_of(h, u).total());
@@ -791,7 +791,7 @@ mod tests {
 
     use super::*;
     use crate::model::{Household, Names, Policy, Unit};
-    use crate::portfolio::Portfolio;
+    use crate::slots::Slots;
 
     /// Column pricing's compact scores equal the snapshot's, pair by pair.
     #[test]
@@ -807,7 +807,7 @@ mod tests {
         let districts = ["A", "B", "C", "D"];
         let skills = ["s1", "s2", "s3", "s4", "s5"];
         let mut names = Names::default();
-        let mut portfolio = Portfolio::default();
+        let mut portfolio = Slots::default();
         let mut slot_of = std::collections::BTreeMap::new();
         for i in 0..60 {
             let v = json!({"id": format!("U{i:03}"), "building": format!("B{}", next(6)),
@@ -838,7 +838,7 @@ mod tests {
             let wait = crate::scoring::waiting_points(&policy, &h, as_of);
             portfolio.put_household(h, &policy, wait, &names);
         }
-        let s = Snapshot::new(&policy, &portfolio, &names);
+        let s = ScoreView::new(&policy, &portfolio, &names);
         let (households, units) = (portfolio.hh_order(), portfolio.unit_order());
         let mut compared = 0;
         for h in households.into_iter().filter(|&h| priceable(&s, h)) {

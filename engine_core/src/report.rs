@@ -22,7 +22,7 @@ pub struct Entry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct CapRow {
     pub rule: usize,
-    pub flag: &'static str,
+    pub flag: String,
     pub scope: String,
     pub count: i64,
     pub cap: i64,
@@ -184,7 +184,7 @@ mod tests {
     fn row(scope: &str, count: i64) -> CapRow {
         CapRow {
             rule: 0,
-            flag: "disadvantaged",
+            flag: "disadvantaged".into(),
             scope: scope.into(),
             count,
             cap: 3,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 pub use crate::model::rooms_needed;
 use crate::model::{Household, Kind, Names, Policy, Unit};
-use crate::portfolio::Portfolio;
+use crate::slots::Slots;
 
 /// Score components of one pair; field order is the order in the result file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -35,11 +35,11 @@ pub fn waiting_points(p: &Policy, h: &Household, as_of: i64) -> i64 {
     p.waiting_points_per_period * p.waiting_max_periods.min(days / p.waiting_period_days)
 }
 
-/// What scoring reads, borrowed from the [`Portfolio`] (built in constant time). Units and
+/// What scoring reads, borrowed from the [`Slots`] (built in constant time). Units and
 /// households are addressed by slot.
-pub struct Snapshot<'a> {
+pub struct ScoreView<'a> {
     pub policy: &'a Policy,
-    pub p: &'a Portfolio,
+    pub p: &'a Slots,
     /// Own unit slot per household, occupant per unit.
     pub own: &'a [Option<usize>],
     pub occupant: &'a [Option<usize>],
@@ -96,9 +96,9 @@ impl std::fmt::Display for Ineligible {
     }
 }
 
-impl<'a> Snapshot<'a> {
-    pub fn new(policy: &'a Policy, p: &'a Portfolio, names: &Names) -> Self {
-        Snapshot {
+impl<'a> ScoreView<'a> {
+    pub fn new(policy: &'a Policy, p: &'a Slots, names: &Names) -> Self {
+        ScoreView {
             policy,
             p,
             own: &p.own,
@@ -144,7 +144,7 @@ impl<'a> Snapshot<'a> {
         self.resource_mix_listed(h, b, lives_here)
     }
 
-    /// [`Snapshot::resource_mix`] of household `h` in buildings other than its own, as row
+    /// [`ScoreView::resource_mix`] of household `h` in buildings other than its own, as row
     /// pricing's walk asks for it once per building: the household's skill bits are read
     /// once, and the points come from one mask and a popcount.
     #[inline]
@@ -160,7 +160,7 @@ impl<'a> Snapshot<'a> {
         }
     }
 
-    /// [`Snapshot::resource_mix`] from the skill lists (more than 64 skills): kept out of
+    /// [`ScoreView::resource_mix`] from the skill lists (more than 64 skills): kept out of
     /// line so that the bit-set path inlines into row pricing's walk.
     #[inline(never)]
     fn resource_mix_listed(&self, h: usize, b: u32, lives_here: bool) -> i64 {

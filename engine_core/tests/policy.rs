@@ -294,6 +294,40 @@ fn caps_rounding_and_sitting_floor() {
 }
 
 #[test]
+fn a_cap_counts_households_by_tag() {
+    // Four one-room flats in one stairwell, five equal applicants; three are tagged "student"
+    // (one twice), and at most one student may live in the stairwell.
+    let units: Vec<Value> = (0..4).map(|i| unit(&format!("U{i}"), "B1", 1)).collect();
+    let mut hh: Vec<Value> = (0..5).map(|i| household(&format!("H{i}"), 1, 0)).collect();
+    hh[0]["tags"] = json!(["student"]);
+    hh[1]["tags"] = json!(["student", "young", "student"]);
+    hh[2]["tags"] = json!(["student"]);
+    hh[3]["tags"] = json!([]);
+    // hh[4] has no "tags" field: it was written before tags existed.
+    let caps = json!([{"flag": "student", "scope": "stairwell", "max_count": 1}]);
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &hh, caps)).unwrap();
+    let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
+    let housed: Vec<&str> = r["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["household"].as_str().unwrap())
+        .collect();
+    assert_eq!(housed.len(), 3, "{housed:?}");
+    assert!(housed.contains(&"H3") && housed.contains(&"H4"));
+    assert_eq!(
+        r["caps"][0],
+        json!({"rule": 0, "flag": "student", "scope": "B1-A", "count": 1, "cap": 1, "units": 4})
+    );
+    let bad = json!([{"flag": "", "scope": "stairwell", "max_count": 1}]);
+    assert_eq!(
+        e.set_caps_json(&bad.to_string()).unwrap_err(),
+        "caps[0].flag: must not be empty"
+    );
+}
+
+#[test]
 fn result_file_bytes() {
     let mut u1 = unit("U1", "B1", 1);
     u1["school_district"] = json!("Lademoen");
@@ -405,9 +439,9 @@ fn malformed_input_is_an_error() {
             instance(
                 std::slice::from_ref(&u),
                 &[],
-                json!([{"flag": "rich", "scope": "building", "max_count": 1}]),
+                json!([{"flag": "rich", "scope": "yard", "max_count": 1}]),
             ),
-            "caps[0].flag: expected \"disadvantaged\" or \"refugee\", got \"rich\"",
+            "caps[0].scope: expected \"building\" or \"stairwell\", got \"yard\"",
         ),
         ("[1]".to_string(), "<root>: expected an object"),
         ("{".to_string(), ""),

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from ..schema import Adults, Count, Id, NonNeg
+from ..schema import Adults, Count, Id, NonNeg, Tag
 from .base import Payload
 
 
@@ -29,6 +29,8 @@ class ApplicationSubmitted(Payload, tag=True, kw_only=True, frozen=True):
     urgency: Annotated[int, Meta(ge=0, le=3)] = 0
     current_unit: str | None = None
     transfer_requested: bool = False
+    # The office's labels, e.g. "young", which a mix cap may count; left out when none.
+    tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
@@ -48,6 +50,7 @@ class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
     school_district: str | msgspec.UnsetType | None = msgspec.UNSET
     urgency: Annotated[int, Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
     transfer_requested: bool | msgspec.UnsetType = msgspec.UNSET
+    tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
 
 
 class ApplicationWithdrawn(Payload, tag=True, kw_only=True, frozen=True):

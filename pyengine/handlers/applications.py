@@ -10,6 +10,7 @@ from .. import commands as c
 from ..domain import Household
 from ..errors import InputError
 from ..projection import Projection
+from ..schema import BUILTIN_FLAGS
 from .checks import find_household, not_after, not_before, rental_unit
 
 
@@ -22,13 +23,24 @@ def application_submitted(pf: Projection, cmd: c.ApplicationSubmitted) -> list[A
     not_after(pf, cmd.refugee_settled_on, "refugee_settled_on")
     if cmd.current_unit is not None:
         rental_unit(pf, cmd.current_unit, "current_unit", gone="is not in the portfolio")
+    if isinstance(cmd.tags, list):
+        plain_tags(cmd.tags)
     return [Household.submit(cmd)]
+
+
+def plain_tags(tags: list[str]) -> None:
+    """A tag may not take a built-in attribute's name: a cap on it would count the attribute."""
+    for i, t in enumerate(tags):
+        if t in BUILTIN_FLAGS:
+            raise InputError(f"tags[{i}]", f"{t!r} is a household attribute, not a tag; set the attribute")
 
 
 def application_updated(pf: Projection, cmd: c.ApplicationUpdated) -> list[Aggregate]:
     h = find_household(pf, cmd.id, "id")
     if isinstance(cmd.refugee_settled_on, dt.date):
         not_after(pf, cmd.refugee_settled_on, "refugee_settled_on")
+    if isinstance(cmd.tags, list):
+        plain_tags(cmd.tags)
     h.update(cmd)
     return [h]
 

@@ -38,7 +38,7 @@ pub(super) fn dummy_col(h: usize) -> u32 {
 fn flags(caps: &[Cap], h: &Household) -> u32 {
     caps.iter()
         .enumerate()
-        .map(|(r, c)| u32::from(h.flag(c.flag)) << r)
+        .map(|(r, c)| u32::from(h.flag(&c.flag)) << r)
         .sum()
 }
 
@@ -57,7 +57,7 @@ impl CapState {
             .extend(inc.dirty_buildings.iter().copied());
     }
 
-    fn key_of(&mut self, s: &Snapshot<'_>, u: usize) -> u64 {
+    fn key_of(&mut self, s: &ScoreView<'_>, u: usize) -> u64 {
         if u >= self.col_key.len() {
             self.col_key.resize(u + 1, 0);
         }
@@ -67,7 +67,7 @@ impl CapState {
 
     /// The solver's edges of household `h`: every eligible unit (an applicant's only where it
     /// scores above staying unmatched), and an applicant's "stay unmatched" column.
-    fn row_edges(&self, s: &Snapshot<'_>, us: &[usize], h: usize) -> Vec<Edge> {
+    fn row_edges(&self, s: &ScoreView<'_>, us: &[usize], h: usize) -> Vec<Edge> {
         let rk = self.row_key[h];
         let sitting = s.own[h].is_some();
         let mut out = Vec::new();
@@ -92,7 +92,7 @@ impl CapState {
         out
     }
 
-    fn set_rows(&mut self, s: &Snapshot<'_>, o: &Order, hs: &[usize], caps: &[Cap]) {
+    fn set_rows(&mut self, s: &ScoreView<'_>, o: &Order, hs: &[usize], caps: &[Cap]) {
         for &h in hs {
             if h >= self.row_key.len() {
                 self.row_key.resize(h + 1, 0);
@@ -114,7 +114,7 @@ impl CapState {
         }
     }
 
-    fn build(&mut self, s: &Snapshot<'_>, o: &Order, caps: &[Cap]) {
+    fn build(&mut self, s: &ScoreView<'_>, o: &Order, caps: &[Cap]) {
         let prices = std::mem::take(&mut self.prices);
         *self = CapState {
             solver: CapSolver::new(caps.len()),
@@ -137,7 +137,7 @@ impl CapState {
 
     /// Brings the solver up to date with the snapshot: what changed is scored again, the
     /// rest is kept.
-    fn sync(&mut self, s: &Snapshot<'_>, o: &Order, caps: &[Cap]) {
+    fn sync(&mut self, s: &ScoreView<'_>, o: &Order, caps: &[Cap]) {
         let p = s.p;
         if !self.valid || self.caps != caps {
             self.build(s, o, caps);
@@ -236,7 +236,7 @@ impl Engine {
         node_limit: u64,
         uncapped: i64,
     ) -> Result<Decision, String> {
-        let s = Snapshot::new(&self.policy, &self.p, &self.names);
+        let s = ScoreView::new(&self.policy, &self.p, &self.names);
         let o = Order::new(&self.p);
         let table = cap_table(&self.caps, &self.p, &s, &o);
         let st = self.capped.get_or_insert_with(CapState::default);

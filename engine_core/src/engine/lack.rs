@@ -138,7 +138,7 @@ impl Engine {
     /// sitting tenants without a transfer request fill already (they cannot leave it).
     fn shut_scopes<'s>(
         &self,
-        s: &'s Snapshot<'_>,
+        s: &'s ScoreView<'_>,
         o: &Order,
         h: usize,
     ) -> impl Fn(usize) -> bool + 's {
@@ -147,14 +147,15 @@ impl Engine {
         for (r, cap) in self.caps.iter().enumerate() {
             for &x in &o.hs {
                 let hx = s.hh(x);
-                if let (Some(u), true, false) = (s.own[x], hx.flag(cap.flag), hx.transfer_requested)
+                if let (Some(u), true, false) =
+                    (s.own[x], hx.flag(&cap.flag), hx.transfer_requested)
                 {
                     stuck[table.unit_cons[r][u] as usize] += 1;
                 }
             }
         }
         let rules: Vec<usize> = (0..self.caps.len())
-            .filter(|&r| s.hh(h).flag(self.caps[r].flag))
+            .filter(|&r| s.hh(h).flag(&self.caps[r].flag))
             .collect();
         move |u: usize| {
             rules.iter().any(|&r| {
@@ -167,7 +168,7 @@ impl Engine {
     /// The uncapped case: the kept duals, exact.
     fn uncapped_move(
         &self,
-        s: &Snapshot<'_>,
+        s: &ScoreView<'_>,
         o: &Order,
         h: usize,
         mine: &[(usize, i64)],

@@ -8,7 +8,7 @@ use super::*;
 impl Engine {
     pub(super) fn legacy_capped_decision(
         &self,
-        s: &Snapshot<'_>,
+        s: &ScoreView<'_>,
         node_limit: u64,
         uncapped: i64,
     ) -> Result<Decision, String> {
@@ -41,7 +41,7 @@ impl Engine {
         let flags: Vec<Vec<bool>> = self
             .caps
             .iter()
-            .map(|c| o.hs.iter().map(|&h| s.hh(h).flag(c.flag)).collect())
+            .map(|c| o.hs.iter().map(|&h| s.hh(h).flag(&c.flag)).collect())
             .collect();
         let per_edge = self.caps.len();
         let mut edge_cons = vec![NONE; g.col.len() * per_edge];

@@ -23,7 +23,7 @@ pub(super) const PARALLEL_PAIRS: usize = 50_000;
 /// incremental state for the solve (and put back after it) so that the state can change
 /// while they are read.
 pub(super) struct Pricer<'s, 'a> {
-    pub(super) s: &'s Snapshot<'a>,
+    pub(super) s: &'s ScoreView<'a>,
     /// Estimated cost of one row's pricing walk, in household scorings.
     pub(super) walk: usize,
     pub(super) groups: Groups,

@@ -7,7 +7,7 @@ use super::*;
 /// Brings the warm matching up to date with the snapshot `s` and re-solves it. Costs what
 /// changed (plus the pricing it sets off), not the size of the portfolio, except on a full
 /// rebuild.
-pub(super) fn sync(inc: &mut Inc, s: &Snapshot) -> Result<(), String> {
+pub(super) fn sync(inc: &mut Inc, s: &ScoreView) -> Result<(), String> {
     let p = s.p;
     let (n, m) = (p.n_households(), p.n_units());
     let n_keys = inc.groups.keys.len();

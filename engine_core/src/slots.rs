@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use crate::model::{rooms_needed, Household, Names, Policy, Unit};
 
 #[derive(Clone, Debug, Default)]
-pub struct Portfolio {
+pub struct Slots {
     /// Slot of each id (unit slots come from [`Names`], household slots from here).
     pub unit_ids: BTreeMap<String, u32>,
     pub hh_ids: BTreeMap<String, u32>,
@@ -36,7 +36,7 @@ pub struct Portfolio {
     hh_free: Vec<u32>,
 }
 
-impl Portfolio {
+impl Slots {
     pub fn unit(&self, u: usize) -> &Unit {
         self.units[u].as_ref().expect("live unit slot")
     }
