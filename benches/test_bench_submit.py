@@ -45,7 +45,7 @@ import msgspec
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from adapters import bulk
+from pyengine import bulk_import
 from pyengine import commands as c
 from pyengine.commands import decode_command
 from pyengine.errors import InputError
@@ -92,8 +92,8 @@ def import_city(url: str, policy: Policy) -> AllocationService:
     """The scenario's portfolio imported under `policy` (caps: the policy's) into the empty store
     at `url` (a PostgreSQL one needs its tables first); its writer."""
     svc = AllocationService(url, policy)
-    data = bulk.decode(gzip.decompress((SCENARIO / "portfolio.json.gz").read_bytes()))
-    bulk.import_portfolio(svc, msgspec.structs.replace(data, caps=None))
+    data = bulk_import.decode(gzip.decompress((SCENARIO / "portfolio.json.gz").read_bytes()))
+    bulk_import.import_portfolio(svc, msgspec.structs.replace(data, caps=None))
     return svc
 
 

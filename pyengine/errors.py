@@ -1,4 +1,7 @@
-"""Errors that reach users: each names the field and the reason."""
+"""Errors that reach users: each names the field and the reason.
+
+The classes are defined in `adapters.user_errors` (the store adapters raise them too) and are
+the same objects here; this module adds how a decoder's complaint becomes an InputError."""
 
 from __future__ import annotations
 
@@ -6,30 +9,9 @@ import re
 
 import msgspec
 
+from adapters.user_errors import ConcurrencyConflict, InputError, StoreBusy
 
-class InputError(ValueError):
-    """Bad input: nothing was stored. `field` is a JSON path such as `units[3].rooms`."""
-
-    def __init__(self, field: str, reason: str, *, line: int | None = None) -> None:
-        self.field = field
-        self.reason = reason
-        self.line = line
-        super().__init__(self.message())
-
-    def message(self) -> str:
-        where = f"line {self.line}: " if self.line is not None else ""
-        return f"{where}{self.field}: {self.reason}"
-
-    def at_line(self, line: int) -> InputError:
-        return InputError(self.field, self.reason, line=line)
-
-
-class ConcurrencyConflict(RuntimeError):
-    """Another writer appended to the log since we last read it; nothing of ours was stored."""
-
-
-class StoreBusy(ConcurrencyConflict):
-    """Another writer held the store's lock longer than we wait for it; nothing of ours was stored."""
+__all__ = ["ConcurrencyConflict", "InputError", "StoreBusy", "from_validation"]
 
 
 _PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)

@@ -75,7 +75,7 @@ def check_event_type(name: str | None, field: str = "--type") -> None:
     payload class), else InputError naming `field`."""
     import difflib
 
-    from .store import PAYLOADS
+    from .event_log import PAYLOADS
 
     known = [p.__name__ for p in PAYLOADS]
     if name is None or name in known:

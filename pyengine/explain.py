@@ -13,9 +13,10 @@ from adapters.store import open_app
 
 from . import commands as c
 from .errors import InputError
+from .event_log import EventLog
+from .fold import fold_all
 from .portfolio import Portfolio
 from .schema import flags_of
-from .store import EventLog
 
 TOPIC_RUN = "pyengine/MatchRun"
 LABELS = {
@@ -44,10 +45,7 @@ def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portf
         else:
             chosen = runs[-1]
         pf = Portfolio(None)
-        for row in app.rows():
-            if row.id > chosen.log_position:
-                break
-            pf.apply(app.decode(row), row)
+        fold_all(app, pf, stop=chosen.log_position)
         pf.sync()
         return pf, pf.full_run(chosen)
     finally:

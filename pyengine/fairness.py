@@ -63,14 +63,16 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from . import commands as c
 from .errors import InputError
+from .event_log import EventLog, Row
+from .fold import fold
 from .policy import Policy
 from .portfolio import Portfolio
-from .store import EventLog
 from .worklist import parse_as_of
 
 GROUPS: tuple[tuple[str, str], ...] = (
@@ -185,11 +187,11 @@ def history(app: EventLog) -> History:
     pf = Portfolio(None)
     out = History()
     seeking: dict[str, Fact] = {}  # household -> its open application
-    for row in app.rows():
-        event = app.decode(row)
+    transfers: list[tuple[str, dt.date]] = []  # a sitting tenant's transfer request, counted once folded in
+
+    def count(row: Row, event: Any) -> None:  # with the state just before the event
         p = event.payload
         today = pf.date
-        asks_transfer = False  # a sitting tenant's transfer request, counted once it is folded in
         if isinstance(p, c.DayClosed):
             out.first = out.first or p.date
         elif today is None:
@@ -202,9 +204,8 @@ def history(app: EventLog) -> History:
                 out.first = min(out.first or on, on)
         elif isinstance(p, c.ApplicationUpdated):
             spec = pf.households[p.id].spec
-            asks_transfer = (
-                p.transfer_requested is True and spec.current_unit is not None and not spec.transfer_requested
-            )
+            if p.transfer_requested is True and spec.current_unit is not None and not spec.transfer_requested:
+                transfers.append((p.id, today))
         elif isinstance(p, c.ApplicationWithdrawn):
             seeking.pop(p.id, None)
         elif isinstance(p, c.OfferMade | c.OfferDeclined | c.OfferExpired):
@@ -212,10 +213,11 @@ def history(app: EventLog) -> History:
             out.facts.append(Fact(today, what, groups_of(pf.households[p.household].spec)))
         elif isinstance(p, c.OfferAccepted):
             out.facts.append(_let(pf, p, today, seeking.pop(p.household, None)))
-        pf.apply(event, row)
-        if asks_transfer:
-            assert today is not None and isinstance(p, c.ApplicationUpdated)
-            seeking[p.id] = fact = Fact(today, "application", groups_of(pf.households[p.id].spec))
+
+    for _ in fold(app, pf, before=count):
+        while transfers:
+            hid, on = transfers.pop()
+            seeking[hid] = fact = Fact(on, "application", groups_of(pf.households[hid].spec))
             out.facts.append(fact)
     out.last = pf.date
     return out

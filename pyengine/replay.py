@@ -21,10 +21,11 @@ from adapters.store import open_app
 from . import commands as c
 from . import snapshot
 from .digest import LtHash, advance, hash_of_run
+from .event_log import EventLog, Row
+from .fold import BadRecord, fold
 from .matching import result_hash
 from .portfolio import Portfolio, record_bytes
 from .schema import Result
-from .store import EventLog, Row
 
 
 @dataclass
@@ -180,53 +181,56 @@ def _verify_part(
         pf = Portfolio(None)
         runs = seen = 0  # runs verified here; runs in the log so far (folded or verified)
         previous = ""
-        pos = 0
         chain = Chain()
+        diverged: Divergence | None = None
 
         def stop(why: Divergence) -> Part:
-            report.events, report.runs_verified, report.divergence = pos, runs, why
-            part.end = pos
+            report.events, report.runs_verified, report.divergence = why.position, runs, why
+            part.end = why.position
             return part
 
-        for row in app.rows():
-            if hi is not None and row.id > hi:
-                break
-            pos = row.id
-            checked = pos > lo
-            try:
-                event = app.decode(row)
-            except Exception as e:  # an edited row that no longer decodes
-                return stop(Divergence(seen + 1, pos, f"stored event does not decode: {e}"))
+        def check(row: Row, event: Any) -> bool:
+            """Before `row` is folded in: a run after `lo` is verified on the state it saw."""
+            nonlocal runs, seen, previous, diverged
             p = event.payload
             if type(p) is c.MatchRun:
-                if checked:
-                    bad = verify_run(pf, p, previous, pos, chain)
-                    if bad is not None:
-                        return stop(bad)
+                if row.id > lo:
+                    diverged = verify_run(pf, p, previous, row.id, chain)
+                    if diverged is not None:
+                        return True
                     runs += 1
-                    report.head = Anchor(p.result_hash, p.run, pos)
+                    report.head = Anchor(p.result_hash, p.run, row.id)
                     if expect is not None and p.result_hash == expect.hash and expect.run in (None, p.run):
                         report.anchor_run = p.run
                 previous = p.result_hash
                 seen += 1
             elif type(p) is c.SnapshotRecorded:
                 part.vouched[p.run_position] = p.sha256
-            try:
-                pf.apply(event, row)
-            except Exception as e:  # a deleted or reordered row breaks an aggregate's sequence
-                return stop(Divergence(seen + 1, pos, f"log does not fold: {type(e).__name__}"))
-            pf.last_notification_id = pos
-            if pos in snaps:
-                report.snapshots_checked += 1
-                data = snaps.pop(pos)
-                why, harmless = _snapshot_problem(pf, row, data)
-                if why:
-                    into = report.snapshot_notes if harmless else report.snapshot_problems
-                    into.append(f"snapshot at position {pos}: {why}")
-                else:
-                    part.fits[pos] = hashlib.sha256(data).hexdigest()
-            if checked and (pos - lo) % PROGRESS_EVERY == 0:
-                tick(pos - lo, runs)
+            return False
+
+        try:
+            for row, _ in fold(app, pf, stop=hi, before=check, name_bad=True):
+                pos = row.id
+                if pos in snaps:
+                    report.snapshots_checked += 1
+                    data = snaps.pop(pos)
+                    why, harmless = _snapshot_problem(pf, row, data)
+                    if why:
+                        into = report.snapshot_notes if harmless else report.snapshot_problems
+                        into.append(f"snapshot at position {pos}: {why}")
+                    else:
+                        part.fits[pos] = hashlib.sha256(data).hexdigest()
+                if pos > lo and (pos - lo) % PROGRESS_EVERY == 0:
+                    tick(pos - lo, runs)
+        except BadRecord as e:
+            if e.applying:  # a deleted or reordered row breaks an aggregate's sequence
+                why = f"log does not fold: {type(e.__cause__).__name__}"
+            else:  # an edited row that no longer decodes
+                why = f"stored event does not decode: {e.__cause__}"
+            return stop(Divergence(seen + 1, e.row.id, why))
+        if diverged is not None:
+            return stop(diverged)
+        pos = pf.last_notification_id
         if hi is None:
             for position in sorted(snaps):
                 report.snapshot_problems.append(f"snapshot at position {position}: the log has no such record")

@@ -13,10 +13,11 @@ from . import commands as c
 from . import snapshot
 from .domain import Household, Ledger, SaleCase, Unit
 from .errors import ConcurrencyConflict, InputError
+from .event_log import EventLog, RecordingMapper, Row
+from .fold import fold_all
 from .log import get_logger
 from .policy import Policy
 from .portfolio import Portfolio
-from .store import EventLog, RecordingMapper, Row
 
 SNAPSHOT_EVERY = 10_000  # events between two snapshots taken by a writer
 
@@ -52,13 +53,7 @@ class AllocationService:
 
     def catch_up(self) -> int:
         """Fold in whatever other writers appended since we last looked."""
-        pf, decode = self.portfolio, self.app.decode
-        n = 0
-        for row in self.app.rows(pf.last_notification_id + 1):
-            pf.apply(decode(row), row)
-            pf.last_notification_id = row.id
-            n += 1
-        return n
+        return fold_all(self.app, self.portfolio)
 
     def _new_portfolio(self) -> Portfolio:
         mapper = self.app.mapper

@@ -10,14 +10,16 @@ import html
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from adapters.store import open_app
 
 from . import commands as c
+from .event_log import EventLog, Row
+from .fold import fold_all
 from .policy import Policy
 from .portfolio import Portfolio
 from .schema import Result
-from .store import EventLog
 
 
 @dataclass
@@ -37,14 +39,15 @@ def compare(store_url: str, policy: Policy, progress: bool = False) -> Compariso
     try:
         pf = Portfolio(None, matcher_policy=policy)  # the history, re-matched under `policy` run after run
         total = app.recorder.max_notification_id() or 0
-        for note in app.rows():
-            event = app.decode(note)
+
+        def run_again(row: Row, event: Any) -> None:  # each run, re-matched on the state it saw
             p = getattr(event, "payload", None)
             if isinstance(p, c.MatchRun):
                 _compare_run(pf, p, policy, out)
                 if progress and out.runs % 100 == 0:
-                    print(f"  compared {out.runs} runs ({note.id}/{total} events)", file=sys.stderr)
-            pf.apply(event, note)
+                    print(f"  compared {out.runs} runs ({row.id}/{total} events)", file=sys.stderr)
+
+        fold_all(app, pf, before=run_again)
     finally:
         app.close()
     return out

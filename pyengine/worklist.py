@@ -68,6 +68,8 @@ from . import commands as c
 from .calendar import add_months
 from .domain import Household, SaleCase
 from .errors import InputError
+from .event_log import Row as StoredRow
+from .fold import fold
 from .portfolio import Portfolio
 
 if TYPE_CHECKING:
@@ -363,14 +365,13 @@ def observe(svc: AllocationService, as_of: dt.date | None) -> tuple[Portfolio, d
         return pf, steps.last, as_of
     past = Portfolio(None)
     steps = CaseSteps()
-    for row in app.rows():
-        event = app.decode(row)
-        p = event.payload
-        day = dated(p)
-        if day is not None and day > as_of:
-            break
-        past.apply(event, row)
-        steps.note(p)
+
+    def after_as_of(row: StoredRow, event: Any) -> bool:  # the first event dated after `as_of` ends the fold
+        day = dated(event.payload)
+        return day is not None and day > as_of
+
+    for _, event in fold(app, past, before=after_as_of):
+        steps.note(event.payload)
     if past.date is None:
         raise InputError("--as-of", f"{as_of} is before the log's first date")
     return past, steps.last, as_of

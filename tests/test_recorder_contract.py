@@ -46,9 +46,10 @@ from eventsourcing.tests.persistence import (
 )
 from eventsourcing.utils import Environment
 
-from adapters.store import StoreFactory, _EventsRecorder, _SnapshotsRecorder, store_env
+from adapters.sqlite import StoreFactory, _EventsRecorder, _SnapshotsRecorder
+from adapters.store import store_env
 from pyengine.errors import InputError
-from pyengine.store import EventLog
+from pyengine.event_log import EventLog
 
 
 def store_url(folder: Path) -> str:

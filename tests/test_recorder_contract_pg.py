@@ -26,7 +26,7 @@ from eventsourcing.utils import Environment
 
 from adapters import pg_recorder
 from adapters.store import postgres_env
-from pyengine.store import EventLog
+from pyengine.event_log import EventLog
 from tests import pgserver
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from adapters import bulk
+from pyengine import bulk_import
 from pyengine import commands as c
 from pyengine.commands import decode_command
 from pyengine.policy import load_policy
@@ -42,7 +42,7 @@ def test_committed_portfolio_and_policy_are_what_the_generator_makes() -> None:
     data = gzip.decompress((DIR / "portfolio.json.gz").read_bytes())
     assert data == rent_to_own.portfolio_bytes(rent_to_own.portfolio_file())
     assert (DIR / "policy.toml").read_text() == rent_to_own.POLICY_TOML
-    pf = bulk.decode(data)
+    pf = bulk_import.decode(data)
     assert (len(pf.units), len(pf.households), pf.as_of.isoformat()) == (4050, 4000, "2009-01-01")
 
 
@@ -63,7 +63,7 @@ def test_committed_commands_decode_and_follow_the_report() -> None:
 def test_report_sales_on_the_scenario(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     svc = AllocationService(url, load_policy(DIR / "policy.toml"))
-    bulk.import_portfolio(svc, bulk.decode(gzip.decompress((DIR / "portfolio.json.gz").read_bytes())))
+    bulk_import.import_portfolio(svc, bulk_import.decode(gzip.decompress((DIR / "portfolio.json.gz").read_bytes())))
     # one write for the ten years: an offer cannot cite the run it followed (those runs are not written here)
     cmds = [msgspec.structs.replace(x, run=None) if isinstance(x, c.OfferMade) else x for x in committed_commands()]
     svc.submit_batch(cmds, "scenario")

@@ -21,11 +21,11 @@ from adapters.store import store_env
 from pyengine import commands as c
 from pyengine import snapshot
 from pyengine.errors import ConcurrencyConflict, InputError
+from pyengine.event_log import EventLog
 from pyengine.portfolio import Portfolio
 from pyengine.replay import replay
 from pyengine.scenarios.churn import Churn
 from pyengine.service import AllocationService
-from pyengine.store import EventLog
 
 FIXTURE = Path(__file__).resolve().parents[1] / "replays" / "fixtures" / "schema-v1-offers.jsonl"
 

@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 
 from adapters import records
-from adapters.store import _retrying, busy_message, open_app, store_env
+from adapters.sqlite import _retrying, busy_message
+from adapters.store import open_app, store_env
 from pyengine.cli import main
 from pyengine.errors import InputError, StoreBusy
+from pyengine.event_log import EventLog
 from pyengine.events_json import check_event_type
-from pyengine.store import EventLog
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ROOT / "replays" / "pilot2" / "commands.jsonl"

@@ -63,14 +63,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from adapters import bulk
-
+    from .. import bulk_import
     from ..commands import LeaseSigned
 
-    data = bulk.decode(read_text_file(args.file, "FILE"))
+    data = bulk_import.decode(read_text_file(args.file, "FILE"))
     svc = open_service(args.store, must_exist=False, policy_path=args.policy)
     try:
-        stored = bulk.import_portfolio(svc, data)
+        stored = bulk_import.import_portfolio(svc, data)
         run = svc.portfolio.decision()
     finally:
         svc.close()

@@ -60,8 +60,7 @@ from typing import Any
 
 import msgspec
 
-from adapters import bulk
-
+from .. import bulk_import
 from .. import commands as c
 from ..calendar import add_months
 from ..generate import CARE_SHARE, HOUSING_DISTRICTS, SKILLS, portfolio
@@ -96,13 +95,13 @@ SELLABLE = ("cooperative", "condominium")
 
 
 # --- the portfolio file ------------------------------------------------------------------
-def portfolio_file(seed: int = SEED) -> bulk.ImportFile:
+def portfolio_file(seed: int = SEED) -> bulk_import.ImportFile:
     """The city portfolio of `generate.portfolio`, dated 2009-01-01, with the domain fields."""
     inst = portfolio(4050, 4000, seed=1)
     rng = random.Random(seed)
     shift = GENERATED_AS_OF - START
     owner_of: dict[str, tuple[str, str]] = {}
-    units: list[bulk.ImportUnit] = []
+    units: list[bulk_import.ImportUnit] = []
     for u in inst.units:
         if u.building not in owner_of:
             if u.kind == "care":
@@ -116,9 +115,9 @@ def portfolio_file(seed: int = SEED) -> bulk.ImportFile:
             granted = dt.date(1995, 1, 1) + dt.timedelta(days=rng.randint(0, 14 * 365))
             grant = c.Grant(amount_nok=rng.randint(15, 45) * 10_000, granted_on=granted)
         units.append(
-            bulk.ImportUnit(**msgspec.structs.asdict(u), owner=owner, tenure=tenure, grant=grant)  # type: ignore[arg-type]
+            bulk_import.ImportUnit(**msgspec.structs.asdict(u), owner=owner, tenure=tenure, grant=grant)  # type: ignore[arg-type]
         )
-    households: list[bulk.ImportHousehold] = []
+    households: list[bulk_import.ImportHousehold] = []
     for h in inst.households:
         applied = h.applied_on - shift if h.applied_on is not None else None
         stable = rng.random() < 0.4
@@ -129,15 +128,15 @@ def portfolio_file(seed: int = SEED) -> bulk.ImportFile:
         lease = None
         if h.current_unit is not None and rng.random() < 0.1:
             start = add_months(dt.date(2006, 8, 1), rng.randint(0, 28))
-            lease = bulk.ImportLease(start=start, end=add_months(start, 36) - dt.timedelta(days=1))
+            lease = bulk_import.ImportLease(start=start, end=add_months(start, 36) - dt.timedelta(days=1))
         fields = msgspec.structs.asdict(h)
         fields["applied_on"] = applied
         households.append(
-            bulk.ImportHousehold(
+            bulk_import.ImportHousehold(
                 **fields, monthly_income_nok=income, stable_income=stable, refugee_settled_on=settled, lease=lease
             )
         )
-    return bulk.ImportFile(as_of=START, units=units, households=households, caps=[])
+    return bulk_import.ImportFile(as_of=START, units=units, households=households, caps=[])
 
 
 # --- rent-to-own cases, drawn before the run ------------------------------------------------
@@ -507,7 +506,7 @@ class Office:
 
 
 # --- files ----------------------------------------------------------------------------------
-def simulate(store_url: str, progress: bool = True, seed: int = SEED) -> tuple[bulk.ImportFile, list[c.Command]]:
+def simulate(store_url: str, progress: bool = True, seed: int = SEED) -> tuple[bulk_import.ImportFile, list[c.Command]]:
     """Import the portfolio into `store_url` (which must be empty) and run the ten years."""
     pfile = portfolio_file(seed)
     policy = parse_policy(tomllib.loads(POLICY_TOML), "policy.toml")
@@ -515,7 +514,7 @@ def simulate(store_url: str, progress: bool = True, seed: int = SEED) -> tuple[b
     try:
         if svc.portfolio.position:
             raise ValueError(f"{store_url} is not empty")
-        bulk.import_portfolio(svc, pfile)
+        bulk_import.import_portfolio(svc, pfile)
         office = Office(svc, seed + 1, progress)
         office.run(plan_cases(random.Random(seed + 2)))
         return pfile, office.out
@@ -527,7 +526,7 @@ def gz(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=9, mtime=0)  # mtime 0: the same bytes on every run
 
 
-def portfolio_bytes(pfile: bulk.ImportFile) -> bytes:
+def portfolio_bytes(pfile: bulk_import.ImportFile) -> bytes:
     return msgspec.json.encode(pfile) + b"\n"
 
 

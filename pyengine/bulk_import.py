@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 import msgspec
 
-from pyengine import commands as c
-from pyengine import schema
-from pyengine.errors import InputError, from_validation
-from pyengine.schema import Cap, NonNeg, Strict
-from pyengine.service import AllocationService
+from . import commands as c
+from . import schema
+from .errors import InputError, from_validation
+from .schema import Cap, NonNeg, Strict
+from .service import AllocationService
 
 TRIGGER = "Import"  # the MatchRun's trigger: the whole batch, not one command
 

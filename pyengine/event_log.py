@@ -1,18 +1,21 @@
-"""The eventsourcing application: where events are stored and how payloads are encoded."""
+"""The log as events: the eventsourcing application `EventLog` (how payloads are encoded, how
+stored rows are read in pages and decoded for a rebuild); where and how records are stored is
+`adapters`' business (`adapters.records.RecordLog`, `adapters.store`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import msgspec
-from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, AggregateCreated
 from eventsourcing.persistence import JSONTranscoder, Mapper, Notification, StoredEvent, Transcoding
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+
+from adapters.records import RecordLog
 
 from . import commands as c
 
@@ -161,12 +164,11 @@ class RecordingMapper(Mapper[uuid.UUID]):
         self._made.clear()
 
 
-class EventLog(Application[uuid.UUID]):
-    name = "pyengine"
-    # the library's snapshot store (table stored_snapshots) holds the portfolio snapshots
-    # (pyengine.snapshot); aggregates are not snapshotted one by one (no snapshotting_intervals)
-    is_snapshotting_enabled = True
-    PAGE = 1000
+class EventLog(RecordLog):
+    """The log as domain events: the stored records (`RecordLog`: tables, snapshot store, raw
+    pages) decoded into the aggregates' events, and new events encoded."""
+
+    name = RecordLog.name  # eventsourcing names a subclass after itself unless told
     ROWS_PAGE = 20_000  # rows per read on the rebuild path: few round trips, bounded memory
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -238,15 +240,6 @@ class EventLog(Application[uuid.UUID]):
         event = object.__new__(reader.cls)
         object.__setattr__(event, "__dict__", fields)
         return event
-
-    def records(self, start: int = 1, topics: Sequence[str] = ()) -> Iterator[Notification]:
-        """The stored records from position `start` on, in order, a page at a time."""
-        while True:
-            page = self.recorder.select_notifications(start=start, limit=self.PAGE, topics=topics)
-            yield from page
-            if len(page) < self.PAGE:
-                return
-            start = page[-1].id + 1
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
