@@ -37,6 +37,7 @@ from . import commands as c
 from .errors import ConcurrencyConflict, InputError
 from .events_json import RENAMED, check_event_type, event_record
 from .fairness import FairnessReport
+from .reasons import ReasonsReport
 from .schema import unique_keys
 from .service import AllocationService
 
@@ -288,6 +289,27 @@ def report_fairness(
         raise _error(InputError(e.field.removeprefix("--"), e.reason)) from None
 
 
+@get("/reports/reasons", guards=[allow("analyst", "auditor")], sync_to_thread=True)
+def report_reasons(
+    request: Request[Any, Any, Any],
+    from_: Annotated[str | None, QueryParameter(name="from", description="first day, YYYY-MM-DD")] = None,
+    to: Annotated[str | None, QueryParameter(description="last day, YYYY-MM-DD")] = None,
+) -> ReasonsReport:
+    """The reason codes recorded per year of the window from `from` to `to` (YYYY-MM-DD;
+    default the log's first day and the store's date): offers declined, applications
+    withdrawn, leases not renewed or ended, units kept for rent or withdrawn, purchases
+    declined and rent-to-own cases closed, by code, as `pyengine report reasons --json` gives it."""
+    from .fairness import parse_window
+    from .reasons import reasons
+
+    try:
+        start, end = parse_window(from_, to, ("from", "to"))
+        with _store(request).use() as svc:
+            return reasons(svc.app, start, end)
+    except InputError as e:
+        raise _error(InputError(e.field.removeprefix("--"), e.reason)) from None
+
+
 @get("/login", sync_to_thread=False)
 def login(request: Request[Any, Any, Any], token: FromQuery[str]) -> Redirect:
     """For a browser: a valid token becomes an HttpOnly cookie, then the overview page."""
@@ -368,6 +390,7 @@ def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
             report_sales,
             report_worklist,
             report_fairness,
+            report_reasons,
         ],
         on_shutdown=[close],
     )

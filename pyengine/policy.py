@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from .errors import InputError, from_validation
-from .schema import Cap, Strict, check_cap, checked_json
+from .schema import Cap, Share, Strict, check_cap, checked_json
 
 # The ranges the Rust core accepts for every scoring parameter (0 to 10^9), and spans that keep
 # every date the engine computes (a lease end, a valuation's expiry) within the date span.
@@ -19,6 +19,21 @@ Points = Annotated[int, Meta(ge=0, le=1_000_000_000)]
 NonNeg = Points
 Years = Annotated[int, Meta(ge=1, le=100)]
 Months = Annotated[int, Meta(ge=0, le=1200)]
+# A reason code in a policy's list (the lists below): snake_case, so that reports group by it.
+ReasonCode = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")]
+UNSPECIFIED = "unspecified"  # how reports count an event without a code (free text only)
+# The policy's list of reason codes for each kind of event that takes one (`code`, or for
+# SaleCaseClosed its `reason`), by the event's type.
+REASON_LISTS: dict[str, str] = {
+    "OfferDeclined": "offer_decline_reasons",
+    "ApplicationWithdrawn": "application_withdrawal_reasons",
+    "LeaseNotRenewed": "non_renewal_reasons",
+    "LeaseTerminated": "lease_termination_reasons",
+    "UnitKeptForRent": "kept_for_rent_reasons",
+    "UnitWithdrawn": "unit_withdrawal_reasons",
+    "PurchaseDeclined": "purchase_decline_reasons",
+    "SaleCaseClosed": "sale_close_reasons",
+}
 
 
 class MatchParams(Strict, frozen=True):
@@ -67,6 +82,35 @@ class Policy(MatchParams, frozen=True):
     grant_depreciation_years: Years = 30
     grant_depreciation_years_before_2019: Years = 20
     max_units_per_cooperative_stairwell: Annotated[int, Meta(ge=0, le=1000)] = 2
+    # A municipality may own this share of a housing co-operative's units by right, the higher
+    # one where the co-operative's statutes allow (borettslagsloven §§ 4-2, 4-3).
+    cooperative_share: Share = 0.10
+    cooperative_share_by_statutes: Share = 0.20
+    # When a tenant registers interest in buying, check that the flat suits the household (not
+    # too small for it, no transfer request pending: report 003, pp. 41, 49); the office must
+    # then acknowledge what the check found to open the case.
+    suitability_check: bool = False
+    # Reason codes: an event of these kinds takes a `code` from its list, beside the free-text
+    # `reason`; required when the list is not empty. Empty by default, as in every policy
+    # recorded before the lists: such a policy takes the free-text reason alone.
+    offer_decline_reasons: list[ReasonCode] = []
+    application_withdrawal_reasons: list[ReasonCode] = []
+    non_renewal_reasons: list[ReasonCode] = []
+    lease_termination_reasons: list[ReasonCode] = []
+    kept_for_rent_reasons: list[ReasonCode] = []
+    unit_withdrawal_reasons: list[ReasonCode] = []
+    purchase_decline_reasons: list[ReasonCode] = []
+
+    def reason_codes(self, kind: str) -> list[str]:
+        """The codes an event of type `kind` (a key of REASON_LISTS) may take; none: free text only."""
+        codes: list[str] = getattr(self, REASON_LISTS[kind])
+        return codes
+
+    def rooms_needed(self, adults: int, children: int) -> int:
+        """Rooms a household needs (DESIGN §5, the core's `rooms_needed`)."""
+        if adults == 1 and children == 0:
+            return self.single_adult_rooms
+        return 1 + max(0, adults - 2) + (children + 1) // 2 + 1
 
     def match_params(self) -> MatchParams:
         fields = {f: getattr(self, f) for f in MatchParams.__struct_fields__}
@@ -83,6 +127,14 @@ def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
         raise from_validation(e, prefix=source) from None
     for i, c in enumerate(policy.caps):
         check_cap(c, f"{source}.caps[{i}]")
+    for name in REASON_LISTS.values():
+        seen: set[str] = set()
+        for i, code in enumerate(getattr(policy, name)):
+            if code == UNSPECIFIED:
+                raise InputError(f"{source}.{name}[{i}]", f"{UNSPECIFIED!r} is what reports call an uncoded event")
+            if code in seen:
+                raise InputError(f"{source}.{name}[{i}]", f"{code!r} is listed twice")
+            seen.add(code)
     return policy
 
 

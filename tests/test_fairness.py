@@ -60,7 +60,7 @@ def history() -> list[c.Command]:
         c.DayClosed(date=D(2020, 4, 1)),  # E's offer lapses
         c.OfferAccepted(household="B", unit="U2"),
         c.OfferMade(household="E", unit="U3"),
-        c.OfferDeclined(household="E", unit="U3"),
+        c.OfferDeclined(household="E", unit="U3", code="wrong_district"),
         c.OfferMade(household="C", unit="U3"),
         c.DayClosed(date=D(2020, 6, 1)),
         c.OfferAccepted(household="C", unit="U3"),

@@ -35,6 +35,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/reports/sales"): {"analyst", "auditor"},
     ("GET", "/reports/worklist"): {"clerk", "auditor", "analyst"},
     ("GET", "/reports/fairness"): {"analyst", "auditor"},
+    ("GET", "/reports/reasons"): {"analyst", "auditor"},
     ("GET", "/"): {"clerk", "auditor", "analyst"},
 }
 

@@ -118,7 +118,7 @@ def test_not_renewed_with_reason_then_terminated_at_the_end() -> None:
     o = Office()
     o.do(unit("U1"))
     housed(o, "H1", "U1")
-    o.do(c.LeaseNotRenewed(household="H1", on=D(2021, 1, 1), reason="breach of contract"))
+    o.do(c.LeaseNotRenewed(household="H1", on=D(2021, 1, 1), reason="breach of contract", code="breach_of_lease"))
     out = o.do(c.DayClosed(date=D(2023, 1, 1)))
     assert isinstance(out[1], c.LeaseTerminated) and out[1].reason == "lease ended: not renewed"
 
@@ -212,7 +212,7 @@ def test_only_cooperative_or_condominium_units_and_not_needed_ones_are_released(
     o.do(c.PurchaseInterestRegistered(household="H1", unit="W1", on=D(2020, 2, 1)))
     o.do(c.EconomicAssessmentRecorded(unit="W1", on=D(2020, 2, 2), approved=True, max_price_nok=10**7))
     o.refused(c.UnitReleasedForSale(unit="W1", on=D(2020, 2, 3)), "wholly_owned", "cooperative, condominium")
-    assert o.types(c.UnitKeptForRent(unit="W1", on=D(2020, 2, 3), reason="wholly-owned")) == [
+    assert o.types(c.UnitKeptForRent(unit="W1", on=D(2020, 2, 3), code="wholly_owned_building")) == [
         "UnitKeptForRent", "MatchRun",
     ]  # fmt: skip
     assert "W1" not in o.svc.portfolio.open_case  # closed: a new case may start later
@@ -266,7 +266,7 @@ def test_declined_offer_closes_the_case_and_the_tenant_stays() -> None:
     valued(o)
     o.do(c.StartLoanDecided(unit="U1", on=D(2020, 6, 2), granted=True, amount_nok=1_850_000))
     o.do(c.PurchaseOffered(unit="U1", on=D(2020, 6, 3)))
-    out = o.do(c.PurchaseDeclined(unit="U1", on=D(2020, 6, 4), reason="too expensive"))
+    out = o.do(c.PurchaseDeclined(unit="U1", on=D(2020, 6, 4), reason="too expensive", code="price_too_high"))
     assert isinstance(out[-1], c.MatchRun)
     assert ("H1", "U1") in [(a.household, a.unit) for a in o.last_run().assignments]
     # a new case may be opened for the same unit
@@ -320,6 +320,62 @@ def test_at_most_two_units_in_a_cooperative_stairwell() -> None:
     o.refused(c.UnitAcquired(unit=unit("A3", stairwell="X-1"), price_nok=1, on=D(2020, 9, 1)), "at most 2")
     # not a cooperative: no limit
     o.do(c.UnitAcquired(unit=unit("A3", stairwell="X-1", tenure="condominium"), price_nok=1, on=D(2020, 9, 1)))
+
+
+def test_the_share_of_a_cooperative_the_municipality_may_own() -> None:
+    """10 % of a co-operative's units by right, 20 % where its statutes allow (DESIGN §2)."""
+    o = Office()
+    sale_ready(o)
+    full_sale(o)
+    o.do(unit("R1", stairwell="L-1", cooperative="Lade"))  # one unit of the co-operative already owned
+
+    def buy(uid: str, stairwell: str, **kw: Any) -> c.UnitAcquired:
+        return c.UnitAcquired(unit=unit(uid, stairwell=stairwell, cooperative="Lade"), price_nok=1,
+                              on=D(2020, 9, 1), **kw)  # fmt: skip
+
+    o.refused(buy("A1", "L-2"), "cooperative_units", "required")
+    o.do(buy("A1", "L-2", cooperative_units=20))  # 10 % of 20: two units, R1 and A1
+    o.refused(buy("A2", "L-3", cooperative_units=20), "already owns 2 of the 20", "10% allows 2")
+    o.do(buy("A2", "L-3", cooperative_units=20, statutes_allow_higher_share=True))  # 20 %: four
+    o.do(buy("A3", "L-4", cooperative_units=20, statutes_allow_higher_share=True))
+    o.refused(buy("A4", "L-5", cooperative_units=20, statutes_allow_higher_share=True), "owns 4", "20% allows 4")
+    o.refused(
+        c.UnitAcquired(unit=unit("A5", stairwell="L-6", cooperative="Lade", tenure="condominium"), price_nok=1,
+                       on=D(2020, 9, 1), cooperative_units=20),
+        "unit.cooperative", "cooperative tenure",
+    )  # fmt: skip
+    # another co-operative, or none named: only the stairwell rule applies
+    o.do(c.UnitAcquired(unit=unit("B1", stairwell="M-1", cooperative="Moholt"), price_nok=1, on=D(2020, 9, 1),
+                        cooperative_units=10))  # fmt: skip
+    o.do(c.UnitAcquired(unit=unit("B2", stairwell="M-2"), price_nok=1, on=D(2020, 9, 1)))
+
+
+def test_a_flat_that_may_not_suit_the_buyer_needs_the_offices_acknowledgement() -> None:
+    """Report 003 (pp. 41, 49): a buyer bought a flat that was too small for the family."""
+    assert POLICY.suitability_check  # on in the packaged policy
+    o = Office()
+    o.do(unit("U1", rooms=2))
+    housed(o, "H1", "U1", adults=2)  # a couple in a two-room flat...
+    o.do(c.ApplicationUpdated(id="H1", children=2))  # ...that had two children: it needs 3 rooms
+    interest = c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 2, 1))
+    o.refused(interest, "acknowledged", "needs 3 rooms and the flat has 2")
+    o.do(c.ApplicationUpdated(id="H1", transfer_requested=True))
+    o.refused(interest, "needs 3 rooms", "asked to transfer")
+    opened = o.do(msgspec.structs.replace(interest, acknowledged=True))[0]
+    assert opened.suitability == ["too_small", "transfer_requested"]
+    assert o.svc.portfolio.open_case["U1"].stage == "interest"
+    # a flat that suits: nothing to acknowledge, nothing recorded
+    o.do(unit("U2", rooms=1))
+    housed(o, "H2", "U2")
+    assert o.do(c.PurchaseInterestRegistered(household="H2", unit="U2", on=D(2020, 2, 2)))[0].suitability is (
+        msgspec.UNSET
+    )
+    # without the check (as in every policy recorded before it), the case opens as before
+    plain = Office(policy=msgspec.structs.replace(POLICY, version=2, suitability_check=False))
+    plain.do(unit("U1", rooms=2))
+    housed(plain, "H1", "U1", adults=2)
+    plain.do(c.ApplicationUpdated(id="H1", children=2))
+    assert plain.types(interest)[0] == "PurchaseInterestRegistered"
 
 
 def test_the_log_reopens_to_the_same_cases_and_pot(tmp_path: Any) -> None:
@@ -443,9 +499,9 @@ def test_a_withdrawn_application_takes_its_open_offers_with_it() -> None:
     o.do(app("H1"))
     o.do(c.OfferMade(household="H1", unit="U2"))
     o.do(c.OfferMade(household="H1", unit="U1"))
-    out = o.types(c.ApplicationWithdrawn(id="H1"))
+    out = o.types(c.ApplicationWithdrawn(id="H1", code="found_elsewhere"))
     assert out == ["OfferExpired", "OfferExpired", "ApplicationWithdrawn", "MatchRun"]
-    assert o.do(c.UnitWithdrawn(id="U2"))  # no offer holds it any more
+    assert o.do(c.UnitWithdrawn(id="U2", code="renovation"))  # no offer holds it any more
 
 
 def test_day_closed_lapses_flat_offers_past_their_reply_date() -> None:
@@ -466,11 +522,11 @@ def test_day_closed_lapses_flat_offers_past_their_reply_date() -> None:
 def test_a_lease_runs_on_while_a_purchase_case_is_open() -> None:
     o = Office()
     sale_ready(o)
-    o.do(c.LeaseNotRenewed(household="H1", on=D(2020, 1, 2), reason="purchase under way"))
+    o.do(c.LeaseNotRenewed(household="H1", on=D(2020, 1, 2), reason="purchase under way", code="bought_unit"))
     o.do(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2022, 12, 1)))
     lease_end = o.svc.portfolio.households["H1"].lease.end  # type: ignore[union-attr]
     after = lease_end + dt.timedelta(days=1)
     assert "LeaseTerminated" not in o.types(c.DayClosed(date=after))
-    o.refused(c.LeaseTerminated(household="H1", unit="U1", on=after, reason="x"), "rent-to-own case")
+    o.refused(c.LeaseTerminated(household="H1", unit="U1", on=after, code="tenant_gave_notice"), "rent-to-own case")
     o.do(c.SaleCaseClosed(unit="U1", on=after, reason="tenant_withdrew"))
     assert "LeaseTerminated" in o.types(c.DayClosed(date=after + dt.timedelta(days=1)))

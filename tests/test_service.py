@@ -98,15 +98,15 @@ def test_concurrent_writer_is_detected_not_merged(store_url: str) -> None:
     for cmd in small_commands()[:3]:
         a.submit(cmd)
     b = AllocationService(store_url)  # b has read the log up to here
-    a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
+    a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation", code="renovation"))
     # b appends from a stale view: its ledger version is taken, so the save must fail.
-    events = b.portfolio.handle(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
+    events = b.portfolio.handle(c.UnitWithdrawn(id="A1-1b", reason="renovation", code="renovation"))
     with pytest.raises(Exception) as exc:
         b.app.save(*events)
     assert "IntegrityError" in type(exc.value).__name__ or "Conflict" in type(exc.value).__name__
     # through the service API a writer catches up first, so it sees a's event and goes on
     b2 = AllocationService(store_url)
-    b2.submit(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
+    b2.submit(c.UnitWithdrawn(id="A1-1b", reason="renovation", code="renovation"))
     kinds = [type(e.payload).__name__ for _, e in b2.stored_events()]
     assert kinds.count("UnitWithdrawn") == 2
     for s in (a, b, b2):
@@ -119,9 +119,9 @@ def test_service_surfaces_a_conflict(store_url: str, monkeypatch: pytest.MonkeyP
         a.submit(cmd)
     b = AllocationService(store_url)
     monkeypatch.setattr(b, "catch_up", lambda: 0)  # b misses a's write, as a racing process would
-    a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
+    a.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation", code="renovation"))
     with pytest.raises(ConcurrencyConflict):
-        b.submit(c.UnitWithdrawn(id="A1-1b", reason="renovation"))
+        b.submit(c.UnitWithdrawn(id="A1-1b", reason="renovation", code="renovation"))
     n_withdrawn = sum(1 for _, e in a.stored_events() if isinstance(e.payload, c.UnitWithdrawn))
     assert n_withdrawn == 1
     a.close()
@@ -183,11 +183,11 @@ def test_a_failure_after_events_were_folded_in_leaves_no_trace(store_url: str, m
     monkeypatch.setattr(svc.portfolio.matcher, "solve", broken)
     monkeypatch.setattr(svc.portfolio.matcher, "rematch", broken)  # a run from the core's delta
     with pytest.raises(RuntimeError):
-        svc.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))
+        svc.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation", code="renovation"))
     assert len(list(svc.stored_events())) == n
     assert msgspec.json.encode(svc.portfolio.instance()) == before  # rebuilt from the log
     assert svc.portfolio.units["A1-1a"].active
-    svc.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation"))  # and it goes on normally
+    svc.submit(c.UnitWithdrawn(id="A1-1a", reason="renovation", code="renovation"))  # and it goes on normally
     svc.close()
 
 

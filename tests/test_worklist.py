@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from adapters import bulk
+from pyengine import bulk_import
 from pyengine import commands as c
 from pyengine import worklist as w
 from pyengine.errors import InputError
@@ -70,7 +70,7 @@ def lease_office(url: str = "memory:") -> Office:
     o.house("H11", "C1", stable_income=True, tenure="condominium")  # a candidate
     o.do(c.DayClosed(date=D(2020, 6, 1)))
     o.house("H5", "U5", stable_income=True)  # lease to 2023-05-31: not due yet
-    o.do(c.LeaseNotRenewed(household="H7", on=D(2021, 1, 1), reason="breach"))
+    o.do(c.LeaseNotRenewed(household="H7", on=D(2021, 1, 1), reason="breach", code="breach_of_lease"))
     o.do(c.PurchaseInterestRegistered(household="H8", unit="U8", on=D(2022, 6, 1)))
     o.do(c.DayClosed(date=D(2022, 7, 1)))
     o.do(c.AssessLeaseRenewal(household="H6", on=D(2022, 7, 1), economic_assessment_positive=True))
@@ -127,7 +127,10 @@ def test_flat_offers_past_reply_by_that_are_still_open() -> None:
         o.do(unit(f"U{i}"), app(f"H{i}"))
     by = D(2020, 1, 10)
     o.do(c.OfferMade(household="H1", unit="U1", reply_by=by))  # open, past: listed
-    o.do(c.OfferMade(household="H2", unit="U2", reply_by=by), c.OfferDeclined(household="H2", unit="U2"))
+    o.do(
+        c.OfferMade(household="H2", unit="U2", reply_by=by),
+        c.OfferDeclined(household="H2", unit="U2", code="too_small"),
+    )
     o.do(c.OfferMade(household="H3", unit="U3", reply_by=D(2020, 1, 20)))  # not past yet
     o.do(c.OfferMade(household="H4", unit="U4"))  # no reply date
     o.do(c.OfferMade(household="H5", unit="U5", reply_by=by), c.OfferAccepted(household="H5", unit="U5"))
@@ -241,7 +244,7 @@ def test_case_steps_fold_the_latest_case_of_each_unit() -> None:
     steps = w.CaseSteps.of([
         c.PurchaseInterestRegistered(household="H", unit="U", on=D(2020, 1, 1)),
         c.ValuationRecorded(unit="U", value_nok=1, valued_on=D(2020, 3, 1)),
-        c.PurchaseDeclined(unit="U", on=D(2020, 4, 1)),
+        c.PurchaseDeclined(unit="U", on=D(2020, 4, 1), code="changed_plans"),
         c.PurchaseInterestRegistered(household="H", unit="U", on=D(2020, 2, 1)),  # a new case, dated back
         c.DayClosed(date=D(2021, 1, 1)),
     ])  # fmt: skip
@@ -297,7 +300,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> str:
 
     url = f"sqlite:///{tmp_path_factory.mktemp('r2o') / 's.db'}"
     svc = AllocationService(url, load_policy(R2O / "policy.toml"))
-    bulk.import_portfolio(svc, bulk.decode(gzip.decompress((R2O / "portfolio.json.gz").read_bytes())))
+    bulk_import.import_portfolio(svc, bulk_import.decode(gzip.decompress((R2O / "portfolio.json.gz").read_bytes())))
     lines = gzip.decompress((R2O / "commands.jsonl.gz").read_bytes()).splitlines()
     cmds = [decode_command(line) for line in lines]
     svc.submit_batch([msgspec.structs.replace(x, run=None) if isinstance(x, c.OfferMade) else x for x in cmds], "s")

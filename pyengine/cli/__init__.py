@@ -6,10 +6,12 @@ written; 3 a concurrent writer got there first, or held the store's lock too lon
 stored); 1 anything else (a replay that finds a divergence, or a bug).
 
 This module assembles the parser (in one place, so `pyengine --help` lists the commands in
-their usual order) and maps failures to exit statuses; the commands live in the modules
+their usual order; the `report` sub-commands in `report_parsers`, shared help texts in
+`options`) and maps failures to exit statuses; the commands live in the modules
 named for what they do: `instances` (match, generate, stream, export), `record` (demo,
 submit, import), `audit` (events, replay, explain), `analysis` (whatif, report sales, report
-worklist, report fairness), `maintenance` (db init, snapshot) and `serve` (serve, token new).
+worklist, report fairness, report reasons), `maintenance` (db init, snapshot) and `serve`
+(serve, token new).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import structlog
 
 from ..errors import ConcurrencyConflict, InputError, StoreBusy
 from ..log import configure_cli_logging
-from .analysis import cmd_report_fairness, cmd_report_sales, cmd_report_worklist, cmd_whatif
+from .analysis import cmd_whatif
 from .audit import cmd_events, cmd_explain, cmd_replay
 from .instances import cmd_export, cmd_generate, cmd_match, cmd_stream
 from .maintenance import cmd_db_init, cmd_snapshot
+from .options import _NODE_LIMIT, _POLICY_ADOPT, _POLICY_FILE, _STORE_NEW, _STORE_READ, _non_negative
 from .record import cmd_demo, cmd_import, cmd_submit
+from .report_parsers import add_report_parsers
 from .serve import cmd_serve, cmd_token_new
 
 __all__ = ["build_parser", "main"]
@@ -42,38 +46,6 @@ class _Parser(argparse.ArgumentParser):
         if message.startswith(required):
             message = f"{message[len(required) :]}: required"
         self.exit(2, f"{self.prog}: error: {message.removeprefix('argument ')}\n")
-
-
-def _non_negative(text: str) -> int:
-    """A whole number, 0 or more."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{n} is below 0: give 0 or more")
-    return n
-
-
-# What --store and --policy accept (adapters/store.py: store_env; pyengine/policy.py: load_policy).
-_STORE_NEW = (
-    "store URL: sqlite:///FILE.db (a path relative to here, made if missing; sqlite:////ABS/PATH.db for an "
-    "absolute path), postgresql://USER:PASSWORD@HOST:PORT/DB (after `pyengine db init`) or memory: (kept in "
-    "this process only)"
-)
-_STORE_READ = (
-    "URL of an existing store: sqlite:///FILE.db (relative; sqlite:////ABS/PATH.db absolute; add ?mode=ro to "
-    "open the file read-only) or postgresql://USER:PASSWORD@HOST:PORT/DB"
-)
-_POLICY_FILE = "policy file: TOML, or JSON if its name ends in .json"
-_POLICY_ADOPT = (
-    f"{_POLICY_FILE}; recorded (PolicyAdopted) with the next command if it differs from the policy in force "
-    "(default: keep the log's policy; a new store adopts the packaged v1)"
-)
-_NODE_LIMIT = (
-    "branch-and-bound node budget for a solve with mix caps; when it runs out, bound - objective is the gap left "
-    "(default: %(default)s, no limit: solve to proven optimality)"
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -304,68 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wi.set_defaults(func=cmd_whatif)
 
-    r = sub.add_parser(
-        "report", help="reports read from a store", description="Reports read from a store; none writes to it."
-    )
-    rsub = r.add_subparsers(dest="report", required=True)
-    rs = rsub.add_parser(
-        "sales", help="rent-to-own per year, with a PNG chart of sales",
-        description="Print the rent-to-own programme per year (valuations, offers, sales, declines, expiries, "
-        "average price, discounts, grant repaid, proceeds, units acquired) and draw the sales in a PNG chart "
-        "(when there is a year to show). Writes nothing to the store.",
-    )  # fmt: skip
-    rs.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
-    rs.add_argument("--png", default="sales-per-year.png", metavar="FILE", help="chart to write (default: %(default)s)")
-    rs.set_defaults(func=cmd_report_sales)
-    rw = rsub.add_parser(
-        "worklist", help="what is due and by when: rent-to-own candidates, renewals, stalled cases, late offers, "
-        "expiring valuations",
-        description="List what the office has to do and by when, in five sections (rent-to-own candidates, lease "
-        "renewals due, stalled rent-to-own cases, offers past their reply date, valuations lapsing), each sorted "
-        "by due date. Prints a table per section, or JSON; --csv also writes the rows to a file. Writes nothing "
-        "to the store.",
-    )  # fmt: skip
-    rw.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
-    rw.add_argument(
-        "--as-of", default=None, metavar="DATE",
-        help="the day the list is for, YYYY-MM-DD (default: the store's date; an earlier day reads the log up to "
-        "that day)",
-    )  # fmt: skip
-    rw.add_argument("--json", action="store_true", help="print one JSON object instead: section -> list of rows")
-    rw.add_argument("--csv", default=None, metavar="FILE", help="also write every row to FILE, with a section column")
-    rw.set_defaults(func=cmd_report_worklist)
-    rf = rsub.add_parser(
-        "fairness", help="allocation across groups of households per year: applications, offers, lets, waits, "
-        "size fit, transfers",
-        description="Read the stored history and report, per group of households (disadvantaged, refugee, "
-        "families with children, singles, care need, district preference, and all) and per year of the window "
-        "(and over the whole window): applications and how many were housed, offers made, declined and expired, "
-        "lets (accepted offers), the wait from application to let (median and p90, days), lets over- or "
-        "under-occupied by the policy's rooms needed, and transfers of sitting tenants. Prints a table per "
-        "period with the group and measure definitions, or JSON; --out also writes a chart and an HTML page. "
-        "Writes nothing to the store.",
-    )  # fmt: skip
-    rf.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
-    rf.add_argument(
-        "--from", dest="from_date", default=None, metavar="DATE",
-        help="first day of the window, YYYY-MM-DD (default: the earliest date in the log, an application date "
-        "or its first day)",
-    )  # fmt: skip
-    rf.add_argument(
-        "--to", dest="to_date", default=None, metavar="DATE",
-        help="last day of the window, YYYY-MM-DD, not before --from (default: the store's date)",
-    )  # fmt: skip
-    rf.add_argument(
-        "--json", action="store_true",
-        help="print one JSON object instead: the window, the group and measure definitions and a row per group "
-        "and period",
-    )  # fmt: skip
-    rf.add_argument(
-        "--out", default=None, metavar="DIR",
-        help="also write fairness.png (median wait per group per year, let rate per group) and fairness.html "
-        "(the tables with the chart embedded) to this folder, made if missing",
-    )  # fmt: skip
-    rf.set_defaults(func=cmd_report_fairness)
+    add_report_parsers(sub)
 
     db = sub.add_parser("db", help="store administration", description="Store administration.")
     dbsub = db.add_subparsers(dest="db", required=True)

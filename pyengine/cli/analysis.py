@@ -1,7 +1,7 @@
 """Analyses of a stored history: `whatif` (the same history under another policy),
 `report sales` (rent-to-own per year), `report worklist` (what the office has to do, and
-by when) and `report fairness` (allocation across groups of households over time). They
-only read the store."""
+by when), `report fairness` (allocation across groups of households over time) and `report
+reasons` (the reason codes recorded, per year). They only read the store."""
 
 from __future__ import annotations
 
@@ -99,6 +99,23 @@ def cmd_report_worklist(args: argparse.Namespace) -> int:
 
 def cmd_report_fairness(args: argparse.Namespace) -> int:
     from ..fairness import FILES, as_json, format_tables, parse_window, report, write
+
+    start, end = parse_window(args.from_date, args.to_date, ("--from", "--to"))
+    require_store(args.store)
+    if args.out:
+        check_output_folder(args.out, "--out", FILES)
+    rep = report(args.store, start, end)
+    print(as_json(rep) if args.json else format_tables(rep))
+    if args.out:
+        files = write(rep, Path(args.out))
+        if not args.json:  # stdout stays one JSON document
+            print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
+def cmd_report_reasons(args: argparse.Namespace) -> int:
+    from ..fairness import parse_window
+    from ..reasons import FILES, as_json, format_tables, report, write
 
     start, end = parse_window(args.from_date, args.to_date, ("--from", "--to"))
     require_store(args.store)

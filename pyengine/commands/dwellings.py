@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
+import msgspec
 from msgspec import Meta
 
 from ..schema import Area, Floor, Id, NonNeg, Rent, Rooms, Strict
-from .base import Payload
+from .base import Code, Payload
 
 
 class Grant(Strict, kw_only=True, frozen=True):
@@ -32,6 +33,9 @@ class UnitRegistered(Payload, tag=True, kw_only=True, frozen=True):
     district: str
     school_district: str | None = None
     grant: Grant | None = None
+    # The housing co-operative (borettslag) a cooperative-tenure unit belongs to: the
+    # municipality's share of its units is limited (borettslagsloven §§ 4-2, 4-3).
+    cooperative: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class UnitRentChanged(Payload, tag=True, kw_only=True, frozen=True):
@@ -56,6 +60,7 @@ class UnitMergedInto(Payload, tag=True, kw_only=True, frozen=True):
 class UnitWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's unit_withdrawal_reasons; `reason`: the note
 
 
 class UnitReturned(Payload, tag=True, kw_only=True, frozen=True):

@@ -9,7 +9,7 @@ import msgspec
 from msgspec import Meta
 
 from ..schema import Adults, Count, Id, NonNeg, Tag
-from .base import Payload
+from .base import Code, Payload
 
 
 class ApplicationSubmitted(Payload, tag=True, kw_only=True, frozen=True):
@@ -56,6 +56,7 @@ class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
 class ApplicationWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's application_withdrawal_reasons; `reason`: the note
 
 
 # --- allocation -------------------------------------------------------------------------
@@ -86,6 +87,7 @@ class OfferDeclined(Payload, tag=True, kw_only=True, frozen=True):
     household: Id
     unit: Id
     reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's offer_decline_reasons; `reason`: the note
 
 
 class OfferExpired(Payload, tag=True, kw_only=True, frozen=True):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
+
 from ..schema import Id, NonNeg
-from .base import Payload
+from .base import Code, Payload
 
 
 class LeaseSigned(Payload, tag=True, kw_only=True, frozen=True):
@@ -55,16 +57,19 @@ class PurchaseRecommended(Payload, tag=True, kw_only=True, frozen=True):
 class LeaseNotRenewed(Payload, tag=True, kw_only=True, frozen=True):
     household: Id
     on: dt.date
-    reason: str
+    reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's non_renewal_reasons; `reason`: the note
 
 
 class LeaseTerminated(Payload, tag=True, kw_only=True, frozen=True):
-    """The lease ended: the household is an applicant again, with its original application date."""
+    """The lease ended: the household is an applicant again, with its original application date.
+    DayClosed raises it when a lease passes its end unrenewed, with code `lease_expired`."""
 
     household: Id
     unit: Id
     on: dt.date
-    reason: str
+    reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's lease_termination_reasons; `reason`: the note
 
 
 class TenantMovedOut(Payload, tag=True, kw_only=True, frozen=True):

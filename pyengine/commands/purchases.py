@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
+import msgspec
 from msgspec import Meta
 
 from ..schema import Id, NonNeg
-from .base import Payload
+from .base import Code, Payload
 from .dwellings import UnitRegistered
 
 
 class PurchaseInterestRegistered(Payload, tag=True, kw_only=True, frozen=True):
+    """The sitting tenant asks to buy its flat: a rent-to-own case opens. Where the policy
+    checks suitability and the flat may not suit the household, the office must acknowledge
+    what the check found (`acknowledged`), which the event then records (`suitability`)."""
+
     household: Id
     unit: Id
     on: dt.date
+    acknowledged: bool | msgspec.UnsetType = msgspec.UNSET
+    suitability: list[Literal["too_small", "transfer_requested"]] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )  # set by the engine
 
 
 class EconomicAssessmentRecorded(Payload, tag=True, kw_only=True, frozen=True):
@@ -33,7 +42,8 @@ class UnitReleasedForSale(Payload, tag=True, kw_only=True, frozen=True):
 class UnitKeptForRent(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     on: dt.date
-    reason: str
+    reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's kept_for_rent_reasons; `reason`: the note
 
 
 class ValuationRecorded(Payload, tag=True, kw_only=True, frozen=True):
@@ -71,6 +81,7 @@ class PurchaseDeclined(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     on: dt.date
     reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's purchase_decline_reasons; `reason`: the note
 
 
 class PurchaseOfferExpired(Payload, tag=True, kw_only=True, frozen=True):
@@ -121,3 +132,7 @@ class UnitAcquired(Payload, tag=True, kw_only=True, frozen=True):
     unit: UnitRegistered
     price_nok: NonNeg
     on: dt.date
+    # For a unit in a named co-operative: how many units the co-operative has, and whether its
+    # statutes let the municipality own up to the higher share (policy: 10 %, or 20 %).
+    cooperative_units: Annotated[int, Meta(ge=1)] | msgspec.UnsetType = msgspec.UNSET
+    statutes_allow_higher_share: bool | msgspec.UnsetType = msgspec.UNSET

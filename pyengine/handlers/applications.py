@@ -11,7 +11,7 @@ from ..domain import Household
 from ..errors import InputError
 from ..projection import Projection
 from ..schema import BUILTIN_FLAGS
-from .checks import find_household, not_after, not_before, rental_unit
+from .checks import find_household, not_after, not_before, reason_code, rental_unit
 
 
 def application_submitted(pf: Projection, cmd: c.ApplicationSubmitted) -> list[Aggregate]:
@@ -47,6 +47,7 @@ def application_updated(pf: Projection, cmd: c.ApplicationUpdated) -> list[Aggre
 
 def application_withdrawn(pf: Projection, cmd: c.ApplicationWithdrawn) -> list[Aggregate]:
     h = find_household(pf, cmd.id, "id")
+    reason_code(pf, cmd)
     h.withdraw(cmd)
     return [h]
 
@@ -84,6 +85,7 @@ def offer_accepted(pf: Projection, cmd: c.OfferAccepted) -> list[Aggregate]:
 
 def offer_declined(pf: Projection, cmd: c.OfferDeclined) -> list[Aggregate]:
     h = find_household(pf, cmd.household, "household")
+    reason_code(pf, cmd)
     h.decline_offer(cmd)
     return [h]
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
+
+from .. import commands as c
 from ..domain import Household, SaleCase, Unit
 from ..errors import InputError
+from ..policy import REASON_LISTS
 from ..projection import Projection
+
+# the commands that take a reason code (`code`) from a list of the policy
+Coded = (
+    c.OfferDeclined | c.ApplicationWithdrawn | c.LeaseNotRenewed | c.LeaseTerminated | c.UnitKeptForRent
+    | c.UnitWithdrawn | c.PurchaseDeclined
+)  # fmt: skip
 
 
 def find_unit(pf: Projection, uid: str, field: str) -> Unit:
@@ -72,3 +82,27 @@ def dated(pf: Projection, on: dt.date, field: str = "on") -> dt.date:
     """The date a command takes effect: not before the engine's date."""
     not_before(pf, on, field)
     return on
+
+
+def reason_code(pf: Projection, cmd: Coded) -> None:
+    """The command's `code`: one of the policy's codes for its kind, required when the policy
+    lists any. A policy without a list for the kind (every policy recorded before the lists)
+    takes the free-text `reason` alone, as before, and refuses a code it cannot check."""
+    kind = type(cmd).__name__
+    # the policy this command is decided under: one adopted with it is in force on the ledger
+    policy = pf.ledger.policy if pf.ledger is not None and pf.ledger.policy is not None else pf.policy
+    allowed = policy.reason_codes(kind)
+    where = f"policy v{policy.version}'s {REASON_LISTS[kind]}"
+    if isinstance(cmd.code, msgspec.UnsetType):
+        if allowed:
+            raise InputError(
+                "code", f"required for {kind}: one of {', '.join(allowed)} ({where}); `reason` takes a note beside it"
+            )
+        return
+    if not allowed:
+        raise InputError(
+            "code", f"{cmd.code!r}: the policy in force (v{policy.version}) lists no codes for {kind}; leave `code` "
+            "out and give the reason as text, or adopt a policy that lists them",
+        )  # fmt: skip
+    if cmd.code not in allowed:
+        raise InputError("code", f"{cmd.code!r} is not one of {', '.join(allowed)} ({where})")

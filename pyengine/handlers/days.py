@@ -11,6 +11,15 @@ from ..calendar import add_months
 from ..domain import Ledger
 from ..projection import Projection
 
+LEASE_EXPIRED = "lease_expired"  # the code of a LeaseTerminated raised here (a lease past its end)
+# its reason, by the renewal decision taken (none: ""); logs written before the codes hold these
+# texts alone, which is how `pyengine report reasons` tells the engine's terminations there
+LEASE_END_REASONS: dict[str, str] = {
+    "not_renewed": "lease ended: not renewed",
+    "purchase_recommended": "lease ended: purchase recommended instead of renewal (2011 rule)",
+    "": "lease ended without renewal",
+}
+
 
 def day_closed(pf: Projection, cmd: c.DayClosed) -> list[Aggregate]:
     if pf.ledger is None:
@@ -32,11 +41,9 @@ def deadlines(pf: Projection, today: dt.date) -> list[Aggregate]:
         if lease.end < today:
             if lease.unit in pf.open_case:
                 continue  # the lease runs on while the tenant's purchase is decided (as LeaseTerminated is refused)
-            reason = {
-                "not_renewed": "lease ended: not renewed",
-                "purchase_recommended": "lease ended: purchase recommended instead of renewal (2011 rule)",
-            }.get(lease.decision or "", "lease ended without renewal")
-            h.terminate_lease(c.LeaseTerminated(household=hid, unit=lease.unit, on=today, reason=reason))
+            reason = LEASE_END_REASONS.get(lease.decision or "", LEASE_END_REASONS[""])
+            ended = c.LeaseTerminated(household=hid, unit=lease.unit, on=today, reason=reason, code=LEASE_EXPIRED)
+            h.terminate_lease(ended)
             touched.append(h)
         elif not lease.renewal_due and today >= add_months(lease.end, -notice):
             h.renewal_due(c.LeaseRenewalDue(household=hid, unit=lease.unit, end=lease.end))

@@ -6,7 +6,7 @@ from eventsourcing.domain import Aggregate
 
 from .. import commands as c
 from ..projection import Projection
-from .checks import dated, find_household
+from .checks import dated, find_household, reason_code
 
 
 def lease_signed(pf: Projection, cmd: c.LeaseSigned) -> list[Aggregate]:
@@ -29,6 +29,7 @@ def lease_terminated(pf: Projection, cmd: c.LeaseTerminated) -> list[Aggregate]:
     h = find_household(pf, cmd.household, "household")
     h.leased()
     dated(pf, cmd.on)
+    reason_code(pf, cmd)
     h.terminate_lease(cmd, on_sale=pf.open_case)
     return [h]
 
@@ -37,6 +38,7 @@ def lease_not_renewed(pf: Projection, cmd: c.LeaseNotRenewed) -> list[Aggregate]
     h = find_household(pf, cmd.household, "household")
     h.leased()
     dated(pf, cmd.on)
+    reason_code(pf, cmd)
     h.not_renew(cmd)
     return [h]
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
+import msgspec
 from eventsourcing.domain import Aggregate
 
 from .. import commands as c
 from ..domain import SaleCase
 from ..errors import InputError
 from ..projection import Projection
-from .checks import dated, find_case, find_household, find_unit
+from .checks import dated, find_case, find_household, find_unit, reason_code
 
 
 def interest_registered(pf: Projection, cmd: c.PurchaseInterestRegistered) -> list[Aggregate]:
@@ -21,7 +23,31 @@ def interest_registered(pf: Projection, cmd: c.PurchaseInterestRegistered) -> li
         raise InputError("household", f"only the sitting tenant of {cmd.unit!r} can register interest")
     if cmd.unit in pf.open_case:
         raise InputError("unit", f"a rent-to-own case for {cmd.unit!r} is already open")
+    if pf.policy.suitability_check:
+        cmd = suitability(pf, cmd, h.spec, u.spec.rooms)
     return [SaleCase.open(cmd, pf.case_count.get(cmd.unit, 0) + 1)]
+
+
+def suitability(
+    pf: Projection, cmd: c.PurchaseInterestRegistered, spec: c.ApplicationSubmitted, rooms: int
+) -> c.PurchaseInterestRegistered:
+    """What may make the flat unsuitable for the buyer: too small for the household, or a
+    transfer request pending (it wants another flat). Refused unless acknowledged; recorded."""
+    needed = pf.policy.rooms_needed(spec.adults, spec.children)
+    found: list[tuple[Literal["too_small", "transfer_requested"], str]] = []
+    if rooms < needed:
+        found.append(("too_small", f"the household needs {needed} rooms and the flat has {rooms}"))
+    if spec.transfer_requested:
+        found.append(("transfer_requested", "the household has asked to transfer to another flat"))
+    if not found:
+        return cmd
+    if cmd.acknowledged is not True:
+        raise InputError(
+            "acknowledged",
+            f"the flat may not suit the buyer: {'; '.join(why for _, why in found)}; "
+            "open the case with acknowledged: true if the office has discussed it with the household",
+        )
+    return msgspec.structs.replace(cmd, suitability=[code for code, _ in found])
 
 
 def valuation_recorded(pf: Projection, cmd: c.ValuationRecorded) -> list[Aggregate]:
@@ -46,6 +72,7 @@ def assessment_recorded(pf: Projection, cmd: c.EconomicAssessmentRecorded) -> li
 
 def unit_kept_for_rent(pf: Projection, cmd: c.UnitKeptForRent) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
+    reason_code(pf, cmd)
     case.keep(cmd)
     return [case]
 
@@ -82,6 +109,7 @@ def purchase_accepted(pf: Projection, cmd: c.PurchaseAccepted) -> list[Aggregate
 
 def purchase_declined(pf: Projection, cmd: c.PurchaseDeclined) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
+    reason_code(pf, cmd)
     case.decline(cmd)
     return [case]
 

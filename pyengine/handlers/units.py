@@ -8,7 +8,7 @@ from .. import commands as c
 from ..domain import Unit
 from ..errors import InputError
 from ..projection import Projection
-from .checks import dated, find_unit, new_unit_id, not_after, vacant_unit
+from .checks import dated, find_unit, new_unit_id, not_after, reason_code, vacant_unit
 
 
 def unit_registered(pf: Projection, cmd: c.UnitRegistered) -> list[Aggregate]:
@@ -36,6 +36,7 @@ def unit_rent_changed(pf: Projection, cmd: c.UnitRentChanged) -> list[Aggregate]
 
 def unit_withdrawn(pf: Projection, cmd: c.UnitWithdrawn) -> list[Aggregate]:
     u = vacant_unit(pf, cmd.id, "id")
+    reason_code(pf, cmd)
     u.withdraw(cmd)
     return [u]
 
@@ -61,4 +62,31 @@ def unit_acquired(pf: Projection, cmd: c.UnitAcquired) -> list[Aggregate]:
                 f"{cmd.unit.stairwell!r} already has {there} municipal units; a cooperative stairwell takes at "
                 f"most {limit}",
             )
+    cooperative_limit(pf, cmd)
     return [Unit.acquire(cmd)]
+
+
+def cooperative_limit(pf: Projection, cmd: c.UnitAcquired) -> None:
+    """The municipality's units in one housing co-operative stay within the share the law
+    allows: 10 % by right, 20 % where the statutes allow (the policy's two shares)."""
+    coop = cmd.unit.cooperative
+    if not isinstance(coop, str):
+        return
+    if cmd.unit.tenure != "cooperative":
+        raise InputError(
+            "unit.cooperative", f"only a unit of cooperative tenure belongs to a co-operative, not {cmd.unit.tenure!r}"
+        )
+    if not isinstance(cmd.cooperative_units, int):
+        raise InputError(
+            "cooperative_units", f"required for a unit in co-operative {coop!r}: the share owned is limited"
+        )
+    higher = cmd.statutes_allow_higher_share is True
+    share = pf.policy.cooperative_share_by_statutes if higher else pf.policy.cooperative_share
+    limit = int(share * cmd.cooperative_units + 1e-9)  # rounded down; the epsilon keeps 0.1 × 30 at 3
+    owned = sum(1 for u in pf.units.values() if u.active and u.spec.cooperative == coop)
+    if owned + 1 > limit:
+        raise InputError(
+            "cooperative_units",
+            f"the municipality already owns {owned} of the {cmd.cooperative_units} units of co-operative {coop!r}; "
+            f"{share:.0%} allows {limit}" + ("" if higher else " (20 % where the statutes allow)"),
+        )

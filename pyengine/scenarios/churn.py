@@ -18,6 +18,8 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 
+import msgspec
+
 from .. import commands as c
 from ..commands import Command
 from ..portfolio import Portfolio
@@ -145,7 +147,8 @@ class Churn:
         apps = [h for h in apps if not pf.households[h].offers]
         if not apps:
             return None
-        return c.ApplicationWithdrawn(id=self.rng.choice(apps), reason="housed elsewhere")
+        code = coded(pf, "ApplicationWithdrawn", "found_elsewhere")
+        return c.ApplicationWithdrawn(id=self.rng.choice(apps), reason="housed elsewhere", code=code)
 
     def _update(self, pf: Portfolio) -> Command | None:
         rng = self.rng
@@ -193,7 +196,8 @@ class Churn:
         if r < 0.6 and u.active and uid not in pf.occupant and pf.households[hid].spec.current_unit is None:
             return c.OfferAccepted(household=hid, unit=uid)
         if r < 0.85:
-            return c.OfferDeclined(household=hid, unit=uid, reason="too far from work")
+            code = coded(pf, "OfferDeclined", "wrong_district")
+            return c.OfferDeclined(household=hid, unit=uid, reason="too far from work", code=code)
         return c.OfferExpired(household=hid, unit=uid)
 
     def _tenants(self, pf: Portfolio) -> list[str]:
@@ -230,7 +234,9 @@ class Churn:
         )  # fmt: skip
         if not vacant or len(withdrawn) > 3:
             return None
-        return c.UnitWithdrawn(id=self.rng.choice(vacant), reason="renovation")
+        return c.UnitWithdrawn(
+            id=self.rng.choice(vacant), reason="renovation", code=coded(pf, "UnitWithdrawn", "renovation")
+        )
 
     def _sale(self, pf: Portfolio) -> Command | None:
         rng = self.rng
@@ -245,7 +251,8 @@ class Churn:
             if stage == "assessed":
                 if rng.random() < 0.75:
                     return c.UnitReleasedForSale(unit=uid, on=today)
-                return c.UnitKeptForRent(unit=uid, on=today, reason="the municipality needs it")
+                code = coded(pf, "UnitKeptForRent", "needed_for_rental")
+                return c.UnitKeptForRent(unit=uid, on=today, reason="the municipality needs it", code=code)
             if stage == "released":
                 return c.ValuationRecorded(unit=uid, value_nok=rng.randint(18, 30) * 100_000, valued_on=today)
             if stage == "valued":
@@ -258,7 +265,8 @@ class Churn:
             if stage == "offered":
                 if rng.random() < 0.7:
                     return c.PurchaseAccepted(unit=uid, on=today)
-                return c.PurchaseDeclined(unit=uid, on=today, reason="changed their mind")
+                code = coded(pf, "PurchaseDeclined", "changed_plans")
+                return c.PurchaseDeclined(unit=uid, on=today, reason="changed their mind", code=code)
             if stage == "accepted":
                 return c.SaleCompleted(unit=uid, on=today)
             return None
@@ -269,6 +277,10 @@ class Churn:
         if not sellable:
             return None
         uid, hid = rng.choice(sellable)
+        spec, rooms = pf.households[hid].spec, pf.units[uid].spec.rooms
+        unsuitable = spec.transfer_requested or rooms < pf.policy.rooms_needed(spec.adults, spec.children)
+        if unsuitable and pf.policy.suitability_check:  # the office has talked it over with the tenant
+            return c.PurchaseInterestRegistered(household=hid, unit=uid, on=today, acknowledged=True)
         return c.PurchaseInterestRegistered(household=hid, unit=uid, on=today)
 
     def _acquire(self, pf: Portfolio) -> Command | None:
@@ -279,3 +291,12 @@ class Churn:
         b = self.rng.randrange(self.buildings)
         unit = self._unit(b, "condominium", stairwell=f"B{b}-X")
         return c.UnitAcquired(unit=unit, price_nok=price, on=self._today(pf))
+
+
+def coded(pf: Portfolio, kind: str, code: str) -> str | msgspec.UnsetType:
+    """The reason code for a `kind` event under the policy in force: `code` where it is listed
+    (else the list's last, "other" in v1); none where the policy lists no codes (free text only)."""
+    listed = pf.policy.reason_codes(kind)
+    if not listed:
+        return msgspec.UNSET
+    return code if code in listed else listed[-1]
