@@ -93,8 +93,34 @@ def print_allocation(svc: AllocationService, run: c.MatchRun) -> None:
         share = cap.count / cap.units if cap.units else 0.0
         bind = "  <- binding" if cap.count == cap.cap else ""
         print(f"  {cap.scope:<10} {cap.count:>2} of {cap.units:>2} units ({share:5.1%})  cap {cap.cap}{bind}")
+    print_task_cover(svc, run)
     proof = "proven optimal" if run.optimal else f"gap {run.bound - run.objective}"
     print(
         f"\nobjective {run.objective}, bound {run.bound} ({proof}); without the caps "
         f"{run.uncapped_objective} (price of the mix rule: {run.uncapped_objective - run.objective})"
     )
+
+
+# The shared tasks pilot 2 wanted covered in every stairwell and on every floor (report 000,
+# «Rekruttering»): residents were placed to mix resources vertically and horizontally.
+TASKS = ("maintenance", "gardening", "cleaning", "administration", "social_activities", "childcare")
+
+
+def task_cover(svc: AllocationService, run: c.MatchRun) -> dict[str, tuple[int, list[str]]]:
+    """Per stairwell: its residents in the decision, and the shared tasks none of them has."""
+    pf = svc.portfolio
+    skills: dict[str, set[str]] = {}
+    residents: dict[str, int] = {}
+    for a in run.assignments:
+        stair = pf.units[a.unit].spec.stairwell
+        skills.setdefault(stair, set()).update(pf.households[a.household].spec.skills)
+        residents[stair] = residents.get(stair, 0) + 1
+    return {st: (residents[st], [t for t in TASKS if t not in skills[st]]) for st in sorted(skills)}
+
+
+def print_task_cover(svc: AllocationService, run: c.MatchRun) -> None:
+    cover = task_cover(svc, run)
+    print(f"\nShared tasks ({', '.join(TASKS)}) covered per stairwell by its residents' skills:")
+    for stair, (n, missing) in cover.items():
+        what = "all covered" if not missing else f"missing {', '.join(missing)}"
+        print(f"  {stair:<10} {n:>2} households, {len(TASKS) - len(missing)} of {len(TASKS)} tasks: {what}")

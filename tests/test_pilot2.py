@@ -49,6 +49,9 @@ def test_demo_runs_and_prints_the_allocation(tmp_path: Path) -> None:
     assert "42 units allocated (27 to new residents)" in out
     assert "<- binding" in out
     assert "proven optimal" in out
+    # the shared tasks each stairwell's residents cover (pilot 2 wanted all six everywhere)
+    cover = [line for line in out.splitlines() if " households, " in line and " of 6 tasks: " in line]
+    assert len(cover) == 6 and all(line.split()[0] in {"A1", "A2", "A3", "B1", "B2", "B3"} for line in cover)
     # running it again starts afresh
     q = subprocess.run(
         [sys.executable, "-m", "pyengine.cli", "demo"],
