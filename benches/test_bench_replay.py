@@ -23,7 +23,7 @@ from pyengine.service import AllocationService
 
 OUT = Path(__file__).resolve().parents[1] / "out"
 EVENTS = int(os.environ.get("BENCH_LOG_EVENTS", "1000000"))
-LOG = OUT / f"replay-log-v3-{EVENTS}.db"  # bump v3 when the scenario or the stored format changes
+LOG = OUT / f"replay-log-v4-{EVENTS}.db"  # bump v4 when the scenario or the stored format changes
 
 
 def build_log(path: Path, events: int) -> float:

@@ -63,7 +63,7 @@ PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.ValuationRecorded,
     c.StartLoanApplied, c.StartLoanDecided, c.PurchaseOffered, c.PurchaseAccepted, c.PurchaseDeclined,
     c.PurchaseOfferExpired, c.SaleCaseClosed, c.SaleCompleted, c.UnitSold, c.ProceedsAllocated, c.UnitAcquired,
-    c.PolicyAdopted,
+    c.AftercareDue, c.AftercareRecorded, c.PolicyAdopted,
     c.CommandAccepted, c.SnapshotRecorded,
 )  # fmt: skip
 

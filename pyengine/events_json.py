@@ -11,7 +11,8 @@ from .errors import InputError
 
 _HOUSEHOLD_TYPES = (
     c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired, c.LeaseSigned, c.LeaseRenewalDue,
-    c.LeaseRenewed, c.PurchaseRecommended, c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut,
+    c.LeaseRenewed, c.PurchaseRecommended, c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut, c.AftercareDue,
+    c.AftercareRecorded,
 )  # fmt: skip
 
 

@@ -104,8 +104,19 @@ def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) ->
         "unit": got.unit if got else None, "score": got.score if got else 0,
         "breakdown": got.breakdown if got else None, "flags": flags, "alternatives": alternatives,
         "excluded": {k: {"units": n, "example": examples[k]} for k, n in sorted(excluded.items())},
-        "binding_caps": binding, "rank_for_best_unit": rank,
+        "binding_caps": binding, "rank_for_best_unit": rank, "former_purchase": former_purchase(pf, h.spec),
     }  # fmt: skip
+
+
+def former_purchase(pf: Portfolio, spec: c.ApplicationSubmitted) -> dict[str, Any] | None:
+    """For a former buyer applying again (`former_household`): the flat it bought and when."""
+    if not isinstance(spec.former_household, str):
+        return None
+    case = pf.bought.get(spec.former_household)
+    if case is None:  # checked when the application was submitted
+        return None
+    on = case.completed_on.isoformat() if case.completed_on is not None else None
+    return {"household": spec.former_household, "unit": case.unit, "on": on}
 
 
 def points_lacking(pf: Portfolio, run: c.MatchRun, hid: str) -> dict[str, Any]:
@@ -190,6 +201,9 @@ def household_text(x: dict[str, Any]) -> str:
         lines.append(f"{head} was proposed unit {x['unit']} with {x['score']} points ({_parts(x['breakdown'])}).")
     else:
         lines.append(f"{head} was not proposed a unit this time and stays in the queue.")
+    bought = x.get("former_purchase")
+    if bought:
+        lines.append(f"Bought {bought['unit']} on {bought['on']} as household {bought['household']} (rent-to-own).")
     if x["alternatives"]:
         lines.append("Its best other eligible units:")
         for a in x["alternatives"]:

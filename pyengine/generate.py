@@ -124,7 +124,8 @@ def operations(inst: Instance, count: int, seed: int) -> Iterator[Operation]:
     rng = random.Random(seed)
     units = {u.id: u for u in inst.units}
     households = {h.id: h for h in inst.households}
-    occupied = {h.current_unit: h.id for h in inst.households if h.current_unit}
+    # units let, or held for an applicant by an open offer (held_unit): neither is vacant
+    occupied = {home: h.id for h in inst.households if (home := h.current_unit or _held(h))}
     as_of = inst.as_of
     n_new = 0
     for _ in range(count):
@@ -139,7 +140,9 @@ def operations(inst: Instance, count: int, seed: int) -> Iterator[Operation]:
             yield UpsertHousehold(household=h)
         elif r < 0.45:
             hid = rng.choice(applicants)
-            del households[hid]
+            held = _held(households.pop(hid))
+            if held:
+                del occupied[held]
             yield RemoveHousehold(id=hid)
         elif r < 0.60 and tenants:
             hid = rng.choice(tenants)
@@ -151,10 +154,20 @@ def operations(inst: Instance, count: int, seed: int) -> Iterator[Operation]:
             yield RemoveUnit(id=uid)
         elif r < 0.90 and vacant and applicants:
             hid, uid = rng.choice(applicants), rng.choice(vacant)
-            h = msgspec.structs.replace(households[hid], current_unit=uid, transfer_requested=False)
+            held = _held(households[hid])
+            if held:  # the offer it held lapses as it takes another unit
+                del occupied[held]
+            h = msgspec.structs.replace(
+                households[hid], current_unit=uid, transfer_requested=False, held_unit=msgspec.UNSET
+            )
             households[hid] = h
             occupied[uid] = hid
             yield UpsertHousehold(household=h)
         else:
             as_of = as_of + dt.timedelta(days=rng.randint(1, 14))
             yield SetAsOf(as_of=as_of)
+
+
+def _held(h: Household) -> str | None:
+    """The vacant unit an open offer holds for `h`, if any."""
+    return h.held_unit if isinstance(h.held_unit, str) else None

@@ -33,6 +33,7 @@ REASON_LISTS: dict[str, str] = {
     "UnitWithdrawn": "unit_withdrawal_reasons",
     "PurchaseDeclined": "purchase_decline_reasons",
     "SaleCaseClosed": "sale_close_reasons",
+    "AftercareRecorded": "aftercare_outcomes",
 }
 
 
@@ -90,6 +91,14 @@ class Policy(MatchParams, frozen=True):
     # too small for it, no transfer request pending: report 003, pp. 41, 49); the office must
     # then acknowledge what the check found to open the case.
     suitability_check: bool = False
+    # An open flat offer holds its unit for the household until it is answered or lapses: the
+    # matcher keeps the unit for it (as its home, without the stay bonus) and proposes neither
+    # to anyone else. Off in v1, whose decisions it would change.
+    offers_hold_units: bool = False
+    # After-care («ettervern for boligkjøpere», report 003, p. 50): SaleCompleted raises
+    # AftercareDue, a follow-up of the buyer due this many months after the sale, which the
+    # office records with AftercareRecorded. 0: no after-care, as in every policy recorded before.
+    aftercare_months: Months = 0
     # Reason codes: an event of these kinds takes a `code` from its list, beside the free-text
     # `reason`; required when the list is not empty. Empty by default, as in every policy
     # recorded before the lists: such a policy takes the free-text reason alone.
@@ -100,6 +109,7 @@ class Policy(MatchParams, frozen=True):
     kept_for_rent_reasons: list[ReasonCode] = []
     unit_withdrawal_reasons: list[ReasonCode] = []
     purchase_decline_reasons: list[ReasonCode] = []
+    aftercare_outcomes: list[ReasonCode] = []
 
     def reason_codes(self, kind: str) -> list[str]:
         """The codes an event of type `kind` (a key of REASON_LISTS) may take; none: free text only."""

@@ -45,6 +45,7 @@ class Projection:
         self.ledger: Ledger | None = None
         self.open_case: dict[str, SaleCase] = {}  # unit id -> its open rent-to-own case
         self.case_count: dict[str, int] = {}  # unit id -> cases ever opened
+        self.bought: dict[str, SaleCase] = {}  # household id -> the case in which it bought its flat
         self.spent_nok = 0  # spent from the pot on UnitAcquired
         self._by_uuid: dict[uuid.UUID, Any] = {}
         self.occupant: dict[str, str] = {}  # unit id -> household id (sitting tenant)
@@ -133,6 +134,8 @@ class Projection:
         if ta is Unit:
             self.units[agg.unit_id] = agg
             self._dirty_units.add(agg.unit_id)
+            if self.policy.offers_hold_units:  # a unit an offer holds: its holder is sent again
+                self._dirty_households.update(h for h in self._with_offers if agg.unit_id in self.households[h].offers)
             if kind is c.UnitAcquired:
                 self.spent_nok += p.price_nok
         elif ta is Household:
@@ -169,6 +172,8 @@ class Projection:
         elif ta is SaleCase:
             if kind is c.PurchaseInterestRegistered:
                 self.case_count[agg.unit] = self.case_count.get(agg.unit, 0) + 1
+            elif kind is c.SaleCompleted:
+                self.bought[agg.household] = agg
             if agg.closed:
                 self.open_case.pop(agg.unit, None)
             else:
@@ -210,6 +215,7 @@ class Projection:
         """Finish a Portfolio restored from a snapshot (units, households, cases and ledger set):
         the indexes, and everything marked for the Rust core, as a full rebuild leaves it."""
         self._by_uuid = {a.id: a for a in aggregates}
+        self.bought = {a.household: a for a in aggregates if type(a) is SaleCase and a.stage == "completed"}
         self.case_count, self.spent_nok, self.occupant, self._home = case_count, spent_nok, occupant, home
         self.commands = commands
         self.run_position = position
@@ -271,6 +277,14 @@ class Projection:
             kind=s.kind, district=s.district, school_district=s.school_district,
         )  # fmt: skip
 
+    def held_unit(self, h: Household) -> str | msgspec.UnsetType:
+        """The unit an open offer holds for applicant `h`, where the policy says offers hold
+        units (the first by id if several are open)."""
+        if not self.policy.offers_hold_units or h.spec.current_unit is not None:
+            return msgspec.UNSET
+        held = [uid for uid in sorted(h.offers) if uid in self.units and self.units[uid].active]
+        return held[0] if held else msgspec.UNSET
+
     def household_row(self, h: Household) -> schema.Household:
         s = h.spec
         return schema.Household(
@@ -280,6 +294,7 @@ class Projection:
             skills=list(s.skills), preferred_districts=list(s.preferred_districts),
             school_district=s.school_district, current_unit=s.current_unit,
             transfer_requested=s.transfer_requested, tags=s.tags or msgspec.UNSET,
+            held_unit=self.held_unit(h),
         )  # fmt: skip
 
     def instance(self) -> schema.Instance:

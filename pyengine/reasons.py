@@ -1,11 +1,12 @@
 """`pyengine report reasons`: why offers are declined, applications withdrawn, leases not
 renewed or ended, units kept for rent or withdrawn, purchases declined and rent-to-own cases
-closed, counted per year from the reason codes the office recorded (issue 19).
+closed, and what after-care follow-ups of buyers found, counted per year from the codes the
+office recorded (issue 19).
 
 Each kind of event takes a code from a list of the policy in force (`REASON_LISTS` in
 pyengine.policy: `offer_decline_reasons`, ...; a closed case's `reason` is its code), beside
-a free-text `reason` (the note). The report counts, per year of a window and over the whole
-window, the events of each kind by code:
+a free-text `reason` (the note; AftercareRecorded's is `note`). The report counts, per year
+of a window and over the whole window, the events of each kind by code:
 
 - `unspecified`: an event recorded with free text only: before its policy listed codes for
   the kind, or under a policy without such a list (the policies recorded before the lists);
@@ -49,6 +50,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("UnitWithdrawn", "units withdrawn from the rental portfolio"),
     ("PurchaseDeclined", "rent-to-own purchase offers declined"),
     ("SaleCaseClosed", "rent-to-own cases closed before a sale"),
+    ("AftercareRecorded", "after-care follow-ups of buyers, by what they found"),
 )
 assert {k for k, _ in KINDS} == set(REASON_LISTS), "every kind with a reason list is reported"
 NOTES: tuple[tuple[str, str], ...] = (
@@ -316,8 +318,9 @@ def _html(rep: ReasonsReport, png_base64: str) -> str:
 padding:2px 6px;font-size:90%}} td:not(:first-child){{text-align:right}} dt{{font-weight:bold}}</style></head><body>
 <h1>Reasons recorded, {window}</h1>
 <p>Why offers were declined, applications withdrawn, leases not renewed or ended, units kept for rent or withdrawn,
-purchases declined and rent-to-own cases closed: the events of each kind per year, by the reason code recorded with
-them (the codes of policy v{rep.policy_version}, in force at the window's end).</p>
+purchases declined and rent-to-own cases closed, and what after-care follow-ups found: the events of each kind per
+year, by the reason code recorded with them (the codes of policy v{rep.policy_version}, in force at the window's
+end).</p>
 <img src="data:image/png;base64,{png_base64}" alt="reasons recorded per year, stacked by code, one panel per kind">
 {"".join(parts)}
 <h2>Notes</h2>{notes}

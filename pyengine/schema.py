@@ -45,7 +45,9 @@ Share = Annotated[float, Meta(ge=0.0, le=1.0)]
 Tag = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_:.\-]*$", max_length=40)]
 # What a mix cap counts: a built-in attribute, or households carrying that tag.
 BUILTIN_FLAGS = ("disadvantaged", "refugee", "care_need")
-ID_FIELDS = frozenset(("id", "household", "unit", "building", "stairwell", "into", "current_unit", "units"))
+ID_FIELDS = frozenset(
+    ("id", "household", "unit", "building", "stairwell", "into", "current_unit", "units", "former_household")
+)
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -83,6 +85,8 @@ class Household(Strict, frozen=True):
     transfer_requested: bool = False
     # Left out when there are none, so that files written before tags existed read back the same.
     tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
+    # A vacant unit an open offer holds for this applicant (policies with offers_hold_units).
+    held_unit: str | msgspec.UnsetType = msgspec.UNSET
 
 
 def flags_of(h: Household) -> list[str]:

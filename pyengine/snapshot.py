@@ -39,13 +39,13 @@ from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecor
 from eventsourcing.utils import register_topic
 
 from . import commands as c
-from .domain import NAMESPACE, Household, Lease, Ledger, SaleCase, Unit
+from .domain import NAMESPACE, Aftercare, Household, Lease, Ledger, SaleCase, Unit
 from .log import get_logger
 from .policy import Policy
 from .portfolio import Portfolio, record_bytes
 from .schema import Assignment, CapUsage
 
-FORMAT = 2
+FORMAT = 3  # 3: a household's after-care, a sale case's completion date
 PORTFOLIO_SNAPSHOT_ID = uuid.uuid5(NAMESPACE, "portfolio-snapshot")
 TOPIC = "pyengine/PortfolioSnapshot"
 KEEP = 3  # snapshots kept per store (the newest); older ones are derived data and are pruned
@@ -74,6 +74,7 @@ class HouseholdState(_Agg, kw_only=True, forbid_unknown_fields=True):
     withdrawn: bool
     offers: dict[str, c.OfferMade]
     lease: Lease | None
+    aftercare: Aftercare | None
 
 
 class SaleCaseState(_Agg, kw_only=True, forbid_unknown_fields=True):
@@ -86,6 +87,7 @@ class SaleCaseState(_Agg, kw_only=True, forbid_unknown_fields=True):
     valuation: c.ValuationRecorded | None
     loan_nok: int
     price_nok: int | None
+    completed_on: dt.date | None
 
 
 class LedgerState(_Agg, kw_only=True, forbid_unknown_fields=True):
@@ -168,7 +170,9 @@ def capture(pf: Portfolio, head: str) -> PortfolioState:
         for u in pf.units.values()
     ]
     households = [
-        HouseholdState(**_base(h), spec=h.spec, withdrawn=h.withdrawn, offers=dict(h.offers), lease=h.lease)
+        HouseholdState(
+            **_base(h), spec=h.spec, withdrawn=h.withdrawn, offers=dict(h.offers), lease=h.lease, aftercare=h.aftercare
+        )
         for h in pf.households.values()
     ]
     sale_cases = [a for a in pf.aggregates() if isinstance(a, SaleCase)]
@@ -184,6 +188,7 @@ def capture(pf: Portfolio, head: str) -> PortfolioState:
             valuation=a.valuation,
             loan_nok=a.loan_nok,
             price_nok=a.price_nok,
+            completed_on=a.completed_on,
         )
         for a in sale_cases
     ]
@@ -225,12 +230,13 @@ def restore(state: PortfolioState, policy: Policy | None, encode: Callable[[Any]
         aggs.append(pf.units[u.spec.id])
     for h in state.households:
         pf.households[h.spec.id] = _aggregate(Household, h, spec=h.spec, withdrawn=h.withdrawn, offers=dict(h.offers),
-                                              lease=h.lease)  # fmt: skip
+                                              lease=h.lease, aftercare=h.aftercare)  # fmt: skip
         aggs.append(pf.households[h.spec.id])
     for s in state.cases:
         case = _aggregate(
             SaleCase, s, household=s.household, unit=s.unit, opened_on=s.opened_on, stage=s.stage, approved=s.approved,
             max_price_nok=s.max_price_nok, valuation=s.valuation, loan_nok=s.loan_nok, price_nok=s.price_nok,
+            completed_on=s.completed_on,
         )  # fmt: skip
         aggs.append(case)
         if not case.closed:

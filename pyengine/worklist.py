@@ -1,6 +1,6 @@
 """`pyengine report worklist`: what the office has to do, and by when, read from a store.
 
-Five sections, each a list of rows (what is due, the date it is due by, and the household,
+Six sections, each a list of rows (what is due, the date it is due by, and the household,
 unit and rent-to-own case it concerns), sorted by that date. The rows are pure functions of a
 folded `Portfolio`, the date the list is drawn up for (`as_of`) and the date of the last step
 of each open rent-to-own case (which the aggregates do not keep: `CaseSteps` folds it from
@@ -48,6 +48,11 @@ How each section reads the rules (DESIGN §2, and seeds/003 where DESIGN summari
    no offer can be made or accepted on a lapsed valuation, so the case needs a new
    `ValuationRecorded` (or `SaleCaseClosed`); an open purchase offer lapses with it at the
    next `DayClosed`. Due by `valid_until`.
+6. **After-care due.** A household that bought its flat is owed a follow-up (`AftercareDue`,
+   raised with `SaleCompleted` where the policy sets `aftercare_months`: «ettervern for
+   boligkjøpere», seeds/003 p. 50, where buyers otherwise «klare seg selv») until the office
+   records it (`AftercareRecorded`). Listed from the sale on, as the office may follow up
+   early (a buyer in trouble calls); due by `due_on`, overdue after it.
 
 The state is the log up to `as_of`: for a date on or after the store's date, the whole log
 (deadlines are then looked ahead); for an earlier date, the log up to the first event dated
@@ -84,6 +89,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("stalled_cases", f"stalled rent-to-own cases (no step for more than {STALLED_AFTER_DAYS} days)"),
     ("offers_past_reply_by", "offers past their reply date, still open"),
     ("valuations_expiring", f"valuations lapsed or expiring within {EXPIRY_WARNING_DAYS} days (open cases)"),
+    ("aftercare_due", "after-care due (follow-ups of buyers not yet recorded)"),
 )
 
 # what an open case waits for, by stage
@@ -314,6 +320,20 @@ def valuations_expiring(pf: Portfolio, as_of: dt.date, within_days: int = EXPIRY
     return _sorted(rows)
 
 
+def aftercare_due(pf: Portfolio, as_of: dt.date) -> list[Row]:
+    rows = []
+    for hid, h in sorted(pf.households.items()):
+        care = h.aftercare
+        if care is None or care.recorded is not None:
+            continue
+        case = pf.bought.get(hid)
+        sold = f" on {case.completed_on}" if case is not None and case.completed_on is not None else ""
+        what = "after-care: follow up the buyer" if care.due_on >= as_of else "after-care overdue: follow up the buyer"
+        detail = f"bought {care.unit}{sold} (rent-to-own); record the follow-up with AftercareRecorded"
+        rows.append(_row(as_of, care.due_on, what, detail, household=hid, unit=care.unit))
+    return _sorted(rows)
+
+
 def worklist(pf: Portfolio, as_of: dt.date, last_step: Mapping[str, dt.date] | None = None) -> Worklist:
     """Every section, keyed as in SECTIONS. `last_step`: unit -> the date of its open case's
     latest step (CaseSteps); without it a case's last known date is its opening or valuation."""
@@ -324,6 +344,7 @@ def worklist(pf: Portfolio, as_of: dt.date, last_step: Mapping[str, dt.date] | N
         "stalled_cases": stalled_cases(pf, as_of, steps),
         "offers_past_reply_by": offers_past_reply_by(pf, as_of),
         "valuations_expiring": valuations_expiring(pf, as_of),
+        "aftercare_due": aftercare_due(pf, as_of),
     }
 
 

@@ -20,6 +20,11 @@ def rooms_needed(h: Household, p: Policy) -> int:
     return 1 + max(0, h.adults - 2) + math.ceil(h.children / 2) + 1
 
 
+def home(h: Household) -> str | None:
+    """Its unit for the matcher: its own, or the vacant one an open offer holds for it."""
+    return h.current_unit or (h.held_unit if isinstance(h.held_unit, str) else None)
+
+
 def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int]:
     need = rooms_needed(h, p)
     if u.rooms >= need:
@@ -30,16 +35,17 @@ def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int
     waiting = p.waiting_points_per_period * min(p.waiting_max_periods, days // p.waiting_period_days)
     units = {x.id: x for x in inst.units}
     tenure = 0
-    if h.current_unit == u.id:
-        tenure += p.transfer_own_unit_bonus if h.transfer_requested else p.stay_bonus
-    elif h.current_unit is not None and units[h.current_unit].building == u.building:
+    if home(h) == u.id:
+        if h.current_unit is not None:  # a held unit is not yet its home: no stay bonus
+            tenure += p.transfer_own_unit_bonus if h.transfer_requested else p.stay_bonus
+    elif home(h) is not None and units[home(h)].building == u.building:  # type: ignore[index]
         tenure += p.same_building_bonus
     if h.children > 0 and h.school_district is not None and u.school_district == h.school_district:
         tenure += p.school_district_bonus
     pref = p.preferred_district_bonus if u.district in h.preferred_districts else 0
     present: set[str] = set()
     for o in inst.households:
-        if o.id != h.id and o.current_unit is not None and units[o.current_unit].building == u.building:
+        if o.id != h.id and home(o) is not None and units[home(o)].building == u.building:  # type: ignore[index]
             present.update(o.skills)
     mix = min(p.skill_bonus_max, p.skill_bonus * len(set(h.skills) - present))
     return {
@@ -50,19 +56,19 @@ def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int
 
 def eligible_scores(inst: Instance, p: Policy) -> dict[tuple[str, str], int]:
     """(household, unit) -> total score, for every eligible pair (rules 1-7)."""
-    occupant = {h.current_unit: h.id for h in inst.households if h.current_unit}
+    occupant = {home(h): h.id for h in inst.households if home(h)}
     out: dict[tuple[str, str], int] = {}
     for h in inst.households:
         own = None
-        if h.current_unit is not None:
-            own = sum(breakdown(inst, h, next(u for u in inst.units if u.id == h.current_unit), p).values())
+        if home(h) is not None:
+            own = sum(breakdown(inst, h, next(u for u in inst.units if u.id == home(h)), p).values())
         for u in inst.units:
-            if u.id == h.current_unit:  # rule 6
+            if u.id == home(h):  # rule 6
                 out[(h.id, u.id)] = own  # type: ignore[assignment]
                 continue
             if u.id in occupant:  # rule 1
                 continue
-            if h.current_unit is not None and not h.transfer_requested:  # rule 5
+            if home(h) is not None and not h.transfer_requested:  # rule 5
                 continue
             if u.rooms < rooms_needed(h, p):  # rule 2
                 continue
@@ -91,7 +97,7 @@ def scope_caps(inst: Instance, p: Policy) -> list[tuple[int, str, str, int, list
             else:
                 assert cap.max_share is not None
                 value = math.floor(cap.max_share * len(ids) + 1e-9)
-            sitting = sum(1 for h in inst.households if cap.flag in flags_of(h) and h.current_unit in set(ids))
+            sitting = sum(1 for h in inst.households if cap.flag in flags_of(h) and home(h) in set(ids))
             out.append((r, cap.flag, key, max(value, sitting), ids))
     return out
 
@@ -106,7 +112,7 @@ def lsa_optimum(inst: Instance, p: Policy) -> int:
     scores = eligible_scores(inst, p)
     hs = [h.id for h in inst.households]
     us = [u.id for u in inst.units]
-    sitting = {h.id for h in inst.households if h.current_unit}
+    sitting = {h.id for h in inst.households if home(h)}
     big = 10 * (1 + sum(abs(s) for s in scores.values()))
     w = np.full((len(hs), len(us) + len(hs)), -big * 10, dtype=np.int64)
     for i, hid in enumerate(hs):
@@ -138,7 +144,7 @@ def mip_optimum(
     idx = {pr: k for k, pr in enumerate(pairs)}
     hs = [h.id for h in inst.households]
     flags = {h.id: h for h in inst.households}
-    sitting = {h.id for h in inst.households if h.current_unit}
+    sitting = {h.id for h in inst.households if home(h)}
     rows: list[tuple[list[int], float, float]] = []
     for hid in hs:
         ks = [idx[pr] for pr in pairs if pr[0] == hid]

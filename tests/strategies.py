@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 from hypothesis import strategies as st
 
 from pyengine.schema import Cap, Household, Instance, Unit
@@ -39,9 +40,13 @@ def units(draw: st.DrawFn, n: int) -> list[Unit]:
 @st.composite
 def households(draw: st.DrawFn, n: int, unit_ids: list[str]) -> list[Household]:
     homes = draw(st.lists(st.sampled_from(unit_ids), unique=True, max_size=min(len(unit_ids), n // 2)))
+    free = [u for u in unit_ids if u not in homes]  # vacant units an open offer may hold
     out = []
     for i in range(n):
         home = homes[i] if i < len(homes) else None
+        held: str | msgspec.UnsetType = msgspec.UNSET
+        if home is None and free and draw(st.sampled_from([False, False, False, True])):
+            held = free.pop(draw(st.integers(0, len(free) - 1)))
         applied = None if home and draw(st.booleans()) else AS_OF - dt.timedelta(days=draw(st.integers(0, 2500)))
         out.append(
             Household(
@@ -60,6 +65,7 @@ def households(draw: st.DrawFn, n: int, unit_ids: list[str]) -> list[Household]:
                 current_unit=home,
                 transfer_requested=bool(home) and draw(st.booleans()),
                 tags=draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=2)),
+                held_unit=held,
             )
         )
     return out

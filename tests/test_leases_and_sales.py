@@ -172,12 +172,12 @@ def test_a_sale_from_interest_to_completion() -> None:
     assert ("H1", "U1") in [(a.household, a.unit) for a in o.last_run().assignments]
     out = full_sale(o)
     assert [type(p).__name__ for p in out] == [
-        "SaleCompleted", "UnitSold", "TenantMovedOut", "ProceedsAllocated", "MatchRun",
+        "SaleCompleted", "UnitSold", "TenantMovedOut", "AftercareDue", "ProceedsAllocated", "MatchRun",
     ]  # fmt: skip
     done = out[0]
     # 2010-01-01 .. 2020-08-01: 127 whole months of 240 gone, 113 remain
     assert (done.household, done.price_nok, done.grant_repayment_nok) == ("H1", 1_850_000, 600_000 * 113 // 240)
-    assert out[3].amount_nok == 1_850_000 - 282_500 and o.svc.portfolio.pot_nok == 1_567_500
+    assert out[4].amount_nok == 1_850_000 - 282_500 and o.svc.portfolio.pot_nok == 1_567_500
     assert isinstance(out[-1], c.MatchRun)
     run = o.last_run()
     assert "U1" not in [a.unit for a in run.assignments] and "H1" not in run.unmatched

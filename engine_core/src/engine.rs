@@ -422,15 +422,16 @@ impl Engine {
                 return Err(format!("{path}.id: duplicate id {}", h.id));
             }
             check_household(&h, &path, &p, as_of)?;
-            if let Some(c) = &h.current_unit {
+            if let Some(c) = h.home() {
                 if let Some(other) = p.tenant_of(c) {
                     return Err(format!(
-                        "{path}.current_unit: unit {c} is already the current unit of household {}",
+                        "{path}.{}: unit {c} is already the current unit of household {}",
+                        home_field(&h),
                         other.id
                     ));
                 }
             }
-            let own_slot = h.current_unit.as_ref().map(|c| p.unit_ids[c]);
+            let own_slot = h.home().map(|c| p.unit_ids[c]);
             names.code_household(&mut h, own_slot);
             let wait = waiting_points(&self.policy, &h, as_of);
             p.put_household(h, &self.policy, wait, &names);
@@ -499,25 +500,26 @@ impl Engine {
 
     pub fn upsert_household(&mut self, mut h: Household) -> Result<(), String> {
         check_household(&h, "household", &self.p, self.as_of.unwrap_or(i64::MAX))?;
-        if let Some(c) = &h.current_unit {
+        if let Some(c) = h.home() {
             if let Some(other) = self.p.tenant_of(c).filter(|o| o.id != h.id) {
                 return Err(format!(
-                    "household.current_unit: unit {c} is already the current unit of household {}",
+                    "household.{}: unit {c} is already the current unit of household {}",
+                    home_field(&h),
                     other.id
                 ));
             }
         }
-        let own_slot = h.current_unit.as_ref().map(|c| self.p.unit_ids[c]);
+        let own_slot = h.home().map(|c| self.p.unit_ids[c]);
         self.names.code_household(&mut h, own_slot);
         let old = self.p.get_hh(&h.id);
         if old == Some(&h) {
             return Ok(());
         }
-        let moved = old.map(|o| (&o.current_unit, &o.skills)) != Some((&h.current_unit, &h.skills));
+        let moved = old.map(|o| (o.home(), &o.skills)) != Some((h.home(), &h.skills));
         let touched: Vec<String> = old
-            .and_then(|o| o.current_unit.clone())
+            .and_then(|o| o.home().cloned())
             .into_iter()
-            .chain(h.current_unit.clone())
+            .chain(h.home().cloned())
             .collect();
         for c in touched {
             if moved {
@@ -541,7 +543,7 @@ impl Engine {
             .p
             .take_household(id)
             .ok_or_else(|| format!("id: unknown household {id}"))?;
-        if let Some(c) = h.current_unit {
+        if let Some(c) = h.home().cloned() {
             let b = self.p.get_unit(&c).expect("own unit").codes.building;
             self.inc.dirty_buildings.insert(b);
             self.touched.buildings.insert(b);
@@ -1036,13 +1038,22 @@ impl Engine {
 
 /// Cross-checks of one household against the units and the run date.
 fn check_household(h: &Household, path: &str, p: &Slots, as_of: i64) -> Result<(), String> {
-    if let Some(c) = &h.current_unit {
+    if let Some(c) = h.home() {
         if !p.unit_ids.contains_key(c) {
-            return Err(format!("{path}.current_unit: unknown unit {c}"));
+            return Err(format!("{path}.{}: unknown unit {c}", home_field(h)));
         }
     }
     if h.applied_on.is_some_and(|a| a > as_of) {
         return Err(format!("{path}.applied_on: after as_of"));
     }
     Ok(())
+}
+
+/// The field that names a household's home: its current unit, or the unit an offer holds.
+fn home_field(h: &Household) -> &'static str {
+    if h.holds_offer() {
+        "held_unit"
+    } else {
+        "current_unit"
+    }
 }

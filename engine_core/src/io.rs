@@ -309,6 +309,16 @@ impl Household {
         let preferred_districts = o.string_list("preferred_districts")?;
         let school_district = o.nullable_string("school_district")?;
         let current_unit = o.nullable_string("current_unit")?;
+        let held_unit = match o.opt("held_unit") {
+            Some(_) => o.nullable_string("held_unit")?,
+            None => None,
+        };
+        if current_unit.is_some() && held_unit.is_some() {
+            return Err(format!(
+                "{}: a sitting tenant's offer holds no unit",
+                o.field_path("held_unit")
+            ));
+        }
         let transfer_requested = o.boolean("transfer_requested")?;
         // Optional: households written before tags existed have none.
         let mut tags = match o.opt("tags") {
@@ -332,6 +342,7 @@ impl Household {
             preferred_districts,
             school_district,
             current_unit,
+            held_unit,
             transfer_requested,
             tags,
             codes: HouseholdCodes::default(),

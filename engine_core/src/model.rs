@@ -193,6 +193,9 @@ pub struct Household {
     pub preferred_districts: Vec<String>,
     pub school_district: Option<String>,
     pub current_unit: Option<String>,
+    /// A vacant unit held for this applicant by an open offer (a policy's choice): it lives
+    /// there for the matcher, as a sitting tenant would, without the stay bonus.
+    pub held_unit: Option<String>,
     pub transfer_requested: bool,
     /// The office's own labels (e.g. "young", "student"), sorted, without duplicates: mix
     /// caps may count them as they count the two flags.
@@ -202,6 +205,16 @@ pub struct Household {
 }
 
 impl Household {
+    /// The unit it lives in for the matcher: its own, or one held for it by an offer.
+    pub fn home(&self) -> Option<&String> {
+        self.current_unit.as_ref().or(self.held_unit.as_ref())
+    }
+
+    /// Whether its home is a unit held by an offer (not yet let to it).
+    pub fn holds_offer(&self) -> bool {
+        self.current_unit.is_none() && self.held_unit.is_some()
+    }
+
     pub fn flag(&self, flag: &Flag) -> bool {
         match flag {
             Flag::Disadvantaged => self.disadvantaged,

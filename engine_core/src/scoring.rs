@@ -199,6 +199,8 @@ impl<'a> ScoreView<'a> {
         };
         let mut tenure = 0;
         match self.own[h] {
+            // A unit held by an offer is not yet its home: no stay bonus.
+            Some(o) if o == u && hh.holds_offer() => {}
             Some(o) if o == u => {
                 tenure += if hh.transfer_requested {
                     p.transfer_own_unit_bonus

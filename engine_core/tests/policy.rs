@@ -328,6 +328,48 @@ fn a_cap_counts_households_by_tag() {
 }
 
 #[test]
+fn a_unit_held_by_an_offer_stays_with_its_applicant_without_the_stay_bonus() {
+    // H2 outscores H1 for U1 (urgency), but an open offer holds U1 for H1.
+    let units = [unit("U1", "B1", 1), unit("U2", "B2", 1)];
+    let mut h1 = household("H1", 1, 0);
+    h1["applied_on"] = json!("2021-01-01");
+    h1["held_unit"] = json!("U1");
+    let mut h2 = household("H2", 1, 0);
+    h2["applied_on"] = json!("2021-01-01");
+    h2["urgency"] = json!(3);
+    let caps = json!([{"flag": "disadvantaged", "scope": "building", "max_count": 0}]);
+    let mut e = v1_engine();
+    e.load_json(&instance(&units[..1], &[h1.clone(), h2.clone()], caps))
+        .unwrap();
+    let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
+    let a = &r["assignments"][0];
+    assert_eq!((&a["household"], &a["unit"]), (&json!("H1"), &json!("U1")));
+    assert_eq!(a["breakdown"]["tenure_stability"], 0);
+    assert_eq!(r["unmatched"], json!(["H2"]));
+    // The offer ends: U1 goes to H2, the better score for it.
+    h1["held_unit"] = Value::Null;
+    e.upsert_household_json(&h1.to_string()).unwrap();
+    let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
+    assert_eq!(r["assignments"][0]["household"], "H2");
+    // A held unit cannot be another household's home, nor a sitting tenant's offer hold one.
+    e.upsert_unit_json(&units[1].to_string()).unwrap();
+    let mut h3 = household("H3", 1, 0);
+    h3["current_unit"] = json!("U2");
+    h3["held_unit"] = json!("U1");
+    assert_eq!(
+        e.upsert_household_json(&h3.to_string()).unwrap_err(),
+        "household.held_unit: a sitting tenant's offer holds no unit"
+    );
+    h2["held_unit"] = json!("U1");
+    e.upsert_household_json(&h2.to_string()).unwrap();
+    h1["held_unit"] = json!("U1");
+    assert_eq!(
+        e.upsert_household_json(&h1.to_string()).unwrap_err(),
+        "household.held_unit: unit U1 is already the current unit of household H2"
+    );
+}
+
+#[test]
 fn result_file_bytes() {
     let mut u1 = unit("U1", "B1", 1);
     u1["school_district"] = json!("Lademoen");

@@ -50,6 +50,8 @@ from .parsing import (
     validate_command,
 )
 from .purchases import (
+    AftercareDue,
+    AftercareRecorded,
     EconomicAssessmentRecorded,
     ProceedsAllocated,
     PurchaseAccepted,
@@ -72,6 +74,8 @@ from .records import CHECKPOINT, CommandAccepted, LedgerOpened, MatchRun, Policy
 __all__ = [
     "CHECKPOINT",
     "SCHEMA_VERSION",
+    "AftercareDue",
+    "AftercareRecorded",
     "ApplicationSubmitted",
     "ApplicationUpdated",
     "ApplicationWithdrawn",

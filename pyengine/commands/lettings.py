@@ -31,6 +31,9 @@ class ApplicationSubmitted(Payload, tag=True, kw_only=True, frozen=True):
     transfer_requested: bool = False
     # The office's labels, e.g. "young", which a mix cap may count; left out when none.
     tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
+    # A former buyer applying again: the household id under which it bought its flat (its
+    # rent-to-own case ended in SaleCompleted); left out when none.
+    former_household: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):

@@ -24,6 +24,7 @@ from .lettings import (
 )
 from .occupancy import AssessLeaseRenewal, LeaseNotRenewed, LeaseSigned, LeaseTerminated, TenantMovedOut
 from .purchases import (
+    AftercareRecorded,
     EconomicAssessmentRecorded,
     PurchaseAccepted,
     PurchaseDeclined,
@@ -70,6 +71,7 @@ Command = (
     | PurchaseDeclined
     | SaleCaseClosed
     | SaleCompleted
+    | AftercareRecorded
     | UnitAcquired
 )
 

@@ -126,6 +126,26 @@ class ProceedsAllocated(Payload, tag=True, kw_only=True, frozen=True):
     pot_nok: int  # the pot after this
 
 
+class AftercareDue(Payload, tag=True, kw_only=True, frozen=True):
+    """Raised with SaleCompleted where the policy sets `aftercare_months`: the office owes the
+    buyer a follow-up by `due_on` (the sale's date plus those months), recorded on the buyer's
+    household («ettervern for boligkjøpere», report 003, p. 50)."""
+
+    household: Id
+    unit: Id  # the unit bought
+    due_on: dt.date
+
+
+class AftercareRecorded(Payload, tag=True, kw_only=True, frozen=True):
+    """The office followed up a former buyer whose follow-up is due (AftercareDue), once: on
+    which day, what it found and a note. Refused for a household with no follow-up due."""
+
+    household: Id
+    on: dt.date
+    note: Annotated[str, Meta(max_length=2000)] = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's aftercare_outcomes; `note`: the free text
+
+
 class UnitAcquired(Payload, tag=True, kw_only=True, frozen=True):
     """A unit bought with money from the pot; joins the rental portfolio."""
 

@@ -12,7 +12,7 @@ before any aggregate is called.
 from __future__ import annotations
 
 from .base import LEDGER_ID, NAMESPACE, cap_key, command_uuid, household_uuid, sale_case_uuid, unit_uuid
-from .households import Household, Lease
+from .households import Aftercare, Household, Lease
 from .ledger import AcceptedCommand, Ledger
 from .sales import SaleCase
 from .units import Unit
@@ -21,6 +21,7 @@ __all__ = [
     "LEDGER_ID",
     "NAMESPACE",
     "AcceptedCommand",
+    "Aftercare",
     "Household",
     "Lease",
     "Ledger",

@@ -1,4 +1,5 @@
-"""A household: its application, its flat offers and its lease."""
+"""A household: its application, its flat offers, its lease, and the after-care owed once it
+has bought its flat."""
 
 from __future__ import annotations
 
@@ -135,11 +136,26 @@ class Household(Aggregate):
             aggregate.withdrawn = True
             aggregate.spec = replace_spec(aggregate.spec, current_unit=None, transfer_requested=False)
 
+    class AftercareDue(Event):
+        TOPIC = "pyengine/AftercareDue"
+        payload: c.AftercareDue
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.aftercare = Aftercare(unit=self.payload.unit, due_on=self.payload.due_on)
+
+    class AftercareRecorded(Event):
+        TOPIC = "pyengine/AftercareRecorded"
+        payload: c.AftercareRecorded
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.aftercare.recorded = self.payload
+
     def __init__(self, payload: c.ApplicationSubmitted) -> None:
         self.spec = payload
         self.withdrawn = False
         self.offers: dict[str, c.OfferMade] = {}
         self.lease: Lease | None = None
+        self.aftercare: Aftercare | None = None  # the follow-up owed after the household bought its flat
 
     @classmethod
     def submit(cls, payload: c.ApplicationSubmitted) -> Household:
@@ -279,6 +295,27 @@ class Household(Aggregate):
         sale completes the case the sitting tenant opened)."""
         self.trigger_event(self.MovedOut, payload=payload)
 
+    # --- after-care: one follow-up of a buyer, once its sale completed ----------------------
+    def aftercare_due(self, payload: c.AftercareDue) -> None:
+        """A follow-up is owed by `payload.due_on` (raised with the sale, at most once: a buyer
+        leaves the queue, so no household buys twice)."""
+        self.trigger_event(self.AftercareDue, payload=payload)
+
+    def pending_aftercare(self) -> Aftercare:
+        """The follow-up due and not yet recorded (refused when there is none)."""
+        care = self.aftercare
+        if care is None:
+            raise InputError("household", f"no after-care follow-up is due for {self.household_id!r}")
+        if care.recorded is not None:
+            raise InputError(
+                "household", f"the after-care follow-up of {self.household_id!r} was recorded on {care.recorded.on}"
+            )
+        return care
+
+    def record_aftercare(self, payload: c.AftercareRecorded) -> None:
+        self.pending_aftercare()
+        self.trigger_event(self.AftercareRecorded, payload=payload)
+
 
 @dataclass
 class Lease:
@@ -288,3 +325,13 @@ class Lease:
     rent_nok_month: int
     renewal_due: bool = False
     decision: str | None = None  # None, "not_renewed" or "purchase_recommended"
+
+
+@dataclass
+class Aftercare:
+    """The follow-up owed to a household that bought its flat (AftercareDue), and, once done,
+    what the office recorded (AftercareRecorded)."""
+
+    unit: str  # the unit bought
+    due_on: dt.date
+    recorded: c.AftercareRecorded | None = None

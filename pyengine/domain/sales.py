@@ -110,6 +110,7 @@ class SaleCase(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.stage = "completed"
+            aggregate.completed_on = self.payload.on
 
     class Closed(Event):
         TOPIC = "pyengine/SaleCaseClosed"
@@ -132,6 +133,7 @@ class SaleCase(Aggregate):
         self.valuation: c.ValuationRecorded | None = None
         self.loan_nok = 0
         self.price_nok: int | None = None
+        self.completed_on: dt.date | None = None  # the sale's date, once completed
 
     @classmethod
     def open(cls, payload: c.PurchaseInterestRegistered, number: int) -> SaleCase:

@@ -53,6 +53,7 @@ HANDLERS: dict[type[Any], Handler] = {
     c.PurchaseDeclined: sales.purchase_declined,
     c.SaleCaseClosed: sales.sale_case_closed,
     c.SaleCompleted: sales.sale_completed,
+    c.AftercareRecorded: sales.aftercare_recorded,
 }
 assert set(HANDLERS) == set(typing.get_args(c.Command)), "every command has one handler"
 

@@ -11,7 +11,7 @@ from ..domain import Household
 from ..errors import InputError
 from ..projection import Projection
 from ..schema import BUILTIN_FLAGS
-from .checks import find_household, not_after, not_before, reason_code, rental_unit
+from .checks import find_household, former_buyer, not_after, not_before, reason_code, rental_unit
 
 
 def application_submitted(pf: Projection, cmd: c.ApplicationSubmitted) -> list[Aggregate]:
@@ -25,6 +25,8 @@ def application_submitted(pf: Projection, cmd: c.ApplicationSubmitted) -> list[A
         rental_unit(pf, cmd.current_unit, "current_unit", gone="is not in the portfolio")
     if isinstance(cmd.tags, list):
         plain_tags(cmd.tags)
+    if isinstance(cmd.former_household, str):
+        former_buyer(pf, cmd.former_household, "former_household")
     return [Household.submit(cmd)]
 
 
@@ -58,6 +60,12 @@ def offer_made(pf: Projection, cmd: c.OfferMade) -> list[Aggregate]:
     h = find_household(pf, cmd.household, "household")
     rental_unit(pf, cmd.unit, "unit")
     h.check_no_offer_of(cmd.unit)  # here, so a command wrong twice is refused for the same reason as ever
+    if pf.policy.offers_hold_units:  # an open offer holds its unit: one at a time, both ways
+        holder = next((x for x in sorted(pf.with_offers) if cmd.unit in pf.households[x].offers), None)
+        if holder is not None:
+            raise InputError("unit", f"{cmd.unit!r} is held by an open offer to {holder!r}")
+        if h.offers and h.spec.current_unit is None:
+            raise InputError("household", f"{cmd.household!r} holds an open offer of {min(h.offers)!r}")
     not_before(pf, cmd.reply_by, "reply_by")
     if cmd.run is not None:
         last = pf.ledger.last_run if pf.ledger else None

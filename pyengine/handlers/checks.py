@@ -9,13 +9,13 @@ import msgspec
 from .. import commands as c
 from ..domain import Household, SaleCase, Unit
 from ..errors import InputError
-from ..policy import REASON_LISTS
+from ..policy import REASON_LISTS, Policy
 from ..projection import Projection
 
 # the commands that take a reason code (`code`) from a list of the policy
 Coded = (
     c.OfferDeclined | c.ApplicationWithdrawn | c.LeaseNotRenewed | c.LeaseTerminated | c.UnitKeptForRent
-    | c.UnitWithdrawn | c.PurchaseDeclined
+    | c.UnitWithdrawn | c.PurchaseDeclined | c.AftercareRecorded
 )  # fmt: skip
 
 
@@ -60,6 +60,16 @@ def find_household(pf: Projection, hid: str, field: str) -> Household:
     return h
 
 
+def former_buyer(pf: Projection, hid: str, field: str) -> SaleCase:
+    """The rent-to-own case in which household `hid` bought its flat."""
+    case = pf.bought.get(hid)
+    if case is None:
+        if hid not in pf.households:
+            raise InputError(field, f"unknown household {hid!r}")
+        raise InputError(field, f"household {hid!r} bought no flat: no rent-to-own case of it ended in SaleCompleted")
+    return case
+
+
 def find_case(pf: Projection, uid: str) -> SaleCase:
     """The open rent-to-own case of a unit."""
     case = pf.open_case.get(uid)
@@ -84,25 +94,31 @@ def dated(pf: Projection, on: dt.date, field: str = "on") -> dt.date:
     return on
 
 
+def in_force(pf: Projection) -> Policy:
+    """The policy a command is decided under: one adopted with it is in force on the ledger."""
+    return pf.ledger.policy if pf.ledger is not None and pf.ledger.policy is not None else pf.policy
+
+
 def reason_code(pf: Projection, cmd: Coded) -> None:
     """The command's `code`: one of the policy's codes for its kind, required when the policy
     lists any. A policy without a list for the kind (every policy recorded before the lists)
-    takes the free-text `reason` alone, as before, and refuses a code it cannot check."""
+    takes the free text (`reason`; AftercareRecorded's `note`) alone, as before, and refuses a
+    code it cannot check."""
     kind = type(cmd).__name__
-    # the policy this command is decided under: one adopted with it is in force on the ledger
-    policy = pf.ledger.policy if pf.ledger is not None and pf.ledger.policy is not None else pf.policy
+    policy = in_force(pf)
     allowed = policy.reason_codes(kind)
     where = f"policy v{policy.version}'s {REASON_LISTS[kind]}"
+    text = "note" if isinstance(cmd, c.AftercareRecorded) else "reason"
     if isinstance(cmd.code, msgspec.UnsetType):
         if allowed:
             raise InputError(
-                "code", f"required for {kind}: one of {', '.join(allowed)} ({where}); `reason` takes a note beside it"
+                "code", f"required for {kind}: one of {', '.join(allowed)} ({where}); `{text}` takes a note beside it"
             )
         return
     if not allowed:
         raise InputError(
             "code", f"{cmd.code!r}: the policy in force (v{policy.version}) lists no codes for {kind}; leave `code` "
-            "out and give the reason as text, or adopt a policy that lists them",
+            f"out and give the {text} as text, or adopt a policy that lists them",
         )  # fmt: skip
     if cmd.code not in allowed:
         raise InputError("code", f"{cmd.code!r} is not one of {', '.join(allowed)} ({where})")

@@ -9,10 +9,11 @@ import msgspec
 from eventsourcing.domain import Aggregate
 
 from .. import commands as c
+from ..calendar import add_months
 from ..domain import SaleCase
 from ..errors import InputError
 from ..projection import Projection
-from .checks import dated, find_case, find_household, find_unit, reason_code
+from .checks import dated, find_case, find_household, find_unit, in_force, reason_code
 
 
 def interest_registered(pf: Projection, cmd: c.PurchaseInterestRegistered) -> list[Aggregate]:
@@ -121,15 +122,37 @@ def sale_case_closed(pf: Projection, cmd: c.SaleCaseClosed) -> list[Aggregate]:
 
 
 def sale_completed(pf: Projection, cmd: c.SaleCompleted) -> list[Aggregate]:
-    """The case completes; the unit is sold, the buyer moves out of the rental portfolio, and the
-    proceeds (price less the grant repaid) go to the pot."""
+    """The case completes; the unit is sold, the buyer moves out of the rental portfolio (owed a
+    follow-up where the policy sets `aftercare_months`), and the proceeds (price less the grant
+    repaid) go to the pot."""
     case = _step(pf, cmd.unit, cmd.on)
     u = pf.units[cmd.unit]
     h = pf.households[case.household]
+    months = in_force(pf).aftercare_months
+    due = c.AftercareDue(household=case.household, unit=cmd.unit, due_on=add_months(cmd.on, months))
     done = case.complete(cmd, u.spec.grant, pf.policy)
     u.sell(c.UnitSold(id=cmd.unit, on=cmd.on))
     h.move_out_bought(c.TenantMovedOut(household=case.household, on=cmd.on, reason="bought the unit"))
+    if months > 0:
+        h.aftercare_due(due)
     assert pf.ledger is not None
     amount = done.price_nok - done.grant_repayment_nok
     pf.ledger.allocate_proceeds(c.ProceedsAllocated(unit=cmd.unit, amount_nok=amount, pot_nok=pf.pot_nok + amount))
     return [case, u, h, pf.ledger]
+
+
+def aftercare_recorded(pf: Projection, cmd: c.AftercareRecorded) -> list[Aggregate]:
+    """The follow-up of a former buyer, once, while it is due (AftercareDue raised, not yet
+    recorded), dated on or after the engine's date and the sale's, its `code` one of the
+    policy's `aftercare_outcomes`."""
+    h = pf.households.get(cmd.household)
+    if h is None:
+        raise InputError("household", f"unknown household {cmd.household!r}")
+    h.pending_aftercare()
+    dated(pf, cmd.on)
+    sale = pf.bought.get(cmd.household)
+    if sale is not None and sale.completed_on is not None and cmd.on < sale.completed_on:
+        raise InputError("on", f"{cmd.on} is before the sale on {sale.completed_on}")
+    reason_code(pf, cmd)
+    h.record_aftercare(cmd)
+    return [h]
