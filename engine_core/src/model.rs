@@ -1,5 +1,5 @@
 //! The core's input records: units, households, mix caps, the policy and a whole instance.
-//! Read from JSON by [`crate::io`].
+//! Read from JSON by the `io` module.
 
 use std::collections::BTreeMap;
 

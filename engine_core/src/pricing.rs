@@ -10,12 +10,8 @@
 use std::collections::BTreeMap;
 
 use crate::model::Kind;
-use crate::scoring::ScoreView;
+use crate::scoring::{GroupKey, ScoreView};
 use crate::warm::{self, TIE_BITS};
-
-/// What the score reads of a unit apart from its building: rooms, step-free access, care
-/// unit, district and school district (interned).
-pub type GroupKey = (i64, bool, bool, u32, Option<u32>);
 
 /// Group ids kept across solves: a key keeps its id for the engine's lifetime, so bounds
 /// computed per household over the groups stay valid while the household does not change.

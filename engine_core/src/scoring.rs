@@ -35,6 +35,10 @@ pub fn waiting_points(p: &Policy, h: &Household, as_of: i64) -> i64 {
     p.waiting_points_per_period * p.waiting_max_periods.min(days / p.waiting_period_days)
 }
 
+/// What the score reads of a unit apart from its building: rooms, step-free access, care
+/// unit, district and school district (interned).
+pub type GroupKey = (i64, bool, bool, u32, Option<u32>);
+
 /// What scoring reads, borrowed from the [`Slots`] (built in constant time). Units and
 /// households are addressed by slot.
 pub struct ScoreView<'a> {
@@ -251,7 +255,7 @@ impl<'a> ScoreView<'a> {
     /// Rules 2–5 for a vacant unit with the attributes of `key`, and the score without the
     /// waiting points and the building-dependent parts (resource mix, same building); `None`
     /// if not eligible. Equals `breakdown(h, u, 0)` minus those for every unit of the group.
-    pub(crate) fn group_base(&self, h: usize, key: &crate::pricing::GroupKey) -> Option<i64> {
+    pub(crate) fn group_base(&self, h: usize, key: &GroupKey) -> Option<i64> {
         let &(rooms, accessible, care, district, school) = key;
         let hh = self.hh(h);
         let needed = self.needed[h];
