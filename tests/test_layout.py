@@ -96,3 +96,52 @@ def test_importing_every_adapter_loads_nothing_of_the_application() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def module_imports(root: Path) -> dict[str, set[str]]:
+    """Each module of the package at `root` -> the package modules it imports when it loads
+    (module-level imports; those under `if TYPE_CHECKING:` or inside functions do not run then)."""
+    pkg = root.name
+    mods = {".".join(p.relative_to(root.parent).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in root.rglob("*.py")}  # fmt: skip
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        deps: set[str] = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module or ""
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    deps.add(full if full in mods else target)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d in mods and d != name and d.split(".")[0] == pkg}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or round a circle."""
+    reach = {m: set(deps) for m, deps in graph.items()}
+    changed = True
+    while changed:
+        changed = False
+        for m in reach:
+            more = set().union(*(reach[d] for d in reach[m])) - reach[m]
+            if more:
+                reach[m] |= more
+                changed = True
+    groups = {tuple(sorted({m} | {x for x in reach[m] if m in reach[x]})) for m in reach if m in reach[m]}
+    return [list(g) for g in sorted(groups)]
+
+
+def test_cycles_are_found() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+@pytest.mark.parametrize("package", ["pyengine", "adapters"])
+def test_no_module_imports_one_that_imports_it_back(package: str) -> None:
+    graph = module_imports(ROOT / package)
+    assert len(graph) > 3 and cycles(graph) == []
