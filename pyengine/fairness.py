@@ -54,7 +54,6 @@ an earlier application date) and the store's date; each year it touches gets a r
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
 import json
@@ -73,6 +72,7 @@ from .event_log import EventLog, Row
 from .fold import fold
 from .policy import Policy
 from .portfolio import Portfolio
+from .report_files import write_chart_page
 from .worklist import parse_as_of
 
 GROUPS: tuple[tuple[str, str], ...] = (
@@ -385,11 +385,7 @@ def as_json(rep: FairnessReport) -> str:
 
 def write(rep: FairnessReport, folder: Path) -> list[Path]:
     """fairness.png (the chart) and fairness.html (the tables, the chart embedded) in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    png, page = folder / FILES[0], folder / FILES[1]
-    _plot(rep, png)
-    page.write_text(_html(rep, base64.b64encode(png.read_bytes()).decode("ascii")), encoding="utf-8")
-    return [png, page]
+    return write_chart_page(folder, FILES, lambda png: _plot(rep, png), lambda chart: _html(rep, chart))
 
 
 def _plot(rep: FairnessReport, png: Path) -> None:

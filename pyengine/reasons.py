@@ -23,7 +23,6 @@ force at the window's end (`codes`, zeros too), then any other code counted in t
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import html
 import json
@@ -40,6 +39,7 @@ from .errors import InputError
 from .event_log import EventLog
 from .handlers.days import LEASE_END_REASONS, LEASE_EXPIRED
 from .policy import REASON_LISTS, UNSPECIFIED, Policy
+from .report_files import write_chart_page
 
 KINDS: tuple[tuple[str, str], ...] = (
     ("OfferDeclined", "offers declined"),
@@ -251,11 +251,7 @@ def as_json(rep: ReasonsReport) -> str:
 
 def write(rep: ReasonsReport, folder: Path) -> list[Path]:
     """reasons.png (the chart) and reasons.html (the tables, the chart embedded) in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    png, page = folder / FILES[0], folder / FILES[1]
-    _plot(rep, png)
-    page.write_text(_html(rep, base64.b64encode(png.read_bytes()).decode("ascii")), encoding="utf-8")
-    return [png, page]
+    return write_chart_page(folder, FILES, lambda png: _plot(rep, png), lambda chart: _html(rep, chart))
 
 
 def _plot(rep: ReasonsReport, png: Path) -> None:

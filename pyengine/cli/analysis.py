@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..whatif import Comparison
@@ -98,33 +98,30 @@ def cmd_report_worklist(args: argparse.Namespace) -> int:
 
 
 def cmd_report_fairness(args: argparse.Namespace) -> int:
-    from ..fairness import FILES, as_json, format_tables, parse_window, report, write
+    from .. import fairness
 
-    start, end = parse_window(args.from_date, args.to_date, ("--from", "--to"))
-    require_store(args.store)
-    if args.out:
-        check_output_folder(args.out, "--out", FILES)
-    rep = report(args.store, start, end)
-    print(as_json(rep) if args.json else format_tables(rep))
-    if args.out:
-        files = write(rep, Path(args.out))
-        if not args.json:  # stdout stays one JSON document
-            print("wrote " + ", ".join(str(f) for f in files))
-    return 0
+    return _chart_report(args, fairness)
 
 
 def cmd_report_reasons(args: argparse.Namespace) -> int:
+    from .. import reasons
+
+    return _chart_report(args, reasons)
+
+
+def _chart_report(args: argparse.Namespace, kind: Any) -> int:
+    """A report over a window of the log: tables or JSON on stdout, and with --out its chart
+    and HTML page (`kind`: the report's module, fairness or reasons)."""
     from ..fairness import parse_window
-    from ..reasons import FILES, as_json, format_tables, report, write
 
     start, end = parse_window(args.from_date, args.to_date, ("--from", "--to"))
     require_store(args.store)
     if args.out:
-        check_output_folder(args.out, "--out", FILES)
-    rep = report(args.store, start, end)
-    print(as_json(rep) if args.json else format_tables(rep))
+        check_output_folder(args.out, "--out", kind.FILES)
+    rep = kind.report(args.store, start, end)
+    print(kind.as_json(rep) if args.json else kind.format_tables(rep))
     if args.out:
-        files = write(rep, Path(args.out))
+        files = kind.write(rep, Path(args.out))
         if not args.json:  # stdout stays one JSON document
             print("wrote " + ", ".join(str(f) for f in files))
     return 0

@@ -1,0 +1,19 @@
+"""The files a report writes beside its table: a PNG chart and an HTML page that embeds it."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_chart_page(
+    folder: Path, names: tuple[str, str], plot: Callable[[Path], None], page: Callable[[str], str]
+) -> list[Path]:
+    """Draw the chart into `names[0]` with `plot`, then write `names[1]`, the HTML that `page`
+    makes around the chart (given as base64), both in `folder` (made if missing)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    png, html = folder / names[0], folder / names[1]
+    plot(png)
+    html.write_text(page(base64.b64encode(png.read_bytes()).decode("ascii")), encoding="utf-8")
+    return [png, html]
