@@ -156,10 +156,8 @@ class Fact:
 
 
 def rooms_needed(spec: c.ApplicationSubmitted, policy: Policy) -> int:
-    """The policy's rooms needed (the core's `rooms_needed`, DESIGN §5)."""
-    if spec.adults == 1 and spec.children == 0:
-        return policy.single_adult_rooms
-    return 1 + max(0, spec.adults - 2) + (spec.children + 1) // 2 + 1
+    """The policy's rooms needed for the household an application describes."""
+    return policy.rooms_needed(spec.adults, spec.children)
 
 
 def groups_of(spec: c.ApplicationSubmitted) -> tuple[str, ...]:

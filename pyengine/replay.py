@@ -81,6 +81,7 @@ PROGRESS_EVERY = 50_000  # records between two progress lines
 
 
 PARALLEL_FROM = 200_000  # records from which replay splits the log between two processes
+FOLD_SHARE = 0.3  # the cost of folding a record without verifying, against verifying it
 
 
 def replay(
@@ -136,9 +137,6 @@ def replay(
                 )
         parts = [f.result() for f in futures]
     return _merge(parts, expect, t0)
-
-
-FOLD_SHARE = 0.3  # the cost of folding a record without verifying, against verifying it
 
 
 @dataclass

@@ -30,7 +30,7 @@ from .analysis import cmd_whatif
 from .audit import cmd_events, cmd_explain, cmd_replay
 from .instances import cmd_export, cmd_generate, cmd_match, cmd_stream
 from .maintenance import cmd_db_init, cmd_snapshot
-from .options import _NODE_LIMIT, _POLICY_ADOPT, _POLICY_FILE, _STORE_NEW, _STORE_READ, _non_negative
+from .options import NODE_LIMIT, POLICY_ADOPT, POLICY_FILE, STORE_NEW, STORE_READ, non_negative
 from .record import cmd_demo, cmd_import, cmd_submit
 from .report_parsers import add_report_parsers
 from .serve import cmd_serve, cmd_token_new
@@ -66,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     d.add_argument(
         "--store", default=None, metavar="URL",
-        help=f"{_STORE_NEW}; it must hold no events (default: sqlite:///pyengine-demo.db, deleted and rebuilt "
+        help=f"{STORE_NEW}; it must hold no events (default: sqlite:///pyengine-demo.db, deleted and rebuilt "
         "on every run)",
     )  # fmt: skip
-    d.add_argument("--policy", default=None, metavar="FILE", help=f"{_POLICY_FILE} (default: the packaged v1)")
+    d.add_argument("--policy", default=None, metavar="FILE", help=f"{POLICY_FILE} (default: the packaged v1)")
     d.set_defaults(func=cmd_demo)
 
     m = sub.add_parser(
@@ -85,13 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     m.add_argument(
         "--policy", default=None, metavar="FILE",
-        help=f"{_POLICY_FILE} (default: the packaged v1); caps in the instance replace the policy's",
+        help=f"{POLICY_FILE} (default: the packaged v1); caps in the instance replace the policy's",
     )  # fmt: skip
     m.add_argument(
         "--output", default=None, metavar="FILE",
         help="write the result here and print a one-line summary (default: the result to stdout)",
     )  # fmt: skip
-    m.add_argument("--node-limit", type=_non_negative, default=0, metavar="N", help=_NODE_LIMIT)
+    m.add_argument("--node-limit", type=non_negative, default=0, metavar="N", help=NODE_LIMIT)
     m.set_defaults(func=cmd_match)
 
     g = sub.add_parser(
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='write "caps": [] (no mix cap) instead of a cap of 30%% disadvantaged households per building',
     )  # fmt: skip
     g.add_argument(
-        "--ops", type=_non_negative, default=0, metavar="N",
+        "--ops", type=non_negative, default=0, metavar="N",
         help="also write N mixed operations (applications, withdrawals, move-outs, units withdrawn, accepted "
         "offers, new dates) to --ops-output (default: %(default)s)",
     )  # fmt: skip
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     t.add_argument(
         "--policy", default=None, metavar="FILE",
-        help=f"{_POLICY_FILE} (default: the packaged v1); caps in the instance replace the policy's",
+        help=f"{POLICY_FILE} (default: the packaged v1); caps in the instance replace the policy's",
     )  # fmt: skip
     t.add_argument(
         "--output", default=None, metavar="FILE",
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--final", default=None, metavar="FILE",
         help="also write the result after the last operation (JSON, as match writes it)",
     )  # fmt: skip
-    t.add_argument("--node-limit", type=_non_negative, default=0, metavar="N", help=_NODE_LIMIT)
+    t.add_argument("--node-limit", type=non_negative, default=0, metavar="N", help=NODE_LIMIT)
     t.set_defaults(func=cmd_stream)
 
     s = sub.add_parser(
@@ -159,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         "events it raised and one MatchRun, and those events are printed as JSON lines. A refused line stops "
         "the run (exit 2, naming the line); the lines before it stay stored.",
     )  # fmt: skip
-    s.add_argument("--store", required=True, metavar="URL", help=_STORE_NEW)
-    s.add_argument("--policy", default=None, metavar="FILE", help=_POLICY_ADOPT)
+    s.add_argument("--store", required=True, metavar="URL", help=STORE_NEW)
+    s.add_argument("--policy", default=None, metavar="FILE", help=POLICY_ADOPT)
     s.add_argument("file", metavar="FILE", help="domain commands, one JSON object a line (optionally gzipped)")
     s.add_argument(
         "--checkpoint", default=None, metavar="FILE",
@@ -179,9 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
         "fields) as DayClosed, UnitRegistered, ApplicationSubmitted and LeaseSigned events and one MatchRun, in "
         "one write, and print a summary. A bad file stores nothing.",
     )  # fmt: skip
-    im.add_argument("--store", required=True, metavar="URL", help=_STORE_NEW)
+    im.add_argument("--store", required=True, metavar="URL", help=STORE_NEW)
     im.add_argument(
-        "--policy", default=None, metavar="FILE", help=f"{_POLICY_ADOPT}; caps in the file must be this policy's"
+        "--policy", default=None, metavar="FILE", help=f"{POLICY_ADOPT}; caps in the file must be this policy's"
     )
     im.add_argument("file", metavar="FILE", help="instance-form JSON (optionally gzipped), with optional domain fields")
     im.set_defaults(func=cmd_import)
@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the stored events in log order, one JSON object a line (position, stream, version, "
         "recorded_at, type, schema and the payload's fields). Writes nothing to the store.",
     )  # fmt: skip
-    e.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    e.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     e.add_argument(
         "--type", default=None, metavar="NAME",
         help="only events of this type, e.g. MatchRun or LeaseSigned (the types: docs/events.md)",
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stderr, then a summary and the log's head. Exit 1 at the first divergence or a snapshot mismatch. "
         "Writes nothing to the store.",
     )  # fmt: skip
-    v.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    v.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     anchor = v.add_mutually_exclusive_group()
     anchor.add_argument(
         "--expect-head", default=None, metavar="HASH",
@@ -241,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         "breakdown and the rules that excluded other units; for a unit, who got it and the runners-up. Prints "
         "text, or JSON. Writes nothing to the store.",
     )  # fmt: skip
-    ex.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    ex.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     who = ex.add_mutually_exclusive_group(required=True)
     who.add_argument("--household", metavar="ID", help="the household to explain (its id)")
     who.add_argument("--unit", metavar="ID", help="the unit to explain (its id)")
@@ -258,10 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
         "whatif.html to --out; with several policies (or a scheduler), one such folder per policy (named after "
         "its file) and policies.csv, policies.png and index.html beside them. Writes nothing to the store.",
     )  # fmt: skip
-    wi.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    wi.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     wi.add_argument(
         "--policy", required=True, action="append", metavar="FILE",
-        help=f"{_POLICY_FILE}; give several to compare them side by side",
+        help=f"{POLICY_FILE}; give several to compare them side by side",
     )  # fmt: skip
     wi.add_argument(
         "--out", default="whatif", metavar="DIR",
@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file grants (README, HTTP service); the OpenAPI document is at /schema/openapi.json. Clerks' commands "
         "are written to the store.",
     )  # fmt: skip
-    sv.add_argument("--store", required=True, metavar="URL", help=_STORE_NEW)
+    sv.add_argument("--store", required=True, metavar="URL", help=STORE_NEW)
     sv.add_argument(
         "--tokens", required=True, metavar="FILE", help="file of role:sha256 lines, as pyengine token new writes them"
     )
@@ -327,10 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the store's portfolio at its date (active units, households not withdrawn, the caps "
         "of the policy in force) as an instance file, for match, stream or import. Writes nothing to the store.",
     )  # fmt: skip
-    x.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    x.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     x.add_argument(
         "--policy", default=None, metavar="FILE",
-        help=f"{_POLICY_FILE}; only read and checked: the file gets the caps of the policy in force in the log",
+        help=f"{POLICY_FILE}; only read and checked: the file gets the caps of the policy in force in the log",
     )  # fmt: skip
     x.add_argument("--output", required=True, metavar="FILE", help="instance file to write (JSON)")
     x.set_defaults(func=cmd_export)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 
-def _non_negative(text: str) -> int:
+def non_negative(text: str) -> int:
     """A whole number, 0 or more."""
     try:
         n = int(text)
@@ -18,27 +18,27 @@ def _non_negative(text: str) -> int:
 
 
 # What --store and --policy accept (adapters/store.py: store_env; pyengine/policy.py: load_policy).
-_STORE_NEW = (
+STORE_NEW = (
     "store URL: sqlite:///FILE.db (a path relative to here, made if missing; sqlite:////ABS/PATH.db for an "
     "absolute path), postgresql://USER:PASSWORD@HOST:PORT/DB (after `pyengine db init`) or memory: (kept in "
     "this process only)"
 )
-_STORE_READ = (
+STORE_READ = (
     "URL of an existing store: sqlite:///FILE.db (relative; sqlite:////ABS/PATH.db absolute; add ?mode=ro to "
     "open the file read-only) or postgresql://USER:PASSWORD@HOST:PORT/DB"
 )
-_POLICY_FILE = "policy file: TOML, or JSON if its name ends in .json"
-_POLICY_ADOPT = (
-    f"{_POLICY_FILE}; recorded (PolicyAdopted) with the next command if it differs from the policy in force "
+POLICY_FILE = "policy file: TOML, or JSON if its name ends in .json"
+POLICY_ADOPT = (
+    f"{POLICY_FILE}; recorded (PolicyAdopted) with the next command if it differs from the policy in force "
     "(default: keep the log's policy; a new store adopts the packaged v1)"
 )
-_NODE_LIMIT = (
+NODE_LIMIT = (
     "branch-and-bound node budget for a solve with mix caps; when it runs out, bound - objective is the gap left "
     "(default: %(default)s, no limit: solve to proven optimality)"
 )
 
 
-def _window(report: argparse.ArgumentParser, first: str, last: str) -> None:
+def window(report: argparse.ArgumentParser, first: str, last: str) -> None:
     """A report's --from and --to (`first`, `last`: what they default to)."""
     report.add_argument(
         "--from", dest="from_date", default=None, metavar="DATE",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .analysis import cmd_report_fairness, cmd_report_reasons, cmd_report_sales, cmd_report_worklist
-from .options import _STORE_READ, _window
+from .options import STORE_READ, window
 
 
 def add_report_parsers(sub: Any) -> None:
@@ -21,7 +21,7 @@ def add_report_parsers(sub: Any) -> None:
         "average price, discounts, grant repaid, proceeds, units acquired) and draw the sales in a PNG chart "
         "(when there is a year to show). Writes nothing to the store.",
     )  # fmt: skip
-    rs.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    rs.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     rs.add_argument("--png", default="sales-per-year.png", metavar="FILE", help="chart to write (default: %(default)s)")
     rs.set_defaults(func=cmd_report_sales)
     rw = rsub.add_parser(
@@ -32,7 +32,7 @@ def add_report_parsers(sub: Any) -> None:
         "buyers due), each sorted by due date. Prints a table per section, or JSON; --csv also writes the rows to a "
         "file. Writes nothing to the store.",
     )  # fmt: skip
-    rw.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
+    rw.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     rw.add_argument(
         "--as-of", default=None, metavar="DATE",
         help="the day the list is for, YYYY-MM-DD (default: the store's date; an earlier day reads the log up to "
@@ -52,8 +52,8 @@ def add_report_parsers(sub: Any) -> None:
         "period with the group and measure definitions, or JSON; --out also writes a chart and an HTML page. "
         "Writes nothing to the store.",
     )  # fmt: skip
-    rf.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
-    _window(rf, "the earliest date in the log, an application date or its first day", "the store's date")
+    rf.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
+    window(rf, "the earliest date in the log, an application date or its first day", "the store's date")
     rf.add_argument(
         "--json", action="store_true",
         help="print one JSON object instead: the window, the group and measure definitions and a row per group "
@@ -73,8 +73,8 @@ def add_report_parsers(sub: Any) -> None:
         "the code recorded; events with free text only count as `unspecified`. Prints a table per kind, or "
         "JSON; --out also writes a chart and an HTML page. Writes nothing to the store.",
     )  # fmt: skip
-    rr.add_argument("--store", required=True, metavar="URL", help=_STORE_READ)
-    _window(rr, "the log's first day", "the store's date, or the latest event date after it")
+    rr.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
+    window(rr, "the log's first day", "the store's date, or the latest event date after it")
     rr.add_argument(
         "--json", action="store_true",
         help="print one JSON object instead: the window, the kinds with their codes, and a count per kind, code "

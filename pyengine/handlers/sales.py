@@ -12,6 +12,7 @@ from .. import commands as c
 from ..calendar import add_months
 from ..domain import SaleCase
 from ..errors import InputError
+from ..policy import Policy
 from ..projection import Projection
 from .checks import dated, find_case, find_household, find_unit, in_force, reason_code
 
@@ -29,17 +30,27 @@ def interest_registered(pf: Projection, cmd: c.PurchaseInterestRegistered) -> li
     return [SaleCase.open(cmd, pf.case_count.get(cmd.unit, 0) + 1)]
 
 
-def suitability(
-    pf: Projection, cmd: c.PurchaseInterestRegistered, spec: c.ApplicationSubmitted, rooms: int
-) -> c.PurchaseInterestRegistered:
-    """What may make the flat unsuitable for the buyer: too small for the household, or a
-    transfer request pending (it wants another flat). Refused unless acknowledged; recorded."""
-    needed = pf.policy.rooms_needed(spec.adults, spec.children)
-    found: list[tuple[Literal["too_small", "transfer_requested"], str]] = []
+Finding = tuple[Literal["too_small", "transfer_requested"], str]
+
+
+def unsuitable(policy: Policy, spec: c.ApplicationSubmitted, rooms: int) -> list[Finding]:
+    """What may make a flat of `rooms` rooms unsuitable for the household buying it: too small
+    for it, or a transfer request pending (it wants another flat); each with why."""
+    needed = policy.rooms_needed(spec.adults, spec.children)
+    found: list[Finding] = []
     if rooms < needed:
         found.append(("too_small", f"the household needs {needed} rooms and the flat has {rooms}"))
     if spec.transfer_requested:
         found.append(("transfer_requested", "the household has asked to transfer to another flat"))
+    return found
+
+
+def suitability(
+    pf: Projection, cmd: c.PurchaseInterestRegistered, spec: c.ApplicationSubmitted, rooms: int
+) -> c.PurchaseInterestRegistered:
+    """The case opens on a flat that may not suit the buyer only when the office acknowledges
+    what the check found; the event records it."""
+    found = unsuitable(pf.policy, spec, rooms)
     if not found:
         return cmd
     if cmd.acknowledged is not True:

@@ -22,6 +22,7 @@ import msgspec
 
 from .. import commands as c
 from ..commands import Command
+from ..handlers.sales import unsuitable
 from ..portfolio import Portfolio
 
 START = dt.date(2021, 5, 1)
@@ -277,9 +278,8 @@ class Churn:
         if not sellable:
             return None
         uid, hid = rng.choice(sellable)
-        spec, rooms = pf.households[hid].spec, pf.units[uid].spec.rooms
-        unsuitable = spec.transfer_requested or rooms < pf.policy.rooms_needed(spec.adults, spec.children)
-        if unsuitable and pf.policy.suitability_check:  # the office has talked it over with the tenant
+        found = unsuitable(pf.policy, pf.households[hid].spec, pf.units[uid].spec.rooms)
+        if found and pf.policy.suitability_check:  # the office has talked it over with the tenant
             return c.PurchaseInterestRegistered(household=hid, unit=uid, on=today, acknowledged=True)
         return c.PurchaseInterestRegistered(household=hid, unit=uid, on=today)
 
