@@ -105,7 +105,8 @@ impl CapSolver {
     ) -> Result<Option<Vec<u32>>, String> {
         let mut copy = self.clone();
         let ru = r0 as usize;
-        copy.set_row(r0, self.flags[ru], self.rank[ru], edges);
+        let home = Some(self.home[ru]).filter(|&c| c != NONE);
+        copy.set_row(r0, self.flags[ru], self.rank[ru], edges, home);
         let out = copy.solve(node_limit)?;
         Ok(out.optimal.then_some(out.col_of_row))
     }

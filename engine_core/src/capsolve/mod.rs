@@ -43,6 +43,8 @@ pub struct CapSolver {
     warm: Warm,
     /// Unpriced edges of each row, sorted by column.
     base: Vec<Vec<Edge>>,
+    /// Rows with an edge of `base` into each column, sorted.
+    base_cols: Vec<Vec<u32>>,
     /// Bit `r`: the row is flagged for rule `r`.
     flags: Vec<u32>,
     row_live: Vec<bool>,
@@ -61,20 +63,39 @@ pub struct CapSolver {
     rank: Vec<u32>,
     /// The kept prices proved the last solve.
     settled: bool,
+    /// Edges per row held in `warm` besides the home and the private column (0: all). The
+    /// rest of `base` is priced against the duals after each re-augmentation and brought in
+    /// only where it would improve the matching, so a price move re-augments over a sparse
+    /// graph.
+    keep: usize,
+    /// Each row's home column (a sitting tenant's unit; `NONE` for an applicant): always held,
+    /// so that the held graph always has a matching.
+    home: Vec<u32>,
 }
+
+/// Edges held per row by default: the uncapped engine's restricted graph holds as many.
+pub const KEEP: usize = 12;
 
 impl CapSolver {
     pub fn new(n_rules: usize) -> Self {
         assert!(n_rules <= 32, "at most 32 cap rules");
         CapSolver {
             n_rules,
+            keep: KEEP,
             ..Self::default()
         }
+    }
+
+    /// Holds `keep` edges per row in the assignment (0: every edge), the rest priced.
+    pub fn with_keep(mut self, keep: usize) -> Self {
+        self.keep = keep;
+        self
     }
 
     fn grow_cols(&mut self, c: usize) {
         if c >= self.col_live.len() {
             self.col_live.resize(c + 1, false);
+            self.base_cols.resize(c + 1, Vec::new());
             self.dummy.resize(c + 1, false);
             self.col_cons.resize((c + 1) * self.n_rules, NONE);
         }
@@ -86,6 +107,7 @@ impl CapSolver {
             self.base.resize(r + 1, Vec::new());
             self.flags.resize(r + 1, 0);
             self.rank.resize(r + 1, u32::MAX);
+            self.home.resize(r + 1, NONE);
         }
     }
 
@@ -97,10 +119,13 @@ impl CapSolver {
     }
 
     pub fn remove_col(&mut self, c: u32) {
-        for &r in self.warm.col_rows(c) {
+        for r in std::mem::take(&mut self.base_cols[c as usize]) {
             let list = &mut self.base[r as usize];
             if let Ok(k) = list.binary_search_by_key(&c, |e| e.col) {
                 list.remove(k);
+            }
+            if self.home[r as usize] == c {
+                self.home[r as usize] = NONE;
             }
         }
         self.warm.remove_col(c);
@@ -129,9 +154,9 @@ impl CapSolver {
         ((v >> 64) as i64, v as u64)
     }
 
-    /// Replaces row `r` (adding it if new): its flags, its rank and its edges (sorted by
-    /// column, a private dummy column included for an applicant).
-    pub fn set_row(&mut self, r: u32, flags: u32, rank: u32, edges: Vec<Edge>) {
+    /// Replaces row `r` (adding it if new): its flags, its rank, its edges (sorted by
+    /// column, a private dummy column included for an applicant) and its home column.
+    pub fn set_row(&mut self, r: u32, flags: u32, rank: u32, edges: Vec<Edge>, home: Option<u32>) {
         let ru = r as usize;
         self.grow_rows(ru);
         if !self.row_live[ru] {
@@ -140,6 +165,7 @@ impl CapSolver {
         }
         self.flags[ru] = flags;
         self.rank[ru] = rank;
+        self.home[ru] = home.unwrap_or(NONE);
         let priced: Vec<Edge> = edges
             .iter()
             .map(|e| {
@@ -147,8 +173,16 @@ impl CapSolver {
                 Edge { w, t, col: e.col }
             })
             .collect();
+        self.unlist(r);
+        for e in &edges {
+            let list = &mut self.base_cols[e.col as usize];
+            if let Err(k) = list.binary_search(&r) {
+                list.insert(k, r);
+            }
+        }
         self.base[ru] = edges;
-        self.warm.set_row(r, priced);
+        let held = self.held(ru, priced);
+        self.warm.set_row(r, held);
     }
 
     pub fn remove_row(&mut self, r: u32) {
@@ -156,7 +190,18 @@ impl CapSolver {
         if ru < self.row_live.len() && self.row_live[ru] {
             self.warm.remove_row(r);
             self.row_live[ru] = false;
+            self.unlist(r);
             self.base[ru].clear();
+        }
+    }
+
+    /// Takes row `r` off the column lists of its edges.
+    fn unlist(&mut self, r: u32) {
+        for e in &self.base[r as usize] {
+            let list = &mut self.base_cols[e.col as usize];
+            if let Ok(k) = list.binary_search(&r) {
+                list.remove(k);
+            }
         }
     }
 
@@ -169,15 +214,28 @@ impl CapSolver {
             (Ok(k), Some((w, t))) => list[k] = Edge { w, t, col: c },
             (Ok(k), None) => {
                 list.remove(k);
+                let rows = &mut self.base_cols[c as usize];
+                if let Ok(k) = rows.binary_search(&r) {
+                    rows.remove(k);
+                }
             }
-            (Err(k), Some((w, t))) => list.insert(k, Edge { w, t, col: c }),
+            (Err(k), Some((w, t))) => {
+                list.insert(k, Edge { w, t, col: c });
+                let rows = &mut self.base_cols[c as usize];
+                if let Err(k) = rows.binary_search(&r) {
+                    rows.insert(k, r);
+                }
+            }
             (Err(_), None) => {}
         }
         let priced = e.map(|(w, t)| {
             let pen = self.penalty(ru, c, &self.lambda);
             Self::priced(&Edge { w, t, col: c }, pen)
         });
-        self.warm.set_edge(r, c, priced);
+        // A new edge the assignment does not hold waits for pricing.
+        if self.keep == 0 || self.warm.has_edge(r, c) || c == self.home[ru] {
+            self.warm.set_edge(r, c, priced);
+        }
     }
 
     pub fn repair_col(&mut self, c: u32) {
@@ -337,7 +395,8 @@ impl CapSolver {
             for e in &self.base[r] {
                 let want = Self::priced(e, self.penalty(r, e.col, &self.lambda));
                 let got = self.warm.edge(r as u32, e.col);
-                if got != Some(want) {
+                // A sparse assignment holds only some edges; those it holds are priced.
+                if got.is_some_and(|g| g != want) || (got.is_none() && self.keep == 0) {
                     return Err(format!("edge ({r}, {}): {got:?}, want {want:?}", e.col));
                 }
             }
@@ -381,6 +440,7 @@ impl CapSolver {
 }
 
 mod dual;
+mod held;
 mod lack;
 mod search;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The price search and the branch and bound of [`CapSolver::solve`].
 
 use super::dual::{Bundle, Cut, POINT_F, TIE_F};
+use super::held::Scan;
 use super::*;
 
 /// Search budget per node: price moves before a node is branched on.
@@ -32,9 +33,18 @@ enum Found {
 
 /// A branching decision: row `.0` does (`In`) or does not (`Out`) count towards cap row `.1`.
 #[derive(Clone, Copy, Debug)]
-enum Fix {
+pub(super) enum Fix {
     In(u32, u32),
     Out(u32, u32),
+}
+
+/// Where a price search runs: its budget of moves, the bound below which it stops (nothing
+/// better than the incumbent lies there), whether it starts in ties, and the node's fixes.
+struct Run<'a> {
+    iters: usize,
+    floor: i128,
+    fine: bool,
+    fixes: &'a [Fix],
 }
 
 struct Node {
@@ -87,16 +97,21 @@ impl CapSolver {
         &self,
         warm: &mut Warm,
         lambda: &mut [i128],
-        iters: usize,
-        floor: i128,
-        fine_start: bool,
+        run: &Run<'_>,
         seen: &mut dyn FnMut(&Warm),
     ) -> Result<Found, String> {
+        let Run {
+            iters,
+            floor,
+            fine: fine_start,
+            fixes,
+        } = *run;
         let n_k = self.cap.len();
         // A price on a row that no flagged household can reach only lifts the bound: drop it.
         let mut batch = Vec::new();
+        let reach = self.reachable();
         for k in 0..n_k {
-            if lambda[k] != 0 && !self.reachable(warm, k) {
+            if lambda[k] != 0 && !reach[k] {
                 self.move_price(warm, lambda, k, 0, &mut batch);
             }
         }
@@ -110,8 +125,15 @@ impl CapSolver {
             Bundle::new(&self.cap, lambda, MAX_PRICE, POINT_F, 1.0)
         };
         let mut inc: Option<(Cut, Vec<u32>)> = None;
+        // Rows with an edge whose price fell in the last move, priced again with the changes.
+        let mut lowered: Vec<u32> = Vec::new();
         for it in 0..=iters {
-            if !warm.run() {
+            let scan = if it == 0 {
+                Scan::All
+            } else {
+                Scan::Changed(&lowered)
+            };
+            if !self.settle(warm, lambda, fixes, scan) {
                 return Ok(Found::Infeasible);
             }
             let cert = warm
@@ -174,7 +196,11 @@ impl CapSolver {
                 return Ok(Found::Open(bound));
             }
             batch.clear();
+            lowered.clear();
             for (k, &t) in to.iter().enumerate() {
+                if t < lambda[k] {
+                    self.flagged_into(k, &mut lowered);
+                }
                 if t != lambda[k] {
                     self.move_price(warm, lambda, k, t, &mut batch);
                 }
@@ -184,19 +210,41 @@ impl CapSolver {
         Ok(Found::Open(bound))
     }
 
-    /// Does some flagged row keep an edge into cap row `k`'s scope?
-    fn reachable(&self, warm: &Warm, k: usize) -> bool {
+    /// Appends the rows flagged for cap row `k`'s rule with an edge into its scope.
+    fn flagged_into(&self, k: usize, out: &mut Vec<u32>) {
         let bit = 1u32 << self.rule_of[k];
-        self.members[k].iter().any(|&c| {
-            warm.col_rows(c)
-                .iter()
-                .any(|&r| self.flags[r as usize] & bit != 0)
-        })
+        for &c in &self.members[k] {
+            let rows = self.base_cols[c as usize].iter();
+            out.extend(rows.filter(|&&r| self.flags[r as usize] & bit != 0));
+        }
+    }
+
+    /// For each cap row: does some flagged row have an edge into its scope?
+    fn reachable(&self) -> Vec<bool> {
+        let n = self.n_rules;
+        let mut reach = vec![false; self.cap.len()];
+        for (r, edges) in self.base.iter().enumerate() {
+            if !self.row_live[r] || self.flags[r] == 0 {
+                continue;
+            }
+            for e in edges {
+                let mut f = self.flags[r];
+                while f != 0 {
+                    let rule = f.trailing_zeros() as usize;
+                    f &= f - 1;
+                    let k = self.col_cons[e.col as usize * n + rule];
+                    if k != NONE {
+                        reach[k as usize] = true;
+                    }
+                }
+            }
+        }
+        reach
     }
 
     /// The `n` rows that count towards cap row `k` in `warm`'s matching with the lowest
     /// unpriced weights (ties: the lowest rank), weakest first.
-    fn weakest(&self, warm: &Warm, k: usize, n_out: usize) -> Vec<u32> {
+    fn weakest(&self, warm: &Warm, k: usize, n_out: usize, fixes: &[Fix]) -> Vec<u32> {
         let bit = 1u32 << self.rule_of[k];
         let mut found: Vec<(i128, u32, u32)> = Vec::new();
         for &c in &self.members[k] {
@@ -209,7 +257,7 @@ impl CapSolver {
                 let rule = self.rule_of[k];
                 let n = self.n_rules;
                 let movable = self.base[r as usize].iter().any(|e| {
-                    warm.has_edge(r, e.col)
+                    self.allowed(fixes, r, e.col)
                         && (self.dummy[e.col as usize]
                             || self.col_cons[e.col as usize * n + rule] != k as u32)
                 });
@@ -232,57 +280,67 @@ impl CapSolver {
         found.into_iter().take(n_out).map(|x| x.2).collect()
     }
 
-    /// Applies a fix to `warm` by removing the edges it excludes; `false` if the row has no
-    /// edge left.
-    fn apply(&self, warm: &mut Warm, fix: Fix) -> bool {
-        let (r, k, keep_in) = match fix {
-            Fix::In(r, k) => (r, k, true),
-            Fix::Out(r, k) => (r, k, false),
+    /// Applies the last of `fixes` to `warm` (priced at `lambda`, the others applied) by
+    /// removing the edges it excludes and holding every edge the fixes leave the row; `false`
+    /// if the row has no edge left.
+    fn apply(&self, warm: &mut Warm, lambda: &[i128], fixes: &[Fix]) -> bool {
+        let Some(&(Fix::In(r, _) | Fix::Out(r, _))) = fixes.last() else {
+            return true;
         };
-        let rule = self.rule_of[k as usize];
-        let n = self.n_rules;
-        let cols: Vec<u32> = self.base[r as usize]
-            .iter()
-            .map(|e| e.col)
-            .filter(|&c| warm.has_edge(r, c))
-            .collect();
-        let mut left = 0;
-        for c in cols {
-            let inside = !self.dummy[c as usize] && self.col_cons[c as usize * n + rule] == k;
-            if inside != keep_in {
-                warm.drop_edge(r, c);
-            } else {
-                left += 1;
+        let mut open = Vec::new();
+        for e in &self.base[r as usize] {
+            if !self.allowed(fixes, r, e.col) {
+                if warm.has_edge(r, e.col) {
+                    warm.drop_edge(r, e.col);
+                }
+            } else if !warm.has_edge(r, e.col) {
+                let (w, t) = Self::priced(e, self.penalty(r as usize, e.col, lambda));
+                open.push(Edge { w, t, col: e.col });
             }
         }
-        left > 0
+        // The row may have lost its home or private column: its matching is found among all
+        // it has left.
+        if !open.is_empty() {
+            warm.add_row_edges(r, &open);
+        }
+        self.base[r as usize]
+            .iter()
+            .any(|e| self.allowed(fixes, r, e.col))
     }
 
     /// A matching that keeps the caps, from `warm` under fixed prices: one counted row of
     /// the first over-full cap row at a time is kept out of it, until none is over-full. Of
     /// its few weakest rows, the one whose leaving costs least under the prices is chosen
     /// (at optimal prices, a matching that keeps the caps and loses nothing is optimal).
-    fn repair(&self, mut warm: Warm) -> Option<(i128, Vec<u32>)> {
+    fn repair(&self, mut warm: Warm, lambda: &[i128], fixes: &[Fix]) -> Option<(i128, Vec<u32>)> {
+        let mut fixes = fixes.to_vec();
         loop {
-            if !warm.run() {
+            if !self.settle(&mut warm, lambda, &fixes, Scan::Changed(&[])) {
                 return None;
             }
             let counts = self.counts(&warm);
             let Some(k) = (0..counts.len()).find(|&k| counts[k] > self.cap[k]) else {
                 return Some((self.value(&warm), self.matching(&warm)));
             };
-            let mut best: Option<(i128, Warm)> = None;
-            for r in self.weakest(&warm, k, REPAIR_TRIES) {
+            let mut best: Option<(i128, Warm, Fix)> = None;
+            for r in self.weakest(&warm, k, REPAIR_TRIES, &fixes) {
                 let mut w = warm.clone();
-                if !self.apply(&mut w, Fix::Out(r, k as u32)) || !w.run() {
+                let fix = Fix::Out(r, k as u32);
+                fixes.push(fix);
+                let ok = self.apply(&mut w, lambda, &fixes)
+                    && self.settle(&mut w, lambda, &fixes, Scan::Changed(&[]));
+                fixes.pop();
+                if !ok {
                     continue;
                 }
                 let v = w.certify()?.value;
                 if best.as_ref().is_none_or(|b| v > b.0) {
-                    best = Some((v, w));
+                    best = Some((v, w, fix));
                 }
             }
-            warm = best?.1;
+            let (_, w, fix) = best?;
+            warm = w;
+            fixes.push(fix);
         }
     }
 
@@ -303,25 +361,30 @@ impl CapSolver {
                 )
             };
             let mut best: Option<(bool, i128, u32, u32)> = None;
-            for &c in &self.members[k] {
-                for &r in warm.col_rows(c) {
-                    if self.flags[r as usize] & bit == 0 || fixed(r) {
-                        continue;
-                    }
-                    let m = warm.col_of(r);
-                    let counted = m != NONE
-                        && !self.dummy[m as usize]
-                        && self.col_cons[m as usize * n + self.rule_of[k]] == k as u32;
-                    let w = self.base[r as usize]
-                        .binary_search_by_key(&m, |e| e.col)
-                        .map_or(0, |i| {
-                            ((self.base[r as usize][i].w as i128) << 64)
-                                + self.base[r as usize][i].t as i128
-                        });
-                    let key = (!counted, w, self.rank[r as usize], r);
-                    if best.is_none_or(|b| key < b) {
-                        best = Some(key);
-                    }
+            let rule = self.rule_of[k];
+            for (r, edges) in self.base.iter().enumerate() {
+                let r = r as u32;
+                if !self.row_live[r as usize] || self.flags[r as usize] & bit == 0 || fixed(r) {
+                    continue;
+                }
+                let reaches = edges.iter().any(|e| {
+                    !self.dummy[e.col as usize]
+                        && self.col_cons[e.col as usize * n + rule] == k as u32
+                        && self.allowed(fixes, r, e.col)
+                });
+                if !reaches {
+                    continue;
+                }
+                let m = warm.col_of(r);
+                let counted = m != NONE
+                    && !self.dummy[m as usize]
+                    && self.col_cons[m as usize * n + rule] == k as u32;
+                let w = edges
+                    .binary_search_by_key(&m, |e| e.col)
+                    .map_or(0, |i| ((edges[i].w as i128) << 64) + edges[i].t as i128);
+                let key = (!counted, w, self.rank[r as usize], r);
+                if best.is_none_or(|b| key < b) {
+                    best = Some(key);
                 }
             }
             if let Some(b) = best {
@@ -347,9 +410,12 @@ impl CapSolver {
             found = self.search(
                 &mut warm,
                 &mut lambda,
-                ROOT_ITERS,
-                i128::MIN,
-                fine,
+                &Run {
+                    iters: ROOT_ITERS,
+                    floor: i128::MIN,
+                    fine,
+                    fixes: &[],
+                },
                 &mut |w| best.offer(self, w),
             );
             if !matches!(found, Ok(Found::Open(_))) {
@@ -384,7 +450,7 @@ impl CapSolver {
         node_limit: u64,
         mut best: Best,
     ) -> Result<Solved, String> {
-        if let Some((v, cols)) = self.repair(root.clone()) {
+        if let Some((v, cols)) = self.repair(root.clone(), lambda, &[]) {
             best.take(v, cols);
         }
         let mut nodes = 1u64;
@@ -427,7 +493,7 @@ impl CapSolver {
             }
             nodes += 1;
             let mut warm = root.clone();
-            if !node.fixes.iter().all(|&f| self.apply(&mut warm, f)) {
+            if !(1..=node.fixes.len()).all(|i| self.apply(&mut warm, lambda, &node.fixes[..i])) {
                 continue;
             }
             // The clone carries the root's prices; the node starts from its parent's.
@@ -440,9 +506,17 @@ impl CapSolver {
             }
             warm.reweight(&batch);
             let floor = best.value;
-            match self.search(&mut warm, &mut lam, NODE_ITERS, floor, true, &mut |w| {
-                best.offer(self, w)
-            })? {
+            match self.search(
+                &mut warm,
+                &mut lam,
+                &Run {
+                    iters: NODE_ITERS,
+                    floor,
+                    fine: true,
+                    fixes: &node.fixes,
+                },
+                &mut |w| best.offer(self, w),
+            )? {
                 Found::Infeasible => {}
                 Found::Proven(v, cols) => best.take(v, cols),
                 Found::Open(bound) => {
@@ -450,7 +524,7 @@ impl CapSolver {
                     if bound <= best.value {
                         continue;
                     }
-                    if let Some((v, cols)) = self.repair(warm.clone()) {
+                    if let Some((v, cols)) = self.repair(warm.clone(), &lam, &node.fixes) {
                         best.take(v, cols);
                     }
                     if bound <= best.value {

@@ -110,7 +110,9 @@ impl CapState {
         for (&h, e) in hs.iter().zip(edges) {
             let hh = s.hh(h);
             let rank = self.row_key[h] as u32;
-            self.solver.set_row(h as u32, flags(caps, hh), rank, e);
+            let home = s.own[h].map(unit_col);
+            self.solver
+                .set_row(h as u32, flags(caps, hh), rank, e, home);
         }
     }
 
