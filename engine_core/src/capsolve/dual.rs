@@ -35,6 +35,10 @@ const FINE_BOX: f64 = 1024.0;
 /// Cuts further below the bound than this (points) at the fine model's start are left out.
 const NEAR: f64 = 4.0;
 
+/// Moves a cut may sit below the model's minimiser before it is dropped: the model stays the
+/// size of what is near its optimum, and its LP fast (every cut is a row of it).
+const MAX_AGE: u32 = 25;
+
 /// Share of the centre in the next prices asked (Wentges' smoothing).
 const SMOOTH: f64 = 0.5;
 
@@ -48,6 +52,8 @@ pub(super) struct Cut {
 pub(super) struct Bundle {
     cap: Vec<i64>,
     cuts: Vec<Cut>,
+    /// Moves since each cut last touched the model's minimiser.
+    age: Vec<u32>,
     /// Weights are kept relative to the first cut's, so that `f64` keeps their ties.
     w_ref: Option<i128>,
     /// The best prices so far (points) and the bound there (points, relative to `w_ref`).
@@ -68,6 +74,7 @@ impl Bundle {
         Bundle {
             cap: cap.to_vec(),
             cuts: Vec::new(),
+            age: Vec::new(),
             w_ref: None,
             center: start.iter().map(|&l| l as f64 / unit).collect(),
             center_l: f64::INFINITY,
@@ -109,6 +116,7 @@ impl Bundle {
         }
         if !self.cuts.contains(&cut) {
             self.cuts.push(cut);
+            self.age.push(0);
         }
     }
 
@@ -191,6 +199,7 @@ impl Bundle {
         for (i, &k) in rows.iter().enumerate() {
             mu[k] = sol.var_value(vars[i]).max(0.0);
         }
+        self.age_cuts(&mu, sol.objective());
         if self.center_l.is_finite() && SMOOTH > 0.0 {
             // Wentges' smoothing: ask between the centre and the model's minimiser, where the
             // model is less wrong; the promise is the model's value there.
@@ -200,6 +209,26 @@ impl Bundle {
             self.promise = self.model_at(&mu);
         }
         Some(mu)
+    }
+
+    /// Cuts that meet the model's value `top` at its minimiser `mu` are young again; the
+    /// others age, and those that stayed below it for `MAX_AGE` moves are dropped.
+    fn age_cuts(&mut self, mu: &[f64], top: f64) {
+        let tol = 1e-6 * top.abs().max(1.0);
+        for i in 0..self.cuts.len() {
+            if self.cut_at(&self.cuts[i], mu) >= top - tol {
+                self.age[i] = 0;
+            } else {
+                self.age[i] += 1;
+            }
+        }
+        let keep: Vec<bool> = self.age.iter().map(|&a| a <= MAX_AGE).collect();
+        let mut i = 0;
+        self.cuts.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        self.age.retain(|&a| a <= MAX_AGE);
     }
 
     /// The model's value at `mu`: the highest cut there.
