@@ -92,15 +92,21 @@ impl CapSolver {
             let found = match scan {
                 Scan::All => self.violated(warm, lambda, fixes, None),
                 Scan::Changed(extra) => {
-                    rows.extend_from_slice(extra);
-                    for &c in &cols {
-                        if let Some(list) = self.base_cols.get(c as usize) {
-                            rows.extend_from_slice(list);
-                        }
-                    }
-                    rows.sort_unstable();
-                    rows.dedup();
-                    self.violated(warm, lambda, fixes, Some(&rows))
+                    // Marked, not sorted: the columns' lists add up to many times the rows.
+                    let mut seen = vec![false; self.base.len()];
+                    let by_col = cols
+                        .iter()
+                        .flat_map(|&c| self.base_cols.get(c as usize).map_or(&[][..], |v| v));
+                    let all: Vec<u32> = std::mem::take(&mut rows)
+                        .into_iter()
+                        .chain(extra.iter().copied())
+                        .chain(by_col.copied())
+                        .filter(|&r| {
+                            seen.get_mut(r as usize)
+                                .is_some_and(|s| !std::mem::replace(s, true))
+                        })
+                        .collect();
+                    self.violated(warm, lambda, fixes, Some(&all))
                 }
             };
             scan = Scan::Changed(&[]);
