@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::search::Fix;
 use super::CapSolver;
-use crate::warm::{Edge, Warm};
+use crate::warm::{Edge, Warm, NONE};
 
 /// Edges priced per pass above which the rows are priced on all cores.
 const PARALLEL_EDGES: usize = 200_000;
@@ -144,7 +144,9 @@ impl CapSolver {
                     Edge { w, t, col: e.col }
                 })
                 .collect();
-            if !open.is_empty() {
+            // A row the failed run left unmatched is queued again even with nothing to add:
+            // its path may run through other rows' new edges.
+            if !open.is_empty() || warm.col_of(r32) == NONE {
                 warm.add_row_edges(r32, &open);
             }
         }

@@ -13,9 +13,11 @@
 //! in the same units, so the proof is exact, and (ties being broken per pair) the optimum is
 //! unique: the answer does not depend on the prices the search started from.
 //!
-//! The priced weights live in a [`Warm`] assignment over every eligible pair: a price move
-//! reweights the pairs of one row's scope and re-augments only the rows that no longer fit
-//! ([`Warm::reweight`]), so both the search and the next re-match start from the last prices.
+//! The priced weights live in a [`Warm`] assignment that holds a few pairs per row ([`held`]);
+//! the other eligible pairs are kept in `base` and priced against the duals after each
+//! re-augmentation. A price move reweights the held pairs of one row's scope and re-augments
+//! only the rows that no longer fit ([`Warm::reweight`]), so both the search and the next
+//! re-match start from the last prices.
 
 use crate::warm::{Edge, Warm, NONE};
 
@@ -442,6 +444,7 @@ impl CapSolver {
 mod dual;
 mod held;
 mod lack;
+mod line;
 mod search;
 #[cfg(test)]
 mod tests;

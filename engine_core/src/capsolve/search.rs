@@ -211,7 +211,7 @@ impl CapSolver {
     }
 
     /// Appends the rows flagged for cap row `k`'s rule with an edge into its scope.
-    fn flagged_into(&self, k: usize, out: &mut Vec<u32>) {
+    pub(super) fn flagged_into(&self, k: usize, out: &mut Vec<u32>) {
         let bit = 1u32 << self.rule_of[k];
         for &c in &self.members[k] {
             let rows = self.base_cols[c as usize].iter();
@@ -400,6 +400,9 @@ impl CapSolver {
         let mut warm = std::mem::take(&mut self.warm);
         let mut lambda = std::mem::take(&mut self.lambda);
         let mut best = Best::default();
+        if self.settled {
+            self.line_search(&mut warm, &mut lambda);
+        }
         // Prices that proved the last re-match are a tie or so from this one's, mostly: the
         // search starts in ties there, and only where that does not settle, in points.
         let mut found = Ok(Found::Open(i128::MAX));

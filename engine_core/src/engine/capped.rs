@@ -1,4 +1,4 @@
-//! The capped search: a [`CapSolver`] over every eligible pair, kept in step with the
+//! The capped search: a [`CapSolver`] given every eligible pair, kept in step with the
 //! portfolio event by event (only the households and units an operation touched are scored
 //! again), with its cap-row prices kept by (rule, scope) between re-matches. Rows are household
 //! slots; unit slot `u` is column `2u` and household slot `h`'s "stay unmatched" column `2h + 1`.
