@@ -456,6 +456,90 @@ impl CapSolver {
         if let Some((v, cols)) = self.repair(root.clone(), lambda, &[]) {
             best.take(v, cols);
         }
+        match self.pruned(root, lambda, best.value) {
+            Some((p, warm)) => p.tree(&warm, lambda, root_bound, node_limit, best),
+            None => self.tree(root, lambda, root_bound, node_limit, best),
+        }
+    }
+
+    /// The problem without the pairs no matching weighing more than `floor` can use, and the
+    /// root assignment without them: for prices `λ` and duals `(u, v)` feasible on every pair,
+    /// a matching `x` that keeps the caps weighs at most `L(λ) − Σ_{e ∈ x} rc(e)` (`rc`, the
+    /// reduced cost, is never negative), so a pair whose reduced cost exceeds `L(λ) − floor`
+    /// is in none that beats `floor`. After the root's search the gap is mostly below a
+    /// point, and the pairs left are the few that score within it: the branching has far fewer
+    /// households to decide. `None` if nothing is dropped.
+    fn pruned(&self, root: &Warm, lambda: &[i128], floor: i128) -> Option<(CapSolver, Warm)> {
+        if floor == i128::MIN {
+            return None;
+        }
+        let mut warm = root.clone();
+        if !self.settle(&mut warm, lambda, &[], Scan::All) {
+            return None;
+        }
+        let slack: i128 = lambda
+            .iter()
+            .zip(&self.cap)
+            .map(|(&l, &c)| l * i128::from(c))
+            .sum();
+        let gap = warm.certify()?.value + slack - floor;
+        if gap < 0 {
+            return None;
+        }
+        let mut p = self.clone();
+        let mut dropped = 0usize;
+        for r in 0..p.base.len() {
+            if !p.row_live[r] {
+                continue;
+            }
+            let u = warm.u(r as u32);
+            let keep: Vec<bool> = p.base[r]
+                .iter()
+                .map(|e| {
+                    let (w, t) = Self::priced(e, self.penalty(r, e.col, lambda));
+                    -((i128::from(w) << 64) + i128::from(t)) - u - warm.v(e.col) <= gap
+                })
+                .collect();
+            for (e, &k) in p.base[r].iter().zip(&keep) {
+                if !k {
+                    dropped += 1;
+                    if warm.has_edge(r as u32, e.col) {
+                        warm.drop_edge(r as u32, e.col);
+                    }
+                }
+            }
+            let mut i = 0;
+            p.base[r].retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        if dropped == 0 {
+            return None;
+        }
+        for list in &mut p.base_cols {
+            list.clear();
+        }
+        for (r, edges) in p.base.iter().enumerate() {
+            for e in edges {
+                p.base_cols[e.col as usize].push(r as u32);
+            }
+        }
+        if !p.settle(&mut warm, lambda, &[], Scan::All) {
+            return None;
+        }
+        Some((p, warm))
+    }
+
+    /// The branch and bound below a root whose prices did not prove the optimum.
+    fn tree(
+        &self,
+        root: &Warm,
+        lambda: &[i128],
+        root_bound: i128,
+        node_limit: u64,
+        mut best: Best,
+    ) -> Result<Solved, String> {
         let mut nodes = 1u64;
         let mut stack: Vec<Node> = Vec::new();
         let push_children = |stack: &mut Vec<Node>,
@@ -482,7 +566,13 @@ impl CapSolver {
         if root_bound > best.value {
             match self.branch_on(root, lambda, &[]) {
                 Some(v) => push_children(&mut stack, &[], lambda, root_bound, v),
-                None => return Err("internal: an open root with nothing to branch on".into()),
+                // Nothing over- or under-filled at the root once pruned: its own search, as a
+                // node, proves it or leaves its bound open.
+                None => stack.push(Node {
+                    fixes: Vec::new(),
+                    lambda: lambda.to_vec(),
+                    bound: root_bound,
+                }),
             }
         }
         let mut unresolved = None::<i128>;
