@@ -198,7 +198,7 @@ fn city_cold() {
 }
 
 /// A capped instance file (`pyengine generate`) from scratch: `CAPPED_INSTANCE=path
-/// [NODE_LIMIT=n] [KEPT=1] cargo test --release --test perf capped_instance_file -- --ignored
+/// [NODE_LIMIT=n] [LEGACY=1] cargo test --release --test perf capped_instance_file -- --ignored
 /// --nocapture`.
 #[test]
 #[ignore]
@@ -210,15 +210,15 @@ fn capped_instance_file() {
     let mut e = v1_engine();
     e.load_json(&text).unwrap();
     let limit: u64 = std::env::var("NODE_LIMIT").map_or(0, |v| v.parse().unwrap());
-    // KEPT=1: the kept capped search instead of the default branch and bound.
-    e.use_kept_caps(std::env::var("KEPT").is_ok());
+    // LEGACY=1: engine 0.1.0's branch and bound instead of the kept search (the default).
+    e.use_kept_caps(std::env::var("LEGACY").is_err());
     let t = std::time::Instant::now();
     let s = e.rematch(limit).unwrap();
     println!("from scratch: {:?} {s:?}", t.elapsed());
 }
 
 /// A capped instance file and its operations (`pyengine generate --ops N --ops-output`), each
-/// operation re-matched: `CAPPED_INSTANCE=path CAPPED_OPS=path [NODE_LIMIT=n] [KEPT=1] cargo
+/// operation re-matched: `CAPPED_INSTANCE=path CAPPED_OPS=path [NODE_LIMIT=n] [LEGACY=1] cargo
 /// test --release --test perf capped_stream_file -- --ignored --nocapture`. Prints the
 /// latency per kind of operation, how many re-matches were proven, and checks the last one
 /// against a from-scratch solve of the final snapshot.
@@ -232,7 +232,7 @@ fn capped_stream_file() {
         return;
     };
     let limit: u64 = std::env::var("NODE_LIMIT").map_or(0, |v| v.parse().unwrap());
-    let kept = std::env::var("KEPT").is_ok();
+    let kept = std::env::var("LEGACY").is_err();
     let text = std::fs::read_to_string(path).unwrap();
     let mut inst: serde_json::Value = serde_json::from_str(&text).unwrap();
     let by_id = |v: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
