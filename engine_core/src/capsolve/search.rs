@@ -445,6 +445,8 @@ impl CapSolver {
         out
     }
 
+    /// Repairs the root's matching into a first allocation that keeps the caps, then runs the
+    /// tree on the problem pruned at it.
     fn branch_and_bound(
         &self,
         root: &Warm,
