@@ -47,7 +47,6 @@ impl CapSolver {
 
     /// Whether the branching decisions `fixes` leave pair `(r, c)` open.
     pub(super) fn allowed(&self, fixes: &[Fix], r: u32, c: u32) -> bool {
-        let n = self.n_rules;
         fixes.iter().all(|&f| {
             let (fr, k, keep_in) = match f {
                 Fix::In(fr, k) => (fr, k, true),
@@ -56,9 +55,7 @@ impl CapSolver {
             if fr != r {
                 return true;
             }
-            let inside = !self.dummy[c as usize]
-                && self.col_cons[c as usize * n + self.rule_of[k as usize]] == k;
-            inside == keep_in
+            self.inside(c, k as usize) == keep_in
         })
     }
 
@@ -118,9 +115,7 @@ impl CapSolver {
                 // every unit it scores above staying unmatched.
                 if self.keep > 0 && edges.len() > self.keep {
                     let u = warm.u(r);
-                    let red =
-                        |e: &Edge| -((i128::from(e.w) << 64) + i128::from(e.t)) - u - warm.v(e.col);
-                    edges.sort_unstable_by_key(|e| (red(e), e.col));
+                    edges.sort_unstable_by_key(|e| (e.cost() - u - warm.v(e.col), e.col));
                     edges.truncate(self.keep);
                     edges.sort_unstable_by_key(|e| e.col);
                 }
@@ -139,10 +134,7 @@ impl CapSolver {
             let open: Vec<Edge> = edges
                 .iter()
                 .filter(|e| !warm.has_edge(r32, e.col) && self.allowed(fixes, r32, e.col))
-                .map(|e| {
-                    let (w, t) = Self::priced(e, self.penalty(r, e.col, lambda));
-                    Edge { w, t, col: e.col }
-                })
+                .map(|e| self.priced_at(r, e, lambda))
                 .collect();
             // A row the failed run left unmatched is queued again even with nothing to add:
             // its path may run through other rows' new edges.
@@ -161,10 +153,9 @@ impl CapSolver {
         }
         let u = warm.u(r as u32);
         for e in &self.base[r] {
-            let (w, t) = Self::priced(e, self.penalty(r, e.col, lambda));
-            let cost = -((i128::from(w) << 64) + i128::from(t));
-            if cost - u - warm.v(e.col) < 0 && self.allowed(fixes, r as u32, e.col) {
-                out.push(Edge { w, t, col: e.col });
+            let p = self.priced_at(r, e, lambda);
+            if p.cost() - u - warm.v(e.col) < 0 && self.allowed(fixes, r as u32, e.col) {
+                out.push(p);
             }
         }
         out

@@ -25,12 +25,7 @@ impl CapSolver {
         if !w.run() {
             return Err("internal: the priced problem has no matching".into());
         }
-        let mut value: i128 = self
-            .lambda
-            .iter()
-            .zip(&self.cap)
-            .map(|(&l, &c)| l * i128::from(c))
-            .sum();
+        let mut value = self.slack(&self.lambda);
         for &r in &rows {
             let (ew, et) = w
                 .edge(r, w.col_of(r))
@@ -48,15 +43,13 @@ impl CapSolver {
 
     /// Edge `e` of row `r` at the current prices.
     pub fn price(&self, r: u32, e: Edge) -> Edge {
-        let (w, t) = Self::priced(&e, self.penalty(r as usize, e.col, &self.lambda));
-        Edge { w, t, col: e.col }
+        self.priced_at(r as usize, &e, &self.lambda)
     }
 
     /// The weight, unpriced, of the matching that gives row slot `r` column `cols[r]`
     /// (`NONE`: not live), with `extra` edges for pairs outside the kept graph; `None` if it
     /// exceeds a cap or uses a pair it does not know.
     pub fn keeps_caps(&self, cols: &[u32], extra: &[(u32, Edge)]) -> Option<i128> {
-        let n = self.n_rules;
         let mut count = vec![0i64; self.cap.len()];
         let mut value = 0i128;
         for (r, &c) in cols.iter().enumerate() {
@@ -74,14 +67,8 @@ impl CapSolver {
                 }
             };
             value += (i128::from(e.w) << 64) + i128::from(e.t);
-            let mut f = self.flags[r];
-            while f != 0 {
-                let rule = f.trailing_zeros() as usize;
-                f &= f - 1;
-                let k = self.col_cons[c as usize * n + rule];
-                if k != NONE {
-                    count[k as usize] += 1;
-                }
+            for k in self.counted_in(r, c) {
+                count[k] += 1;
             }
         }
         count

@@ -59,14 +59,9 @@ impl CapSolver {
             return None;
         }
         let cert = warm.certify()?;
-        let slack: i128 = lambda
-            .iter()
-            .zip(&self.cap)
-            .map(|(&l, &c)| l * i128::from(c))
-            .sum();
         Some(Point {
             mu,
-            bound: cert.value + slack,
+            bound: cert.value + self.slack(lambda),
             count: self.counts(warm)[k],
         })
     }

@@ -136,24 +136,47 @@ impl CapSolver {
         self.col_cons[c as usize * n..(c as usize + 1) * n].fill(NONE);
     }
 
+    /// The cap rows pair `(r, c)` counts towards: under each rule row `r` is flagged for,
+    /// the one whose scope holds column `c`, if any.
+    fn counted_in(&self, r: usize, c: u32) -> impl Iterator<Item = usize> + '_ {
+        let (f, n) = (self.flags[r], self.n_rules);
+        (0..n)
+            .filter(move |&rule| f >> rule & 1 == 1)
+            .filter_map(move |rule| {
+                let k = self.col_cons[c as usize * n + rule];
+                (k != NONE).then_some(k as usize)
+            })
+    }
+
     /// The price charged on pair `(r, c)`.
     fn penalty(&self, r: usize, c: u32, lambda: &[i128]) -> i128 {
-        let mut p = 0;
-        let (mut f, n) = (self.flags[r], self.n_rules);
-        while f != 0 {
-            let rule = f.trailing_zeros() as usize;
-            f &= f - 1;
-            let k = self.col_cons[c as usize * n + rule];
-            if k != NONE {
-                p += lambda[k as usize];
-            }
-        }
-        p
+        self.counted_in(r, c).map(|k| lambda[k]).sum()
     }
 
     fn priced(e: &Edge, pen: i128) -> (i64, u64) {
         let v = ((e.w as i128) << 64) + e.t as i128 - pen;
         ((v >> 64) as i64, v as u64)
+    }
+
+    /// Unpriced edge `e` of row `r` at the prices `lambda`.
+    fn priced_at(&self, r: usize, e: &Edge, lambda: &[i128]) -> Edge {
+        let (w, t) = Self::priced(e, self.penalty(r, e.col, lambda));
+        Edge { w, t, col: e.col }
+    }
+
+    /// `Σ λ_k cap_k`: what the prices add to the priced optimum in the bound `L(λ)`.
+    fn slack(&self, lambda: &[i128]) -> i128 {
+        lambda
+            .iter()
+            .zip(&self.cap)
+            .map(|(&l, &c)| l * i128::from(c))
+            .sum()
+    }
+
+    /// Whether column `c` is a unit in cap row `k`'s scope.
+    fn inside(&self, c: u32, k: usize) -> bool {
+        !self.dummy[c as usize]
+            && self.col_cons[c as usize * self.n_rules + self.rule_of[k]] == k as u32
     }
 
     /// Replaces row `r` (adding it if new): its flags, its rank, its edges (sorted by
@@ -170,10 +193,7 @@ impl CapSolver {
         self.home[ru] = home.unwrap_or(NONE);
         let priced: Vec<Edge> = edges
             .iter()
-            .map(|e| {
-                let (w, t) = Self::priced(e, self.penalty(ru, e.col, &self.lambda));
-                Edge { w, t, col: e.col }
-            })
+            .map(|e| self.priced_at(ru, e, &self.lambda))
             .collect();
         self.unlist(r);
         for e in &edges {
@@ -337,7 +357,6 @@ impl CapSolver {
 
     fn counts(&self, warm: &Warm) -> Vec<i64> {
         let mut counts = vec![0i64; self.cap.len()];
-        let n = self.n_rules;
         for r in 0..self.row_live.len() {
             if !self.row_live[r] {
                 continue;
@@ -346,14 +365,8 @@ impl CapSolver {
             if c == NONE || self.dummy[c as usize] {
                 continue;
             }
-            let mut f = self.flags[r];
-            while f != 0 {
-                let rule = f.trailing_zeros() as usize;
-                f &= f - 1;
-                let k = self.col_cons[c as usize * n + rule];
-                if k != NONE {
-                    counts[k as usize] += 1;
-                }
+            for k in self.counted_in(r, c) {
+                counts[k] += 1;
             }
         }
         counts

@@ -139,8 +139,7 @@ impl CapSolver {
             let cert = warm
                 .certify()
                 .ok_or("internal: the priced matching lost its certificate")?;
-            let slack: i128 = (0..n_k).map(|k| lambda[k] * self.cap[k] as i128).sum();
-            let here = cert.value + slack;
+            let here = cert.value + self.slack(lambda);
             bound = bound.min(here);
             let cut = Cut {
                 w: self.value(warm),
@@ -221,21 +220,14 @@ impl CapSolver {
 
     /// For each cap row: does some flagged row have an edge into its scope?
     fn reachable(&self) -> Vec<bool> {
-        let n = self.n_rules;
         let mut reach = vec![false; self.cap.len()];
         for (r, edges) in self.base.iter().enumerate() {
             if !self.row_live[r] || self.flags[r] == 0 {
                 continue;
             }
             for e in edges {
-                let mut f = self.flags[r];
-                while f != 0 {
-                    let rule = f.trailing_zeros() as usize;
-                    f &= f - 1;
-                    let k = self.col_cons[e.col as usize * n + rule];
-                    if k != NONE {
-                        reach[k as usize] = true;
-                    }
+                for k in self.counted_in(r, e.col) {
+                    reach[k] = true;
                 }
             }
         }
@@ -254,13 +246,9 @@ impl CapSolver {
                     continue;
                 }
                 // Only a row with somewhere else to go can be kept out.
-                let rule = self.rule_of[k];
-                let n = self.n_rules;
-                let movable = self.base[r as usize].iter().any(|e| {
-                    self.allowed(fixes, r, e.col)
-                        && (self.dummy[e.col as usize]
-                            || self.col_cons[e.col as usize * n + rule] != k as u32)
-                });
+                let movable = self.base[r as usize]
+                    .iter()
+                    .any(|e| self.allowed(fixes, r, e.col) && !self.inside(e.col, k));
                 if !movable {
                     continue;
                 }
@@ -294,8 +282,7 @@ impl CapSolver {
                     warm.drop_edge(r, e.col);
                 }
             } else if !warm.has_edge(r, e.col) {
-                let (w, t) = Self::priced(e, self.penalty(r as usize, e.col, lambda));
-                open.push(Edge { w, t, col: e.col });
+                open.push(self.priced_at(r as usize, e, lambda));
             }
         }
         // The row may have lost its home or private column: its matching is found among all
@@ -352,7 +339,6 @@ impl CapSolver {
         let counts = self.counts(warm);
         let over = (0..counts.len()).filter(|&k| counts[k] > self.cap[k]);
         let unfilled = (0..counts.len()).filter(|&k| counts[k] < self.cap[k] && lambda[k] > 0);
-        let n = self.n_rules;
         for k in over.chain(unfilled) {
             let bit = 1u32 << self.rule_of[k];
             let fixed = |r: u32| {
@@ -361,24 +347,19 @@ impl CapSolver {
                 )
             };
             let mut best: Option<(bool, i128, u32, u32)> = None;
-            let rule = self.rule_of[k];
             for (r, edges) in self.base.iter().enumerate() {
                 let r = r as u32;
                 if !self.row_live[r as usize] || self.flags[r as usize] & bit == 0 || fixed(r) {
                     continue;
                 }
-                let reaches = edges.iter().any(|e| {
-                    !self.dummy[e.col as usize]
-                        && self.col_cons[e.col as usize * n + rule] == k as u32
-                        && self.allowed(fixes, r, e.col)
-                });
+                let reaches = edges
+                    .iter()
+                    .any(|e| self.inside(e.col, k) && self.allowed(fixes, r, e.col));
                 if !reaches {
                     continue;
                 }
                 let m = warm.col_of(r);
-                let counted = m != NONE
-                    && !self.dummy[m as usize]
-                    && self.col_cons[m as usize * n + rule] == k as u32;
+                let counted = m != NONE && self.inside(m, k);
                 let w = edges
                     .binary_search_by_key(&m, |e| e.col)
                     .map_or(0, |i| ((edges[i].w as i128) << 64) + edges[i].t as i128);
@@ -479,12 +460,7 @@ impl CapSolver {
         if !self.settle(&mut warm, lambda, &[], Scan::All) {
             return None;
         }
-        let slack: i128 = lambda
-            .iter()
-            .zip(&self.cap)
-            .map(|(&l, &c)| l * i128::from(c))
-            .sum();
-        let gap = warm.certify()?.value + slack - floor;
+        let gap = warm.certify()?.value + self.slack(lambda) - floor;
         if gap < 0 {
             return None;
         }
@@ -497,10 +473,7 @@ impl CapSolver {
             let u = warm.u(r as u32);
             let keep: Vec<bool> = p.base[r]
                 .iter()
-                .map(|e| {
-                    let (w, t) = Self::priced(e, self.penalty(r, e.col, lambda));
-                    -((i128::from(w) << 64) + i128::from(t)) - u - warm.v(e.col) <= gap
-                })
+                .map(|e| self.priced_at(r, e, lambda).cost() - u - warm.v(e.col) <= gap)
                 .collect();
             for (e, &k) in p.base[r].iter().zip(&keep) {
                 if !k {

@@ -33,8 +33,9 @@ pub struct Edge {
 }
 
 impl Edge {
+    /// The edge's cost in the minimisation form the duals are kept in.
     #[inline]
-    fn cost(&self) -> i128 {
+    pub fn cost(&self) -> i128 {
         -(((self.w as i128) << 64) + self.t as i128)
     }
 }
