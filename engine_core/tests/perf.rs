@@ -270,10 +270,13 @@ fn capped_stream_file() {
             _ => inst["as_of"] = op["as_of"].clone(),
         }
         let s = e.rematch(limit).unwrap();
-        times
-            .entry(kind)
-            .or_default()
-            .push(t.elapsed().as_secs_f64() * 1e3);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        // One line per operation: a slow stream shows its progress.
+        println!(
+            "op {n:3} {kind:>18}: {ms:9.1} ms, {} nodes, optimal {}",
+            s.nodes, s.optimal
+        );
+        times.entry(kind).or_default().push(ms);
         proven += usize::from(s.optimal);
         n += 1;
     }
