@@ -34,6 +34,7 @@ REASON_LISTS: dict[str, str] = {
     "PurchaseDeclined": "purchase_decline_reasons",
     "SaleCaseClosed": "sale_close_reasons",
     "AftercareRecorded": "aftercare_outcomes",
+    "TenantMovedOut": "move_out_reasons",
 }
 
 
@@ -110,6 +111,10 @@ class Policy(MatchParams, frozen=True):
     unit_withdrawal_reasons: list[ReasonCode] = []
     purchase_decline_reasons: list[ReasonCode] = []
     aftercare_outcomes: list[ReasonCode] = []
+    # TenantMovedOut: not listed in the packaged v1 (move-outs stay free text there); an office
+    # that wants to know why tenants leave lists its codes. A buyer's move after a completed
+    # sale is the engine's and carries none.
+    move_out_reasons: list[ReasonCode] = []
 
     def reason_codes(self, kind: str) -> list[str]:
         """The codes an event of type `kind` (a key of REASON_LISTS) may take; none: free text only."""

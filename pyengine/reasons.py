@@ -51,6 +51,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("PurchaseDeclined", "rent-to-own purchase offers declined"),
     ("SaleCaseClosed", "rent-to-own cases closed before a sale"),
     ("AftercareRecorded", "after-care follow-ups of buyers, by what they found"),
+    ("TenantMovedOut", "tenants who moved out (a buyer's move after a completed sale: unspecified)"),
 )
 assert {k for k, _ in KINDS} == set(REASON_LISTS), "every kind with a reason list is reported"
 NOTES: tuple[tuple[str, str], ...] = (

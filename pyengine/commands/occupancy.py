@@ -78,3 +78,4 @@ class TenantMovedOut(Payload, tag=True, kw_only=True, frozen=True):
     household: Id
     on: dt.date
     reason: str = ""
+    code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's move_out_reasons; `reason`: the note

@@ -15,7 +15,7 @@ from ..projection import Projection
 # the commands that take a reason code (`code`) from a list of the policy
 Coded = (
     c.OfferDeclined | c.ApplicationWithdrawn | c.LeaseNotRenewed | c.LeaseTerminated | c.UnitKeptForRent
-    | c.UnitWithdrawn | c.PurchaseDeclined | c.AftercareRecorded
+    | c.UnitWithdrawn | c.PurchaseDeclined | c.AftercareRecorded | c.TenantMovedOut
 )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ def lease_signed(pf: Projection, cmd: c.LeaseSigned) -> list[Aggregate]:
 def tenant_moved_out(pf: Projection, cmd: c.TenantMovedOut) -> list[Aggregate]:
     h = find_household(pf, cmd.household, "household")
     dated(pf, cmd.on)
+    reason_code(pf, cmd)
     h.move_out(cmd, on_sale=pf.open_case)
     return [h]
 
