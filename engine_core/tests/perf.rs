@@ -298,8 +298,14 @@ fn capped_stream_file() {
     fresh.load_json(&inst.to_string()).unwrap();
     fresh.use_kept_caps(kept);
     let t = std::time::Instant::now();
-    fresh.rematch(limit).unwrap();
+    let f = fresh.rematch(limit).unwrap();
     println!("fresh solve of the final snapshot: {:?}", t.elapsed());
+    if !(f.optimal && proven == n) {
+        // A node budget that stopped a search leaves the best allocation its path met:
+        // only proven optima are the same whatever the path.
+        println!("not compared: a re-match or the fresh solve stopped at its node budget");
+        return;
+    }
     let (a, b): (serde_json::Value, serde_json::Value) = (
         serde_json::from_str(&last).unwrap(),
         serde_json::from_str(&fresh.result().unwrap()).unwrap(),
