@@ -38,6 +38,21 @@ REASON_LISTS: dict[str, str] = {
 }
 
 
+# A task a coverage rule lists: a skill name households give (`skills`).
+Task = Annotated[str, Meta(min_length=1, max_length=60)]
+
+
+class Coverage(Strict, frozen=True):
+    """A task-coverage rule, points form (issue 19; report 000, «Rekruttering»: every shared
+    task covered in each stairwell and on each floor): `points` for each listed task a
+    household has that no other resident of the unit's scope has (a sitting tenant's own tasks
+    do not count against it), added to the pair's resource mix."""
+
+    tasks: Annotated[list[Task], Meta(min_length=1, max_length=64)]
+    scope: Literal["building", "stairwell", "floor"]  # floor: one floor of a building
+    points: Points
+
+
 class MatchParams(Strict, frozen=True):
     """The part of the policy the Rust core scores with (its JSON contract)."""
 
@@ -57,6 +72,7 @@ class MatchParams(Strict, frozen=True):
     preferred_district_bonus: NonNeg = 40
     skill_bonus: NonNeg = 25
     skill_bonus_max: NonNeg = 75
+    coverage: list[Coverage] = []
 
 
 class Policy(MatchParams, frozen=True):
@@ -96,6 +112,11 @@ class Policy(MatchParams, frozen=True):
     # matcher keeps the unit for it (as its home, without the stay bonus) and proposes neither
     # to anyone else. Off in v1, whose decisions it would change.
     offers_hold_units: bool = False
+    # A declined flat offer's consequence: the unit is not proposed to the same household again
+    # for this many days (rule 8); nothing else follows from a decline (no points lost, no
+    # place in the queue), as the fairness literature advises. 0 (every policy recorded before
+    # it): a declined unit may be proposed again at once.
+    decline_holdoff_days: Annotated[int, Meta(ge=0, le=3650)] = 0
     # After-care («ettervern for boligkjøpere», report 003, p. 50): SaleCompleted raises
     # AftercareDue, a follow-up of the buyer due this many months after the sale, which the
     # office records with AftercareRecorded. 0: no after-care, as in every policy recorded before.
@@ -132,7 +153,10 @@ class Policy(MatchParams, frozen=True):
         return MatchParams(**fields)
 
     def match_params_json(self) -> bytes:
-        return msgspec.json.encode(self.match_params())
+        params = msgspec.to_builtins(self.match_params())
+        if not self.coverage:  # the contract as it was before coverage rules
+            del params["coverage"]
+        return msgspec.json.encode(params)
 
 
 def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
@@ -142,6 +166,10 @@ def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
         raise from_validation(e, prefix=source) from None
     for i, c in enumerate(policy.caps):
         check_cap(c, f"{source}.caps[{i}]")
+    for i, cov in enumerate(policy.coverage):
+        for j, task in enumerate(cov.tasks):
+            if task in cov.tasks[:j]:
+                raise InputError(f"{source}.coverage[{i}].tasks[{j}]", f"{task!r} is listed twice")
     for name in REASON_LISTS.values():
         seen: set[str] = set()
         for i, code in enumerate(getattr(policy, name)):

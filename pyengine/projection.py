@@ -57,6 +57,7 @@ class Projection:
         self._active: set[str] = set()  # households not withdrawn
         self._leased: set[str] = set()  # households not withdrawn holding a lease
         self._with_offers: set[str] = set()  # households with an open offer
+        self._declining: set[str] = set()  # households that may hold a declined unit off (rule 8)
         self._dirty_units: set[str] = set()
         self._dirty_households: set[str] = set()
         self._date_dirty = False
@@ -161,10 +162,13 @@ class Projection:
                 self._with_offers.add(hid)
             else:
                 self._with_offers.discard(hid)
+            if kind is c.OfferDeclined and self.policy.decline_holdoff_days:
+                self._declining.add(hid)
         elif ta is Ledger:
             self.ledger = agg
             if kind is c.DayClosed:
                 self._date_dirty = True
+                self._lapse_declines()
             elif kind is c.PolicyAdopted and p.policy != self.policy:
                 self._switch_policy(p.policy)
         elif ta is AcceptedCommand:
@@ -178,6 +182,15 @@ class Projection:
                 self.open_case.pop(agg.unit, None)
             else:
                 self.open_case[agg.unit] = agg
+
+    def _lapse_declines(self) -> None:
+        """A new date: households whose declined units may have come off hold are sent again;
+        those with none left on hold stop being watched."""
+        if not self._declining or self.date is None:
+            return
+        self._dirty_households.update(self._declining)
+        hold = self.policy.decline_holdoff_days
+        self._declining = {h for h in self._declining if self.households[h].declined_units(self.date, hold)}
 
     @property
     def pending(self) -> list[tuple[Any, Any]]:
@@ -229,6 +242,7 @@ class Projection:
         self._active = {hid for hid, h in hs.items() if not h.withdrawn}
         self._leased = {hid for hid, h in hs.items() if not h.withdrawn and h.lease is not None}
         self._with_offers = {hid for hid, h in hs.items() if h.offers}
+        self._declining = {hid for hid, h in hs.items() if h.declined} if policy.decline_holdoff_days else set()
         self._dirty_units = set(self.units)
         self._dirty_households = set(hs)
         self._date_dirty = self.date is not None
@@ -248,6 +262,9 @@ class Projection:
     def _switch_policy(self, policy: Policy) -> None:
         """A new policy: a fresh matcher, fed the whole portfolio again."""
         self.policy = policy
+        hold = policy.decline_holdoff_days
+        self._declining = {hid for hid, h in self.households.items() if h.declined} if hold else set()
+        self._dirty_households.update(self._declining)
         if self.matcher_policy is not None:
             return  # the matcher keeps its own policy
         self.matcher = Matcher(policy)
@@ -285,6 +302,12 @@ class Projection:
         held = [uid for uid in sorted(h.offers) if uid in self.units and self.units[uid].active]
         return held[0] if held else msgspec.UNSET
 
+    def declined_units(self, h: Household) -> list[str] | msgspec.UnsetType:
+        """The units `h` declined within the policy's decline_holdoff_days (rule 8)."""
+        if not h.declined or self.date is None:
+            return msgspec.UNSET
+        return h.declined_units(self.date, self.policy.decline_holdoff_days) or msgspec.UNSET
+
     def household_row(self, h: Household) -> schema.Household:
         s = h.spec
         return schema.Household(
@@ -294,7 +317,7 @@ class Projection:
             skills=list(s.skills), preferred_districts=list(s.preferred_districts),
             school_district=s.school_district, current_unit=s.current_unit,
             transfer_requested=s.transfer_requested, tags=s.tags or msgspec.UNSET,
-            held_unit=self.held_unit(h),
+            held_unit=self.held_unit(h), declined_units=self.declined_units(h),
         )  # fmt: skip
 
     def instance(self) -> schema.Instance:

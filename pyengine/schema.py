@@ -87,6 +87,9 @@ class Household(Strict, frozen=True):
     tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
     # A vacant unit an open offer holds for this applicant (policies with offers_hold_units).
     held_unit: str | msgspec.UnsetType = msgspec.UNSET
+    # Units whose offer it declined within the policy's decline_holdoff_days: not proposed to
+    # it again until then (left out when there are none).
+    declined_units: list[Id] | msgspec.UnsetType = msgspec.UNSET
 
 
 def flags_of(h: Household) -> list[str]:

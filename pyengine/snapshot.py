@@ -45,7 +45,7 @@ from .policy import Policy
 from .portfolio import Portfolio, record_bytes
 from .schema import Assignment, CapUsage
 
-FORMAT = 3  # 3: a household's after-care, a sale case's completion date
+FORMAT = 4  # 3: a household's after-care, a sale case's completion date; 4: its declines
 PORTFOLIO_SNAPSHOT_ID = uuid.uuid5(NAMESPACE, "portfolio-snapshot")
 TOPIC = "pyengine/PortfolioSnapshot"
 KEEP = 3  # snapshots kept per store (the newest); older ones are derived data and are pruned
@@ -75,6 +75,7 @@ class HouseholdState(_Agg, kw_only=True, forbid_unknown_fields=True):
     offers: dict[str, c.OfferMade]
     lease: Lease | None
     aftercare: Aftercare | None
+    declined: dict[str, dt.date]
 
 
 class SaleCaseState(_Agg, kw_only=True, forbid_unknown_fields=True):
@@ -171,7 +172,13 @@ def capture(pf: Portfolio, head: str) -> PortfolioState:
     ]
     households = [
         HouseholdState(
-            **_base(h), spec=h.spec, withdrawn=h.withdrawn, offers=dict(h.offers), lease=h.lease, aftercare=h.aftercare
+            **_base(h),
+            spec=h.spec,
+            withdrawn=h.withdrawn,
+            offers=dict(h.offers),
+            lease=h.lease,
+            aftercare=h.aftercare,
+            declined=dict(h.declined),
         )
         for h in pf.households.values()
     ]
@@ -230,7 +237,8 @@ def restore(state: PortfolioState, policy: Policy | None, encode: Callable[[Any]
         aggs.append(pf.units[u.spec.id])
     for h in state.households:
         pf.households[h.spec.id] = _aggregate(Household, h, spec=h.spec, withdrawn=h.withdrawn, offers=dict(h.offers),
-                                              lease=h.lease, aftercare=h.aftercare)  # fmt: skip
+                                              lease=h.lease, aftercare=h.aftercare,
+                                              declined=dict(h.declined))  # fmt: skip
         aggs.append(pf.households[h.spec.id])
     for s in state.cases:
         case = _aggregate(

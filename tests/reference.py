@@ -10,7 +10,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 from scipy.sparse import lil_matrix
 
-from pyengine.policy import Policy
+from pyengine.policy import Coverage, Policy
 from pyengine.schema import Household, Instance, Unit, flags_of
 
 
@@ -48,6 +48,17 @@ def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int
         if o.id != h.id and home(o) is not None and units[home(o)].building == u.building:  # type: ignore[index]
             present.update(o.skills)
     mix = min(p.skill_bonus_max, p.skill_bonus * len(set(h.skills) - present))
+    for rule in p.coverage:  # task coverage: points for each listed task no other resident of the scope has
+
+        def scope(x: Unit, rule: Coverage = rule) -> tuple[str, int]:
+            keys = {"building": (x.building, 0), "stairwell": (x.stairwell, 0), "floor": (x.building, x.floor)}
+            return keys[rule.scope]
+
+        others: set[str] = set()
+        for o in inst.households:
+            if o.id != h.id and home(o) is not None and scope(units[home(o)]) == scope(u):  # type: ignore[index]
+                others.update(o.skills)
+        mix += rule.points * len((set(h.skills) & set(rule.tasks)) - others)
     return {
         "size_fit": size, "waiting": waiting, "urgency": p.urgency_points * h.urgency,
         "tenure_stability": tenure, "preference": pref, "resource_mix": mix,
@@ -55,7 +66,7 @@ def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int
 
 
 def eligible_scores(inst: Instance, p: Policy) -> dict[tuple[str, str], int]:
-    """(household, unit) -> total score, for every eligible pair (rules 1-7)."""
+    """(household, unit) -> total score, for every eligible pair (rules 1-8)."""
     occupant = {home(h): h.id for h in inst.households if home(h)}
     out: dict[tuple[str, str], int] = {}
     for h in inst.households:
@@ -78,6 +89,8 @@ def eligible_scores(inst: Instance, p: Policy) -> dict[tuple[str, str], int]:
                 continue
             s = sum(breakdown(inst, h, u, p).values())
             if own is not None and s < own:  # rule 7
+                continue
+            if isinstance(h.declined_units, list) and u.id in h.declined_units:  # rule 8
                 continue
             out[(h.id, u.id)] = s
     return out

@@ -66,6 +66,8 @@ def households(draw: st.DrawFn, n: int, unit_ids: list[str]) -> list[Household]:
                 transfer_requested=bool(home) and draw(st.booleans()),
                 tags=draw(st.lists(st.sampled_from(TAGS), unique=True, max_size=2)),
                 held_unit=held,
+                # units it declined lately (rule 8); its own among them changes nothing (rule 6)
+                declined_units=draw(st.lists(st.sampled_from(unit_ids), unique=True, max_size=2)) or msgspec.UNSET,
             )
         )
     return out

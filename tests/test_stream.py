@@ -17,6 +17,7 @@ from pyengine.errors import InputError
 from pyengine.generate import operations, portfolio
 from pyengine.matching import Matcher, solve_instance
 from pyengine.operations import apply_to_instance, apply_to_matcher
+from pyengine.policy import Policy
 from pyengine.schema import Instance, decode_result
 
 from .helpers import POLICY
@@ -30,8 +31,8 @@ def strip(res: object) -> bytes:
     return msgspec.json.encode(msgspec.structs.replace(res, solve_ms=0.0))  # type: ignore[type-var]
 
 
-def check_stream(inst: Instance, n_ops: int, seed: int, exact: bool) -> None:
-    m = Matcher(POLICY)
+def check_stream(inst: Instance, n_ops: int, seed: int, exact: bool, policy: Policy = POLICY) -> None:
+    m = Matcher(policy)
     m.load(inst)
     m.solve()
     cur = inst
@@ -42,13 +43,13 @@ def check_stream(inst: Instance, n_ops: int, seed: int, exact: bool) -> None:
             m.result()  # the last decision is out of date after an operation
         summary = m.rematch()
         live = m.result()
-        scratch = solve_instance(cur, POLICY)
+        scratch = solve_instance(cur, policy)
         assert strip(live) == strip(scratch)  # same decision, not only the same objective
         assert (summary.objective, summary.bound, summary.uncapped_objective, summary.optimal, summary.matched) == (
             live.objective, live.bound, live.uncapped_objective, live.optimal, len(live.assignments),
         )  # fmt: skip
         if exact:
-            want = mip_optimum(cur, POLICY) if cur.caps else lsa_optimum(cur, POLICY)
+            want = mip_optimum(cur, policy) if cur.caps else lsa_optimum(cur, policy)
             assert live.objective == live.bound == want
 
 

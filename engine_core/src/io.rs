@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::date::parse_date;
 use crate::model::{
-    Cap, Flag, Household, HouseholdCodes, Instance, Kind, Limit, Policy, Scope, Unit, UnitCodes,
+    Cap, CoverScope, Coverage, Flag, Household, HouseholdCodes, Instance, Kind, Limit, Policy,
+    Scope, Unit, UnitCodes,
 };
 
 /// Largest magnitude accepted for counts and points, so that no score sum can overflow i64.
@@ -231,8 +232,15 @@ impl Policy {
             skill_bonus: p("skill_bonus")?,
             skill_bonus_max: p("skill_bonus_max")?,
             single_adult_rooms: p("single_adult_rooms")?,
+            coverage: Vec::new(),
+        };
+        // Optional: policies written before task coverage have none.
+        let coverage = match o.opt("coverage") {
+            Some(v) => Coverage::list_from_value(v, "policy.coverage")?,
+            None => Vec::new(),
         };
         o.finish()?;
+        let policy = Policy { coverage, ..policy };
         if policy.version < 1 {
             return Err("policy.version: must be at least 1".into());
         }
@@ -319,6 +327,13 @@ impl Household {
                 o.field_path("held_unit")
             ));
         }
+        // Optional: households written before declines held units off have none.
+        let mut declined_units = match o.opt("declined_units") {
+            Some(_) => o.string_list("declined_units")?,
+            None => Vec::new(),
+        };
+        declined_units.sort_unstable();
+        declined_units.dedup();
         let transfer_requested = o.boolean("transfer_requested")?;
         // Optional: households written before tags existed have none.
         let mut tags = match o.opt("tags") {
@@ -343,9 +358,54 @@ impl Household {
             school_district,
             current_unit,
             held_unit,
+            declined_units,
             transfer_requested,
             tags,
             codes: HouseholdCodes::default(),
+        })
+    }
+}
+
+impl Coverage {
+    pub fn list_from_value(v: &Value, path: &str) -> Result<Vec<Self>, String> {
+        let Value::Array(items) = v else {
+            return Err(format!("{path}: expected a list"));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Coverage::from_value(v, &format!("{path}[{i}]")))
+            .collect()
+    }
+
+    pub fn from_value(v: &Value, path: &str) -> Result<Self, String> {
+        let mut o = Obj::new(v, path)?;
+        let scope_path = o.field_path("scope");
+        let scope = match o.string("scope")?.as_str() {
+            "building" => CoverScope::Building,
+            "stairwell" => CoverScope::Stairwell,
+            "floor" => CoverScope::Floor,
+            other => {
+                return Err(format!(
+                    "{scope_path}: expected \"building\", \"stairwell\" or \"floor\", got {other:?}"
+                ))
+            }
+        };
+        let tasks_path = o.field_path("tasks");
+        let mut tasks = o.string_list("tasks")?;
+        tasks.sort_unstable();
+        tasks.dedup();
+        if tasks.is_empty() || tasks.len() > 64 || tasks.iter().any(|t| t.is_empty()) {
+            return Err(format!(
+                "{tasks_path}: expected 1 to 64 task names, none empty"
+            ));
+        }
+        let points = o.int("points", 0, MAX_INT)?;
+        o.finish()?;
+        Ok(Coverage {
+            scope,
+            tasks,
+            points,
         })
     }
 }

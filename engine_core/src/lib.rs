@@ -6,6 +6,7 @@
 
 pub mod caps;
 pub mod capsolve;
+pub mod coverage;
 pub mod date;
 pub mod engine;
 pub mod io;

@@ -22,6 +22,26 @@ pub struct Policy {
     pub skill_bonus: i64,
     pub skill_bonus_max: i64,
     pub single_adult_rooms: i64,
+    /// Task-coverage rules (points form), scored as part of the resource mix.
+    pub coverage: Vec<Coverage>,
+}
+
+/// Where a task-coverage rule looks for residents with a task: the unit's building, its
+/// stairwell, or its floor of the building.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoverScope {
+    Building,
+    Stairwell,
+    Floor,
+}
+
+/// A task-coverage rule, points form: `points` for each listed task the household has that
+/// no other resident of the unit's scope has (at most 64 tasks).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Coverage {
+    pub scope: CoverScope,
+    pub tasks: Vec<String>,
+    pub points: i64,
 }
 
 impl Default for Policy {
@@ -43,6 +63,7 @@ impl Default for Policy {
             skill_bonus: 25,
             skill_bonus_max: 75,
             single_adult_rooms: 1,
+            coverage: Vec::new(),
         }
     }
 }
@@ -196,6 +217,9 @@ pub struct Household {
     /// A vacant unit held for this applicant by an open offer (a policy's choice): it lives
     /// there for the matcher, as a sitting tenant would, without the stay bonus.
     pub held_unit: Option<String>,
+    /// Units it declined an offer of within the policy's `decline_holdoff_days` (sorted):
+    /// not proposed to it again until then. Units not in the portfolio have no effect.
+    pub declined_units: Vec<String>,
     pub transfer_requested: bool,
     /// The office's own labels (e.g. "young", "student"), sorted, without duplicates: mix
     /// caps may count them as they count the two flags.
@@ -213,6 +237,15 @@ impl Household {
     /// Whether its home is a unit held by an offer (not yet let to it).
     pub fn holds_offer(&self) -> bool {
         self.current_unit.is_none() && self.held_unit.is_some()
+    }
+
+    /// Whether it declined unit `id` recently (see `declined_units`).
+    pub fn declined(&self, id: &str) -> bool {
+        !self.declined_units.is_empty()
+            && self
+                .declined_units
+                .binary_search_by(|d| d.as_str().cmp(id))
+                .is_ok()
     }
 
     pub fn flag(&self, flag: &Flag) -> bool {

@@ -294,7 +294,8 @@ pub fn group_bounds(s: &ScoreView, keys: &[GroupKey], h: usize) -> Vec<GroupBoun
     }
     let p = s.policy;
     let n_skills = s.skill_count(h) as i64;
-    let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0);
+    let cover_max = s.cover.as_ref().map_or(0, |c| c.max_points(h));
+    let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0) + cover_max;
     let mut out = Vec::new();
     for (g, key) in keys.iter().enumerate() {
         let Some(base) = s.group_base(h, key) else {
@@ -349,6 +350,9 @@ struct Best<'o> {
     /// Bound on the pairs of an applicant that rules 2–4 allow but whose score is not above 0
     /// (walked or bounded on the way; the others are in `rest`).
     low: i128,
+    /// Units the household declined lately (rule 8), if any: never offered, bounded nowhere
+    /// (the household is priced anew when a hold lapses).
+    declined: Option<&'o dyn Fn(usize) -> bool>,
 }
 
 impl Best<'_> {
@@ -363,6 +367,9 @@ impl Best<'_> {
         row_key: u64,
         in_graph: &dyn Fn(usize) -> bool,
     ) {
+        if self.declined.is_some_and(|d| d(e.unit as usize)) {
+            return;
+        }
         let top_u = (i128::from(w) << 64) + (1i128 << TIE_BITS) + e.v;
         if top_u <= floor(self.cut) {
             // Cannot come near the cut whatever its tie-break: skip hashing it.
@@ -382,6 +389,9 @@ impl Best<'_> {
     }
 
     fn offer(&mut self, val: i128, unit: usize, w: i64, in_graph: &dyn Fn(usize) -> bool) {
+        if self.declined.is_some_and(|d| d(unit)) {
+            return;
+        }
         if val <= self.cut {
             // Pairs already in the graph are not "left out" (the matched one sits at -u).
             if val > self.rest && !in_graph(unit) {
@@ -441,12 +451,15 @@ pub fn price_row(
     let slack = 1i128 << TIE_BITS;
     debug_assert!(limit > 0, "row pricing looks for at least one candidate");
     // Everything not returned is worth at most `rest`.
+    let hh = s.hh(h);
+    let declined = |u: usize| hh.declined(&s.unit(u).id);
     let mut best = Best {
         out,
         limit,
         cut: threshold,
         rest: i128::MIN,
         low: i128::MIN,
+        declined: (!hh.declined_units.is_empty()).then_some(&declined as &dyn Fn(usize) -> bool),
     };
     // The own building first: its units score the same-building bonus above what their
     // group's bound allows for, so the group walk below leaves them out.
@@ -465,6 +478,32 @@ pub fn price_row(
     }
     let own_b = s.own[h].map(|o| s.building_of(o));
     let mix = s.mix_elsewhere(h);
+    if s.covers(h) {
+        // Task-coverage points differ between units of one building (by stairwell or floor):
+        // every vacant unit of the compatible groups is scored as it is.
+        for gb in bounds {
+            let pg = &by_price[gb.group as usize];
+            let zero = pg.zero.iter().map(|&(u, key)| (u, key, 0));
+            let rest = pg.rest.iter().map(|e| (e.unit, e.key, e.v));
+            for (u, key, vu) in zero.chain(rest) {
+                let u = u as usize;
+                if Some(s.building_of(u)) == own_b {
+                    continue; // seen above
+                }
+                let w = s.breakdown_of(h, u).total();
+                let val = (i128::from(w) << 64) + i128::from(warm::tie(row_key, key)) + vu;
+                if eligible(own_total, w) {
+                    best.offer(val, u, w, in_graph);
+                } else {
+                    best.low = best.low.max(val);
+                }
+            }
+        }
+        return Bounds {
+            rest: best.rest,
+            low: best.low,
+        };
+    }
     for gb in bounds {
         let top = (i128::from(gb.best + wait) << 64) + slack;
         // Column duals are never positive: no later group can beat the cut.
@@ -592,7 +631,8 @@ pub struct Compact {
     needs_accessible: bool,
     care_need: bool,
     children: bool,
-    /// Codes beyond 64, or no skill masks: score through the snapshot instead.
+    /// Codes beyond 64, no skill masks, declined units or coverage points: score through the
+    /// snapshot instead.
     slow: bool,
 }
 
@@ -609,7 +649,12 @@ impl Compact {
         let hh = s.hh(h);
         let c = &hh.codes;
         let skills = s.skill_masks(h);
-        let slow = skills.is_none() || c.preferred.iter().any(|&d| d >= 64);
+        // A household with declined units or task-coverage points is scored through the
+        // snapshot, which knows them.
+        let slow = skills.is_none()
+            || c.preferred.iter().any(|&d| d >= 64)
+            || !hh.declined_units.is_empty()
+            || s.covers(h);
         Compact {
             h: h as u32,
             needed: s.needed[h],

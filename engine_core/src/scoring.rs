@@ -1,8 +1,9 @@
-//! Policy v1 (DESIGN §5): rooms needed, eligibility rules 1–7 and the score components, on a
+//! Policy v1 (DESIGN §5): rooms needed, eligibility rules 1–7 (and 8, recent declines) and the score components, on a
 //! snapshot of the portfolio's slots with strings interned to integers.
 
 use serde::Serialize;
 
+use crate::coverage::CoverIndex;
 pub use crate::model::rooms_needed;
 use crate::model::{Household, Kind, Names, Policy, Unit};
 use crate::slots::Slots;
@@ -57,6 +58,8 @@ pub struct ScoreView<'a> {
     masks: bool,
     /// The bits of the skills there are (when `masks`).
     all_skills: u64,
+    /// The task-coverage figures, where the policy has coverage rules.
+    pub(crate) cover: Option<CoverIndex>,
 }
 
 /// Why a pair is not eligible; `Display` names the rule.
@@ -69,6 +72,7 @@ pub enum Ineligible {
     CareUnit,
     NoTransfer,
     Worse { here: i64, own: i64 },
+    Declined,
 }
 
 impl std::fmt::Display for Ineligible {
@@ -96,6 +100,10 @@ impl std::fmt::Display for Ineligible {
                 f,
                 "rule 7: unit scores {here} for the household, below {own} for its current unit"
             ),
+            Ineligible::Declined => write!(
+                f,
+                "rule 8: household declined an offer of this unit within the policy's decline_holdoff_days"
+            ),
         }
     }
 }
@@ -117,6 +125,7 @@ impl<'a> ScoreView<'a> {
                 0 => 0,
                 n => u64::MAX >> (64 - n.min(64)),
             },
+            cover: CoverIndex::new(policy, p),
         }
     }
 
@@ -190,7 +199,8 @@ impl<'a> ScoreView<'a> {
         out.extend((0..self.n_buildings() as u32).map(|b| self.resource_mix(h, b)));
     }
 
-    /// Breakdown with the resource-mix points `rm` given (pricing bounds them separately).
+    /// Breakdown with the resource-mix points `rm` given (pricing bounds them separately);
+    /// task-coverage points are added to them here.
     pub(crate) fn breakdown(&self, h: usize, u: usize, rm: i64) -> Breakdown {
         let p = self.policy;
         let hh = self.hh(h);
@@ -230,13 +240,18 @@ impl<'a> ScoreView<'a> {
         } else {
             0
         };
+        // Task coverage is part of the resource mix: both reward what a scope lacks.
+        let cover = self
+            .cover
+            .as_ref()
+            .map_or(0, |c| c.points(h, self.own[h], u));
         Breakdown {
             size_fit,
             waiting: self.waiting[h],
             urgency: p.urgency_points * hh.urgency,
             tenure_stability: tenure,
             preference,
-            resource_mix: rm,
+            resource_mix: rm + cover,
         }
     }
 
@@ -254,7 +269,8 @@ impl<'a> ScoreView<'a> {
 
     /// Rules 2–5 for a vacant unit with the attributes of `key`, and the score without the
     /// waiting points and the building-dependent parts (resource mix, same building); `None`
-    /// if not eligible. Equals `breakdown(h, u, 0)` minus those for every unit of the group.
+    /// if not eligible. Equals `breakdown(h, u, 0)` minus those for every unit of the group
+    /// (and minus task-coverage points: households that score any are priced unit by unit).
     pub(crate) fn group_base(&self, h: usize, key: &GroupKey) -> Option<i64> {
         let &(rooms, accessible, care, district, school) = key;
         let hh = self.hh(h);
@@ -280,6 +296,13 @@ impl<'a> ScoreView<'a> {
             0
         };
         Some(size_fit + p.urgency_points * hh.urgency + school_bonus + preference)
+    }
+
+    /// Whether household `h` scores task-coverage points (which depend on the unit's scope,
+    /// not only its building): pricing then scores its units one by one.
+    #[inline]
+    pub(crate) fn covers(&self, h: usize) -> bool {
+        self.cover.as_ref().is_some_and(|c| c.scores(h))
     }
 
     /// Do skills fit the bit sets (at most 64 skill names)?
@@ -331,6 +354,7 @@ impl<'a> ScoreView<'a> {
             && (!hh.needs_accessible || unit.accessible)
             && hh.care_need == (unit.kind == Kind::Care)
             && (self.own[h].is_none() || hh.transfer_requested)
+            && !hh.declined(&unit.id)
     }
 
     /// Rules 1–5, the ones that do not need a score.
@@ -392,6 +416,9 @@ impl<'a> ScoreView<'a> {
                     own: own_total,
                 });
             }
+        }
+        if self.hh(h).declined(&self.unit(u).id) {
+            return Err(Ineligible::Declined);
         }
         Ok(b)
     }

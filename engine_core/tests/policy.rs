@@ -370,6 +370,89 @@ fn a_unit_held_by_an_offer_stays_with_its_applicant_without_the_stay_bonus() {
 }
 
 #[test]
+fn rule_8_keeps_a_declined_unit_from_its_household_until_the_hold_lapses() {
+    // H2 outscores H1 for U1 (urgency), but declined it lately; a sitting tenant's own unit
+    // stays eligible whatever it lists (rule 6).
+    let units = [unit("U1", "B1", 1), unit("U2", "B2", 1)];
+    let mut h1 = household("H1", 1, 0);
+    h1["applied_on"] = json!("2021-01-01");
+    let mut h2 = household("H2", 1, 0);
+    h2["applied_on"] = json!("2021-01-01");
+    h2["urgency"] = json!(3);
+    h2["declined_units"] = json!(["U1", "U9"]);
+    let mut e = v1_engine();
+    e.load_json(&instance(&units[..1], &[h1.clone(), h2.clone()], json!([])))
+        .unwrap();
+    let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
+    assert_eq!(r["assignments"][0]["household"], "H1");
+    assert!(reason(&e, "H2", "U1").starts_with("rule 8:"));
+    // The hold lapses (the household is sent again without it): U1 goes to H2.
+    h2["declined_units"] = json!([]);
+    e.upsert_household_json(&h2.to_string()).unwrap();
+    e.rematch(0).unwrap();
+    let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
+    assert_eq!(r["assignments"][0]["household"], "H2");
+    let mut h3 = household("H3", 1, 0);
+    e.upsert_unit_json(&units[1].to_string()).unwrap();
+    h3["current_unit"] = json!("U2");
+    h3["declined_units"] = json!(["U2"]);
+    e.upsert_household_json(&h3.to_string()).unwrap();
+    let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
+    assert!(r["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["household"] == "H3" && a["unit"] == "U2"));
+}
+
+#[test]
+fn task_coverage_points_by_stairwell_and_floor() {
+    // Stairwell B1-A has a gardener (T1); B1-B's tenant (T2) cleans. Both units' floors are
+    // floor 1 of B1 (T1, T2) or floor 2 (nobody).
+    let mut units = vec![unit("A1", "B1", 1), unit("A2", "B1", 1)];
+    units.push(with(unit("B1", "B1", 1), "stairwell", json!("B1-B")));
+    units.push(with(
+        with(unit("B2", "B1", 1), "stairwell", json!("B1-B")),
+        "floor",
+        json!(2),
+    ));
+    let mut t1 = with(household("T1", 1, 0), "current_unit", json!("A1"));
+    t1["skills"] = json!(["gardening"]);
+    let mut t2 = with(household("T2", 1, 0), "current_unit", json!("B1"));
+    t2["skills"] = json!(["cleaning"]);
+    let mut h = household("H1", 1, 0);
+    h["skills"] = json!(["gardening", "cleaning", "music"]);
+    let rules =
+        |scope: &str| json!([{"tasks": ["gardening", "cleaning"], "scope": scope, "points": 50}]);
+    let mut policy: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    for (scope, a2, b2) in [("stairwell", 50, 50), ("floor", 0, 100), ("building", 0, 0)] {
+        policy["coverage"] = rules(scope);
+        let mut e = Engine::new(io::policy(&policy.to_string()).unwrap());
+        e.load_json(&instance(
+            &units,
+            &[t1.clone(), t2.clone(), h.clone()],
+            json!([]),
+        ))
+        .unwrap();
+        // The resource mix (25 per skill no other tenant of the building has: music) plus
+        // 50 per listed task no other resident of the unit's scope has.
+        assert_eq!(bd(&e, "H1", "A2").resource_mix, 25 + a2, "{scope}");
+        assert_eq!(bd(&e, "H1", "B2").resource_mix, 25 + b2, "{scope}");
+        // A tenant's own tasks do not count against it: the only gardener anywhere.
+        assert_eq!(bd(&e, "T1", "A1").resource_mix, 25 + 50, "{scope}");
+    }
+    policy["coverage"] = json!([{"tasks": [], "scope": "floor", "points": 1}]);
+    assert_eq!(
+        io::policy(&policy.to_string()).unwrap_err(),
+        "policy.coverage[0].tasks: expected 1 to 64 task names, none empty"
+    );
+    policy["coverage"] = json!([{"tasks": ["a"], "scope": "block", "points": 1}]);
+    assert!(io::policy(&policy.to_string())
+        .unwrap_err()
+        .starts_with("policy.coverage[0].scope: expected"));
+}
+
+#[test]
 fn result_file_bytes() {
     let mut u1 = unit("U1", "B1", 1);
     u1["school_district"] = json!("Lademoen");

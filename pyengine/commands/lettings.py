@@ -91,6 +91,9 @@ class OfferDeclined(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     reason: str = ""
     code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's offer_decline_reasons; `reason`: the note
+    # The day of the decline: the engine's date when not given (stored so), never after it.
+    # The policy's decline_holdoff_days run from it. Declines stored before it carry none.
+    on: dt.date | msgspec.UnsetType = msgspec.UNSET
 
 
 class OfferExpired(Payload, tag=True, kw_only=True, frozen=True):

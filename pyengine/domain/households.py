@@ -70,6 +70,8 @@ class Household(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.offers.pop(self.payload.unit, None)
+            if isinstance(self.payload.on, dt.date):  # declines stored before it carry no day
+                aggregate.declined[self.payload.unit] = self.payload.on
 
     class OfferExpired(Event):
         TOPIC = "pyengine/OfferExpired"
@@ -154,6 +156,7 @@ class Household(Aggregate):
         self.spec = payload
         self.withdrawn = False
         self.offers: dict[str, c.OfferMade] = {}
+        self.declined: dict[str, dt.date] = {}  # unit id -> the day of the household's last decline of it
         self.lease: Lease | None = None
         self.aftercare: Aftercare | None = None  # the follow-up owed after the household bought its flat
 
@@ -207,6 +210,12 @@ class Household(Aggregate):
     def decline_offer(self, payload: c.OfferDeclined) -> None:
         self.check_offer_of(payload.unit)
         self.trigger_event(self.OfferDeclined, payload=payload)
+
+    def declined_units(self, today: dt.date, holdoff_days: int) -> list[str]:
+        """Units whose offer it declined less than `holdoff_days` before `today` (sorted)."""
+        if not holdoff_days:
+            return []
+        return sorted(u for u, on in self.declined.items() if (today - on).days < holdoff_days)
 
     def expire_offer(self, payload: c.OfferExpired) -> None:
         self.check_offer_of(payload.unit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 from eventsourcing.domain import Aggregate
 
 from .. import commands as c
@@ -94,6 +95,11 @@ def offer_accepted(pf: Projection, cmd: c.OfferAccepted) -> list[Aggregate]:
 def offer_declined(pf: Projection, cmd: c.OfferDeclined) -> list[Aggregate]:
     h = find_household(pf, cmd.household, "household")
     reason_code(pf, cmd)
+    if isinstance(cmd.on, dt.date):
+        not_after(pf, cmd.on, "on")
+    else:  # stored with its day, from which the policy's holdoff runs
+        assert pf.date is not None
+        cmd = msgspec.structs.replace(cmd, on=pf.date)
     h.decline_offer(cmd)
     return [h]
 
