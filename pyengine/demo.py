@@ -9,8 +9,9 @@ from pathlib import Path
 from adapters.store import store_path
 
 from . import commands as c
+from . import coverage
 from .errors import InputError
-from .policy import load_policy
+from .policy import Coverage, load_policy
 from .scenarios import pilot2
 from .service import AllocationService
 
@@ -24,7 +25,8 @@ def run_demo(store: str | None, policy_path: str | None) -> int:
         # The default file is the demo's own: start it afresh each time.
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
-    svc = AllocationService(url, load_policy(policy_path))
+    # The foundation's own policy (v1 with its task-coverage rules) unless --policy says otherwise.
+    svc = AllocationService(url, load_policy(policy_path) if policy_path else pilot2.policy())
     try:
         if svc.portfolio.position:
             raise InputError("--store", f"{url} already holds events; the demo needs an empty store")
@@ -101,26 +103,22 @@ def print_allocation(svc: AllocationService, run: c.MatchRun) -> None:
     )
 
 
-# The shared tasks pilot 2 wanted covered in every stairwell and on every floor (report 000,
-# «Rekruttering»): residents were placed to mix resources vertically and horizontally.
-TASKS = ("maintenance", "gardening", "cleaning", "administration", "social_activities", "childcare")
-
-
-def task_cover(svc: AllocationService, run: c.MatchRun) -> dict[str, tuple[int, list[str]]]:
-    """Per stairwell: its residents in the decision, and the shared tasks none of them has."""
-    pf = svc.portfolio
-    skills: dict[str, set[str]] = {}
-    residents: dict[str, int] = {}
-    for a in run.assignments:
-        stair = pf.units[a.unit].spec.stairwell
-        skills.setdefault(stair, set()).update(pf.households[a.household].spec.skills)
-        residents[stair] = residents.get(stair, 0) + 1
-    return {st: (residents[st], [t for t in TASKS if t not in skills[st]]) for st in sorted(skills)}
-
-
 def print_task_cover(svc: AllocationService, run: c.MatchRun) -> None:
-    cover = task_cover(svc, run)
-    print(f"\nShared tasks ({', '.join(TASKS)}) covered per stairwell by its residents' skills:")
-    for stair, (n, missing) in cover.items():
+    """Per stairwell, the shared tasks its residents in the decision cover (with the policy's
+    coverage rules, if any, and a line per floor)."""
+    pf = svc.portfolio
+    rules = pf.policy.coverage
+    stairs = Coverage(tasks=list(pilot2.TASKS), scope="stairwell", points=0)
+    floors = Coverage(tasks=list(pilot2.TASKS), scope="floor", points=0)
+    rep = coverage.report_of(pf, [stairs, floors])
+    how = "; ".join(f"+{r.points} per task a {r.scope} lacks" for r in rules) or "no coverage rule in the policy"
+    print(f"\nShared tasks ({', '.join(pilot2.TASKS)}) covered per stairwell by its residents' skills ({how}):")
+    for s in rep.scopes:
+        missing = [t for t, v in s.tasks.items() if v == "missing"]
         what = "all covered" if not missing else f"missing {', '.join(missing)}"
-        print(f"  {stair:<10} {n:>2} households, {len(TASKS) - len(missing)} of {len(TASKS)} tasks: {what}")
+        if s.rule == 0:
+            n = len(s.tasks)
+            print(f"  {s.scope:<10} {s.placed:>2} households, {n - len(missing)} of {n} tasks: {what}")
+    on_floors = [s for s in rep.scopes if s.rule == 1]
+    full = sum(all(v != "missing" for v in s.tasks.values()) for s in on_floors)
+    print(f"  floors with every task covered: {full} of {len(on_floors)} (pyengine report coverage shows each)")

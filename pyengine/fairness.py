@@ -72,7 +72,7 @@ from .event_log import EventLog, Row
 from .fold import fold
 from .policy import Policy
 from .portfolio import Portfolio
-from .report_files import write_chart_page
+from .report_files import text_table, write_chart_page
 from .worklist import parse_as_of
 
 GROUPS: tuple[tuple[str, str], ...] = (
@@ -363,15 +363,7 @@ def format_tables(rep: FairnessReport) -> str:
     out = [f"fairness of allocation, {rep.window_from} to {rep.window_to} (waits in days; groups as at each event)"]
     for _, title, rows in _periods(rep):
         cells = [[_cell(k, getattr(r, k)) for k, _ in COLUMNS] for r in rows]
-        widths = [max(len(h), *(len(row[i]) for row in cells)) for i, (_, h) in enumerate(COLUMNS)]
-
-        def line(values: Sequence[str], widths: list[int] = widths) -> str:
-            return "  ".join(
-                v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
-            )
-
-        head = line([h for _, h in COLUMNS])
-        out += ["", f"== {title}", head, "-" * len(head), *(line(row) for row in cells)]
+        out += ["", f"== {title}", *text_table([[h for _, h in COLUMNS], *cells])]
     out += ["", "groups:", *(f"  {d.key}: {d.definition}" for d in rep.groups)]
     out += ["measures:", *(f"  {d.key}: {d.definition}" for d in rep.measures)]
     return "\n".join(out)

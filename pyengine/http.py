@@ -34,6 +34,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter, RawBody
 from litestar.response import Redirect
 
 from . import commands as c
+from .coverage import CoverageReport
 from .errors import ConcurrencyConflict, InputError
 from .events_json import RENAMED, check_event_type, event_record
 from .fairness import FairnessReport
@@ -310,6 +311,26 @@ def report_reasons(
         raise _error(InputError(e.field.removeprefix("--"), e.reason)) from None
 
 
+@get("/reports/coverage", guards=[allow(*READERS)], sync_to_thread=True)
+def report_coverage(
+    request: Request[Any, Any, Any],
+    tasks: Annotated[str | None, QueryParameter(description="task names, comma-separated")] = None,
+    scope_: Annotated[
+        str | None, QueryParameter(name="scope", description="building, stairwell or floor (with tasks)")
+    ] = None,
+) -> CoverageReport:
+    """Which shared tasks the residents of each scope cover now, which the last decision
+    brings and which are missing, for the policy's coverage rules (or `tasks` and `scope`),
+    as `pyengine report coverage --json` gives it."""
+    from .coverage import report_of, rules_for
+
+    try:
+        with _store(request).use() as svc:
+            return report_of(svc.portfolio, rules_for(svc.portfolio, tasks, scope_))
+    except InputError as e:
+        raise _error(InputError(e.field.removeprefix("--"), e.reason)) from None
+
+
 @get("/login", sync_to_thread=False)
 def login(request: Request[Any, Any, Any], token: FromQuery[str]) -> Redirect:
     """For a browser: a valid token becomes an HttpOnly cookie, then the overview page."""
@@ -391,6 +412,7 @@ def create_app(store_url: str, tokens: dict[str, str]) -> Litestar:
             report_worklist,
             report_fairness,
             report_reasons,
+            report_coverage,
         ],
         on_shutdown=[close],
     )

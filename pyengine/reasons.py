@@ -27,7 +27,6 @@ import datetime as dt
 import html
 import json
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from .errors import InputError
 from .event_log import EventLog
 from .handlers.days import LEASE_END_REASONS, LEASE_EXPIRED
 from .policy import REASON_LISTS, UNSPECIFIED, Policy
-from .report_files import write_chart_page
+from .report_files import text_table, write_chart_page
 
 KINDS: tuple[tuple[str, str], ...] = (
     ("OfferDeclined", "offers declined"),
@@ -233,15 +232,7 @@ def format_tables(rep: ReasonsReport) -> str:
         if not kind.shown:
             out.append("none recorded")
             continue
-        cells = table(rep, kind)
-        widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-
-        def line(values: Sequence[str], widths: list[int] = widths) -> str:
-            pairs = enumerate(zip(values, widths, strict=True))
-            return "  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in pairs)
-
-        head = line(cells[0])
-        out += [head, "-" * len(head), *(line(row) for row in cells[1:])]
+        out += text_table(table(rep, kind))
     out += ["", "notes:", *(f"  {n.code}: {n.definition}" for n in rep.notes)]
     return "\n".join(out)
 

@@ -5,15 +5,24 @@ instances, and the rule's validation."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pyengine import commands as c
+from pyengine import coverage
 from pyengine.errors import InputError
 from pyengine.matching import solve_instance
-from pyengine.policy import Coverage, Policy, parse_policy
+from pyengine.policy import Coverage, Policy, load_policy, parse_policy
+from pyengine.scenarios import pilot2
 from pyengine.schema import Household, Instance, Unit
+from pyengine.service import AllocationService
 
 from .helpers import POLICY, matcher
 from .reference import breakdown, eligible_scores, lsa_optimum, mip_optimum
@@ -136,3 +145,91 @@ def test_a_bad_rule_is_refused_naming_its_field(rule: dict[str, object], field: 
     with pytest.raises(InputError) as e:
         parse_policy(data)
     assert e.value.field == field and reason in e.value.reason
+
+
+# --- the pilot-2 group building and `pyengine report coverage` -----------------------------------
+def pilot_store(url: str) -> None:
+    svc = AllocationService(url, pilot2.policy())
+    for cmd in pilot2.commands():
+        svc.submit(cmd)
+    svc.close()
+
+
+def test_the_pilot_policy_covers_more_tasks_than_v1_and_the_report_counts_them(tmp_path: Path) -> None:
+    """The report's states equal a direct count over the decision; the coverage rules leave
+    fewer (stairwell, task) pairs uncovered than v1 on the same applications."""
+    missing = {}
+    for name, policy in (("v1", load_policy()), ("pilot2", pilot2.policy())):
+        svc = AllocationService("memory:", policy)
+        for cmd in pilot2.commands():
+            svc.submit(cmd)
+        pf = svc.portfolio
+        rules = [Coverage(tasks=list(pilot2.TASKS), scope="stairwell", points=0)]
+        rep = coverage.report_of(pf, rules)
+        placed: dict[str, set[str]] = {}
+        sitting: dict[str, set[str]] = {}
+        for a in pf.decision().assignments:
+            placed.setdefault(pf.units[a.unit].spec.stairwell, set()).update(pf.households[a.household].spec.skills)
+        for uid, hid in pf.occupant.items():
+            sitting.setdefault(pf.units[uid].spec.stairwell, set()).update(pf.households[hid].spec.skills)
+        assert [s.scope for s in rep.scopes] == ["A1", "A2", "A3", "B1", "B2", "B3"]
+        for s in rep.scopes:
+            for t, state in s.tasks.items():
+                want = "now" if t in sitting.get(s.scope, set()) else "decision" if t in placed[s.scope] else "missing"
+                assert state == want, (name, s.scope, t)
+            assert s.units == 7 and s.placed == 7
+        missing[name] = sum(v == "missing" for s in rep.scopes for v in s.tasks.values())
+        svc.close()
+    assert missing["pilot2"] < missing["v1"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pyengine.cli", "report", "coverage", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_cli_tables_json_and_files(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    pilot_store(url)
+    p = cli("--store", url)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("shared tasks covered, as of 2021-05-01 (run ")
+    assert any(line.startswith("== per stairwell: ") for line in lines)
+    assert any(line.startswith("== per floor: ") for line in lines)
+    out = tmp_path / "rep"
+    p = cli("--store", url, "--tasks", "gardening,music", "--scope", "building", "--json", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert [r["tasks"] for r in doc["rules"]] == [["gardening", "music"]]
+    assert [s["scope"] for s in doc["scopes"]] == ["Blokk-A", "Blokk-B"]
+    assert all(set(s["tasks"].values()) <= {"now", "decision", "missing"} for s in doc["scopes"])
+    assert (out / "coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<h2>Per building</h2>" in (out / "coverage.html").read_text("utf-8")
+
+
+def test_cli_without_rules_or_tasks_names_the_option(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    svc = AllocationService(url)
+    svc.submit(c.DayClosed(date=AS_OF))
+    svc.close()
+    p = cli("--store", url)
+    assert p.returncode != 0 and "--tasks: policy v1 has no coverage rules" in p.stderr
+    p = cli("--store", url, "--scope", "floor")
+    assert p.returncode != 0 and "--tasks: required with --scope" in p.stderr
+
+
+def test_the_http_route_answers_as_the_cli_does(tmp_path: Path) -> None:
+    from litestar.testing import TestClient
+
+    from pyengine.http import create_app, hash_token
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    pilot_store(url)
+    with TestClient(create_app(url, {hash_token("c"): "clerk"})) as cl:
+        got = cl.get("/reports/coverage", headers={"Authorization": "Bearer c"})
+        assert got.status_code == 200, got.text
+        assert got.json() == json.loads(coverage.as_json(coverage.report(url)))
+        bad = cl.get("/reports/coverage", params={"scope": "floor"}, headers={"Authorization": "Bearer c"})
+        assert bad.status_code == 400 and bad.json()["extra"]["field"] == "tasks"

@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], set[str]] = {
     ("GET", "/reports/worklist"): {"clerk", "auditor", "analyst"},
     ("GET", "/reports/fairness"): {"analyst", "auditor"},
     ("GET", "/reports/reasons"): {"analyst", "auditor"},
+    ("GET", "/reports/coverage?tasks=gardening"): {"clerk", "auditor", "analyst"},
     ("GET", "/"): {"clerk", "auditor", "analyst"},
 }
 

@@ -61,15 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser(
         "demo", help="build the pilot-2 scenario in a store and match it",
         description="Submit the pilot-2 scenario (Svartlamon model, Trondheim 2021) to a store as domain "
-        "commands, re-matching after each, and print the final allocation with each proposal's score breakdown "
-        "and the mix caps. Writes the events and MatchRuns to the store.",
+        "commands, re-matching after each, and print the final allocation with each proposal's score breakdown, "
+        "the mix caps and the shared tasks each stairwell covers. Writes the events and MatchRuns to the store.",
     )  # fmt: skip
     d.add_argument(
         "--store", default=None, metavar="URL",
         help=f"{STORE_NEW}; it must hold no events (default: sqlite:///pyengine-demo.db, deleted and rebuilt "
         "on every run)",
     )  # fmt: skip
-    d.add_argument("--policy", default=None, metavar="FILE", help=f"{POLICY_FILE} (default: the packaged v1)")
+    d.add_argument(
+        "--policy", default=None, metavar="FILE",
+        help=f"{POLICY_FILE} (default: the foundation's, the packaged v1 with task-coverage rules: +100 points "
+        "per shared task a stairwell lacks, +50 per task a floor lacks)",
+    )  # fmt: skip
     d.set_defaults(func=cmd_demo)
 
     m = sub.add_parser(

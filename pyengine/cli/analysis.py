@@ -109,6 +109,21 @@ def cmd_report_reasons(args: argparse.Namespace) -> int:
     return _chart_report(args, reasons)
 
 
+def cmd_report_coverage(args: argparse.Namespace) -> int:
+    from .. import coverage
+
+    require_store(args.store)
+    if args.out:
+        check_output_folder(args.out, "--out", coverage.FILES)
+    rep = coverage.report(args.store, args.tasks, args.scope)
+    print(coverage.as_json(rep) if args.json else coverage.format_tables(rep))
+    if args.out:
+        files = coverage.write(rep, Path(args.out))
+        if not args.json:  # stdout stays one JSON document
+            print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def _chart_report(args: argparse.Namespace, kind: Any) -> int:
     """A report over a window of the log: tables or JSON on stdout, and with --out its chart
     and HTML page (`kind`: the report's module, fairness or reasons)."""

@@ -1,11 +1,17 @@
-"""The `pyengine report ...` parsers: sales, worklist, fairness and reasons (the commands
-themselves are in `analysis`)."""
+"""The `pyengine report ...` parsers: sales, worklist, fairness, reasons and coverage (the
+commands themselves are in `analysis`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .analysis import cmd_report_fairness, cmd_report_reasons, cmd_report_sales, cmd_report_worklist
+from .analysis import (
+    cmd_report_coverage,
+    cmd_report_fairness,
+    cmd_report_reasons,
+    cmd_report_sales,
+    cmd_report_worklist,
+)
 from .options import STORE_READ, window
 
 
@@ -86,3 +92,26 @@ def add_report_parsers(sub: Any) -> None:
         "with the chart embedded) to this folder, made if missing (default: no files)",
     )  # fmt: skip
     rr.set_defaults(func=cmd_report_reasons)
+    rc = rsub.add_parser(
+        "coverage", help="which shared tasks the residents of each stairwell, floor or building cover",
+        description="Read the store and show, per scope of each task-coverage rule of the policy in force (or of "
+        "--tasks and --scope), which shared tasks a sitting tenant covers now (x), which only a household the last "
+        "decision places there brings (+), and which are missing (-). Prints a table per rule, or JSON; --out also "
+        "writes a chart and an HTML page. Writes nothing to the store.",
+    )  # fmt: skip
+    rc.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
+    rc.add_argument(
+        "--tasks", default=None, metavar="T1,T2",
+        help="tasks (skill names) to look for, comma-separated (default: the policy's coverage rules)",
+    )  # fmt: skip
+    rc.add_argument(
+        "--scope", default=None, choices=("building", "stairwell", "floor"),
+        help="with --tasks: where to look (default: stairwell)",
+    )  # fmt: skip
+    rc.add_argument("--json", action="store_true", help="print one JSON object instead: the rules and each scope")
+    rc.add_argument(
+        "--out", default=None, metavar="DIR",
+        help="also write coverage.png (a grid of scopes by tasks per rule) and coverage.html (the tables with the "
+        "chart embedded) to this folder, made if missing (default: no files)",
+    )  # fmt: skip
+    rc.set_defaults(func=cmd_report_coverage)

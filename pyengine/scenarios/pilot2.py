@@ -21,7 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import msgspec
+
 from ..commands import ApplicationSubmitted, Command, DayClosed, UnitRegistered, UnitsMerged
+from ..policy import Coverage, Policy, load_policy
 
 SEED = 2021
 AS_OF = dt.date(2021, 5, 1)  # applications closed in April 2021
@@ -30,6 +33,14 @@ SKILLS = (
     "cooking", "childcare", "pet_care", "art_courses", "music", "crafts", "cleaning",
     "painting", "carpentry", "gardening", "maintenance", "administration", "social_activities",
 )  # fmt: skip
+# The shared tasks pilot 2 wanted covered in every stairwell and on every floor (report 000,
+# «Rekruttering»): residents were placed to mix resources vertically and horizontally.
+TASKS = ("maintenance", "gardening", "cleaning", "administration", "social_activities", "childcare")
+# Points per shared task a household brings to a stairwell / a floor whose residents lack it:
+# enough to outweigh a year and more of waiting (2 points a month) or a size-fit step (40),
+# less than one urgency level (150) for the floor alone.
+STAIRWELL_TASK_POINTS = 100
+FLOOR_TASK_POINTS = 50
 OTHER_DISTRICTS = ("Midtbyen", "Møllenberg", "Rosenborg", "Saupstad", "Lerkendal")
 TWO_ROOM_RENT = 6800
 FAMILY_RENT = 9700
@@ -135,6 +146,19 @@ def households(
     return tenants, apps
 
 
+def policy() -> Policy:
+    """The foundation's policy for the pilot: the default v1 with its task-coverage rules, one
+    per stairwell (vertically) and one per floor (horizontally)."""
+    return msgspec.structs.replace(
+        load_policy(),
+        name="pilot2",
+        coverage=[
+            Coverage(tasks=list(TASKS), scope="stairwell", points=STAIRWELL_TASK_POINTS),
+            Coverage(tasks=list(TASKS), scope="floor", points=FLOOR_TASK_POINTS),
+        ],
+    )
+
+
 def commands(seed: int = SEED) -> list[Command]:
     """The whole scenario, in the order an office would record it."""
     rng = random.Random(seed)
@@ -154,8 +178,6 @@ def commands(seed: int = SEED) -> list[Command]:
 def write_files(out_dir: str) -> None:
     """Write the scenario as commands (JSON lines) and its portfolio as an instance file."""
     from pathlib import Path
-
-    import msgspec
 
     from ..service import AllocationService
 
