@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta
 
 from .errors import InputError, from_validation
-from .schema import Cap, Share, Strict, check_cap, checked_json
+from .schema import Cap, Id, Share, Strict, Tag, check_cap, checked_json
 
 # The ranges the Rust core accepts for every scoring parameter (0 to 10^9), and spans that keep
 # every date the engine computes (a lease end, a valuation's expiry) within the date span.
@@ -51,6 +51,17 @@ class Coverage(Strict, frozen=True):
     tasks: Annotated[list[Task], Meta(min_length=1, max_length=64)]
     scope: Literal["building", "stairwell", "floor"]  # floor: one floor of a building
     points: Points
+    buildings: list[Id] = []  # where the rule applies (a building's participation model); empty: everywhere
+
+
+class MixBonus(Strict, frozen=True):
+    """Points for a household with `flag` (a built-in flag or a tag) in a unit of `buildings`
+    (everywhere if empty), added to the pair's resource mix: a building whose participation
+    model asks for more of some residents (pilot 1: «øke andelen av yngre beboere», report 000)."""
+
+    flag: Tag
+    points: Points
+    buildings: list[Id] = []
 
 
 class MatchParams(Strict, frozen=True):
@@ -73,6 +84,7 @@ class MatchParams(Strict, frozen=True):
     skill_bonus: NonNeg = 25
     skill_bonus_max: NonNeg = 75
     coverage: list[Coverage] = []
+    mix_bonuses: list[MixBonus] = []
 
 
 class Policy(MatchParams, frozen=True):
@@ -154,8 +166,9 @@ class Policy(MatchParams, frozen=True):
 
     def match_params_json(self) -> bytes:
         params = msgspec.to_builtins(self.match_params())
-        if not self.coverage:  # the contract as it was before coverage rules
-            del params["coverage"]
+        for name in ("coverage", "mix_bonuses"):  # the contract as it was before the mix rules
+            if not params[name]:
+                del params[name]
         return msgspec.json.encode(params)
 
 

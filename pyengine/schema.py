@@ -103,6 +103,9 @@ class Cap(Strict, frozen=True):
     scope: Literal["building", "stairwell"]
     max_share: Share | None = None
     max_count: Annotated[int, Meta(ge=0, le=MAX_NOK)] | None = None
+    # The buildings whose scopes it caps (a building's own participation model); left out:
+    # every building, as in every cap written before it.
+    buildings: list[Id] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Instance(Strict, frozen=True):

@@ -48,7 +48,12 @@ def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int
         if o.id != h.id and home(o) is not None and units[home(o)].building == u.building:  # type: ignore[index]
             present.update(o.skills)
     mix = min(p.skill_bonus_max, p.skill_bonus * len(set(h.skills) - present))
+    for bonus in p.mix_bonuses:  # points for a flagged household in the rule's buildings
+        if bonus.flag in flags_of(h) and (not bonus.buildings or u.building in bonus.buildings):
+            mix += bonus.points
     for rule in p.coverage:  # task coverage: points for each listed task no other resident of the scope has
+        if rule.buildings and u.building not in rule.buildings:
+            continue
 
         def scope(x: Unit, rule: Coverage = rule) -> tuple[str, int]:
             keys = {"building": (x.building, 0), "stairwell": (x.stairwell, 0), "floor": (x.building, x.floor)}
@@ -56,7 +61,10 @@ def breakdown(inst: Instance, h: Household, u: Unit, p: Policy) -> dict[str, int
 
         others: set[str] = set()
         for o in inst.households:
-            if o.id != h.id and home(o) is not None and scope(units[home(o)]) == scope(u):  # type: ignore[index]
+            if o.id == h.id or home(o) is None:
+                continue
+            there = units[home(o)]  # type: ignore[index]
+            if (not rule.buildings or there.building in rule.buildings) and scope(there) == scope(u):
                 others.update(o.skills)
         mix += rule.points * len((set(h.skills) & set(rule.tasks)) - others)
     return {
@@ -103,6 +111,8 @@ def scope_caps(inst: Instance, p: Policy) -> list[tuple[int, str, str, int, list
     for r, cap in enumerate(caps):
         scopes: dict[str, list[str]] = {}
         for u in inst.units:
+            if isinstance(cap.buildings, list) and cap.buildings and u.building not in cap.buildings:
+                continue  # a cap limited to some buildings has no scope elsewhere
             scopes.setdefault(u.building if cap.scope == "building" else u.stairwell, []).append(u.id)
         for key, ids in sorted(scopes.items()):
             if cap.max_count is not None:

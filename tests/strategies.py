@@ -76,14 +76,16 @@ def households(draw: st.DrawFn, n: int, unit_ids: list[str]) -> list[Household]:
 TAGS = ["young", "student"]
 FLAGS = ["disadvantaged", "refugee", "care_need", *TAGS]  # what a cap may count
 
+# where a cap (or another mix rule) applies: every building, or some (a building's own model)
+BUILDINGS = st.sampled_from([msgspec.UNSET, msgspec.UNSET, ["B0"], ["B1", "B2"]])
 cap_st = st.one_of(
     st.builds(
         Cap, flag=st.sampled_from(FLAGS), scope=st.sampled_from(["building", "stairwell"]),
-        max_share=st.sampled_from([0.0, 0.2, 0.3, 0.5]),
+        max_share=st.sampled_from([0.0, 0.2, 0.3, 0.5]), buildings=BUILDINGS,
     ),
     st.builds(
         Cap, flag=st.sampled_from(FLAGS), scope=st.sampled_from(["building", "stairwell"]),
-        max_count=st.integers(0, 2),
+        max_count=st.integers(0, 2), buildings=BUILDINGS,
     ),
 )  # fmt: skip
 

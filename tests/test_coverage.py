@@ -1,7 +1,8 @@
-"""Task coverage (issue 19; report 000, «Rekruttering»): a policy's coverage rules give points for
-each listed task a household brings to a building, stairwell or floor whose other residents
-lack it. The core's scores, optima and re-matches against the plain reference on random
-instances, and the rule's validation."""
+"""The policy's mix rules scored per unit (issue 19; report 000): task coverage («Rekruttering»:
+points for each listed task a household brings to a building, stairwell or floor whose other
+residents lack it) and flag bonuses (pilot 1's «øke andelen av yngre beboere»), each possibly
+limited to some buildings, as caps may be. The core's scores, optima and re-matches against the
+plain reference on random instances, the rules' validation, the pilot-2 demo and the report."""
 
 from __future__ import annotations
 
@@ -19,37 +20,46 @@ from pyengine import commands as c
 from pyengine import coverage
 from pyengine.errors import InputError
 from pyengine.matching import solve_instance
-from pyengine.policy import Coverage, Policy, load_policy, parse_policy
+from pyengine.policy import Coverage, MixBonus, Policy, load_policy, parse_policy
 from pyengine.scenarios import pilot2
 from pyengine.schema import Household, Instance, Unit
 from pyengine.service import AllocationService
 
 from .helpers import POLICY, matcher
 from .reference import breakdown, eligible_scores, lsa_optimum, mip_optimum
-from .strategies import AS_OF, SKILLS, instances
+from .strategies import AS_OF, FLAGS, SKILLS, instances
 from .test_stream import check_stream
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-rules = st.lists(
+SOME = st.sampled_from([[], [], ["B0"], ["B1", "B2"]])
+coverage_rules = st.lists(
     st.builds(
         Coverage,
         tasks=st.lists(st.sampled_from(SKILLS), min_size=1, max_size=3, unique=True),
         scope=st.sampled_from(["building", "stairwell", "floor"]),
         points=st.sampled_from([0, 30, 200]),
+        buildings=SOME,
     ),
-    min_size=1,
     max_size=2,
 )
+bonus_rules = st.lists(
+    st.builds(MixBonus, flag=st.sampled_from(FLAGS), points=st.sampled_from([0, 40, 300]), buildings=SOME),
+    max_size=2,
+)
+rules = st.tuples(coverage_rules, bonus_rules).filter(lambda r: bool(r[0] or r[1]))
 
 
-def covering(cov: list[Coverage]) -> Policy:
-    return msgspec.structs.replace(POLICY, version=7, coverage=cov)
+Rules = tuple[list[Coverage], list[MixBonus]]
+
+
+def covering(rules: Rules) -> Policy:
+    return msgspec.structs.replace(POLICY, version=7, coverage=rules[0], mix_bonuses=rules[1])
 
 
 @SETTINGS
 @given(instances(max_units=8, max_households=8), rules)
-def test_scores_equal_the_reference(inst: Instance, cov: list[Coverage]) -> None:
+def test_scores_equal_the_reference(inst: Instance, cov: Rules) -> None:
     policy = covering(cov)
     m = matcher(inst, policy)
     hi, ui, sc = m.pairs()
@@ -65,7 +75,7 @@ def test_scores_equal_the_reference(inst: Instance, cov: list[Coverage]) -> None
 
 @SETTINGS
 @given(instances(max_units=10, max_households=10), rules)
-def test_uncapped_optimum_equals_scipy(inst: Instance, cov: list[Coverage]) -> None:
+def test_uncapped_optimum_equals_scipy(inst: Instance, cov: Rules) -> None:
     policy = covering(cov)
     res = solve_instance(inst, policy)
     assert res.optimal and res.objective == res.bound == lsa_optimum(inst, policy)
@@ -73,7 +83,7 @@ def test_uncapped_optimum_equals_scipy(inst: Instance, cov: list[Coverage]) -> N
 
 @SETTINGS
 @given(instances(max_units=8, max_households=8, caps=True), rules)
-def test_capped_optimum_equals_highs(inst: Instance, cov: list[Coverage]) -> None:
+def test_capped_optimum_equals_highs(inst: Instance, cov: Rules) -> None:
     policy = covering(cov)
     res = solve_instance(inst, policy)
     assert res.optimal and res.objective == res.bound == mip_optimum(inst, policy)
@@ -81,13 +91,13 @@ def test_capped_optimum_equals_highs(inst: Instance, cov: list[Coverage]) -> Non
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_units=9, max_households=9), st.integers(0, 10_000), rules)
-def test_streams_equal_scratch_and_the_optimum(inst: Instance, seed: int, cov: list[Coverage]) -> None:
+def test_streams_equal_scratch_and_the_optimum(inst: Instance, seed: int, cov: Rules) -> None:
     check_stream(inst, 10, seed, exact=True, policy=covering(cov))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(max_units=8, max_households=8, caps=True), st.integers(0, 10_000), rules)
-def test_capped_streams_equal_scratch_and_the_optimum(inst: Instance, seed: int, cov: list[Coverage]) -> None:
+def test_capped_streams_equal_scratch_and_the_optimum(inst: Instance, seed: int, cov: Rules) -> None:
     check_stream(inst, 8, seed, exact=True, policy=covering(cov))
 
 
@@ -119,12 +129,12 @@ def test_a_stairwell_without_a_gardener_gets_one() -> None:
             person("H2", ["cleaning"]),
         ],
     )
-    policy = covering([Coverage(tasks=["gardening", "cleaning"], scope="stairwell", points=50)])
+    policy = covering(([Coverage(tasks=["gardening", "cleaning"], scope="stairwell", points=50)], []))
     res = solve_instance(inst, policy)
     got = {a.household: (a.unit, a.breakdown.resource_mix) for a in res.assignments}
     assert got["H1"] == ("B2", 50) and got["H2"] == ("A2", 50)
     # by floor, both stairwells' first floors are one floor of B1, where both tasks live
-    policy = covering([Coverage(tasks=["gardening", "cleaning"], scope="floor", points=50)])
+    policy = covering(([Coverage(tasks=["gardening", "cleaning"], scope="floor", points=50)], []))
     res = solve_instance(inst, policy)
     assert all(a.breakdown.resource_mix == 0 for a in res.assignments if a.household.startswith("H"))
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::caps::CappedProblem;
 use crate::lsa::Graph;
-use crate::model::{Cap, Household, Instance, Names, Policy, Unit};
+use crate::model::{in_buildings, Cap, Household, Instance, Names, Policy, Unit};
 use crate::pricing::{
     self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, CompactRows,
     GroupBound, GroupIndex, Groups, PricedGroup, UnitView,
@@ -292,13 +292,17 @@ fn cap_table<'a>(caps: &[Cap], p: &Slots, s: &ScoreView<'a>, o: &Order) -> CapTa
     let mut rows = Vec::new();
     let mut unit_cons = Vec::new();
     for (r, cap) in caps.iter().enumerate() {
+        // A cap limited to some buildings has no scope elsewhere.
+        let capped = |u: usize| in_buildings(&cap.buildings, &s.unit(u).building);
         let mut scopes: BTreeMap<&'a str, (usize, i64)> = BTreeMap::new();
-        for &u in &o.us {
+        for &u in o.us.iter().filter(|&&u| capped(u)) {
             scopes.entry(cap.scope.key(s.unit(u))).or_default().0 += 1;
         }
         for &h in &o.hs {
             if let (Some(u), true) = (s.own[h], s.hh(h).flag(&cap.flag)) {
-                scopes.entry(cap.scope.key(s.unit(u))).or_default().1 += 1;
+                if capped(u) {
+                    scopes.entry(cap.scope.key(s.unit(u))).or_default().1 += 1;
+                }
             }
         }
         let base = rows.len() as u32;
@@ -312,7 +316,7 @@ fn cap_table<'a>(caps: &[Cap], p: &Slots, s: &ScoreView<'a>, o: &Order) -> CapTa
             rows.push((r, key, cap.value(n_units).max(sitting), n_units));
         }
         let mut cons = vec![NONE; p.units.len()];
-        for &u in &o.us {
+        for &u in o.us.iter().filter(|&&u| capped(u)) {
             cons[u] = index[cap.scope.key(s.unit(u))];
         }
         unit_cons.push(cons);
@@ -844,7 +848,10 @@ impl Engine {
         for (r, cap) in self.caps.iter().enumerate() {
             for (k, &h) in o.hs.iter().enumerate() {
                 if let (Some(u), true) = (unit_of[k], s.hh(h).flag(&cap.flag)) {
-                    counts[table.unit_cons[r][u] as usize] += 1;
+                    let c = table.unit_cons[r][u];
+                    if c != NONE {
+                        counts[c as usize] += 1;
+                    }
                 }
             }
         }

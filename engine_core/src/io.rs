@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::date::parse_date;
 use crate::model::{
-    Cap, CoverScope, Coverage, Flag, Household, HouseholdCodes, Instance, Kind, Limit, Policy,
-    Scope, Unit, UnitCodes,
+    Cap, CoverScope, Coverage, Flag, Household, HouseholdCodes, Instance, Kind, Limit, MixBonus,
+    Policy, Scope, Unit, UnitCodes,
 };
 
 /// Largest magnitude accepted for counts and points, so that no score sum can overflow i64.
@@ -233,14 +233,23 @@ impl Policy {
             skill_bonus_max: p("skill_bonus_max")?,
             single_adult_rooms: p("single_adult_rooms")?,
             coverage: Vec::new(),
+            mix_bonuses: Vec::new(),
         };
-        // Optional: policies written before task coverage have none.
+        // Optional: policies written before the mix rules have none.
         let coverage = match o.opt("coverage") {
-            Some(v) => Coverage::list_from_value(v, "policy.coverage")?,
+            Some(v) => list_of(v, "policy.coverage", Coverage::from_value)?,
+            None => Vec::new(),
+        };
+        let mix_bonuses = match o.opt("mix_bonuses") {
+            Some(v) => list_of(v, "policy.mix_bonuses", MixBonus::from_value)?,
             None => Vec::new(),
         };
         o.finish()?;
-        let policy = Policy { coverage, ..policy };
+        let policy = Policy {
+            coverage,
+            mix_bonuses,
+            ..policy
+        };
         if policy.version < 1 {
             return Err("policy.version: must be at least 1".into());
         }
@@ -366,18 +375,58 @@ impl Household {
     }
 }
 
-impl Coverage {
-    pub fn list_from_value(v: &Value, path: &str) -> Result<Vec<Self>, String> {
-        let Value::Array(items) = v else {
-            return Err(format!("{path}: expected a list"));
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Coverage::from_value(v, &format!("{path}[{i}]")))
-            .collect()
-    }
+/// A list of records, each read by `read` with its path.
+fn list_of<T>(
+    v: &Value,
+    path: &str,
+    read: fn(&Value, &str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let Value::Array(items) = v else {
+        return Err(format!("{}: expected a list", display(path)));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, v)| read(v, &format!("{path}[{i}]")))
+        .collect()
+}
 
+/// Optional `buildings`: sorted, duplicates dropped (absent or empty: every building).
+fn buildings(o: &mut Obj<'_>) -> Result<Vec<String>, String> {
+    let mut out = match o.opt("buildings") {
+        Some(_) => o.string_list("buildings")?,
+        None => Vec::new(),
+    };
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+fn flag_of(name: String) -> Flag {
+    match name.as_str() {
+        "disadvantaged" => Flag::Disadvantaged,
+        "refugee" => Flag::Refugee,
+        "care_need" => Flag::CareNeed,
+        _ => Flag::Tag(name),
+    }
+}
+
+impl MixBonus {
+    pub fn from_value(v: &Value, path: &str) -> Result<Self, String> {
+        let mut o = Obj::new(v, path)?;
+        let flag = flag_of(o.nonempty("flag")?);
+        let points = o.int("points", 0, MAX_INT)?;
+        let buildings = buildings(&mut o)?;
+        o.finish()?;
+        Ok(MixBonus {
+            flag,
+            points,
+            buildings,
+        })
+    }
+}
+
+impl Coverage {
     pub fn from_value(v: &Value, path: &str) -> Result<Self, String> {
         let mut o = Obj::new(v, path)?;
         let scope_path = o.field_path("scope");
@@ -401,11 +450,13 @@ impl Coverage {
             ));
         }
         let points = o.int("points", 0, MAX_INT)?;
+        let buildings = buildings(&mut o)?;
         o.finish()?;
         Ok(Coverage {
             scope,
             tasks,
             points,
+            buildings,
         })
     }
 }
@@ -413,12 +464,7 @@ impl Coverage {
 impl Cap {
     pub fn from_value(v: &Value, path: &str) -> Result<Self, String> {
         let mut o = Obj::new(v, path)?;
-        let flag = match o.nonempty("flag")?.as_str() {
-            "disadvantaged" => Flag::Disadvantaged,
-            "refugee" => Flag::Refugee,
-            "care_need" => Flag::CareNeed,
-            tag => Flag::Tag(tag.to_string()),
-        };
+        let flag = flag_of(o.nonempty("flag")?);
         let scope_path = o.field_path("scope");
         let scope = match o.string("scope")?.as_str() {
             "building" => Scope::Building,
@@ -449,18 +495,17 @@ impl Cap {
                 ))
             }
         };
+        let buildings = buildings(&mut o)?;
         o.finish()?;
-        Ok(Cap { flag, scope, limit })
+        Ok(Cap {
+            flag,
+            scope,
+            limit,
+            buildings,
+        })
     }
 }
 
 pub fn caps_from_value(v: &Value, path: &str) -> Result<Vec<Cap>, String> {
-    let Value::Array(items) = v else {
-        return Err(format!("{}: expected a list", display(path)));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, c)| Cap::from_value(c, &format!("{path}[{i}]")))
-        .collect()
+    list_of(v, path, Cap::from_value)
 }

@@ -6,11 +6,11 @@
 
 pub mod caps;
 pub mod capsolve;
-pub mod coverage;
 pub mod date;
 pub mod engine;
 pub mod io;
 pub mod lsa;
+pub mod mix;
 pub mod model;
 pub mod pricing;
 #[cfg(feature = "python")]

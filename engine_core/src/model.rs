@@ -24,6 +24,27 @@ pub struct Policy {
     pub single_adult_rooms: i64,
     /// Task-coverage rules (points form), scored as part of the resource mix.
     pub coverage: Vec<Coverage>,
+    /// Points for flagged households in named buildings, scored as part of the resource mix.
+    pub mix_bonuses: Vec<MixBonus>,
+}
+
+/// Points for a household with `flag` in a unit of `buildings` (every building if empty):
+/// a building's participation model asking for more of some residents (pilot 1's young
+/// residents, report 000).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MixBonus {
+    pub flag: Flag,
+    pub points: i64,
+    /// Sorted; empty: every building.
+    pub buildings: Vec<String>,
+}
+
+/// Whether `building` is among `buildings` (sorted; empty: every building).
+pub fn in_buildings(buildings: &[String], building: &str) -> bool {
+    buildings.is_empty()
+        || buildings
+            .binary_search_by(|b| b.as_str().cmp(building))
+            .is_ok()
 }
 
 /// Where a task-coverage rule looks for residents with a task: the unit's building, its
@@ -36,12 +57,14 @@ pub enum CoverScope {
 }
 
 /// A task-coverage rule, points form: `points` for each listed task the household has that
-/// no other resident of the unit's scope has (at most 64 tasks).
+/// no other resident of the unit's scope has (at most 64 tasks), in units of `buildings`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coverage {
     pub scope: CoverScope,
     pub tasks: Vec<String>,
     pub points: i64,
+    /// Sorted; empty: every building.
+    pub buildings: Vec<String>,
 }
 
 impl Default for Policy {
@@ -64,6 +87,7 @@ impl Default for Policy {
             skill_bonus_max: 75,
             single_adult_rooms: 1,
             coverage: Vec::new(),
+            mix_bonuses: Vec::new(),
         }
     }
 }
@@ -304,6 +328,8 @@ pub struct Cap {
     pub flag: Flag,
     pub scope: Scope,
     pub limit: Limit,
+    /// The buildings whose scopes it caps (sorted; empty: every building).
+    pub buildings: Vec<String>,
 }
 
 impl Cap {

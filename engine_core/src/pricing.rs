@@ -294,8 +294,8 @@ pub fn group_bounds(s: &ScoreView, keys: &[GroupKey], h: usize) -> Vec<GroupBoun
     }
     let p = s.policy;
     let n_skills = s.skill_count(h) as i64;
-    let cover_max = s.cover.as_ref().map_or(0, |c| c.max_points(h));
-    let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0) + cover_max;
+    let rules_max = s.mix.as_ref().map_or(0, |m| m.max_points(h));
+    let mix_max = (p.skill_bonus * n_skills).min(p.skill_bonus_max).max(0) + rules_max;
     let mut out = Vec::new();
     for (g, key) in keys.iter().enumerate() {
         let Some(base) = s.group_base(h, key) else {
@@ -478,9 +478,9 @@ pub fn price_row(
     }
     let own_b = s.own[h].map(|o| s.building_of(o));
     let mix = s.mix_elsewhere(h);
-    if s.covers(h) {
-        // Task-coverage points differ between units of one building (by stairwell or floor):
-        // every vacant unit of the compatible groups is scored as it is.
+    if s.by_unit(h) {
+        // Mix-rule points differ between buildings and between units of one building (by
+        // stairwell or floor): every vacant unit of the compatible groups is scored as it is.
         for gb in bounds {
             let pg = &by_price[gb.group as usize];
             let zero = pg.zero.iter().map(|&(u, key)| (u, key, 0));
@@ -631,7 +631,7 @@ pub struct Compact {
     needs_accessible: bool,
     care_need: bool,
     children: bool,
-    /// Codes beyond 64, no skill masks, declined units or coverage points: score through the
+    /// Codes beyond 64, no skill masks, declined units or mix-rule points: score through the
     /// snapshot instead.
     slow: bool,
 }
@@ -649,12 +649,12 @@ impl Compact {
         let hh = s.hh(h);
         let c = &hh.codes;
         let skills = s.skill_masks(h);
-        // A household with declined units or task-coverage points is scored through the
-        // snapshot, which knows them.
+        // A household with declined units or mix-rule points is scored through the snapshot,
+        // which knows them.
         let slow = skills.is_none()
             || c.preferred.iter().any(|&d| d >= 64)
             || !hh.declined_units.is_empty()
-            || s.covers(h);
+            || s.by_unit(h);
         Compact {
             h: h as u32,
             needed: s.needed[h],

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::coverage::CoverIndex;
+use crate::mix::MixRules;
 pub use crate::model::rooms_needed;
 use crate::model::{Household, Kind, Names, Policy, Unit};
 use crate::slots::Slots;
@@ -58,8 +58,8 @@ pub struct ScoreView<'a> {
     masks: bool,
     /// The bits of the skills there are (when `masks`).
     all_skills: u64,
-    /// The task-coverage figures, where the policy has coverage rules.
-    pub(crate) cover: Option<CoverIndex>,
+    /// The policy's per-unit mix rules (task coverage, flag bonuses), where it has any.
+    pub(crate) mix: Option<MixRules>,
 }
 
 /// Why a pair is not eligible; `Display` names the rule.
@@ -125,7 +125,7 @@ impl<'a> ScoreView<'a> {
                 0 => 0,
                 n => u64::MAX >> (64 - n.min(64)),
             },
-            cover: CoverIndex::new(policy, p),
+            mix: MixRules::new(policy, p),
         }
     }
 
@@ -200,7 +200,7 @@ impl<'a> ScoreView<'a> {
     }
 
     /// Breakdown with the resource-mix points `rm` given (pricing bounds them separately);
-    /// task-coverage points are added to them here.
+    /// the policy's mix-rule points are added to them here.
     pub(crate) fn breakdown(&self, h: usize, u: usize, rm: i64) -> Breakdown {
         let p = self.policy;
         let hh = self.hh(h);
@@ -240,18 +240,16 @@ impl<'a> ScoreView<'a> {
         } else {
             0
         };
-        // Task coverage is part of the resource mix: both reward what a scope lacks.
-        let cover = self
-            .cover
-            .as_ref()
-            .map_or(0, |c| c.points(h, self.own[h], u));
+        // The policy's per-unit mix rules (task coverage, flag bonuses) are part of the
+        // resource mix: all reward what a household brings to where it would live.
+        let rules = self.mix.as_ref().map_or(0, |m| m.points(h, self.own[h], u));
         Breakdown {
             size_fit,
             waiting: self.waiting[h],
             urgency: p.urgency_points * hh.urgency,
             tenure_stability: tenure,
             preference,
-            resource_mix: rm + cover,
+            resource_mix: rm + rules,
         }
     }
 
@@ -270,7 +268,7 @@ impl<'a> ScoreView<'a> {
     /// Rules 2–5 for a vacant unit with the attributes of `key`, and the score without the
     /// waiting points and the building-dependent parts (resource mix, same building); `None`
     /// if not eligible. Equals `breakdown(h, u, 0)` minus those for every unit of the group
-    /// (and minus task-coverage points: households that score any are priced unit by unit).
+    /// (and minus mix-rule points: households that score any are priced unit by unit).
     pub(crate) fn group_base(&self, h: usize, key: &GroupKey) -> Option<i64> {
         let &(rooms, accessible, care, district, school) = key;
         let hh = self.hh(h);
@@ -298,11 +296,11 @@ impl<'a> ScoreView<'a> {
         Some(size_fit + p.urgency_points * hh.urgency + school_bonus + preference)
     }
 
-    /// Whether household `h` scores task-coverage points (which depend on the unit's scope,
-    /// not only its building): pricing then scores its units one by one.
+    /// Whether household `h` scores points under the policy's mix rules (which depend on the
+    /// unit's building, stairwell or floor): pricing then scores its units one by one.
     #[inline]
-    pub(crate) fn covers(&self, h: usize) -> bool {
-        self.cover.as_ref().is_some_and(|c| c.scores(h))
+    pub(crate) fn by_unit(&self, h: usize) -> bool {
+        self.mix.as_ref().is_some_and(|m| m.scores(h))
     }
 
     /// Do skills fit the bit sets (at most 64 skill names)?

@@ -453,6 +453,38 @@ fn task_coverage_points_by_stairwell_and_floor() {
 }
 
 #[test]
+fn rules_limited_to_some_buildings() {
+    // Two one-room flats in B1 and B2; two disadvantaged applicants, H2 young.
+    let units = [unit("U1", "B1", 1), unit("U2", "B2", 1)];
+    let mut h1 = with(household("H1", 1, 0), "disadvantaged", json!(true));
+    h1["applied_on"] = json!("2021-01-01");
+    let mut h2 = with(h1.clone(), "id", json!("H2"));
+    h2["tags"] = json!(["young"]);
+    // A cap of 0 in B1 only: nobody disadvantaged goes to U1; B2 is not capped.
+    let caps = json!([{"flag": "disadvantaged", "scope": "building", "max_count": 0,
+                       "buildings": ["B1"]}]);
+    let mut e = v1_engine();
+    e.load_json(&instance(&units, &[h1.clone(), h2.clone()], caps))
+        .unwrap();
+    let r: Value = serde_json::from_str(&e.solve(0).unwrap()).unwrap();
+    assert_eq!(r["assignments"].as_array().unwrap().len(), 1);
+    assert_eq!(r["assignments"][0]["unit"], "U2");
+    assert_eq!(
+        r["caps"],
+        json!([{"rule": 0, "flag": "disadvantaged", "scope": "B1", "count": 0, "cap": 0, "units": 1}])
+    );
+    // A bonus for young households in B2 only, in the resource mix.
+    let mut policy: Value = serde_json::from_str(POLICY_JSON).unwrap();
+    policy["mix_bonuses"] = json!([{"flag": "young", "points": 40, "buildings": ["B2"]}]);
+    let mut e = Engine::new(io::policy(&policy.to_string()).unwrap());
+    e.load_json(&instance(&units, &[h1, h2], json!([])))
+        .unwrap();
+    assert_eq!(bd(&e, "H2", "U2").resource_mix, 40);
+    assert_eq!(bd(&e, "H2", "U1").resource_mix, 0);
+    assert_eq!(bd(&e, "H1", "U2").resource_mix, 0);
+}
+
+#[test]
 fn result_file_bytes() {
     let mut u1 = unit("U1", "B1", 1);
     u1["school_district"] = json!("Lademoen");

@@ -150,7 +150,10 @@ impl Engine {
                 if let (Some(u), true, false) =
                     (s.own[x], hx.flag(&cap.flag), hx.transfer_requested)
                 {
-                    stuck[table.unit_cons[r][u] as usize] += 1;
+                    let k = table.unit_cons[r][u];
+                    if k != NONE {
+                        stuck[k as usize] += 1;
+                    }
                 }
             }
         }
@@ -159,8 +162,8 @@ impl Engine {
             .collect();
         move |u: usize| {
             rules.iter().any(|&r| {
-                let k = table.unit_cons[r][u] as usize;
-                stuck[k] >= table.rows[k].2
+                let k = table.unit_cons[r][u];
+                k != NONE && stuck[k as usize] >= table.rows[k as usize].2
             })
         }
     }
