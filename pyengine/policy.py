@@ -112,6 +112,13 @@ class Policy(MatchParams, frozen=True):
     grant_depreciation_years: Years = 30
     grant_depreciation_years_before_2019: Years = 20
     max_units_per_cooperative_stairwell: Annotated[int, Meta(ge=0, le=1000)] = 2
+    # Start loans (report 003, pp. 25-26: «Primærutfordringen er startlån»: 6 months' processing
+    # in 2019, at least 3 even when prioritised): the days an application may take before its
+    # decision is due (StartLoanApplied.decide_by), with and without priority.
+    start_loan_decision_days: Annotated[int, Meta(ge=1, le=3650)] = 180
+    start_loan_priority_days: Annotated[int, Meta(ge=1, le=3650)] = 90
+    # A rent-to-own case with no step for more days than this is listed as stalled (worklist).
+    stalled_case_days: Annotated[int, Meta(ge=1, le=3650)] = 90
     # A municipality may own this share of a housing co-operative's units by right, the higher
     # one where the co-operative's statutes allow (borettslagsloven §§ 4-2, 4-3).
     cooperative_share: Share = 0.10

@@ -45,7 +45,7 @@ from .policy import Policy
 from .portfolio import Portfolio, record_bytes
 from .schema import Assignment, CapUsage
 
-FORMAT = 4  # 3: a household's after-care, a sale case's completion date; 4: its declines
+FORMAT = 4  # 3: a household's after-care, a sale case's completion date; 4: its declines, a case's loan deadline
 PORTFOLIO_SNAPSHOT_ID = uuid.uuid5(NAMESPACE, "portfolio-snapshot")
 TOPIC = "pyengine/PortfolioSnapshot"
 KEEP = 3  # snapshots kept per store (the newest); older ones are derived data and are pruned
@@ -89,6 +89,7 @@ class SaleCaseState(_Agg, kw_only=True, forbid_unknown_fields=True):
     loan_nok: int
     price_nok: int | None
     completed_on: dt.date | None
+    loan_decide_by: dt.date | None
 
 
 class LedgerState(_Agg, kw_only=True, forbid_unknown_fields=True):
@@ -196,6 +197,7 @@ def capture(pf: Portfolio, head: str) -> PortfolioState:
             loan_nok=a.loan_nok,
             price_nok=a.price_nok,
             completed_on=a.completed_on,
+            loan_decide_by=a.loan_decide_by,
         )
         for a in sale_cases
     ]
@@ -244,7 +246,7 @@ def restore(state: PortfolioState, policy: Policy | None, encode: Callable[[Any]
         case = _aggregate(
             SaleCase, s, household=s.household, unit=s.unit, opened_on=s.opened_on, stage=s.stage, approved=s.approved,
             max_price_nok=s.max_price_nok, valuation=s.valuation, loan_nok=s.loan_nok, price_nok=s.price_nok,
-            completed_on=s.completed_on,
+            completed_on=s.completed_on, loan_decide_by=s.loan_decide_by,
         )  # fmt: skip
         aggs.append(case)
         if not case.closed:

@@ -1,6 +1,6 @@
 """`pyengine report worklist`: what the office has to do, and by when, read from a store.
 
-Six sections, each a list of rows (what is due, the date it is due by, and the household,
+Seven sections, each a list of rows (what is due, the date it is due by, and the household,
 unit and rent-to-own case it concerns), sorted by that date. The rows are pure functions of a
 folded `Portfolio`, the date the list is drawn up for (`as_of`) and the date of the last step
 of each open rent-to-own case (which the aggregates do not keep: `CaseSteps` folds it from
@@ -30,11 +30,10 @@ How each section reads the rules (DESIGN §2, and seeds/003 where DESIGN summari
    (it ends at the next `DayClosed`). Section 1's candidates appear here too: there the row
    says to consider rent-to-own first, here that the renewal must be decided.
 3. **Stalled rent-to-own cases.** An open case whose last step (the date its latest event
-   carries) is more than `STALLED_AFTER_DAYS` days before `as_of`. The policy has no such
-   parameter yet: 90 days is the start loan's processing time when prioritised («minst 3
-   måneder», seeds/003), the longest wait a case should normally see, and half a
-   valuation's validity. The row names the next step (or `SaleCaseClosed` with a reason);
-   due by the last step + 90 days.
+   carries) is more than the policy's `stalled_case_days` before `as_of` (90 in v1: the start
+   loan's processing time when prioritised, «minst 3 måneder», seeds/003, and half a
+   valuation's validity). The row names the next step (or `SaleCaseClosed` with a reason);
+   due by the last step + those days.
 4. **Offers past their reply date, still open.** Flat offers whose `OfferMade.reply_by` is
    before `as_of` with no accept, decline or expiry recorded (an offer without `reply_by`
    has no deadline and is not listed), and purchase offers: `PurchaseOffered` has no reply
@@ -53,6 +52,13 @@ How each section reads the rules (DESIGN §2, and seeds/003 where DESIGN summari
    boligkjøpere», seeds/003 p. 50, where buyers otherwise «klare seg selv») until the office
    records it (`AftercareRecorded`). Listed from the sale on, as the office may follow up
    early (a buyer in trouble calls); due by `due_on`, overdue after it.
+
+7. **Start-loan decisions awaited.** An open case whose start loan is applied for and not yet
+   decided, due by the application's `decide_by` (its day plus the policy's
+   `start_loan_priority_days` when prioritised, else `start_loan_decision_days`: «Primær-
+   utfordringen er startlån», seeds/003 pp. 25-26); overdue after it. The row says when the
+   valuation lapses first, since a late decision then needs a new valuation too. Applications
+   recorded before the deadlines have none and are not listed (section 3 still finds them).
 
 The state is the log up to `as_of`: for a date on or after the store's date, the whole log
 (deadlines are then looked ahead); for an earlier date, the log up to the first event dated
@@ -80,16 +86,16 @@ from .portfolio import Portfolio
 if TYPE_CHECKING:
     from .service import AllocationService
 
-STALLED_AFTER_DAYS = 90  # a case with no step for longer is stalled (no policy parameter yet)
 EXPIRY_WARNING_DAYS = 30  # valuations expiring within this many days are listed
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("purchase_candidates", "rent-to-own candidates (2011 rule)"),
     ("renewals_due", "lease renewals due"),
-    ("stalled_cases", f"stalled rent-to-own cases (no step for more than {STALLED_AFTER_DAYS} days)"),
+    ("stalled_cases", "stalled rent-to-own cases (no step for more than the policy's stalled_case_days)"),
     ("offers_past_reply_by", "offers past their reply date, still open"),
     ("valuations_expiring", f"valuations lapsed or expiring within {EXPIRY_WARNING_DAYS} days (open cases)"),
     ("aftercare_due", "after-care due (follow-ups of buyers not yet recorded)"),
+    ("loan_decisions_due", "start-loan decisions awaited (open cases)"),
 )
 
 # what an open case waits for, by stage
@@ -247,9 +253,8 @@ def _last_step(case: SaleCase, last_step: Mapping[str, dt.date]) -> dt.date:
     return max(dates)
 
 
-def stalled_cases(
-    pf: Portfolio, as_of: dt.date, last_step: Mapping[str, dt.date], after_days: int = STALLED_AFTER_DAYS
-) -> list[Row]:
+def stalled_cases(pf: Portfolio, as_of: dt.date, last_step: Mapping[str, dt.date]) -> list[Row]:
+    after_days = pf.policy.stalled_case_days
     rows = []
     for uid, case in sorted(pf.open_case.items()):
         last = _last_step(case, last_step)
@@ -334,6 +339,25 @@ def aftercare_due(pf: Portfolio, as_of: dt.date) -> list[Row]:
     return _sorted(rows)
 
 
+def loan_decisions_due(pf: Portfolio, as_of: dt.date) -> list[Row]:
+    rows = []
+    for uid, case in sorted(pf.open_case.items()):
+        by = case.loan_decide_by
+        if case.stage != "loan_applied" or by is None:
+            continue
+        what = (
+            "chase the start-loan decision"
+            if by >= as_of
+            else "start-loan decision overdue: chase it, or close the case"
+        )
+        detail = "decision due by the policy's start-loan days"
+        until = _valid_until(pf, case)
+        if until is not None and until < by:
+            detail += f"; the valuation lapses first, on {until}"
+        rows.append(_row(as_of, by, what, detail, household=case.household, unit=uid, case=case_label(pf, case)))
+    return _sorted(rows)
+
+
 def worklist(pf: Portfolio, as_of: dt.date, last_step: Mapping[str, dt.date] | None = None) -> Worklist:
     """Every section, keyed as in SECTIONS. `last_step`: unit -> the date of its open case's
     latest step (CaseSteps); without it a case's last known date is its opening or valuation."""
@@ -345,6 +369,7 @@ def worklist(pf: Portfolio, as_of: dt.date, last_step: Mapping[str, dt.date] | N
         "offers_past_reply_by": offers_past_reply_by(pf, as_of),
         "valuations_expiring": valuations_expiring(pf, as_of),
         "aftercare_due": aftercare_due(pf, as_of),
+        "loan_decisions_due": loan_decisions_due(pf, as_of),
     }
 
 

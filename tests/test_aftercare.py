@@ -252,11 +252,11 @@ def test_the_worklist_lists_follow_ups_due_by_due_date_until_recorded() -> None:
     assert [(r.household, r.days, r.what) for r in late] == [
         ("H1", -31, "after-care overdue: follow up the buyer"), ("A9", 30, "after-care: follow up the buyer"),
     ]  # fmt: skip
-    # every other section as before, the new one last
+    # every other section as before, the after-care and loan sections last
     wl = o.worklist()
     assert [k for k, _ in w.SECTIONS] == [
         "purchase_candidates", "renewals_due", "stalled_cases", "offers_past_reply_by", "valuations_expiring",
-        "aftercare_due",
+        "aftercare_due", "loan_decisions_due",
     ]  # fmt: skip
     out = json.loads(w.as_json(wl))
     assert list(out) == [k for k, _ in w.SECTIONS]

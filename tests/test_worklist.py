@@ -275,6 +275,7 @@ def test_cli_json_csv_and_table(tmp_path: Path) -> None:
     assert [(r["section"], r["unit"]) for r in rows] == [
         ("stalled_cases", "S1"), ("stalled_cases", "S3"), ("valuations_expiring", "S3"), ("valuations_expiring", "S2"),
         ("aftercare_due", "S7"),  # sold 2020-06-01: policy v1's follow-up (tests/test_aftercare.py)
+        ("loan_decisions_due", "S3"),  # applied 2020-02-11: due 180 days on, 2020-08-09
     ]  # fmt: skip
     assert rows[0]["case"] == "S1#1" and rows[0]["due"] == "2020-05-10"
 
@@ -342,3 +343,62 @@ def test_the_scenario_gives_plausible_worklists(scenario: str) -> None:
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert len(out["stalled_cases"]) >= 1 and all(r["case"] for r in out["stalled_cases"])
+
+
+# --- start-loan decisions: a deadline, with priority or without ---------------------------------
+def loan_office(policy: Policy | None = None) -> Office:
+    """S1 assessed on 2020-01-30 and released for sale on 2020-02-01, the engine's date."""
+    o = Office(policy=policy)
+    o.house("T1", "S1", stable_income=True)
+    o.do(c.DayClosed(date=D(2020, 1, 25)))
+    o.do(*[cmd for _, cmd in interest("S1", D(2020, 1, 25))])
+    o.do(c.DayClosed(date=D(2020, 2, 1)), c.UnitReleasedForSale(unit="S1", on=D(2020, 2, 1)))
+    return o
+
+
+@pytest.mark.parametrize(
+    ("extra", "due"),
+    [({}, D(2020, 8, 1)), ({"priority": True}, D(2020, 5, 3)), ({"decide_by": D(2020, 3, 1)}, D(2020, 3, 1))],
+)
+def test_a_start_loan_decision_is_due_by_the_policys_days_or_the_date_given(extra: dict[str, Any], due: D) -> None:
+    o = loan_office()
+    o.do(c.StartLoanApplied(unit="S1", on=D(2020, 2, 3), amount_nok=1_900_000, **extra))
+    case = o.svc.portfolio.open_case["S1"]
+    assert case.loan_decide_by == due  # 180 days, 90 with priority (policy v1), or as given
+    stored = [e.payload for _, e in o.svc.stored_events() if isinstance(e.payload, c.StartLoanApplied)]
+    assert stored[-1].decide_by == due  # recorded with the event
+    rows = o.worklist()["loan_decisions_due"]
+    assert [(r.unit, r.due, r.what) for r in rows] == [("S1", due, "chase the start-loan decision")]
+    late = o.worklist(due + dt.timedelta(days=1))["loan_decisions_due"]
+    assert [(r.days, r.what) for r in late] == [(-1, "start-loan decision overdue: chase it, or close the case")]
+    o.do(c.StartLoanDecided(unit="S1", on=D(2020, 2, 20), granted=True, amount_nok=1_900_000))
+    assert o.worklist()["loan_decisions_due"] == []
+
+
+def test_a_deadline_before_the_application_is_refused_and_nothing_stored() -> None:
+    o = loan_office()
+    before = o.svc.portfolio.position
+    with pytest.raises(InputError) as e:
+        o.do(c.StartLoanApplied(unit="S1", on=D(2020, 2, 3), amount_nok=1, decide_by=D(2020, 2, 2)))
+    assert e.value.field == "decide_by" and "before the application's day 2020-02-03" in e.value.reason
+    assert o.svc.portfolio.position == before and o.svc.portfolio.open_case["S1"].stage == "released"
+
+
+def test_the_policy_sets_the_days_and_when_a_case_counts_as_stalled(tmp_path: Path) -> None:
+    policy = msgspec.structs.replace(
+        load_policy(), version=4, start_loan_decision_days=30, start_loan_priority_days=10, stalled_case_days=20
+    )
+    o = Office(f"sqlite:///{tmp_path / 's.db'}", policy)
+    o.house("T1", "S1", stable_income=True)
+    o.do(c.DayClosed(date=D(2020, 1, 25)))
+    o.do(*[cmd for _, cmd in interest("S1", D(2020, 1, 25))])
+    o.do(c.DayClosed(date=D(2020, 2, 1)), c.UnitReleasedForSale(unit="S1", on=D(2020, 2, 1)))
+    o.do(c.StartLoanApplied(unit="S1", on=D(2020, 2, 1), amount_nok=1, priority=True))
+    assert o.svc.portfolio.open_case["S1"].loan_decide_by == D(2020, 2, 11)
+    assert [r.unit for r in o.worklist(D(2020, 2, 21))["stalled_cases"]] == []  # 20 days: not yet
+    assert [r.unit for r in o.worklist(D(2020, 2, 22))["stalled_cases"]] == ["S1"]
+    o.svc.snapshot()
+    o.svc.close()
+    fast = AllocationService(f"sqlite:///{tmp_path / 's.db'}", write=False)
+    assert fast.loaded_from > 0 and fast.portfolio.open_case["S1"].loan_decide_by == D(2020, 2, 11)
+    fast.close()

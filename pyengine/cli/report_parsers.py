@@ -32,10 +32,10 @@ def add_report_parsers(sub: Any) -> None:
     rs.set_defaults(func=cmd_report_sales)
     rw = rsub.add_parser(
         "worklist", help="what is due and by when: rent-to-own candidates, renewals, stalled cases, late offers, "
-        "expiring valuations, after-care",
-        description="List what the office has to do and by when, in six sections (rent-to-own candidates, lease "
+        "expiring valuations, after-care, start-loan decisions",
+        description="List what the office has to do and by when, in seven sections (rent-to-own candidates, lease "
         "renewals due, stalled rent-to-own cases, offers past their reply date, valuations lapsing, after-care of "
-        "buyers due), each sorted by due date. Prints a table per section, or JSON; --csv also writes the rows to a "
+        "buyers due, start-loan decisions awaited), each sorted by due date. Prints a table per section, or JSON; --csv also writes the rows to a "
         "file. Writes nothing to the store.",
     )  # fmt: skip
     rw.add_argument("--store", required=True, metavar="URL", help=STORE_READ)

@@ -57,6 +57,11 @@ class StartLoanApplied(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     on: dt.date
     amount_nok: NonNeg
+    # Processed with priority (report 003, pp. 25-26: at least 3 months even then, 6 in 2019).
+    priority: bool | msgspec.UnsetType = msgspec.UNSET
+    # The day the office needs the decision by: set by the engine when not given, `on` plus
+    # the policy's start_loan_priority_days or start_loan_decision_days; never before `on`.
+    decide_by: dt.date | msgspec.UnsetType = msgspec.UNSET
 
 
 class StartLoanDecided(Payload, tag=True, kw_only=True, frozen=True):

@@ -66,6 +66,8 @@ class SaleCase(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.stage = "loan_applied"
+            by = self.payload.decide_by
+            aggregate.loan_decide_by = by if isinstance(by, dt.date) else None  # None: applied before deadlines
 
     class LoanDecided(Event):
         TOPIC = "pyengine/StartLoanDecided"
@@ -132,6 +134,7 @@ class SaleCase(Aggregate):
         self.max_price_nok = 0
         self.valuation: c.ValuationRecorded | None = None
         self.loan_nok = 0
+        self.loan_decide_by: dt.date | None = None  # while a start-loan decision is awaited
         self.price_nok: int | None = None
         self.completed_on: dt.date | None = None  # the sale's date, once completed
 
@@ -192,10 +195,18 @@ class SaleCase(Aggregate):
             raise InputError("valid_until", f"a valuation is valid {policy.valuation_valid_months} months: {valid}")
         self.record(self.Valued, msgspec.structs.replace(payload, valid_until=valid))
 
-    def apply_for_loan(self, payload: c.StartLoanApplied) -> None:
-        # the loan may be applied for before the valuation (report 003, p. 11)
+    def apply_for_loan(self, payload: c.StartLoanApplied, policy: Policy) -> None:
+        """The loan may be applied for before the valuation (report 003, p. 11); its decision is
+        due by `decide_by` (the policy's days from `on` when not given)."""
         self.check_stage("released", "valued")
-        self.record(self.LoanApplied, payload)
+        by = payload.decide_by
+        if isinstance(by, dt.date):
+            if by < payload.on:
+                raise InputError("decide_by", f"{by} is before the application's day {payload.on}")
+        else:
+            days = policy.start_loan_priority_days if payload.priority is True else policy.start_loan_decision_days
+            by = payload.on + dt.timedelta(days=days)
+        self.record(self.LoanApplied, msgspec.structs.replace(payload, decide_by=by))
 
     def decide_loan(self, payload: c.StartLoanDecided) -> None:
         self.check_stage("loan_applied")

@@ -97,7 +97,7 @@ def unit_released_for_sale(pf: Projection, cmd: c.UnitReleasedForSale) -> list[A
 
 def start_loan_applied(pf: Projection, cmd: c.StartLoanApplied) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
-    case.apply_for_loan(cmd)
+    case.apply_for_loan(cmd, pf.policy)
     return [case]
 
 
