@@ -160,6 +160,25 @@ impl<'a> Obj<'a> {
             .collect()
     }
 
+    /// A string field that must be one of `options` (name, value).
+    fn one_of<T: Copy>(&mut self, name: &'static str, options: &[(&str, T)]) -> Result<T, String> {
+        let got = self.string(name)?;
+        if let Some(&(_, v)) = options.iter().find(|(n, _)| *n == got) {
+            return Ok(v);
+        }
+        let names: Vec<String> = options.iter().map(|(n, _)| format!("{n:?}")).collect();
+        let (last, rest) = names.split_last().expect("options");
+        let listed = if rest.is_empty() {
+            last.clone()
+        } else {
+            format!("{} or {last}", rest.join(", "))
+        };
+        Err(format!(
+            "{}: expected {listed}, got {got:?}",
+            self.field_path(name)
+        ))
+    }
+
     fn finish(self) -> Result<(), String> {
         // BTreeMap-backed map: the first unknown field reported is the same on every run.
         for k in self.map.keys() {
@@ -276,16 +295,10 @@ impl Unit {
             .ok_or_else(|| format!("{area_path}: expected a non-negative number"))?;
         let rent_nok_month = o.int("rent_nok_month", 0, MAX_INT)?;
         let accessible = o.boolean("accessible")?;
-        let kind_path = o.field_path("kind");
-        let kind = match o.string("kind")?.as_str() {
-            "ordinary" => Kind::Ordinary,
-            "care" => Kind::Care,
-            other => {
-                return Err(format!(
-                    "{kind_path}: expected \"ordinary\" or \"care\", got {other:?}"
-                ))
-            }
-        };
+        let kind = o.one_of(
+            "kind",
+            &[("ordinary", Kind::Ordinary), ("care", Kind::Care)],
+        )?;
         let district = o.string("district")?;
         let school_district = o.nullable_string("school_district")?;
         o.finish()?;
@@ -429,17 +442,14 @@ impl MixBonus {
 impl Coverage {
     pub fn from_value(v: &Value, path: &str) -> Result<Self, String> {
         let mut o = Obj::new(v, path)?;
-        let scope_path = o.field_path("scope");
-        let scope = match o.string("scope")?.as_str() {
-            "building" => CoverScope::Building,
-            "stairwell" => CoverScope::Stairwell,
-            "floor" => CoverScope::Floor,
-            other => {
-                return Err(format!(
-                    "{scope_path}: expected \"building\", \"stairwell\" or \"floor\", got {other:?}"
-                ))
-            }
-        };
+        let scope = o.one_of(
+            "scope",
+            &[
+                ("building", CoverScope::Building),
+                ("stairwell", CoverScope::Stairwell),
+                ("floor", CoverScope::Floor),
+            ],
+        )?;
         let tasks_path = o.field_path("tasks");
         let mut tasks = o.string_list("tasks")?;
         tasks.sort_unstable();
@@ -465,16 +475,13 @@ impl Cap {
     pub fn from_value(v: &Value, path: &str) -> Result<Self, String> {
         let mut o = Obj::new(v, path)?;
         let flag = flag_of(o.nonempty("flag")?);
-        let scope_path = o.field_path("scope");
-        let scope = match o.string("scope")?.as_str() {
-            "building" => Scope::Building,
-            "stairwell" => Scope::Stairwell,
-            other => {
-                return Err(format!(
-                    "{scope_path}: expected \"building\" or \"stairwell\", got {other:?}"
-                ))
-            }
-        };
+        let scope = o.one_of(
+            "scope",
+            &[
+                ("building", Scope::Building),
+                ("stairwell", Scope::Stairwell),
+            ],
+        )?;
         let share_path = o.field_path("max_share");
         let share = o.opt("max_share");
         let count_path = o.field_path("max_count");

@@ -1,11 +1,13 @@
 """Analyses of a stored history: `whatif` (the same history under another policy),
 `report sales` (rent-to-own per year), `report worklist` (what the office has to do, and
-by when), `report fairness` (allocation across groups of households over time) and `report
-reasons` (the reason codes recorded, per year). They only read the store."""
+by when), `report fairness` (allocation across groups of households over time), `report
+reasons` (the reason codes recorded, per year) and `report coverage` (the shared tasks each
+scope covers). They only read the store."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,28 +114,25 @@ def cmd_report_reasons(args: argparse.Namespace) -> int:
 def cmd_report_coverage(args: argparse.Namespace) -> int:
     from .. import coverage
 
-    require_store(args.store)
-    if args.out:
-        check_output_folder(args.out, "--out", coverage.FILES)
-    rep = coverage.report(args.store, args.tasks, args.scope)
-    print(coverage.as_json(rep) if args.json else coverage.format_tables(rep))
-    if args.out:
-        files = coverage.write(rep, Path(args.out))
-        if not args.json:  # stdout stays one JSON document
-            print("wrote " + ", ".join(str(f) for f in files))
-    return 0
+    return _report_files(args, coverage, lambda: coverage.report(args.store, args.tasks, args.scope))
 
 
 def _chart_report(args: argparse.Namespace, kind: Any) -> int:
-    """A report over a window of the log: tables or JSON on stdout, and with --out its chart
-    and HTML page (`kind`: the report's module, fairness or reasons)."""
+    """A report over a window of the log (`kind`: the report's module, fairness or reasons)."""
     from ..fairness import parse_window
 
     start, end = parse_window(args.from_date, args.to_date, ("--from", "--to"))
+    return _report_files(args, kind, lambda: kind.report(args.store, start, end))
+
+
+def _report_files(args: argparse.Namespace, kind: Any, make: Callable[[], Any]) -> int:
+    """A report read from the store by `make`: tables or JSON on stdout, and with --out its
+    chart and HTML page (`kind`: the report's module, with FILES, as_json, format_tables and
+    write)."""
     require_store(args.store)
     if args.out:
         check_output_folder(args.out, "--out", kind.FILES)
-    rep = kind.report(args.store, start, end)
+    rep = make()
     print(kind.as_json(rep) if args.json else kind.format_tables(rep))
     if args.out:
         files = kind.write(rep, Path(args.out))

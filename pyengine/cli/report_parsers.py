@@ -35,8 +35,8 @@ def add_report_parsers(sub: Any) -> None:
         "expiring valuations, after-care, start-loan decisions",
         description="List what the office has to do and by when, in seven sections (rent-to-own candidates, lease "
         "renewals due, stalled rent-to-own cases, offers past their reply date, valuations lapsing, after-care of "
-        "buyers due, start-loan decisions awaited), each sorted by due date. Prints a table per section, or JSON; --csv also writes the rows to a "
-        "file. Writes nothing to the store.",
+        "buyers due, start-loan decisions awaited), each sorted by due date. Prints a table per section, or JSON; "
+        "--csv also writes the rows to a file. Writes nothing to the store.",
     )  # fmt: skip
     rw.add_argument("--store", required=True, metavar="URL", help=STORE_READ)
     rw.add_argument(
