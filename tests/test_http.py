@@ -254,7 +254,7 @@ def test_the_worklist_route_answers_as_the_cli_does(client: TestClient[Any]) -> 
     r = client.get("/reports/worklist", headers=auth("clerk"))
     assert r.status_code == 200 and set(r.json()) == {
         "purchase_candidates", "renewals_due", "stalled_cases", "offers_past_reply_by", "valuations_expiring",
-        "aftercare_due",
+        "aftercare_due", "loan_decisions_due",
     }  # fmt: skip
     r = client.get("/reports/worklist", params={"as_of": "soon"}, headers=auth("clerk"))
     assert r.status_code == 400 and r.json()["extra"]["field"] == "as_of"
