@@ -42,6 +42,9 @@ const MAX_AGE: u32 = 25;
 /// Share of the centre in the next prices asked (Wentges' smoothing).
 const SMOOTH: f64 = 0.5;
 
+/// Lowest and highest price of each cap row, in weight units.
+pub(super) type Range = (Vec<i128>, Vec<i128>);
+
 /// A matching met by the search: its unpriced weight (`w·2⁶⁴ + t`) and its count per cap row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Cut {
@@ -62,6 +65,9 @@ pub(super) struct Bundle {
     /// The master's last promise and the prices it promised it at.
     promise: f64,
     delta: f64,
+    /// Lowest and highest price of each row (model units), and the highest of all.
+    min: Vec<f64>,
+    max: Vec<f64>,
     max_price: f64,
     /// Weight units per model unit.
     unit: f64,
@@ -70,7 +76,10 @@ pub(super) struct Bundle {
 impl Bundle {
     /// A model in `unit` weight units per model unit ([`POINT_F`] or [`TIE_F`]), its box
     /// starting `box_size` model units wide around `start`.
-    pub fn new(cap: &[i64], start: &[i128], max_price: i128, unit: f64, box_size: f64) -> Self {
+    pub fn new(cap: &[i64], start: &[i128], range: &Range, unit: f64, box_size: f64) -> Self {
+        let min: Vec<f64> = range.0.iter().map(|&m| m as f64 / unit).collect();
+        let max: Vec<f64> = range.1.iter().map(|&m| m as f64 / unit).collect();
+        let max_price = max.iter().copied().fold(0.0, f64::max);
         Bundle {
             cap: cap.to_vec(),
             cuts: Vec::new(),
@@ -80,7 +89,9 @@ impl Bundle {
             center_l: f64::INFINITY,
             promise: f64::NEG_INFINITY,
             delta: box_size,
-            max_price: max_price as f64 / unit,
+            min,
+            max,
+            max_price,
             unit,
         }
     }
@@ -89,8 +100,8 @@ impl Bundle {
     /// `NEAR` points): the others say nothing about prices a tie away, and their values, millions
     /// of ties off, would only cost the LP its precision. The nearest cut comes first, so that
     /// the values are kept relative to it.
-    pub fn refine(&self, start: &[i128], max_price: i128) -> Bundle {
-        let mut f = Bundle::new(&self.cap, start, max_price, TIE_F, FINE_BOX);
+    pub fn refine(&self, start: &[i128], range: &Range) -> Bundle {
+        let mut f = Bundle::new(&self.cap, start, range, TIE_F, FINE_BOX);
         let at: Vec<f64> = start.iter().map(|&l| l as f64 / self.unit).collect();
         let mut near: Vec<(f64, &Cut)> =
             self.cuts.iter().map(|c| (self.cut_at(c, &at), c)).collect();
@@ -121,15 +132,16 @@ impl Bundle {
     }
 
     /// Model prices rounded to weight units, within `[0, max]`.
-    pub fn to_units(&self, mu: &[f64], max: i128) -> Vec<i128> {
+    pub fn to_units(&self, mu: &[f64], range: &Range) -> Vec<i128> {
         mu.iter()
-            .map(|&m| ((m * self.unit).round() as i128).clamp(0, max))
+            .enumerate()
+            .map(|(k, &m)| ((m * self.unit).round() as i128).clamp(range.0[k], range.1[k]))
             .collect()
     }
 
     /// The centre in weight units.
-    pub fn center(&self, max: i128) -> Vec<i128> {
-        self.to_units(&self.center, max)
+    pub fn center(&self, range: &Range) -> Vec<i128> {
+        self.to_units(&self.center, range)
     }
 
     fn rel(&self, w: i128) -> f64 {
@@ -172,8 +184,8 @@ impl Bundle {
             .iter()
             .map(|&k| {
                 let c = self.center[k];
-                let lo = (c - self.delta).max(0.0);
-                let hi = (c + self.delta).min(self.max_price);
+                let lo = (c - self.delta).max(self.min[k]);
+                let hi = (c + self.delta).min(self.max[k]);
                 p.add_var(0.0, (lo, hi))
             })
             .collect();
@@ -254,7 +266,7 @@ impl Bundle {
             .iter()
             .map(|&k| {
                 let (c, r) = (self.center[k], self.delta.max(1.0));
-                p.add_var(0.0, ((c - r).max(0.0), (c + r).min(self.max_price)))
+                p.add_var(0.0, ((c - r).max(self.min[k]), (c + r).min(self.max[k])))
             })
             .collect();
         let w_inc = self.rel(inc.w);

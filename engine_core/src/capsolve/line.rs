@@ -50,7 +50,7 @@ impl CapSolver {
     fn eval(&self, warm: &mut Warm, lambda: &mut [i128], k: usize, mu: i128) -> Option<Point> {
         let mut batch = Vec::new();
         let mut lowered = Vec::new();
-        if mu < lambda[k] {
+        if self.raises(k, lambda[k], mu) {
             self.flagged_into(k, &mut lowered);
         }
         self.move_price(warm, lambda, k, mu, &mut batch);
@@ -80,12 +80,12 @@ impl CapSolver {
             // Double the step up until the count keeps the cap.
             let mut step: i128 = 1 << crate::warm::TIE_BITS;
             loop {
-                let p = self.eval(warm, lambda, k, (lo.mu + step).min(super::MAX_PRICE))?;
+                let p = self.eval(warm, lambda, k, (lo.mu + step).min(self.max_price(k)))?;
                 if p.count <= cap {
                     hi = p;
                     break;
                 }
-                if p.mu >= super::MAX_PRICE {
+                if p.mu >= self.max_price(k) {
                     return Some(());
                 }
                 lo = p;

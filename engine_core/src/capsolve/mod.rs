@@ -18,6 +18,13 @@
 //! re-augmentation. A price move reweights the held pairs of one row's scope and re-augments
 //! only the rows that no longer fit ([`Warm::reweight`]), so both the search and the next
 //! re-match start from the last prices.
+//!
+//! Cover rows (a rule in [`CapSolver::with_cover`]) ask the other way round: at least `b_k`
+//! flagged rows in the scope. They are kept in the same form, `−a_k ≤ −b_k`, so every count and
+//! cap below is signed (`σ_k a_k ≤ σ_k b_k`) and the price `λ_k ≥ 0` is a bonus on the pairs
+//! that count. A cover row may stay unmet at a cost of [`COVER_COST`] (its price never goes
+//! higher): no scope nobody can cover makes the problem infeasible, and any scope that can be
+//! covered is, wherever the scores of the whole portfolio sum below that cost.
 
 use crate::warm::{Edge, Warm, NONE};
 
@@ -26,12 +33,18 @@ use crate::warm::{Edge, Warm, NONE};
 /// at this price cannot be brought under its cap: the node's bound falls, and it is pruned.
 const MAX_PRICE: i128 = 1 << 96;
 
+/// Cost of a cover row left unmet, and its highest price: 2²⁶ points, above the sum of the
+/// scores of any portfolio of city size and far below [`MAX_PRICE`] (a pair counts towards at
+/// most 32 rows, so the caps' prices still outweigh every cover's).
+pub const COVER_COST: i128 = MAX_PRICE >> 6;
+
 /// What [`CapSolver::solve`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Solved {
     /// Column of each row slot (`NONE` for rows not live).
     pub col_of_row: Vec<u32>,
-    /// Weight of the matching and the proven bound, in `w·2⁶⁴ + t` units.
+    /// Weight of the matching and the proven bound, in `w·2⁶⁴ + t` units (the bound on the
+    /// weight of matchings that meet as many cover rows).
     pub value: i128,
     pub bound: i128,
     pub optimal: bool,
@@ -73,6 +86,8 @@ pub struct CapSolver {
     /// Each row's home column (a sitting tenant's unit; `NONE` for an applicant): always held,
     /// so that the held graph always has a matching.
     home: Vec<u32>,
+    /// Bit `r`: rule `r` is a cover rule (at least one flagged row per scope).
+    cover: u32,
 }
 
 /// Edges held per row by default: the uncapped engine's restricted graph holds as many.
@@ -85,6 +100,38 @@ impl CapSolver {
             n_rules,
             keep: KEEP,
             ..Self::default()
+        }
+    }
+
+    /// Rules whose rows are cover rows (bit `r` for rule `r`): at least as many flagged rows
+    /// counted in each of their scopes as the row's number in [`CapSolver::set_table`], where
+    /// that many can be.
+    pub fn with_cover(mut self, rules: u32) -> Self {
+        self.cover = rules;
+        self
+    }
+
+    /// Whether cap row `k` is a cover row.
+    pub(super) fn is_cover(&self, k: usize) -> bool {
+        self.cover >> self.rule_of[k] & 1 == 1
+    }
+
+    /// Highest price of cap row `k`.
+    pub(super) fn max_price(&self, k: usize) -> i128 {
+        if self.is_cover(k) {
+            COVER_COST
+        } else {
+            MAX_PRICE
+        }
+    }
+
+    /// Whether moving row `k`'s price from `from` to `to` raises the weight of the pairs that
+    /// count towards it (those must be priced again).
+    pub(super) fn raises(&self, k: usize, from: i128, to: i128) -> bool {
+        if self.is_cover(k) {
+            to > from
+        } else {
+            to < from
         }
     }
 
@@ -148,9 +195,17 @@ impl CapSolver {
             })
     }
 
-    /// The price charged on pair `(r, c)`.
+    /// The price charged on pair `(r, c)` (a cover row's is a bonus).
     fn penalty(&self, r: usize, c: u32, lambda: &[i128]) -> i128 {
-        self.counted_in(r, c).map(|k| lambda[k]).sum()
+        self.counted_in(r, c)
+            .map(|k| {
+                if self.is_cover(k) {
+                    -lambda[k]
+                } else {
+                    lambda[k]
+                }
+            })
+            .sum()
     }
 
     fn priced(e: &Edge, pen: i128) -> (i64, u64) {
@@ -265,7 +320,7 @@ impl CapSolver {
     }
 
     /// Sets the cap rows: the row of each column under each rule (`col_cons[c * n_rules + r]`),
-    /// each row's rule, cap and starting price. Pairs whose price changes are reweighted.
+    /// each row's rule, cap (a cover row's least count) and starting price. Pairs whose price changes are reweighted.
     pub fn set_table(
         &mut self,
         col_cons: Vec<u32>,
@@ -307,7 +362,13 @@ impl CapSolver {
         }
         self.col_cons = col_cons;
         self.rule_of = rule_of;
+        // Cover rows are kept as `−a ≤ −least`.
         self.cap = cap;
+        for k in 0..self.cap.len() {
+            if self.is_cover(k) {
+                self.cap[k] = -self.cap[k];
+            }
+        }
         self.lambda = lambda;
         self.members = members;
         let mut batch = Vec::new();
@@ -355,21 +416,53 @@ impl CapSolver {
         }
     }
 
+    /// Signed count of each cap row in `warm`'s matching (a cover row's is negative).
     fn counts(&self, warm: &Warm) -> Vec<i64> {
+        let cols: Vec<u32> = (0..self.row_live.len())
+            .map(|r| warm.col_of(r as u32))
+            .collect();
+        self.counts_of(&cols)
+    }
+
+    /// Signed count of each cap row when row `r` takes column `cols[r]`.
+    fn counts_of(&self, cols: &[u32]) -> Vec<i64> {
         let mut counts = vec![0i64; self.cap.len()];
-        for r in 0..self.row_live.len() {
-            if !self.row_live[r] {
-                continue;
-            }
-            let c = warm.col_of(r as u32);
-            if c == NONE || self.dummy[c as usize] {
+        for (r, &c) in cols.iter().enumerate() {
+            if !self.row_live.get(r).copied().unwrap_or(false)
+                || c == NONE
+                || self.dummy[c as usize]
+            {
                 continue;
             }
             for k in self.counted_in(r, c) {
-                counts[k] += 1;
+                counts[k] += if self.is_cover(k) { -1 } else { 1 };
             }
         }
         counts
+    }
+
+    /// The objective of a matching of unpriced weight `w` and signed `counts`: `None` if it
+    /// exceeds a cap, else `w` less [`COVER_COST`] for each flagged row a cover row lacks.
+    fn objective(&self, w: i128, counts: &[i64]) -> Option<i128> {
+        let mut v = w;
+        for (k, (&a, &b)) in counts.iter().zip(&self.cap).enumerate() {
+            if a > b {
+                if !self.is_cover(k) {
+                    return None;
+                }
+                v -= i128::from(a - b) * COVER_COST;
+            }
+        }
+        Some(v)
+    }
+
+    /// Flagged rows the cover rows lack in the matching `cols`, all rows together.
+    pub fn unmet(&self, cols: &[u32]) -> usize {
+        let counts = self.counts_of(cols);
+        (0..counts.len())
+            .filter(|&k| self.is_cover(k) && counts[k] > self.cap[k])
+            .map(|k| (counts[k] - self.cap[k]) as usize)
+            .sum()
     }
 
     /// Weight of `warm`'s matching under the unpriced weights.
@@ -442,12 +535,12 @@ impl CapSolver {
                 if self.flags[r] >> rule & 1 == 1 {
                     let k = self.col_cons[c as usize * n + rule];
                     if k != NONE {
-                        counts[k as usize] += 1;
+                        counts[k as usize] += if self.is_cover(k as usize) { -1 } else { 1 };
                     }
                 }
             }
         }
-        match (0..counts.len()).find(|&k| counts[k] > self.cap[k]) {
+        match (0..counts.len()).find(|&k| !self.is_cover(k) && counts[k] > self.cap[k]) {
             Some(k) => Err(format!("cap row {k}: {} over {}", counts[k], self.cap[k])),
             None => Ok(()),
         }

@@ -1,6 +1,6 @@
 //! The price search and the branch and bound of [`CapSolver::solve`].
 
-use super::dual::{Bundle, Cut, POINT_F, TIE_F};
+use super::dual::{Bundle, Cut, Range, POINT_F, TIE_F};
 use super::held::Scan;
 use super::*;
 
@@ -78,7 +78,9 @@ impl Best {
     }
 
     fn offer(&mut self, s: &CapSolver, warm: &Warm) {
-        let v = s.value(warm);
+        let Some(v) = s.objective(s.value(warm), &s.counts(warm)) else {
+            return;
+        };
         if v > self.value {
             self.value = v;
             self.cols = s.matching(warm);
@@ -106,25 +108,21 @@ impl CapSolver {
             fine: fine_start,
             fixes,
         } = *run;
-        let n_k = self.cap.len();
-        // A price on a row that no flagged household can reach only lifts the bound: drop it.
         let mut batch = Vec::new();
-        let reach = self.reachable();
-        for k in 0..n_k {
-            if lambda[k] != 0 && !reach[k] {
-                self.move_price(warm, lambda, k, 0, &mut batch);
-            }
-        }
-        warm.reweight(&batch);
+        let Some(range) = self.price_range(warm, lambda, fixes, &mut batch) else {
+            return Ok(Found::Infeasible);
+        };
+        let maxes = &range;
         let mut bound = i128::MAX;
         // A node starts from its parent's settled prices: in ties, in a small box.
         let mut fine = fine_start;
         let mut model = if fine {
-            Bundle::new(&self.cap, lambda, MAX_PRICE, TIE_F, 1.0).refine(lambda, MAX_PRICE)
+            Bundle::new(&self.cap, lambda, maxes, TIE_F, 1.0).refine(lambda, maxes)
         } else {
-            Bundle::new(&self.cap, lambda, MAX_PRICE, POINT_F, 1.0)
+            Bundle::new(&self.cap, lambda, maxes, POINT_F, 1.0)
         };
-        let mut inc: Option<(Cut, Vec<u32>)> = None;
+        // The best matching met that keeps the caps: its objective, its cut, its columns.
+        let mut inc: Option<(i128, Cut, Vec<u32>)> = None;
         // Rows with an edge whose price fell in the last move, priced again with the changes.
         let mut lowered: Vec<u32> = Vec::new();
         for it in 0..=iters {
@@ -149,26 +147,33 @@ impl CapSolver {
             {
                 let full = warm.certify_full().expect("kept certificate disagrees");
                 assert_eq!(full.value, cert.value, "kept certificate value is stale");
-                let pen: i128 = (0..n_k).map(|k| lambda[k] * cut.counts[k] as i128).sum();
+                let pen: i128 = (0..self.cap.len())
+                    .map(|k| lambda[k] * cut.counts[k] as i128)
+                    .sum();
                 assert_eq!(cut.w - pen, cert.value, "priced weight disagrees");
             }
-            if cut.counts.iter().zip(&self.cap).all(|(a, b)| a <= b) {
+            if let Some(v) = self.objective(cut.w, &cut.counts) {
                 seen(warm);
-                if inc.as_ref().is_none_or(|(c, _)| cut.w > c.w) {
-                    inc = Some((cut.clone(), self.matching(warm)));
+                if inc.as_ref().is_none_or(|(x, _, _)| v > *x) {
+                    inc = Some((v, cut.clone(), self.matching(warm)));
                 }
             }
-            if let Some((c, cols)) = &inc {
+            if let Some((v, _, cols)) = &inc {
                 // Weak duality: no matching keeping the caps weighs more than `bound`.
-                if c.w >= bound {
-                    return Ok(Found::Proven(c.w, cols.clone()));
+                if *v >= bound {
+                    return Ok(Found::Proven(*v, cols.clone()));
                 }
             }
             if it == iters || bound <= floor {
                 return Ok(Found::Open(bound));
             }
             model.report(lambda, here, cut.clone());
-            let margin = |m: &Bundle| inc.as_ref().and_then(|(c, _)| m.margin(c));
+            // Only a matching that meets every cover row can be the priced optimum's weight.
+            let margin = |m: &Bundle| {
+                inc.as_ref()
+                    .filter(|(v, c, _)| *v == c.w)
+                    .and_then(|(_, c, _)| m.margin(c))
+            };
             // The model's gap closed: the bound is (nearly) at its least. Prices that make the
             // incumbent the priced optimum finish the proof, if any exist.
             let mut next = model.next().or_else(|| margin(&model));
@@ -177,8 +182,8 @@ impl CapSolver {
                 // ties only, below the coarse model's reach. Search on in ties, from the
                 // centre snapped to a grid that the optimal prices in points often sit on.
                 fine = true;
-                let start = snap(&model.center(MAX_PRICE));
-                model = model.refine(&start, MAX_PRICE);
+                let start = snap(&model.center(maxes));
+                model = model.refine(&start, maxes);
                 next = if start.as_slice() == &lambda[..] {
                     model.report(lambda, here, cut);
                     model.next().or_else(|| margin(&model))
@@ -189,7 +194,7 @@ impl CapSolver {
             let Some(next) = next else {
                 return Ok(Found::Open(bound));
             };
-            let to = model.to_units(&next, MAX_PRICE);
+            let to = model.to_units(&next, maxes);
             if to.as_slice() == &lambda[..] {
                 // The model asks for the prices already tried: nothing new to learn there.
                 return Ok(Found::Open(bound));
@@ -197,7 +202,7 @@ impl CapSolver {
             batch.clear();
             lowered.clear();
             for (k, &t) in to.iter().enumerate() {
-                if t < lambda[k] {
+                if self.raises(k, lambda[k], t) {
                     self.flagged_into(k, &mut lowered);
                 }
                 if t != lambda[k] {
@@ -209,6 +214,71 @@ impl CapSolver {
         Ok(Found::Open(bound))
     }
 
+    /// The range of each cap row's price at a node, with `lambda` moved into it.
+    /// - A price on a cap row that no flagged row can reach only lifts the bound: it is
+    ///   dropped.
+    /// - A cover row whose count the fixes settle adds a constant to the bound at any price:
+    ///   its price is pinned where that constant is least (at its cost where it lacks some,
+    ///   at 0 where not), so that the bound of a node with nothing left to branch on is that
+    ///   node's optimum; one that too few can reach is pinned at its cost.
+    fn price_range(
+        &self,
+        warm: &mut Warm,
+        lambda: &mut [i128],
+        fixes: &[Fix],
+        batch: &mut Vec<(u32, u32, i64, u64)>,
+    ) -> Option<Range> {
+        let n_k = self.cap.len();
+        let mut range: Range = (vec![0; n_k], (0..n_k).map(|k| self.max_price(k)).collect());
+        let reach = self.reachable(&[]);
+        let mut cover = (Vec::new(), vec![0i64; n_k]);
+        if self.cover != 0 {
+            cover.0 = self.reachable(fixes);
+            for f in fixes {
+                if let Fix::In(_, k) = *f {
+                    cover.1[k as usize] += 1;
+                }
+            }
+        }
+        for k in 0..n_k {
+            let to = if !self.is_cover(k) {
+                if self.cover != 0 {
+                    // With cover rows the bound may sit below zero, where a floor of the
+                    // incumbent's does not prune a node whose fixes exceed a cap: it is
+                    // told here. A cap that the fixes keep from ever binding has no price.
+                    let (can, fixed_in) = (cover.0[k], cover.1[k]);
+                    if fixed_in > self.cap[k] {
+                        return None;
+                    }
+                    if can <= self.cap[k] {
+                        range.1[k] = 0;
+                    }
+                }
+                if (reach[k] > 0 && range.1[k] > 0) || lambda[k] == 0 {
+                    continue;
+                }
+                0
+            } else {
+                let (can, fixed_in, least) = (cover.0[k], cover.1[k], -self.cap[k]);
+                let at = if can < least {
+                    COVER_COST
+                } else if can == fixed_in {
+                    0
+                } else {
+                    continue;
+                };
+                range.0[k] = at;
+                range.1[k] = at;
+                at
+            };
+            if lambda[k] != to {
+                self.move_price(warm, lambda, k, to, batch);
+            }
+        }
+        warm.reweight(batch);
+        Some(range)
+    }
+
     /// Appends the rows flagged for cap row `k`'s rule with an edge into its scope.
     pub(super) fn flagged_into(&self, k: usize, out: &mut Vec<u32>) {
         let bit = 1u32 << self.rule_of[k];
@@ -218,16 +288,25 @@ impl CapSolver {
         }
     }
 
-    /// For each cap row: does some flagged row have an edge into its scope?
-    fn reachable(&self) -> Vec<bool> {
-        let mut reach = vec![false; self.cap.len()];
+    /// For each cap row: how many flagged rows have an edge into its scope that `fixes`
+    /// allow.
+    fn reachable(&self, fixes: &[Fix]) -> Vec<i64> {
+        let mut reach = vec![0i64; self.cap.len()];
+        let mut seen: Vec<usize> = Vec::new();
         for (r, edges) in self.base.iter().enumerate() {
             if !self.row_live[r] || self.flags[r] == 0 {
                 continue;
             }
+            seen.clear();
             for e in edges {
+                if !self.allowed(fixes, r as u32, e.col) {
+                    continue;
+                }
                 for k in self.counted_in(r, e.col) {
-                    reach[k] = true;
+                    if !seen.contains(&k) {
+                        seen.push(k);
+                        reach[k] += 1;
+                    }
                 }
             }
         }
@@ -299,25 +378,51 @@ impl CapSolver {
     /// the first over-full cap row at a time is kept out of it, until none is over-full. Of
     /// its few weakest rows, the one whose leaving costs least under the prices is chosen
     /// (at optimal prices, a matching that keeps the caps and loses nothing is optimal).
+    /// Then each unmet cover row is given the flagged row that costs least to bring in, if
+    /// one can come without exceeding a cap. Its objective and columns.
     fn repair(&self, mut warm: Warm, lambda: &[i128], fixes: &[Fix]) -> Option<(i128, Vec<u32>)> {
         let mut fixes = fixes.to_vec();
+        let mut given_up = vec![false; self.cap.len()];
         loop {
             if !self.settle(&mut warm, lambda, &fixes, Scan::Changed(&[])) {
                 return None;
             }
             let counts = self.counts(&warm);
-            let Some(k) = (0..counts.len()).find(|&k| counts[k] > self.cap[k]) else {
-                return Some((self.value(&warm), self.matching(&warm)));
+            let over = |k: &usize| counts[*k] > self.cap[*k];
+            let cap_over = (0..counts.len()).find(|k| !self.is_cover(*k) && over(k));
+            let unmet =
+                || (0..counts.len()).find(|k| self.is_cover(*k) && over(k) && !given_up[*k]);
+            let (k, tries) = match (cap_over, unmet()) {
+                (Some(k), _) => (k, self.weakest(&warm, k, REPAIR_TRIES, &fixes)),
+                (None, Some(k)) => (k, self.strongest(&warm, k, REPAIR_TRIES, &fixes)),
+                (None, None) => {
+                    let v = self.objective(self.value(&warm), &counts)?;
+                    return Some((v, self.matching(&warm)));
+                }
             };
+            let cover = self.is_cover(k);
             let mut best: Option<(i128, Warm, Fix)> = None;
-            for r in self.weakest(&warm, k, REPAIR_TRIES, &fixes) {
+            for r in tries {
                 let mut w = warm.clone();
-                let fix = Fix::Out(r, k as u32);
+                let fix = if cover {
+                    Fix::In(r, k as u32)
+                } else {
+                    Fix::Out(r, k as u32)
+                };
                 fixes.push(fix);
                 let ok = self.apply(&mut w, lambda, &fixes)
                     && self.settle(&mut w, lambda, &fixes, Scan::Changed(&[]));
                 fixes.pop();
-                if !ok {
+                // Bringing a row in must not break a cap (the caps' repair came first).
+                if !ok
+                    || (cover
+                        && self
+                            .counts(&w)
+                            .iter()
+                            .zip(&self.cap)
+                            .enumerate()
+                            .any(|(j, (a, b))| !self.is_cover(j) && a > b))
+                {
                     continue;
                 }
                 let v = w.certify()?.value;
@@ -325,10 +430,42 @@ impl CapSolver {
                     best = Some((v, w, fix));
                 }
             }
-            let (_, w, fix) = best?;
-            warm = w;
-            fixes.push(fix);
+            match best {
+                Some((_, w, fix)) => {
+                    warm = w;
+                    fixes.push(fix);
+                }
+                None if cover => given_up[k] = true,
+                None => return None,
+            }
         }
+    }
+
+    /// The `n` flagged rows not counted towards cover row `k` that can move into its scope,
+    /// those with the best unpriced weight there first (ties: the lowest rank).
+    fn strongest(&self, warm: &Warm, k: usize, n_out: usize, fixes: &[Fix]) -> Vec<u32> {
+        let bit = 1u32 << self.rule_of[k];
+        let mut found: Vec<(std::cmp::Reverse<i128>, u32, u32)> = Vec::new();
+        for (r, edges) in self.base.iter().enumerate() {
+            let r = r as u32;
+            if !self.row_live[r as usize] || self.flags[r as usize] & bit == 0 {
+                continue;
+            }
+            let m = warm.col_of(r);
+            if m != NONE && self.inside(m, k) {
+                continue;
+            }
+            let best = edges
+                .iter()
+                .filter(|e| self.inside(e.col, k) && self.allowed(fixes, r, e.col))
+                .map(|e| ((e.w as i128) << 64) + e.t as i128)
+                .max();
+            if let Some(w) = best {
+                found.push((std::cmp::Reverse(w), self.rank[r as usize], r));
+            }
+        }
+        found.sort_unstable();
+        found.into_iter().take(n_out).map(|x| x.2).collect()
     }
 
     /// Where to branch: the first cap row that is over-full, else the first with a price
@@ -423,7 +560,15 @@ impl CapSolver {
         };
         self.warm = warm;
         self.lambda = lambda;
-        out
+        // Reported in weights: the cost of the cover rows left unmet is not a weight.
+        out.map(|mut s| {
+            if !s.col_of_row.is_empty() {
+                let cost = self.unmet(&s.col_of_row) as i128 * COVER_COST;
+                s.value += cost;
+                s.bound += cost;
+            }
+            s
+        })
     }
 
     /// Repairs the root's matching into a first allocation that keeps the caps, then runs the

@@ -17,6 +17,8 @@ struct Case {
     /// Unit edges of each row: (column, score, tie).
     edges: Vec<Vec<(usize, i64, u64)>>,
     cap: Vec<i64>,
+    /// Bit `r`: rule `r`'s rows are cover rows (`cap` is then the least count).
+    cover: u32,
 }
 
 impl Case {
@@ -58,6 +60,7 @@ impl Case {
             keep: 0,
             edges: Vec::new(),
             cap: Vec::new(),
+            cover: 0,
         };
         c.edges = (0..n).map(|i| c.random_row(rng, i, &owner)).collect();
         c.cap = (0..rules * scopes).map(|_| rng.below(3) as i64).collect();
@@ -91,9 +94,29 @@ impl Case {
         owner
     }
 
+    /// Makes some rules cover rules, each row asking for one or two flagged rows.
+    fn with_covers(mut self, rng: &mut Lcg) -> Case {
+        self.cover = (0..self.rules)
+            .map(|r| u32::from(rng.below(100) < 60) << r)
+            .sum();
+        for k in 0..self.cap.len() {
+            if self.cover >> (k / self.scopes) & 1 == 1 {
+                self.cap[k] = 1 + i64::from(rng.below(4) == 0);
+            }
+        }
+        self
+    }
+
+    fn is_cover(&self, k: usize) -> bool {
+        self.cover >> (k / self.scopes) & 1 == 1
+    }
+
     /// A cap never undercuts the flagged sitting tenants already in its scope.
     fn floor_caps(&mut self) {
         for r in 0..self.rules {
+            if self.cover >> r & 1 == 1 {
+                continue;
+            }
             for k in 0..self.scopes {
                 let sitting = (0..self.flags.len())
                     .filter(|&i| {
@@ -145,7 +168,9 @@ impl Case {
     }
 
     fn build(&self) -> CapSolver {
-        let mut s = CapSolver::new(self.rules).with_keep(self.keep);
+        let mut s = CapSolver::new(self.rules)
+            .with_keep(self.keep)
+            .with_cover(self.cover);
         for j in 0..self.m {
             s.add_col(j as u32, false);
         }
@@ -167,11 +192,21 @@ impl Case {
         s
     }
 
-    /// The best weight `w·2⁶⁴ + t` of a matching that keeps the caps, by enumeration.
+    /// The best weight `w·2⁶⁴ + t` of a matching that keeps the caps, by enumeration, less
+    /// [`COVER_COST`] per unmet cover row.
     fn brute(&self) -> i128 {
+        self.brute_with_unmet().0
+    }
+
+    /// The best objective by enumeration and the cover rows its matching leaves unmet.
+    fn brute_with_unmet(&self) -> (i128, usize) {
         fn go(c: &Case, i: usize, used: &mut [bool], cnt: &mut [i64]) -> Option<i128> {
             if i == c.flags.len() {
-                return Some(0);
+                let unmet: i64 = (0..c.cap.len())
+                    .filter(|&k| c.is_cover(k))
+                    .map(|k| (c.cap[k] - cnt[k]).max(0))
+                    .sum();
+                return Some(-(unmet as i128) * COVER_COST);
             }
             let mut best = c.own[i]
                 .is_none()
@@ -185,7 +220,7 @@ impl Case {
                     .filter(|&r| c.flags[i] >> r & 1 == 1)
                     .map(|r| r * c.scopes + c.unit_scope[r][j])
                     .collect();
-                if ks.iter().any(|&k| cnt[k] + 1 > c.cap[k]) {
+                if ks.iter().any(|&k| !c.is_cover(k) && cnt[k] + 1 > c.cap[k]) {
                     continue;
                 }
                 used[j] = true;
@@ -201,7 +236,10 @@ impl Case {
         }
         let mut used = vec![false; self.m];
         let mut cnt = vec![0; self.cap.len()];
-        go(self, 0, &mut used, &mut cnt).expect("staying put is feasible")
+        let v = go(self, 0, &mut used, &mut cnt).expect("staying put is feasible");
+        // Unmet rows cost far more than any weight: the count is the cost's quotient.
+        let unmet = (-v.div_euclid(COVER_COST)).max(0) as usize;
+        (v, unmet)
     }
 }
 
@@ -361,5 +399,93 @@ fn start_prices_do_not_matter() {
             "case {t}: {} vs {}",
             warm.value, cold.value
         );
+    }
+}
+
+/// Cover rows ("at least one flagged row in the scope", met where any matching can): the
+/// solver's objective is the enumerated one, and what it reports is the weight of the
+/// matching with the unmet rows' cost taken out.
+#[test]
+fn cover_rows_equal_enumeration() {
+    let mut rng = Lcg(73);
+    let (mut unmet_cases, mut met_cases) = (0, 0);
+    for t in 0..1500 {
+        let mut c = Case::random(&mut rng).with_covers(&mut rng);
+        c.keep = KEEPS[t % KEEPS.len()];
+        let mut s = c.build();
+        let out = s.solve(0).unwrap_or_else(|e| panic!("case {t}: {e}"));
+        let (want, unmet) = c.brute_with_unmet();
+        assert!(
+            out.optimal && out.bound == out.value,
+            "case {t}: {out:?} want {want} unmet {unmet} lambda {:?} cap {:?} cover {} scopes {:?} flags {:?} own {:?} edges {:?}",
+            s.lambda(),
+            c.cap,
+            c.cover,
+            c.unit_scope,
+            c.flags,
+            c.own,
+            c.edges
+        );
+        assert_eq!(s.unmet(&out.col_of_row), unmet, "case {t}");
+        assert_eq!(out.value - unmet as i128 * COVER_COST, want, "case {t}");
+        s.check(&out).unwrap_or_else(|e| panic!("case {t}: {e}"));
+        if c.cover != 0 {
+            if unmet > 0 {
+                unmet_cases += 1;
+            } else {
+                met_cases += 1;
+            }
+        }
+    }
+    assert!(
+        unmet_cases > 50 && met_cases > 300,
+        "{unmet_cases} / {met_cases}"
+    );
+}
+
+/// With cover rows too, a kept solver re-solves to what a cold one finds.
+#[test]
+fn cover_rows_warm_equal_cold() {
+    let mut rng = Lcg(91);
+    for t in 0..300 {
+        let mut c = Case::random(&mut rng).with_covers(&mut rng);
+        c.keep = KEEPS[t % KEEPS.len()];
+        let mut s = c.build();
+        s.solve(0).expect("feasible");
+        for step in 0..6 {
+            let i = rng.below(c.flags.len() as u64) as usize;
+            if rng.below(2) == 0 {
+                c.flags[i] ^= 1 << rng.below(c.rules as u64);
+                if c.own[i].is_some() {
+                    // A flagged sitting tenant may not raise its own scope's cap floor.
+                    c.floor_caps();
+                    let (col_cons, rule_of, cap) = c.table();
+                    let lambda = s.lambda().to_vec();
+                    s.set_table(col_cons, rule_of, cap, lambda);
+                }
+            } else {
+                let owner = c.owner();
+                c.edges[i] = c.random_row(&mut rng, i, &owner);
+            }
+            s.set_row(
+                i as u32,
+                c.flags[i],
+                i as u32,
+                c.row_edges(i),
+                c.own[i].map(|j| j as u32),
+            );
+            let warm = s
+                .solve(0)
+                .unwrap_or_else(|e| panic!("case {t} step {step}: {e}"));
+            let cold = c.build().solve(0).expect("cold");
+            let (want, unmet) = c.brute_with_unmet();
+            assert_eq!(
+                warm.value - unmet as i128 * COVER_COST,
+                want,
+                "case {t} step {step}"
+            );
+            assert_eq!(warm.col_of_row, cold.col_of_row, "case {t} step {step}");
+            assert!(warm.optimal && cold.optimal, "case {t} step {step}");
+        }
     }
 }
