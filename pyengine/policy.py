@@ -43,15 +43,22 @@ Task = Annotated[str, Meta(min_length=1, max_length=60)]
 
 
 class Coverage(Strict, frozen=True):
-    """A task-coverage rule, points form (issue 19; report 000, «Rekruttering»: every shared
-    task covered in each stairwell and on each floor): `points` for each listed task a
-    household has that no other resident of the unit's scope has (a sitting tenant's own tasks
-    do not count against it), added to the pair's resource mix."""
+    """A task-coverage rule (issue 19; report 000, «Rekruttering»: every shared task covered in
+    each stairwell and on each floor): `points` for each listed task a household has that no
+    other resident of the unit's scope has (a sitting tenant's own tasks do not count against
+    it), added to the pair's resource mix; if `hard`, also a rule of the matching: each listed
+    task covered by a resident of each scope wherever the portfolio can cover it, before any
+    points count."""
 
     tasks: Annotated[list[Task], Meta(min_length=1, max_length=64)]
     scope: Literal["building", "stairwell", "floor"]  # floor: one floor of a building
     points: Points
     buildings: list[Id] = []  # where the rule applies (a building's participation model); empty: everywhere
+    hard: bool = False  # a rule of the matching, not only points (with the caps, at most 32 rules)
+
+
+# The capped search takes at most this many rules: the caps and the hard coverage rules' tasks.
+MAX_RULES = 32
 
 
 class MixBonus(Strict, frozen=True):
@@ -176,6 +183,9 @@ class Policy(MatchParams, frozen=True):
         for name in ("coverage", "mix_bonuses"):  # the contract as it was before the mix rules
             if not params[name]:
                 del params[name]
+        for rule in params.get("coverage", []):  # and before hard coverage rules
+            if not rule["hard"]:
+                del rule["hard"]
         return msgspec.json.encode(params)
 
 
@@ -186,10 +196,18 @@ def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
         raise from_validation(e, prefix=source) from None
     for i, c in enumerate(policy.caps):
         check_cap(c, f"{source}.caps[{i}]")
+    n_rules = len(policy.caps)
     for i, cov in enumerate(policy.coverage):
         for j, task in enumerate(cov.tasks):
             if task in cov.tasks[:j]:
                 raise InputError(f"{source}.coverage[{i}].tasks[{j}]", f"{task!r} is listed twice")
+        if cov.hard:
+            n_rules += len(cov.tasks)
+            if n_rules > MAX_RULES:
+                raise InputError(
+                    f"{source}.coverage[{i}].hard",
+                    f"the caps and the hard rules' tasks come to {n_rules} rules; at most {MAX_RULES} are taken",
+                )
     for name in REASON_LISTS.values():
         seen: set[str] = set()
         for i, code in enumerate(getattr(policy, name)):

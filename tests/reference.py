@@ -196,3 +196,73 @@ def mip_optimum(
         return None
     assert res.success, res.message
     return round(-res.fun)
+
+
+def cover_scopes(inst: Instance, p: Policy) -> list[tuple[str, set[str]]]:
+    """(task, unit ids in scope) for every task of every hard coverage rule and scope."""
+    out = []
+    for rule in p.coverage:
+        if not rule.hard:
+            continue
+        scopes: dict[tuple[str, int], set[str]] = {}
+        for u in inst.units:
+            if rule.buildings and u.building not in rule.buildings:
+                continue
+            key = {
+                "building": (u.building, 0), "stairwell": (u.stairwell, 0), "floor": (u.building, u.floor),
+            }[rule.scope]  # fmt: skip
+            scopes.setdefault(key, set()).add(u.id)
+        out += [(task, ids) for task in rule.tasks for _, ids in sorted(scopes.items())]
+    return out
+
+
+def uncovered(inst: Instance, p: Policy, placed: dict[str, str]) -> int:
+    """Scopes of hard coverage rules, task by task, where no household `placed` (household
+    -> unit) has the task."""
+    skills = {h.id: set(h.skills) for h in inst.households}
+    return sum(
+        1 for task, ids in cover_scopes(inst, p) if not any(u in ids and task in skills[h] for h, u in placed.items())
+    )
+
+
+def hard_cover_optimum(inst: Instance, p: Policy) -> tuple[int, int]:
+    """(scopes left uncovered, objective) of the lexicographic optimum under the caps and the
+    hard coverage rules, as a MIP solved by HiGHS: the fewest uncovered (task, scope) pairs,
+    then the most points. One 0/1 variable per eligible pair and one slack per (task, scope),
+    each slack costing more than every score together."""
+    hs = {h.id: h for h in inst.households}
+    sitting = {h.id for h in inst.households if home(h)}
+    # An applicant is never proposed a pair at 0 points or below, not even to cover a task.
+    scores = {pr: s for pr, s in eligible_scores(inst, p).items() if s > 0 or pr[0] in sitting}
+    pairs = sorted(scores)
+    covers = cover_scopes(inst, p)
+    n = len(pairs) + len(covers)
+    if n == 0:
+        return 0, 0
+    big = 10.0 * (1 + sum(abs(s) for s in scores.values()))
+    rows: list[tuple[list[int], float, float]] = []
+    for hid in hs:
+        rows.append(([k for k, pr in enumerate(pairs) if pr[0] == hid], 1.0 if hid in sitting else 0.0, 1.0))
+    for u in inst.units:
+        rows.append(([k for k, pr in enumerate(pairs) if pr[1] == u.id], 0.0, 1.0))
+    for _, flag, _, cap, ids in scope_caps(inst, p):
+        in_scope = set(ids)
+        rows.append(
+            ([k for k, pr in enumerate(pairs) if pr[1] in in_scope and flag in flags_of(hs[pr[0]])], 0.0, float(cap))
+        )
+    for j, (task, ids) in enumerate(covers):
+        ks = [k for k, pr in enumerate(pairs) if pr[1] in ids and task in hs[pr[0]].skills]
+        rows.append(([*ks, len(pairs) + j], 1.0, np.inf))  # covered, or its slack taken
+    a = lil_matrix((len(rows), n))
+    for r, (ks, _, _) in enumerate(rows):
+        for k in ks:
+            a[r, k] = 1
+    c = np.concatenate([-np.array([scores[pr] for pr in pairs], dtype=float), np.full(len(covers), big)])
+    res = milp(
+        c, constraints=LinearConstraint(a.tocsr(), [r[1] for r in rows], [r[2] for r in rows]),
+        integrality=np.ones(n), bounds=Bounds(0, 1),
+    )  # fmt: skip
+    assert res.success, res.message
+    x = np.round(res.x).astype(int)
+    placed = {pairs[k][0]: pairs[k][1] for k in range(len(pairs)) if x[k]}
+    return uncovered(inst, p, placed), sum(scores[pr] for k, pr in enumerate(pairs) if x[k])

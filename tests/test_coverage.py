@@ -19,16 +19,18 @@ from hypothesis import strategies as st
 from pyengine import commands as c
 from pyengine import coverage
 from pyengine.errors import InputError
-from pyengine.matching import solve_instance
+from pyengine.generate import operations
+from pyengine.matching import Matcher, solve_instance
+from pyengine.operations import apply_to_instance, apply_to_matcher
 from pyengine.policy import Coverage, MixBonus, Policy, load_policy, parse_policy
 from pyengine.scenarios import pilot2
 from pyengine.schema import Household, Instance, Unit
 from pyengine.service import AllocationService
 
 from .helpers import POLICY, matcher
-from .reference import breakdown, eligible_scores, lsa_optimum, mip_optimum
+from .reference import breakdown, eligible_scores, hard_cover_optimum, lsa_optimum, mip_optimum, uncovered
 from .strategies import AS_OF, FLAGS, SKILLS, instances
-from .test_stream import check_stream
+from .test_stream import check_stream, strip
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -99,6 +101,104 @@ def test_streams_equal_scratch_and_the_optimum(inst: Instance, seed: int, cov: R
 @given(instances(max_units=8, max_households=8, caps=True), st.integers(0, 10_000), rules)
 def test_capped_streams_equal_scratch_and_the_optimum(inst: Instance, seed: int, cov: Rules) -> None:
     check_stream(inst, 8, seed, exact=True, policy=covering(cov))
+
+
+hard_rules = st.lists(
+    st.builds(
+        Coverage,
+        tasks=st.lists(st.sampled_from(SKILLS), min_size=1, max_size=3, unique=True),
+        scope=st.sampled_from(["building", "stairwell", "floor"]),
+        points=st.sampled_from([0, 30, 200]),
+        buildings=SOME,
+        hard=st.just(True),
+    ),
+    min_size=1,
+    max_size=2,
+)
+
+
+def placed_of(res: object) -> dict[str, str]:
+    return {a.household: a.unit for a in res.assignments}  # type: ignore[attr-defined]
+
+
+def check_hard(inst: Instance, policy: Policy, res: object) -> None:
+    """The fewest (task, scope) pairs uncovered, then the most points, as HiGHS finds them;
+    no cap exceeded."""
+    assert res.optimal and res.objective == res.bound  # type: ignore[attr-defined]
+    assert (uncovered(inst, policy, placed_of(res)), res.objective) == hard_cover_optimum(inst, policy)  # type: ignore[attr-defined]
+    assert all(c.count <= c.cap for c in res.caps)  # type: ignore[attr-defined]
+
+
+@SETTINGS
+@given(instances(max_units=8, max_households=8), hard_rules)
+def test_hard_rules_equal_highs(inst: Instance, cov: list[Coverage]) -> None:
+    policy = covering((cov, []))
+    check_hard(inst, policy, solve_instance(inst, policy))
+
+
+@SETTINGS
+@given(instances(max_units=8, max_households=8, caps=True), hard_rules)
+def test_hard_rules_with_caps_equal_highs(inst: Instance, cov: list[Coverage]) -> None:
+    policy = covering((cov, []))
+    check_hard(inst, policy, solve_instance(inst, policy))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_units=8, max_households=8, caps=True), st.integers(0, 10_000), hard_rules)
+def test_hard_rule_streams_equal_scratch_and_the_optimum(inst: Instance, seed: int, cov: list[Coverage]) -> None:
+    policy = covering((cov, []))
+    m = Matcher(policy)
+    m.load(inst)
+    m.solve()
+    cur = inst
+    for op in operations(inst, 8, seed):
+        apply_to_matcher(m, op)
+        cur = apply_to_instance(cur, op)
+        m.rematch()
+        live = m.result()
+        assert strip(live) == strip(solve_instance(cur, policy))
+        check_hard(cur, policy, live)
+
+
+def test_a_hard_rule_takes_the_gardener_over_more_points() -> None:
+    """Stairwell B has no gardener: under the points form (0 points) the cleaner, who waited
+    longer, is proposed B's flat; under the hard rule the gardener is, and the report shows the
+    task covered."""
+    older = msgspec.structs.replace(person("H1", ["cleaning"]), applied_on="2020-01-01")
+    inst = Instance(
+        as_of=AS_OF,
+        units=[flat("A1", "A"), flat("B1", "B")],
+        households=[person("T1", ["gardening"], home="A1"), older, person("H2", ["gardening"])],
+    )
+    rule = Coverage(tasks=["gardening"], scope="stairwell", points=0)
+    soft = solve_instance(inst, covering(([rule], [])))
+    hard = solve_instance(inst, covering(([msgspec.structs.replace(rule, hard=True)], [])))
+    assert placed_of(soft) == {"T1": "A1", "H1": "B1"}
+    assert placed_of(hard) == {"T1": "A1", "H2": "B1"}
+    assert hard.optimal and hard.objective < soft.objective == soft.uncapped_objective
+    assert hard.uncapped_objective == soft.objective
+
+
+def test_hard_rules_and_caps_are_at_most_32_rules() -> None:
+    data = msgspec.to_builtins(POLICY)
+    data["coverage"] = [{"tasks": [f"t{i}" for i in range(33)], "scope": "floor", "points": 0, "hard": True}]
+    with pytest.raises(InputError) as e:
+        parse_policy(data)
+    assert e.value.field == "policy.coverage[0].hard" and "at most 32" in e.value.reason
+    data["coverage"][0]["hard"] = "yes"  # type: ignore[index]
+    with pytest.raises(InputError) as e:
+        parse_policy(data)
+    assert e.value.field == "policy.coverage[0].hard"
+
+
+def test_a_policy_without_hard_rules_reaches_the_core_as_before() -> None:
+    """`hard = false` is left out of what the core reads, so that recorded policies keep their
+    bytes; `hard = true` is passed on."""
+    rule = Coverage(tasks=["gardening"], scope="stairwell", points=5)
+    params = json.loads(covering(([rule], [])).match_params_json())
+    assert params["coverage"] == [{"tasks": ["gardening"], "scope": "stairwell", "points": 5, "buildings": []}]
+    params = json.loads(covering(([msgspec.structs.replace(rule, hard=True)], [])).match_params_json())
+    assert params["coverage"][0]["hard"] is True
 
 
 def flat(uid: str, stairwell: str, floor: int = 1) -> Unit:

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::caps::CappedProblem;
 use crate::lsa::Graph;
-use crate::model::{in_buildings, Cap, Household, Instance, Names, Policy, Unit};
+use crate::model::{in_buildings, Cap, CoverScope, Household, Instance, Names, Policy, Unit};
 use crate::pricing::{
     self, compact_raw, group_bounds, price_row, Bounds, Candidate, Compact, CompactRows,
     GroupBound, GroupIndex, Groups, PricedGroup, UnitView,
@@ -279,45 +279,105 @@ struct ResultOut<'a> {
     engine_version: &'static str,
 }
 
+/// A rule of the capped search: a mix cap, or one task of a hard task-coverage rule (at least
+/// one resident with the task in each of the rule's scopes).
+#[derive(Clone, Debug, PartialEq)]
+enum Rule {
+    Cap(Cap),
+    Cover {
+        scope: CoverScope,
+        task: String,
+        buildings: Vec<String>,
+    },
+}
+
+impl Rule {
+    fn buildings(&self) -> &[String] {
+        match self {
+            Rule::Cap(c) => &c.buildings,
+            Rule::Cover { buildings, .. } => buildings,
+        }
+    }
+
+    fn is_cover(&self) -> bool {
+        matches!(self, Rule::Cover { .. })
+    }
+
+    /// The scope of unit `u` under this rule (the floor for a floor scope, else 0).
+    fn key<'a>(&self, u: &'a Unit) -> (&'a str, i64) {
+        match self {
+            Rule::Cap(c) => (c.scope.key(u), 0),
+            Rule::Cover { scope, .. } => scope.key(u),
+        }
+    }
+
+    /// Whether household `h` counts towards the rule's rows.
+    fn counts(&self, h: &Household) -> bool {
+        match self {
+            Rule::Cap(c) => h.flag(&c.flag),
+            Rule::Cover { task, .. } => h.skills.iter().any(|s| s == task),
+        }
+    }
+}
+
+/// The rules of the capped search: the caps, then each task of each hard coverage rule.
+fn rules_of(caps: &[Cap], policy: &Policy) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = caps.iter().cloned().map(Rule::Cap).collect();
+    for c in policy.coverage.iter().filter(|c| c.hard) {
+        rules.extend(c.tasks.iter().map(|t| Rule::Cover {
+            scope: c.scope,
+            task: t.clone(),
+            buildings: c.buildings.clone(),
+        }));
+    }
+    rules
+}
+
 /// Cap constraints of one snapshot: one per (rule, scope with units), in (rule, scope) order.
 struct CapTable<'a> {
-    /// (rule, scope key, effective cap, units in scope)
-    rows: Vec<(usize, &'a str, i64, usize)>,
+    /// (rule, scope key, effective cap (a cover row's least count), units in scope)
+    rows: Vec<(usize, (&'a str, i64), i64, usize)>,
     /// Constraint id of each unit slot, per rule (`NONE` for free slots).
     unit_cons: Vec<Vec<u32>>,
 }
 
 /// The cap rows of the snapshot: each rule's scopes in key order, with their effective caps.
-fn cap_table<'a>(caps: &[Cap], p: &Slots, s: &ScoreView<'a>, o: &Order) -> CapTable<'a> {
+fn cap_table<'a>(rules: &[Rule], p: &Slots, s: &ScoreView<'a>, o: &Order) -> CapTable<'a> {
     let mut rows = Vec::new();
     let mut unit_cons = Vec::new();
-    for (r, cap) in caps.iter().enumerate() {
-        // A cap limited to some buildings has no scope elsewhere.
-        let capped = |u: usize| in_buildings(&cap.buildings, &s.unit(u).building);
-        let mut scopes: BTreeMap<&'a str, (usize, i64)> = BTreeMap::new();
+    for (r, rule) in rules.iter().enumerate() {
+        // A rule limited to some buildings has no scope elsewhere.
+        let capped = |u: usize| in_buildings(rule.buildings(), &s.unit(u).building);
+        let mut scopes: BTreeMap<(&'a str, i64), (usize, i64)> = BTreeMap::new();
         for &u in o.us.iter().filter(|&&u| capped(u)) {
-            scopes.entry(cap.scope.key(s.unit(u))).or_default().0 += 1;
+            scopes.entry(rule.key(s.unit(u))).or_default().0 += 1;
         }
-        for &h in &o.hs {
-            if let (Some(u), true) = (s.own[h], s.hh(h).flag(&cap.flag)) {
-                if capped(u) {
-                    scopes.entry(cap.scope.key(s.unit(u))).or_default().1 += 1;
+        if let Rule::Cap(cap) = rule {
+            for &h in &o.hs {
+                if let (Some(u), true) = (s.own[h], s.hh(h).flag(&cap.flag)) {
+                    if capped(u) {
+                        scopes.entry(rule.key(s.unit(u))).or_default().1 += 1;
+                    }
                 }
             }
         }
         let base = rows.len() as u32;
-        let index: BTreeMap<&str, u32> = scopes
+        let index: BTreeMap<(&str, i64), u32> = scopes
             .keys()
             .enumerate()
             .map(|(i, k)| (*k, base + i as u32))
             .collect();
         for (key, (n_units, sitting)) in scopes {
-            // Staying put is always feasible: the cap never undercuts who lives there now.
-            rows.push((r, key, cap.value(n_units).max(sitting), n_units));
+            let limit = match rule {
+                // Staying put is always feasible: the cap never undercuts who lives there now.
+                Rule::Cap(cap) => cap.value(n_units).max(sitting),
+                Rule::Cover { .. } => 1,
+            };
+            rows.push((r, key, limit, n_units));
         }
         let mut cons = vec![NONE; p.units.len()];
         for &u in o.us.iter().filter(|&&u| capped(u)) {
-            cons[u] = index[cap.scope.key(s.unit(u))];
+            cons[u] = index[&rule.key(s.unit(u))];
         }
         unit_cons.push(cons);
     }
@@ -694,8 +754,19 @@ impl Engine {
         Ok(self.snapshot()?.check(h, u).err().map(|e| e.to_string()))
     }
 
+    /// The caps' rows (not the hard coverage rules').
     fn cap_table<'a>(&self, s: &ScoreView<'a>, o: &Order) -> CapTable<'a> {
-        cap_table(&self.caps, &self.p, s, o)
+        let caps: Vec<Rule> = self.caps.iter().cloned().map(Rule::Cap).collect();
+        cap_table(&caps, &self.p, s, o)
+    }
+
+    fn has_hard_cover(&self) -> bool {
+        self.policy.coverage.iter().any(|c| c.hard)
+    }
+
+    /// Whether re-matches take the capped search: caps, or a hard coverage rule.
+    fn has_rules(&self) -> bool {
+        !self.caps.is_empty() || self.has_hard_cover()
     }
 
     /// Solves the current snapshot; returns the result file as UTF-8 JSON bytes. The
@@ -716,7 +787,7 @@ impl Engine {
             }
         }
         self.as_of.ok_or("as_of: not set")?;
-        if self.caps.is_empty() || !self.kept_caps {
+        if !self.has_rules() || !self.kept_caps {
             self.capped = None;
         } else if let Some(c) = &mut self.capped {
             c.note(&self.inc);
@@ -730,7 +801,7 @@ impl Engine {
             .certify()
             .filter(|c| c.bound == c.objective)
             .ok_or("internal: optimality certificate failed")?;
-        let decision = if self.caps.is_empty() {
+        let decision = if !self.has_rules() {
             Decision {
                 unit_of: None,
                 summary: Summary {
@@ -745,6 +816,10 @@ impl Engine {
             }
         } else if self.kept_caps {
             self.capped_decision(node_limit, cert.objective)?
+        } else if self.has_hard_cover() {
+            return Err(format!(
+                "policy.coverage: a hard rule needs {ENGINE_VERSION}, not {LEGACY_ENGINE_VERSION}"
+            ));
         } else {
             self.legacy_capped_decision(&s, node_limit, cert.objective)?
         };
@@ -862,7 +937,7 @@ impl Engine {
             .map(|(&(rule, scope, cap, units), &count)| CapRow {
                 rule,
                 flag: self.caps[rule].flag.name().to_string(),
-                scope: scope.to_string(),
+                scope: scope.0.to_string(),
                 count,
                 cap,
                 units,

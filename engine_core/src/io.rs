@@ -461,12 +461,17 @@ impl Coverage {
         }
         let points = o.int("points", 0, MAX_INT)?;
         let buildings = buildings(&mut o)?;
+        let hard = match o.opt("hard") {
+            Some(_) => o.boolean("hard")?,
+            None => false,
+        };
         o.finish()?;
         Ok(Coverage {
             scope,
             tasks,
             points,
             buildings,
+            hard,
         })
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{in_buildings, CoverScope, Coverage, MixBonus, Policy};
+use crate::model::{in_buildings, Coverage, MixBonus, Policy};
 use crate::slots::Slots;
 
 /// Outside every scope of a rule: a free slot, or a unit in a building the rule leaves out.
@@ -161,11 +161,7 @@ impl Rule {
                     .as_ref()
                     .filter(|u| in_buildings(&c.buildings, &u.building));
                 u.map_or(NO_SCOPE, |u| {
-                    let key = match c.scope {
-                        CoverScope::Building => (u.building.as_str(), 0),
-                        CoverScope::Stairwell => (u.stairwell.as_str(), 0),
-                        CoverScope::Floor => (u.building.as_str(), u.floor),
-                    };
+                    let key = c.scope.key(u);
                     let n = ids.len() as u32;
                     *ids.entry(key).or_insert(n)
                 })

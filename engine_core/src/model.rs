@@ -58,6 +58,8 @@ pub enum CoverScope {
 
 /// A task-coverage rule, points form: `points` for each listed task the household has that
 /// no other resident of the unit's scope has (at most 64 tasks), in units of `buildings`.
+/// A `hard` rule is also a constraint of the capped search: each listed task covered by at
+/// least one resident of each scope wherever the portfolio can cover it, before any points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coverage {
     pub scope: CoverScope,
@@ -65,6 +67,18 @@ pub struct Coverage {
     pub points: i64,
     /// Sorted; empty: every building.
     pub buildings: Vec<String>,
+    pub hard: bool,
+}
+
+impl CoverScope {
+    /// The scope of unit `u` under this scope kind (a floor is one floor of a building).
+    pub fn key(self, u: &Unit) -> (&str, i64) {
+        match self {
+            CoverScope::Building => (u.building.as_str(), 0),
+            CoverScope::Stairwell => (u.stairwell.as_str(), 0),
+            CoverScope::Floor => (u.building.as_str(), u.floor),
+        }
+    }
 }
 
 impl Default for Policy {

@@ -33,9 +33,9 @@ use crate::warm::{Edge, Warm, NONE};
 /// at this price cannot be brought under its cap: the node's bound falls, and it is pruned.
 const MAX_PRICE: i128 = 1 << 96;
 
-/// Cost of a cover row left unmet, and its highest price: 2²⁶ points, above the sum of the
-/// scores of any portfolio of city size and far below [`MAX_PRICE`] (a pair counts towards at
-/// most 32 rows, so the caps' prices still outweigh every cover's).
+/// Highest cost of a cover row left unmet (and its highest price): 2²⁶ points, far below
+/// [`MAX_PRICE`] (a pair counts towards at most 32 rows, so the caps' prices still outweigh
+/// every cover's).
 pub const COVER_COST: i128 = MAX_PRICE >> 6;
 
 /// What [`CapSolver::solve`] found.
@@ -88,6 +88,8 @@ pub struct CapSolver {
     home: Vec<u32>,
     /// Bit `r`: rule `r` is a cover rule (at least one flagged row per scope).
     cover: u32,
+    /// Cost of a flagged row a cover row lacks, set per solve ([`CapSolver::cover_cost`]).
+    cover_cost: i128,
 }
 
 /// Edges held per row by default: the uncapped engine's restricted graph holds as many.
@@ -99,6 +101,7 @@ impl CapSolver {
         CapSolver {
             n_rules,
             keep: KEEP,
+            cover_cost: COVER_COST,
             ..Self::default()
         }
     }
@@ -119,7 +122,7 @@ impl CapSolver {
     /// Highest price of cap row `k`.
     pub(super) fn max_price(&self, k: usize) -> i128 {
         if self.is_cover(k) {
-            COVER_COST
+            self.cover_cost
         } else {
             MAX_PRICE
         }
@@ -442,7 +445,7 @@ impl CapSolver {
     }
 
     /// The objective of a matching of unpriced weight `w` and signed `counts`: `None` if it
-    /// exceeds a cap, else `w` less [`COVER_COST`] for each flagged row a cover row lacks.
+    /// exceeds a cap, else `w` less the cover cost for each flagged row a cover row lacks.
     fn objective(&self, w: i128, counts: &[i64]) -> Option<i128> {
         let mut v = w;
         for (k, (&a, &b)) in counts.iter().zip(&self.cap).enumerate() {
@@ -450,10 +453,34 @@ impl CapSolver {
                 if !self.is_cover(k) {
                     return None;
                 }
-                v -= i128::from(a - b) * COVER_COST;
+                v -= i128::from(a - b) * self.cover_cost;
             }
         }
         Some(v)
+    }
+
+    /// The cost of a flagged row a cover row lacks: one point more than the weights of any two
+    /// matchings can differ by, so that meeting cover rows always comes first (at most
+    /// [`COVER_COST`]). As low as that, so that a search from no prices reaches it in few
+    /// steps. Depends on the edges alone: a re-match and a solve from scratch agree on it.
+    pub(super) fn span_cost(&self) -> i128 {
+        let mut span: i128 = 1 << 64;
+        for (r, edges) in self.base.iter().enumerate() {
+            if !self.row_live[r] {
+                continue;
+            }
+            // An applicant may also stay unmatched, at 0.
+            let zero = if self.home[r] == NONE { Some(0) } else { None };
+            let ws = edges
+                .iter()
+                .map(|e| (i128::from(e.w) << 64) + i128::from(e.t));
+            let lo = ws.clone().chain(zero).min();
+            let hi = ws.chain(zero).max();
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                span = span.saturating_add(hi - lo);
+            }
+        }
+        span.min(COVER_COST)
     }
 
     /// Flagged rows the cover rows lack in the matching `cols`, all rows together.

@@ -261,7 +261,7 @@ impl CapSolver {
             } else {
                 let (can, fixed_in, least) = (cover.0[k], cover.1[k], -self.cap[k]);
                 let at = if can < least {
-                    COVER_COST
+                    self.cover_cost
                 } else if can == fixed_in {
                     0
                 } else {
@@ -517,6 +517,17 @@ impl CapSolver {
     pub fn solve(&mut self, node_limit: u64) -> Result<Solved, String> {
         let mut warm = std::mem::take(&mut self.warm);
         let mut lambda = std::mem::take(&mut self.lambda);
+        if self.cover != 0 {
+            self.cover_cost = self.span_cost();
+            // Kept prices above the new cost come down to it.
+            let mut batch = Vec::new();
+            for k in 0..self.cap.len() {
+                if self.is_cover(k) && lambda[k] > self.cover_cost {
+                    self.move_price(&mut warm, &mut lambda, k, self.cover_cost, &mut batch);
+                }
+            }
+            warm.reweight(&batch);
+        }
         let mut best = Best::default();
         if self.settled {
             self.line_search(&mut warm, &mut lambda);
@@ -562,8 +573,9 @@ impl CapSolver {
         self.lambda = lambda;
         // Reported in weights: the cost of the cover rows left unmet is not a weight.
         out.map(|mut s| {
-            if !s.col_of_row.is_empty() {
-                let cost = self.unmet(&s.col_of_row) as i128 * COVER_COST;
+            // (None found, where the search stopped before its first: nothing to add.)
+            if s.value != i128::MIN {
+                let cost = self.unmet(&s.col_of_row) as i128 * self.cover_cost;
                 s.value += cost;
                 s.bound += cost;
             }

@@ -11,7 +11,7 @@ use crate::capsolve::CapSolver;
 pub(super) struct CapState {
     pub(super) solver: CapSolver,
     /// The rules the solver was built for.
-    caps: Vec<Cap>,
+    rules: Vec<Rule>,
     valid: bool,
     /// Row (household slot) and column of each household and unit in the solver.
     rows: BTreeMap<String, u32>,
@@ -24,7 +24,7 @@ pub(super) struct CapState {
     dirty_units: BTreeSet<String>,
     dirty_buildings: BTreeSet<u32>,
     /// Price of each cap row with one, by (rule, scope key).
-    prices: BTreeMap<(usize, String), i128>,
+    prices: BTreeMap<(usize, String, i64), i128>,
 }
 
 pub(super) fn unit_col(u: usize) -> u32 {
@@ -35,10 +35,11 @@ pub(super) fn dummy_col(h: usize) -> u32 {
     2 * h as u32 + 1
 }
 
-fn flags(caps: &[Cap], h: &Household) -> u32 {
-    caps.iter()
+fn flags(rules: &[Rule], h: &Household) -> u32 {
+    rules
+        .iter()
         .enumerate()
-        .map(|(r, c)| u32::from(h.flag(&c.flag)) << r)
+        .map(|(r, rule)| u32::from(rule.counts(h)) << r)
         .sum()
 }
 
@@ -92,7 +93,7 @@ impl CapState {
         out
     }
 
-    fn set_rows(&mut self, s: &ScoreView<'_>, o: &Order, hs: &[usize], caps: &[Cap]) {
+    fn set_rows(&mut self, s: &ScoreView<'_>, o: &Order, hs: &[usize], rules: &[Rule]) {
         for &h in hs {
             if h >= self.row_key.len() {
                 self.row_key.resize(h + 1, 0);
@@ -112,15 +113,21 @@ impl CapState {
             let rank = self.row_key[h] as u32;
             let home = s.own[h].map(unit_col);
             self.solver
-                .set_row(h as u32, flags(caps, hh), rank, e, home);
+                .set_row(h as u32, flags(rules, hh), rank, e, home);
         }
     }
 
-    fn build(&mut self, s: &ScoreView<'_>, o: &Order, caps: &[Cap]) {
+    fn build(&mut self, s: &ScoreView<'_>, o: &Order, rules: &[Rule]) {
         let prices = std::mem::take(&mut self.prices);
+        let cover = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_cover())
+            .map(|(k, _)| 1u32 << k)
+            .sum();
         *self = CapState {
-            solver: CapSolver::new(caps.len()),
-            caps: caps.to_vec(),
+            solver: CapSolver::new(rules.len()).with_cover(cover),
+            rules: rules.to_vec(),
             valid: true,
             prices,
             ..CapState::default()
@@ -134,15 +141,15 @@ impl CapState {
             self.solver.add_col(dummy_col(h), true);
             self.rows.insert(s.hh(h).id.clone(), h as u32);
         }
-        self.set_rows(s, o, &o.hs, caps);
+        self.set_rows(s, o, &o.hs, rules);
     }
 
     /// Brings the solver up to date with the snapshot: what changed is scored again, the
     /// rest is kept.
-    fn sync(&mut self, s: &ScoreView<'_>, o: &Order, caps: &[Cap]) {
+    fn sync(&mut self, s: &ScoreView<'_>, o: &Order, rules: &[Rule]) {
         let p = s.p;
-        if !self.valid || self.caps != caps {
-            self.build(s, o, caps);
+        if !self.valid || self.rules != rules {
+            self.build(s, o, rules);
             return;
         }
         let dirty_hh = std::mem::take(&mut self.dirty_hh);
@@ -200,7 +207,7 @@ impl CapState {
         cols_todo.dedup();
         let (n, m) = (p.n_households(), p.n_units());
         if 2 * (rows_todo.len() + cols_todo.len()) > n.max(1) + m {
-            self.build(s, o, caps);
+            self.build(s, o, rules);
             return;
         }
         let mut in_rows = vec![false; p.households.len()];
@@ -227,7 +234,7 @@ impl CapState {
             }
             self.solver.repair_col(c);
         }
-        self.set_rows(s, o, &rows_todo, caps);
+        self.set_rows(s, o, &rows_todo, rules);
     }
 }
 
@@ -240,10 +247,23 @@ impl Engine {
     ) -> Result<Decision, String> {
         let s = ScoreView::new(&self.policy, &self.p, &self.names);
         let o = Order::new(&self.p);
-        let table = cap_table(&self.caps, &self.p, &s, &o);
+        let rules = rules_of(&self.caps, &self.policy);
+        if rules.len() > 32 {
+            let field = if rules.len() == self.caps.len() {
+                "caps"
+            } else {
+                "policy.coverage"
+            };
+            return Err(format!(
+                "{field}: {} caps and {} tasks of hard coverage rules; at most 32 rules in all",
+                self.caps.len(),
+                rules.len() - self.caps.len()
+            ));
+        }
+        let table = cap_table(&rules, &self.p, &s, &o);
         let st = self.capped.get_or_insert_with(CapState::default);
-        st.sync(&s, &o, &self.caps);
-        let n = self.caps.len();
+        st.sync(&s, &o, &rules);
+        let n = rules.len();
         let n_cols = 2 * self.p.units.len().max(self.p.households.len()) + 2;
         let mut col_cons = vec![NONE; n_cols * n];
         for &u in &o.us {
@@ -256,7 +276,10 @@ impl Engine {
         let lambda = table
             .rows
             .iter()
-            .map(|r| st.prices.get(&(r.0, r.1.to_string())).copied().unwrap_or(0))
+            .map(|r| {
+                let key = (r.0, r.1 .0.to_string(), r.1 .1);
+                st.prices.get(&key).copied().unwrap_or(0)
+            })
             .collect();
         st.solver.set_table(col_cons, rule_of, cap, lambda);
         let out = st.solver.solve(node_limit)?;
@@ -265,7 +288,7 @@ impl Engine {
             .iter()
             .zip(st.solver.lambda())
             .filter(|(_, &l)| l > 0)
-            .map(|(r, &l)| ((r.0, r.1.to_string()), l))
+            .map(|(r, &l)| ((r.0, r.1 .0.to_string(), r.1 .1), l))
             .collect();
         let unit_of: Vec<Option<usize>> =
             o.hs.iter()

@@ -19,7 +19,8 @@ pub struct Lack {
     /// `proposed` (it has a unit: 0 points), `lacking` (`points` more would get it `unit`),
     /// `no_unit` (no number of points would: no eligible unit can be freed for it),
     /// `sitting_tenant` (housed; a transfer is not a question of points alone) or
-    /// `not_computed` (a decision of the legacy capped search, which keeps no prices).
+    /// `not_computed` (a decision of the legacy capped search, which keeps no prices, or one
+    /// under a hard coverage rule).
     pub status: &'static str,
     /// The fewest points that may do: exact, or a lower bound when `exact` is false.
     pub points: Option<i64>,
@@ -86,7 +87,9 @@ impl Engine {
         }
         let found = match (&d.unit_of, &self.capped) {
             (None, _) => search(&mine, |delta| self.uncapped_move(&s, &o, h, &mine, delta))?,
-            (Some(decided), Some(st)) if self.kept_caps => {
+            // Under a hard coverage rule more points can also undo a cover, which the
+            // search below does not weigh.
+            (Some(decided), Some(st)) if self.kept_caps && !self.has_hard_cover() => {
                 let mut cols = vec![NONE; self.p.households.len()];
                 for (k, &x) in o.hs.iter().enumerate() {
                     cols[x] = match decided[k] {
