@@ -111,7 +111,14 @@ def print_task_cover(svc: AllocationService, run: c.MatchRun) -> None:
     stairs = Coverage(tasks=list(pilot2.TASKS), scope="stairwell", points=0)
     floors = Coverage(tasks=list(pilot2.TASKS), scope="floor", points=0)
     rep = coverage.report_of(pf, [stairs, floors])
-    how = "; ".join(f"+{r.points} per task a {r.scope} lacks" for r in rules) or "no coverage rule in the policy"
+    how = (
+        "; ".join(
+            f"+{r.points} per task a {r.scope} lacks"
+            + (", every task covered where anyone can (hard)" if r.hard else "")
+            for r in rules
+        )
+        or "no coverage rule in the policy"
+    )
     print(f"\nShared tasks ({', '.join(pilot2.TASKS)}) covered per stairwell by its residents' skills ({how}):")
     for s in rep.scopes:
         missing = [t for t, v in s.tasks.items() if v == "missing"]
