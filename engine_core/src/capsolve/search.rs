@@ -401,6 +401,10 @@ impl CapSolver {
                 }
             };
             let cover = self.is_cover(k);
+            // A row brought in may leave another cover row unmet: it must gain on the whole.
+            let now = cover
+                .then(|| self.objective(self.value(&warm), &counts))
+                .flatten();
             let mut best: Option<(i128, Warm, Fix)> = None;
             for r in tries {
                 let mut w = warm.clone();
@@ -413,19 +417,18 @@ impl CapSolver {
                 let ok = self.apply(&mut w, lambda, &fixes)
                     && self.settle(&mut w, lambda, &fixes, Scan::Changed(&[]));
                 fixes.pop();
-                // Bringing a row in must not break a cap (the caps' repair came first).
-                if !ok
-                    || (cover
-                        && self
-                            .counts(&w)
-                            .iter()
-                            .zip(&self.cap)
-                            .enumerate()
-                            .any(|(j, (a, b))| !self.is_cover(j) && a > b))
-                {
+                if !ok {
                     continue;
                 }
-                let v = w.certify()?.value;
+                let v = if cover {
+                    // Bringing a row in must not break a cap (the caps' repair came first).
+                    match self.objective(self.value(&w), &self.counts(&w)) {
+                        Some(v) if now.is_none_or(|n| v > n) => v,
+                        _ => continue,
+                    }
+                } else {
+                    w.certify()?.value
+                };
                 if best.as_ref().is_none_or(|b| v > b.0) {
                     best = Some((v, w, fix));
                 }
