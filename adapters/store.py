@@ -277,17 +277,28 @@ def _probe(path: Path, read_only: bool, timeout: float, write: bool) -> None:
         con.close()
 
 
-def init_tables(url: str) -> None:
+def init_tables(url: str, *, erasable: bool = False) -> None:
     """Create the engine's tables in the store (`pyengine db init`): PostgreSQL stores get them
-    only here; a SQLite file is created with them (its writers also create them on first use)."""
+    only here; a SQLite file is created with them (its writers also create them on first use).
+    `erasable`: also the table of household keys, so that applications stored from now on keep
+    their personal fields sealed and erasable (adapters.keys)."""
+    from .keys import KeyRing
     from .records import RecordLog  # it opens stores with open_app
 
+    if url == "memory:" and erasable:
+        raise InputError("--erasable", "a memory: store keeps no keys (and forgets everything when it ends)")
     if url.startswith(("postgresql://", "postgres://")):
         env = postgres_env(url, create_tables=True)
         with store_errors(url):
-            RecordLog(env=env).close()
-        return
-    open_app(RecordLog, url, write=True).close()
+            app = RecordLog(env=env)
+    else:
+        app = open_app(RecordLog, url, write=True)
+    try:
+        if erasable:
+            with store_errors(url):
+                KeyRing(app.recorder).create_table()
+    finally:
+        app.close()
 
 
 # psycopg's errors by class name (psycopg is only imported by eventsourcing.postgres)

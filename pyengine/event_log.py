@@ -15,9 +15,11 @@ from eventsourcing.domain import Aggregate, AggregateCreated
 from eventsourcing.persistence import JSONTranscoder, Mapper, Notification, StoredEvent, Transcoding
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from adapters.keys import KeyRing
 from adapters.records import RecordLog
 
 from . import commands as c
+from .sealing import SEALED_PAYLOADS, Sealer
 
 
 class DateAsISO(Transcoding):
@@ -32,18 +34,23 @@ class DateAsISO(Transcoding):
 
 
 class StructTranscoding(Transcoding):
-    """A msgspec payload travels as builtins and is decoded (validated) into its Struct."""
+    """A msgspec payload travels as builtins and is decoded (validated) into its Struct; the
+    personal fields of an application are sealed in stores that keep keys (`sealer`)."""
 
-    def __init__(self, cls: type[msgspec.Struct]) -> None:
+    def __init__(self, cls: type[msgspec.Struct], sealer: Sealer | None = None) -> None:
         self.type = cls
+        self.sealer = sealer
         self.name = f"pyengine.{cls.__name__}"
         fields, defaults = cls.__struct_fields__, cls.__struct_defaults__
         self.schema = dict(zip(fields[len(fields) - len(defaults) :], defaults, strict=True)).get("schema", 1)
 
     def encode(self, obj: msgspec.Struct) -> Any:
-        return msgspec.to_builtins(obj)
+        data = msgspec.to_builtins(obj)
+        return data if self.sealer is None else self.sealer.encode(data)
 
     def decode(self, data: Any) -> msgspec.Struct:
+        if self.sealer is not None and isinstance(data, dict):
+            data = self.sealer.decode(data)
         # older schema versions are upcast step by step (upcast_v1_v2, ...), never rewritten
         target: int = self.schema
         version = data.get("schema", 1) if isinstance(data, dict) else target
@@ -57,7 +64,7 @@ class StructTranscoding(Transcoding):
 PAYLOADS: tuple[type[msgspec.Struct], ...] = (
     c.DayClosed, c.UnitRegistered, c.UnitRentChanged, c.UnitsMerged, c.UnitMergedInto,
     c.UnitWithdrawn, c.UnitReturned, c.ApplicationSubmitted, c.ApplicationUpdated,
-    c.ApplicationWithdrawn, c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired,
+    c.ApplicationWithdrawn, c.ErasureRequested, c.OfferMade, c.OfferAccepted, c.OfferDeclined, c.OfferExpired,
     c.LedgerOpened, c.MatchRun, c.LeaseSigned, c.LeaseRenewalDue, c.LeaseRenewed, c.PurchaseRecommended,
     c.LeaseNotRenewed, c.LeaseTerminated, c.TenantMovedOut, c.PurchaseInterestRegistered,
     c.EconomicAssessmentRecorded, c.UnitReleasedForSale, c.UnitKeptForRent, c.ValuationRecorded,
@@ -115,6 +122,8 @@ class _TopicReader:
         # are of the current schema take this path.
         head = f'"_data_":{{"type":"{payload.__struct_config__.tag}","schema":{schema}'.encode()
         self.current = (head + b",", head + b"}") if schema > 1 else None
+        # a sealed application is opened by its transcoding (the library's path)
+        self.sealable = payload in SEALED_PAYLOADS
 
 
 def _event_classes() -> dict[str, tuple[type[Any], type[msgspec.Struct]]]:
@@ -172,7 +181,9 @@ class EventLog(RecordLog):
     ROWS_PAGE = 20_000  # rows per read on the rebuild path: few round trips, bounded memory
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.sealer = Sealer()  # its key ring once the recorder exists
         super().__init__(*args, **kwargs)
+        self.keys = self.sealer.ring = KeyRing(self.recorder)
         self._readers: dict[str, _TopicReader | None] = {}
         self._ids: dict[Any, uuid.UUID] = {}
         self._classes = _event_classes()
@@ -217,6 +228,8 @@ class EventLog(RecordLog):
         state = row.state
         if reader is None or (reader.current is not None and not any(h in state for h in reader.current)):
             return self.mapper.to_domain_event(row)  # type: ignore[arg-type]
+        if reader.sealable and b'"sealed"' in state:
+            return self.mapper.to_domain_event(row)  # type: ignore[arg-type]
         try:
             env = reader.decoder.decode(state)
         except msgspec.MsgspecError:
@@ -245,7 +258,7 @@ class EventLog(RecordLog):
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
         for cls in PAYLOADS:
-            transcoder.register(StructTranscoding(cls))
+            transcoder.register(StructTranscoding(cls, self.sealer if cls in SEALED_PAYLOADS else None))
         from .snapshot import PortfolioState
 
         transcoder.register(StructTranscoding(PortfolioState))

@@ -39,7 +39,7 @@ def stream_of(payload: msgspec.Struct) -> str:
         return f"sale/{payload.unit}"
     if isinstance(payload, _HOUSEHOLD_TYPES):
         return f"household/{payload.household}"
-    if isinstance(payload, (c.ApplicationSubmitted, c.ApplicationUpdated, c.ApplicationWithdrawn)):
+    if isinstance(payload, (c.ApplicationSubmitted, c.ApplicationUpdated, c.ApplicationWithdrawn, c.ErasureRequested)):
         return f"household/{payload.id}"
     return f"unit/{payload.id}"  # type: ignore[attr-defined]
 

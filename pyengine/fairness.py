@@ -21,6 +21,9 @@ an `ApplicationUpdated` moves it between groups from then on). The fields are
 - `care_need`: `care_need` is set (eligible for care units only);
 - `district_preference`: `preferred_districts` names at least one district.
 
+A household whose personal data was erased (`ErasureRequested`) counts in `all` only: which
+other groups it belonged to can no longer be read.
+
 Measures (dated by the engine's date when the event was recorded, except applications):
 
 - `applications`: a household starts seeking a unit: an `ApplicationSubmitted` without a
@@ -161,6 +164,8 @@ def rooms_needed(spec: c.ApplicationSubmitted, policy: Policy) -> int:
 
 
 def groups_of(spec: c.ApplicationSubmitted) -> tuple[str, ...]:
+    if spec.sealed is not msgspec.UNSET:  # erased: counted in `all` only, its groups are unknown
+        return ("all",)
     flags = {
         "all": True,
         "disadvantaged": spec.disadvantaged,

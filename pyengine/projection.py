@@ -55,6 +55,7 @@ class Projection:
         self.matcher = Matcher(matcher_policy or self.policy)
         self._pending: list[tuple[Any, Any]] = []  # (event, stored record) since the last MatchRun
         self._active: set[str] = set()  # households not withdrawn
+        self.erased: set[str] = set()  # households whose personal data was erased (pyengine.sealing)
         self._leased: set[str] = set()  # households not withdrawn holding a lease
         self._with_offers: set[str] = set()  # households with an open offer
         self._declining: set[str] = set()  # households that may hold a declined unit off (rule 8)
@@ -142,6 +143,8 @@ class Projection:
         elif ta is Household:
             hid = agg.household_id
             self.households[hid] = agg
+            if agg.erased:
+                self.erased.add(hid)
             self._dirty_households.add(hid)
             old = self._home.pop(hid, None)
             if old is not None and self.occupant.get(old) == hid:
@@ -192,6 +195,11 @@ class Projection:
         hold = self.policy.decline_holdoff_days
         self._declining = {h for h in self._declining if self.households[h].declined_units(self.date, hold)}
 
+    def erased_in_play(self) -> list[str]:
+        """Erased households the matcher would weigh now (applying or housed): a run on this
+        state cannot be solved again, as their data is gone."""
+        return sorted(self.erased & self._active) if self.erased else []
+
     @property
     def pending(self) -> list[tuple[Any, Any]]:
         """(event, stored record) folded in since the last MatchRun."""
@@ -240,6 +248,7 @@ class Projection:
         self._reported = None
         hs = self.households
         self._active = {hid for hid, h in hs.items() if not h.withdrawn}
+        self.erased = {hid for hid, h in hs.items() if h.erased}
         self._leased = {hid for hid, h in hs.items() if not h.withdrawn and h.lease is not None}
         self._with_offers = {hid for hid, h in hs.items() if h.offers}
         self._declining = {hid for hid, h in hs.items() if h.declined} if policy.decline_holdoff_days else set()

@@ -53,6 +53,9 @@ class ReplayReport:
     snapshot_problems: list[str] = field(default_factory=list)  # stored snapshots that do not fit the log
     snapshot_notes: list[str] = field(default_factory=list)  # snapshots readers ignore, harmlessly
     head: Anchor | None = None  # the last run verified
+    # runs whose chain was verified but that cannot be solved again: households they weighed
+    # were erased since ("run N: household H erased")
+    not_resolved: list[str] = field(default_factory=list)
     anchor_run: int | None = None  # the run that matched the expected head, if one was given
 
 
@@ -193,7 +196,11 @@ def _verify_part(
             p = event.payload
             if type(p) is c.MatchRun:
                 if row.id > lo:
-                    diverged = verify_run(pf, p, previous, row.id, chain)
+                    gone = pf.erased_in_play()
+                    if gone:
+                        report.not_resolved.append(f"run {p.run}: household{'s' if len(gone) > 1 else ''} "
+                                                   f"{', '.join(gone)} erased")  # fmt: skip
+                    diverged = verify_run(pf, p, previous, row.id, chain, solve=not gone)
                     if diverged is not None:
                         return True
                     runs += 1
@@ -256,6 +263,7 @@ def _merge(parts: list[Part], expect: Anchor | None, t0: float) -> ReplayReport:
         report.snapshots_checked += r.snapshots_checked
         report.snapshot_problems += r.snapshot_problems
         report.snapshot_notes += r.snapshot_notes
+        report.not_resolved += r.not_resolved
         report.head = r.head or report.head
         report.anchor_run = r.anchor_run if r.anchor_run is not None else report.anchor_run
         report.events = r.events
@@ -320,14 +328,17 @@ class Chain:
 
 
 def verify_run(
-    pf: Portfolio, run: c.MatchRun, previous: str, pos: int, chain: Chain | None = None
+    pf: Portfolio, run: c.MatchRun, previous: str, pos: int, chain: Chain | None = None, *, solve: bool = True
 ) -> Divergence | None:
+    """The run's place in the chain, then (`solve`) its decision against the core's."""
     if run.previous_hash != previous:
         return Divergence(run.run, pos, "the previous run's hash does not match (a run was removed or changed)")
     if run.events_hash != pf.events_hash:
         return Divergence(run.run, pos, "the events before this run are not those it saw (edited or deleted)")
     if run.policy_version != pf.policy.version:
         return Divergence(run.run, pos, f"policy v{run.policy_version} recorded, v{pf.policy.version} in force")
+    if not solve:
+        return _verify_recorded(pf, run, pos, chain or Chain(), previous)
     pf.matcher.follow(run.engine_version)
     if run.digest:
         return _verify_digest_run(pf, run, pos, chain or Chain())
@@ -389,6 +400,25 @@ def _verify_digest_run(pf: Portfolio, run: c.MatchRun, pos: int, chain: Chain) -
         hid, unit, why = first_difference(pf.full_run(run), recomputed())
         return Divergence(run.run, pos, why, household=hid, unit=unit)
     chain.digest = digest
+    return None
+
+
+def _verify_recorded(pf: Portfolio, run: c.MatchRun, pos: int, chain: Chain, previous: str) -> Divergence | None:
+    """A run that cannot be solved again: its recorded decision must still give its own hash;
+    the next run solved is compared whole (the core's last report is not this run's)."""
+    pf.reported_run = None
+    if run.digest:
+        ledger = pf.ledger
+        assert ledger is not None
+        digest = advance(chain.digest, ledger.decision, ledger.cap_rows, run)
+        chain.digest = None
+        if digest.hexdigest() != run.digest or hash_of_run(run) != run.result_hash:
+            return Divergence(run.run, pos, "the recorded decision does not match its own hash")
+        chain.digest = digest
+        return None
+    whole = pf.full_run(run)
+    if result_hash(recorded_result(whole), whole.as_of.isoformat(), previous, run.events_hash) != run.result_hash:
+        return Divergence(run.run, pos, "the recorded decision does not match its own hash")
     return None
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from eventsourcing.persistence import IntegrityError
 
+from adapters.keys import Erased
 from adapters.store import open_app, redacted
 
 from . import commands as c
@@ -47,6 +49,8 @@ class AllocationService:
         self.loaded_from = 0  # notification id of the snapshot this view started from (0: none)
         self.portfolio = self._load()
         self.catch_up()
+        if write:
+            self.finish_erasures()
 
     def close(self) -> None:
         self.app.close()
@@ -125,6 +129,14 @@ class AllocationService:
         first stored for it are returned (a key reused for another command is refused).
         """
         cmd = c.validate_command(cmd)
+        if isinstance(cmd, c.ErasureRequested):
+            self._check_erasable(cmd.id)
+            stored = self._submit(cmd, command_id)
+            self.finish_erasures()
+            return stored
+        return self._submit(cmd, command_id)
+
+    def _submit(self, cmd: c.Command, command_id: str | None) -> list[tuple[int, Any]]:
         if command_id is None:
             return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
         sha = c.command_sha256(cmd)
@@ -142,6 +154,44 @@ class AllocationService:
             if stored is not None:
                 return stored
             raise
+
+    def _check_erasable(self, household: str) -> None:
+        keys = self.app.keys
+        if not keys.enabled:
+            raise InputError(
+                "id",
+                "this store keeps personal data in clear (it was not made with "
+                "`pyengine db init --erasable`): no household's data can be erased by deleting its key",
+            )
+        try:
+            keys.key(household)
+        except KeyError:
+            if household in self.portfolio.households:
+                raise InputError(
+                    "id",
+                    f"household {household!r} applied before the store kept keys: its data is "
+                    "stored in clear and cannot be erased by deleting a key",
+                ) from None
+        except Erased:
+            pass  # the household refuses a second erasure itself
+
+    def finish_erasures(self) -> list[str]:
+        """Delete the keys of households whose erasure is stored (also those a crash or another
+        writer left undone) and the snapshots, which hold the state in clear; the households done."""
+        keys = self.app.keys
+        pf = self.portfolio
+        if not keys.enabled or not pf.erased:
+            return []
+        done: list[str] = []
+        for hid in sorted(pf.erased):
+            if not keys.erased(hid) and pf.households[hid].withdrawn:
+                keys.shred(hid, pf.date or dt.date.today())
+                done.append(hid)
+        if done:
+            dropped = snapshot.drop_all(self.app)
+            self.snapshot_at = pf.position  # the next one after as many events again
+            self.log.info("households_erased", households=done, snapshots_dropped=dropped)
+        return done
 
     def stored_for(self, command_id: str, sha256: str) -> list[tuple[int, Any]] | None:
         """The events stored for an idempotency key (None if it is new); InputError if the key

@@ -353,6 +353,19 @@ def recorded_digest(app: Any, position: int) -> str | None:
         start = notes[-1].id + 1
 
 
+def drop_all(app: Any) -> int:
+    """Delete every stored snapshot (they hold households' data in clear; erasure, issue 20).
+    The log's SnapshotRecorded records stay: a reader finds nothing to trust and folds the log."""
+    recorder = _snapshot_recorder(app)
+    table = recorder.events_table_name
+    with recorder.datastore.transaction(commit=True) as cur:
+        raw = getattr(cur, "sqlite_cursor", cur)
+        if raw is not cur:
+            raw.execute("PRAGMA secure_delete = ON")
+        raw.execute(f"DELETE FROM {table}")
+        return int(raw.rowcount or 0)
+
+
 @dataclass
 class Loaded:
     state: PortfolioState | None

@@ -294,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--store", required=True, metavar="URL",
         help="store URL: postgresql://USER:PASSWORD@HOST:PORT/DB, or sqlite:///FILE.db (made if missing)",
     )  # fmt: skip
+    di.add_argument(
+        "--erasable", action="store_true",
+        help="also keep a key per household: the personal fields of applications stored from now on are encrypted "
+        "with it, and ErasureRequested deletes it (crypto-shredding; the log and its hashes stay as they are)",
+    )  # fmt: skip
     di.set_defaults(func=cmd_db_init)
 
     sv = sub.add_parser(

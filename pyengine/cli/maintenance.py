@@ -12,8 +12,9 @@ from ._common import require_store
 def cmd_db_init(args: argparse.Namespace) -> int:
     from adapters.store import init_tables, redacted
 
-    init_tables(args.store)
-    print(f"tables ready in {redacted(args.store)}", file=sys.stderr)
+    init_tables(args.store, erasable=args.erasable)
+    keys = " (with household keys: applications stored from now on are erasable)" if args.erasable else ""
+    print(f"tables ready in {redacted(args.store)}{keys}", file=sys.stderr)
     return 0
 
 

@@ -34,6 +34,9 @@ class ApplicationSubmitted(Payload, tag=True, kw_only=True, frozen=True):
     # A former buyer applying again: the household id under which it bought its flat (its
     # rent-to-own case ended in SaleCompleted); left out when none.
     former_household: Id | msgspec.UnsetType = msgspec.UNSET
+    # Set by the store, never by a command: the personal fields above are sealed in the stored
+    # record (pyengine.sealing); "erased" when they were read after the household's erasure.
+    sealed: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
@@ -54,12 +57,25 @@ class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
     urgency: Annotated[int, Meta(ge=0, le=3)] | msgspec.UnsetType = msgspec.UNSET
     transfer_requested: bool | msgspec.UnsetType = msgspec.UNSET
     tags: list[Tag] | msgspec.UnsetType = msgspec.UNSET
+    sealed: str | msgspec.UnsetType = msgspec.UNSET  # as ApplicationSubmitted.sealed
 
 
 class ApplicationWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
     id: Id
     reason: str = ""
     code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's application_withdrawal_reasons; `reason`: the note
+
+
+class ErasureRequested(Payload, tag=True, kw_only=True, frozen=True):
+    """Erase a household's personal data once its retention period has passed: in a store made
+    with `pyengine db init --erasable`, its key is deleted as soon as this is stored, and the
+    sealed fields of its applications cannot be read again (the records, their hashes and the
+    chain stay). Only for a household that has left: its application withdrawn or its tenancy
+    ended, no open offer, no open rent-to-own case. `on`: the day (the engine's date if not given)."""
+
+    id: Id
+    on: dt.date | None = None
+    reason: str = ""
 
 
 # --- allocation -------------------------------------------------------------------------

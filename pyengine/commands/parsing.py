@@ -17,6 +17,7 @@ from .lettings import (
     ApplicationSubmitted,
     ApplicationUpdated,
     ApplicationWithdrawn,
+    ErasureRequested,
     OfferAccepted,
     OfferDeclined,
     OfferExpired,
@@ -50,6 +51,7 @@ Command = (
     | ApplicationSubmitted
     | ApplicationUpdated
     | ApplicationWithdrawn
+    | ErasureRequested
     | OfferMade
     | OfferAccepted
     | OfferDeclined

@@ -49,6 +49,16 @@ class Household(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.withdrawn = True
 
+    class Erased(Event):
+        TOPIC = "pyengine/ErasureRequested"
+        payload: c.ErasureRequested
+
+        def apply(self, aggregate: Any) -> None:
+            # what this process still holds in memory goes too (the key goes once it is stored)
+            aggregate.spec = c.ApplicationSubmitted(
+                id=aggregate.spec.id, adults=1, current_unit=aggregate.spec.current_unit, sealed="erased"
+            )
+
     class OfferMade(Event):
         TOPIC = "pyengine/OfferMade"
         payload: c.OfferMade
@@ -170,6 +180,22 @@ class Household(Aggregate):
 
     def update(self, payload: c.ApplicationUpdated) -> None:
         self.trigger_event(self.Updated, payload=payload)
+
+    @property
+    def erased(self) -> bool:
+        return self.spec.sealed is not msgspec.UNSET
+
+    def erase(self, payload: c.ErasureRequested) -> None:
+        """Its personal data erased: only once it has left (no application, no tenancy, no open offer)."""
+        if self.erased:
+            raise InputError("id", f"household {self.household_id!r} is already erased")
+        if not self.withdrawn or self.lease is not None or self.spec.current_unit is not None:
+            raise InputError(
+                "id", f"household {self.household_id!r} has not left (an application or a tenancy is open)"
+            )
+        if self.offers:
+            raise InputError("id", f"household {self.household_id!r} has an open offer of {min(self.offers)!r}")
+        self.trigger_event(self.Erased, payload=payload)
 
     def withdraw(self, payload: c.ApplicationWithdrawn) -> None:
         """Withdraw the application (not a sitting tenant's); its open offers lapse with it, as

@@ -32,6 +32,7 @@ HANDLERS: dict[type[Any], Handler] = {
     c.ApplicationSubmitted: applications.application_submitted,
     c.ApplicationUpdated: applications.application_updated,
     c.ApplicationWithdrawn: applications.application_withdrawn,
+    c.ErasureRequested: applications.erasure_requested,
     c.OfferMade: applications.offer_made,
     c.OfferAccepted: applications.offer_accepted,
     c.OfferDeclined: applications.offer_declined,

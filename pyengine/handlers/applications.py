@@ -16,6 +16,7 @@ from .checks import find_household, former_buyer, not_after, not_before, reason_
 
 
 def application_submitted(pf: Projection, cmd: c.ApplicationSubmitted) -> list[Aggregate]:
+    not_sealed(cmd)
     if cmd.id in pf.households:
         raise InputError("id", f"household {cmd.id!r} already exists")
     if cmd.current_unit is None and cmd.applied_on is None:
@@ -40,11 +41,33 @@ def plain_tags(tags: list[str]) -> None:
 
 def application_updated(pf: Projection, cmd: c.ApplicationUpdated) -> list[Aggregate]:
     h = find_household(pf, cmd.id, "id")
+    not_sealed(cmd)
     if isinstance(cmd.refugee_settled_on, dt.date):
         not_after(pf, cmd.refugee_settled_on, "refugee_settled_on")
     if isinstance(cmd.tags, list):
         plain_tags(cmd.tags)
     h.update(cmd)
+    return [h]
+
+
+def not_sealed(cmd: c.ApplicationSubmitted | c.ApplicationUpdated) -> None:
+    if cmd.sealed is not msgspec.UNSET:
+        raise InputError("sealed", "set by the store when it seals personal data, never by a command")
+
+
+def erasure_requested(pf: Projection, cmd: c.ErasureRequested) -> list[Aggregate]:
+    """The household's personal data erased (its key deleted by the service once this is stored)."""
+    h = pf.households.get(cmd.id)
+    if h is None:
+        raise InputError("id", f"unknown household {cmd.id!r}")
+    if cmd.on is not None:
+        not_after(pf, cmd.on, "on")
+    case = next((x for x in pf.open_case.values() if x.household == cmd.id), None)
+    if case is not None:
+        raise InputError("id", f"household {cmd.id!r} has an open rent-to-own case for {case.unit!r}")
+    if h.aftercare is not None and h.aftercare.recorded is None:
+        raise InputError("id", f"household {cmd.id!r} is owed an after-care follow-up (due {h.aftercare.due_on})")
+    h.erase(cmd if cmd.on is not None or pf.date is None else msgspec.structs.replace(cmd, on=pf.date))
     return [h]
 
 

@@ -1,0 +1,105 @@
+"""Personal fields of applications stored encrypted per household (issue 20: erasure).
+
+In a store with a key ring (`pyengine db init --erasable`), the personal fields of
+`ApplicationSubmitted` and `ApplicationUpdated` are stored as one sealed value: AES-256-GCM under
+the household's own key, bound to the household id and the payload type. What stays in clear is
+what the log needs to fold without them: the household id and its home (`current_unit`, also
+named by its lease events). Deleting the key (`ErasureRequested`) leaves the records, their
+hashes and the chain as they were, and the fields unreadable for good.
+
+Stored form of a sealed payload: `{"type": .., "id": .., ["current_unit": ..,] "sealed":
+"aes256gcm:BASE64(nonce | ciphertext | tag)"}`, the ciphertext being the JSON of the other
+fields. The nonce is the first 12 bytes of HMAC-SHA256(key, plaintext): the same payload seals
+to the same bytes under the same key (the chain hashes a record once, but a record may be
+encoded twice), and two different payloads never share a nonce.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import msgspec
+from Crypto.Cipher import AES
+
+from adapters.keys import Erased, KeyRing
+
+from . import commands as c
+
+SEALED_PAYLOADS: tuple[type[msgspec.Struct], ...] = (c.ApplicationSubmitted, c.ApplicationUpdated)
+CLEAR_FIELDS = frozenset({"type", "schema", "id", "current_unit", "sealed"})
+SCHEME = "aes256gcm:"
+ERASED = "erased"  # the `sealed` value of a payload read after its household was erased
+# What an erased application reads as: the fields a payload needs, at their least telling value.
+_ERASED_FILL: dict[str, dict[str, Any]] = {"ApplicationSubmitted": {"adults": 1}, "ApplicationUpdated": {}}
+
+
+def _aad(household: str, kind: str) -> bytes:
+    return f"pyengine/{kind}/{household}".encode()
+
+
+def seal(data: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """The payload's builtins with its personal fields replaced by one sealed value."""
+    kind, hid = str(data["type"]), str(data["id"])
+    personal = {k: v for k, v in data.items() if k not in CLEAR_FIELDS}
+    plain = msgspec.json.encode(personal)
+    nonce = hmac.new(key, plain, hashlib.sha256).digest()[:12]
+    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+    cipher.update(_aad(hid, kind))
+    body, tag = cipher.encrypt_and_digest(plain)
+    out = {k: v for k, v in data.items() if k in CLEAR_FIELDS}
+    out["sealed"] = SCHEME + base64.b64encode(nonce + body + tag).decode()
+    return out
+
+
+def unseal(data: dict[str, Any], key: bytes) -> dict[str, Any]:
+    kind, hid, sealed = str(data["type"]), str(data["id"]), str(data["sealed"])
+    if not sealed.startswith(SCHEME):
+        raise ValueError(f"sealed: unknown scheme in {sealed[:20]!r}")
+    raw = base64.b64decode(sealed[len(SCHEME) :])
+    nonce, body, tag = raw[:12], raw[12:-16], raw[-16:]
+    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
+    cipher.update(_aad(hid, kind))
+    personal = msgspec.json.decode(cipher.decrypt_and_verify(body, tag))
+    out = {k: v for k, v in data.items() if k != "sealed"}
+    out.update(personal)
+    return out
+
+
+class Sealer:
+    """Seals and opens the personal fields of a store's applications with its key ring (set once
+    the store is open; without one, or in a store without keys, payloads stay in clear)."""
+
+    def __init__(self) -> None:
+        self.ring: KeyRing | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.ring is not None and self.ring.enabled
+
+    def encode(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not self.active or "sealed" in data:
+            return data
+        assert self.ring is not None
+        return seal(data, self.ring.key(str(data["id"]), create=True))
+
+    def decode(self, data: dict[str, Any]) -> dict[str, Any]:
+        if "sealed" not in data or data["sealed"] == ERASED:
+            return data
+        try:
+            if self.ring is None:
+                raise KeyError(data["id"])
+            return unseal(data, self.ring.key(str(data["id"])))
+        except (Erased, KeyError):
+            # erased (or read without the store's keys): the household keeps its place in the
+            # log, with none of its personal data
+            out = {k: v for k, v in data.items() if k in CLEAR_FIELDS}
+            out.update(_ERASED_FILL[str(data["type"])])
+            out["sealed"] = ERASED
+            return out
+
+
+def is_erased(payload: Any) -> bool:
+    return getattr(payload, "sealed", msgspec.UNSET) is not msgspec.UNSET
