@@ -240,7 +240,7 @@ def replay_status(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "events": r.events, "runs_verified": r.runs_verified, "seconds": round(r.seconds, 3),
         "divergence": dataclasses.asdict(r.divergence) if r.divergence else None,
         "snapshots_checked": r.snapshots_checked, "snapshot_problems": r.snapshot_problems,
-        "head": dataclasses.asdict(r.head) if r.head else None,
+        "head": dataclasses.asdict(r.head) if r.head else None, "not_resolved": r.not_resolved,
     }  # fmt: skip
 
 

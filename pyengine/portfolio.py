@@ -29,11 +29,12 @@ class Portfolio(Projection):
     """The projection, and the commands and MatchRuns written from it."""
 
     # --- commands ---------------------------------------------------------------------
-    def handle(self, cmd: c.Command, command_id: str | None = None) -> list[Any]:
+    def handle(self, cmd: c.Command, command_id: str | None = None, sha256: str | None = None) -> list[Any]:
         """Validate `cmd`, trigger its events, re-match; return the events to store.
 
         Raises InputError before anything is triggered when the command is refused. With an
-        idempotency key, a CommandAccepted event comes first.
+        idempotency key, a CommandAccepted event comes first (`sha256`: the command's
+        fingerprint, `command_sha256` unless the store keys it).
         """
         start = len(self._pending)
         try:
@@ -41,14 +42,14 @@ class Portfolio(Projection):
         except OverflowError:  # a date computed from the command (calendar, timedelta) beyond year 9999
             raise InputError("date", "a date this command leads to is beyond the calendar (year 9999)") from None
         if command_id is not None:
-            events.insert(0, self._accept(cmd, command_id, start))
+            events.insert(0, self._accept(cmd, command_id, start, sha256 or c.command_sha256(cmd)))
         events.append(self._match(trigger=type(cmd).__name__))
         return events
 
-    def _accept(self, cmd: c.Command, command_id: str, start: int) -> Any:
+    def _accept(self, cmd: c.Command, command_id: str, start: int, sha256: str) -> Any:
         """The CommandAccepted event of a command already applied (so that a refused command
         leaves nothing to undo), moved in front of its events in the hash chain's order."""
-        payload = c.CommandAccepted(command_id=command_id, command=type(cmd).__name__, sha256=c.command_sha256(cmd))
+        payload = c.CommandAccepted(command_id=command_id, command=type(cmd).__name__, sha256=sha256)
         agg = AcceptedCommand.accept(payload)
         (ev,) = agg.collect_events()
         self._note(ev, agg)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+import msgspec
 from eventsourcing.persistence import IntegrityError
 
 from adapters.keys import Erased
@@ -139,14 +142,14 @@ class AllocationService:
     def _submit(self, cmd: c.Command, command_id: str | None) -> list[tuple[int, Any]]:
         if command_id is None:
             return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
-        sha = c.command_sha256(cmd)
+        sha = self._fingerprint(cmd)
         self.catch_up()
         stored = self.stored_for(command_id, sha)
         if stored is not None:
             return stored
         try:
             return self._commit(
-                lambda: self.portfolio.handle(cmd, command_id), "command_applied", type=type(cmd).__name__,
+                lambda: self.portfolio.handle(cmd, command_id, sha), "command_applied", type=type(cmd).__name__,
                 command_id=command_id,
             )  # fmt: skip
         except ConcurrencyConflict:
@@ -154,6 +157,18 @@ class AllocationService:
             if stored is not None:
                 return stored
             raise
+
+    def _fingerprint(self, cmd: c.Command) -> str:
+        """CommandAccepted.sha256: SHA-256 of the command; for an application in a store that
+        seals them, HMAC-SHA256 under the household's key, since a plain hash of a few small
+        fields could be matched by trying them all, after the erasure too."""
+        if isinstance(cmd, c.ApplicationSubmitted | c.ApplicationUpdated) and self.app.keys.enabled:
+            try:
+                key = self.app.keys.key(cmd.id, create=True)
+            except Erased:
+                return c.command_sha256(cmd)  # refused by the handler (a withdrawn household)
+            return hmac.new(key, msgspec.json.encode(cmd), hashlib.sha256).hexdigest()
+        return c.command_sha256(cmd)
 
     def _check_erasable(self, household: str) -> None:
         keys = self.app.keys

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
@@ -194,3 +196,33 @@ def test_fairness_counts_an_erased_household_in_all_only(erasable_url: str) -> N
     svc.close()
     after = {g: applications(g) for g in before}
     assert after == {**before, "families": before["families"] - 1, "disadvantaged": before["disadvantaged"] - 1}
+
+
+def test_an_application_keyed_for_idempotency_is_fingerprinted_with_its_key(erasable_url: str) -> None:
+    """A plain SHA-256 of an application (a few small fields) could be matched by trying them."""
+    svc = AllocationService(erasable_url)
+    svc.submit(c.DayClosed(date=DAY))
+    cmd = app_cmd("h1", applied_on=DAY, children=2)
+    first = svc.submit(cmd, command_id="k-1")
+    accepted = first[0][1].payload
+    assert isinstance(accepted, c.CommandAccepted)
+    assert accepted.sha256 != c.command_sha256(cmd)
+    assert svc.submit(cmd, command_id="k-1") == first  # still idempotent
+    with pytest.raises(InputError, match="k-1"):
+        svc.submit(app_cmd("h1", applied_on=DAY, children=3), command_id="k-1")
+    svc.close()
+
+
+def test_the_cli_makes_an_erasable_store_erases_and_replays(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    cli = [sys.executable, "-m", "pyengine.cli"]
+    init = subprocess.run([*cli, "db", "init", "--store", url, "--erasable"], capture_output=True, text=True)
+    assert init.returncode == 0 and "erasable" in init.stderr, init.stderr
+    lines = [msgspec.json.encode(x).decode() for x in [*history(), c.ErasureRequested(id="h-gone")]]
+    (tmp_path / "cmds.jsonl").write_text("\n".join(lines) + "\n")
+    sub = subprocess.run([*cli, "submit", "--store", url, str(tmp_path / "cmds.jsonl")], capture_output=True, text=True)
+    assert sub.returncode == 0, sub.stderr
+    rep = subprocess.run([*cli, "replay", "--store", url], capture_output=True, text=True)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    assert "5 run(s) verified in the chain only" in rep.stdout and "run 5: household h-gone erased" in rep.stdout
+    assert SECRET_SKILL.encode() not in raw_bytes(url)

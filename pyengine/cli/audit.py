@@ -58,6 +58,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     )
     if report.head is not None:
         print(f"head: run {report.head.run} at position {report.head.position}: {report.head.hash}")
+    if report.not_resolved:
+        print(f"{len(report.not_resolved)} run(s) verified in the chain only, not solved again (personal data erased):")
+        for line in report.not_resolved:
+            print(f"  {line}")
     if expect is not None and report.head is not None and report.anchor_run is not None:
         after = report.head.run - report.anchor_run if report.head.run is not None else 0
         print(f"the expected head is run {report.anchor_run}" + (f"; {after} run(s) after it" if after else ""))
