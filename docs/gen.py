@@ -596,8 +596,17 @@ def render_policy() -> str:
         f = fields[name]
         if f.required:
             return "required", False
-        value = f.default if f.default is not msgspec.NODEFAULT else f.default_factory()
-        differs = msgspec.to_builtins(value) != msgspec.to_builtins(getattr(v1, name))
+        if f.default is not msgspec.NODEFAULT:
+            value = f.default
+        elif f.default_factory is not msgspec.NODEFAULT:
+            value = f.default_factory()
+        else:  # left out of the encoding when unset
+            value = msgspec.UNSET
+        ours = getattr(v1, name)
+        if value is msgspec.UNSET or ours is msgspec.UNSET:
+            differs = value is not ours
+        else:
+            differs = msgspec.to_builtins(value) != msgspec.to_builtins(ours)
         return default_text(f), differs
 
     differing = [name for name in fields if left_out(name)[1]]

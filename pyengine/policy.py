@@ -92,6 +92,10 @@ class MatchParams(Strict, frozen=True):
     skill_bonus_max: NonNeg = 75
     coverage: list[Coverage] = []
     mix_bonuses: list[MixBonus] = []
+    # Ties between allocations of equal points broken by a published lottery (policy v2):
+    # each household's number is drawn from this seed and its id (docs/policy.md, "Lottery").
+    # Left out (v1): by a hash of each (household, unit) pair.
+    lottery_seed: Annotated[str, Meta(min_length=1, max_length=200)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Policy(MatchParams, frozen=True):
@@ -219,11 +223,16 @@ def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
     return policy
 
 
+PACKAGED = ("default-v1", "default-v2")  # `--policy default-v2`: a packaged policy by name
+
+
 def load_policy(path: str | Path | None = None) -> Policy:
-    """Load a policy file; None means the packaged default v1."""
-    if path is None:
-        text = resources.files("pyengine").joinpath("policies/default-v1.toml").read_text("utf-8")
-        source = "default-v1.toml"
+    """Load a policy file; None means the packaged default v1, and a name of PACKAGED that
+    packaged policy (unless a file of that name is in the working directory)."""
+    if path is None or (str(path) in PACKAGED and not Path(path).exists()):
+        name = f"{path or PACKAGED[0]}.toml"
+        text = resources.files("pyengine").joinpath(f"policies/{name}").read_text("utf-8")
+        source = name
     else:
         p = Path(path)
         source = p.name

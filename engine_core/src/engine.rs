@@ -94,7 +94,7 @@ struct Inc {
     /// Private "stay unmatched" column of each row slot.
     dummy: Vec<u32>,
     /// Hashed id of each row / column slot (tie-break keys).
-    row_key: Vec<u64>,
+    row_key: Vec<RowKey>,
     col_key: Vec<u64>,
     free_rows: Vec<u32>,
     free_cols: Vec<u32>,
@@ -162,7 +162,7 @@ fn link(fwd: &mut Vec<u32>, back: &mut Vec<u32>, a: usize, b: u32) {
 const UNKNOWN: i128 = i128::MAX;
 
 /// Key of the private "stay unmatched" option in the tie-break.
-const UNMATCHED_KEY: u64 = 0x5eed_0f0f_f1ce;
+use crate::warm::{RowKey, UNMATCHED_KEY};
 
 impl Inc {
     fn invalidate(&mut self) {
@@ -189,10 +189,10 @@ impl Inc {
 
     /// The row of household `id` at slot `h`, created if new, and linked to the slot (a
     /// household that left and came back may be in another one).
-    fn row_for(&mut self, id: &str, h: usize) {
+    fn row_for(&mut self, id: &str, h: usize, seed: Option<&str>) {
         let r = match self.hh_row.get(id) {
             Some(&r) => r,
-            None => self.new_row(id),
+            None => self.new_row(id, seed),
         };
         link(&mut self.maps.row_of_h, &mut self.maps.h_of_row, h, r);
     }
@@ -206,13 +206,13 @@ impl Inc {
         link(&mut self.maps.col_of_u, &mut self.maps.u_of_col, u, c);
     }
 
-    fn new_row(&mut self, id: &str) -> u32 {
+    fn new_row(&mut self, id: &str, seed: Option<&str>) -> u32 {
         let r = self.alloc_row();
         let d = self.alloc_col();
         let ru = r as usize;
         if ru >= self.dummy.len() {
             self.dummy.resize(ru + 1, NONE);
-            self.row_key.resize(ru + 1, 0);
+            self.row_key.resize(ru + 1, RowKey::default());
         }
         if ru >= self.best_out.len() {
             self.best_out.resize(ru + 1, UNKNOWN);
@@ -225,7 +225,7 @@ impl Inc {
         }
         self.bounds[ru].take();
         self.dummy[ru] = d;
-        self.row_key[ru] = warm::hash_str(id);
+        self.row_key[ru] = RowKey::of(seed, id);
         self.set_col_key(d, UNMATCHED_KEY);
         self.warm.add_row(r);
         self.warm.add_col(d, true);

@@ -253,6 +253,7 @@ impl Policy {
             single_adult_rooms: p("single_adult_rooms")?,
             coverage: Vec::new(),
             mix_bonuses: Vec::new(),
+            lottery_seed: None,
         };
         // Optional: policies written before the mix rules have none.
         let coverage = match o.opt("coverage") {
@@ -263,10 +264,16 @@ impl Policy {
             Some(v) => list_of(v, "policy.mix_bonuses", MixBonus::from_value)?,
             None => Vec::new(),
         };
+        let lottery_seed = match o.opt("lottery_seed") {
+            Some(Value::Null) | None => None,
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(_) => return Err("policy.lottery_seed: expected a non-empty string".into()),
+        };
         o.finish()?;
         let policy = Policy {
             coverage,
             mix_bonuses,
+            lottery_seed,
             ..policy
         };
         if policy.version < 1 {

@@ -26,6 +26,9 @@ pub struct Policy {
     pub coverage: Vec<Coverage>,
     /// Points for flagged households in named buildings, scored as part of the resource mix.
     pub mix_bonuses: Vec<MixBonus>,
+    /// Ties broken by the households' published lottery numbers drawn from this seed
+    /// (`warm::RowKey`); none: by a hash of each (household, unit) pair, as in policy v1.
+    pub lottery_seed: Option<String>,
 }
 
 /// Points for a household with `flag` in a unit of `buildings` (every building if empty):
@@ -102,6 +105,7 @@ impl Default for Policy {
             single_adult_rooms: 1,
             coverage: Vec::new(),
             mix_bonuses: Vec::new(),
+            lottery_seed: None,
         }
     }
 }

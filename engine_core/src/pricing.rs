@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::model::Kind;
 use crate::scoring::{GroupKey, ScoreView};
-use crate::warm::{self, TIE_BITS};
+use crate::warm::{self, RowKey, TIE_BITS};
 
 /// Group ids kept across solves: a key keeps its id for the engine's lifetime, so bounds
 /// computed per household over the groups stay valid while the household does not change.
@@ -364,7 +364,7 @@ impl Best<'_> {
         e: &Priced,
         w: i64,
         own_total: Option<i64>,
-        row_key: u64,
+        row_key: RowKey,
         in_graph: &dyn Fn(usize) -> bool,
     ) {
         if self.declined.is_some_and(|d| d(e.unit as usize)) {
@@ -433,7 +433,7 @@ pub fn price_row(
     own_total: Option<i64>,
     threshold: i128,
     limit: usize,
-    row_key: u64,
+    row_key: RowKey,
     tie: &dyn Fn(usize) -> u64,
     v: &dyn Fn(usize) -> i128,
     in_graph: &dyn Fn(usize) -> bool,

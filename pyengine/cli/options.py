@@ -27,7 +27,7 @@ STORE_READ = (
     "URL of an existing store: sqlite:///FILE.db (relative; sqlite:////ABS/PATH.db absolute; add ?mode=ro to "
     "open the file read-only) or postgresql://USER:PASSWORD@HOST:PORT/DB"
 )
-POLICY_FILE = "policy file: TOML, or JSON if its name ends in .json"
+POLICY_FILE = "policy file: TOML, or JSON if its name ends in .json; default-v1 or default-v2 for a packaged policy"
 POLICY_ADOPT = (
     f"{POLICY_FILE}; recorded (PolicyAdopted) with the next command if it differs from the policy in force "
     "(default: keep the log's policy; a new store adopts the packaged v1)"

@@ -19,7 +19,7 @@ pub(super) struct CapState {
     /// Hashed id of each unit and household slot (tie-break keys), set when its column or
     /// row is (re)built.
     pub(super) col_key: Vec<u64>,
-    pub(super) row_key: Vec<u64>,
+    pub(super) row_key: Vec<RowKey>,
     dirty_hh: BTreeSet<String>,
     dirty_units: BTreeSet<String>,
     dirty_buildings: BTreeSet<u32>,
@@ -96,9 +96,9 @@ impl CapState {
     fn set_rows(&mut self, s: &ScoreView<'_>, o: &Order, hs: &[usize], rules: &[Rule]) {
         for &h in hs {
             if h >= self.row_key.len() {
-                self.row_key.resize(h + 1, 0);
+                self.row_key.resize(h + 1, RowKey::default());
             }
-            self.row_key[h] = warm::hash_str(&s.hh(h).id);
+            self.row_key[h] = RowKey::of(s.policy.lottery_seed.as_deref(), &s.hh(h).id);
         }
         // Threads pay off only on large batches (a small office re-scores in microseconds).
         let edges: Vec<Vec<Edge>> = if hs.len() * o.us.len() >= PARALLEL_PAIRS {
@@ -110,7 +110,7 @@ impl CapState {
         };
         for (&h, e) in hs.iter().zip(edges) {
             let hh = s.hh(h);
-            let rank = self.row_key[h] as u32;
+            let rank = self.row_key[h].key as u32;
             let home = s.own[h].map(unit_col);
             self.solver
                 .set_row(h as u32, flags(rules, hh), rank, e, home);

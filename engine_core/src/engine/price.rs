@@ -261,7 +261,7 @@ impl Pricer<'_, '_> {
             .map(|rec| self.maps.row_of_h[rec.h as usize])
             .collect();
         let row_u: Vec<i128> = rows.iter().map(|&r| inc.warm.u(r)).collect();
-        let row_key: Vec<u64> = rows.iter().map(|&r| inc.row_key[r as usize]).collect();
+        let row_key: Vec<RowKey> = rows.iter().map(|&r| inc.row_key[r as usize]).collect();
         let mut bounds: Vec<(i128, i128)> = rows
             .iter()
             .map(|&r| (inc.best_out[r as usize], inc.low_out[r as usize]))

@@ -50,7 +50,7 @@ pub(super) fn sync(inc: &mut Inc, s: &ScoreView) -> Result<(), String> {
         }
         for id in &dirty_hh {
             if let Some(h) = p.hh_slot(id) {
-                inc.row_for(id, h);
+                inc.row_for(id, h, s.policy.lottery_seed.as_deref());
             }
         }
         inc.dirty_hh = dirty_hh;
@@ -70,7 +70,7 @@ pub(super) fn sync(inc: &mut Inc, s: &ScoreView) -> Result<(), String> {
             inc.col_for(&p.unit(u).id, u);
         }
         for &h in hs {
-            inc.row_for(&p.hh(h).id, h);
+            inc.row_for(&p.hh(h).id, h, s.policy.lottery_seed.as_deref());
         }
         inc.listed = Groups::new(s, &mut inc.groups, us);
     }

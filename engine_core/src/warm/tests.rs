@@ -191,3 +191,27 @@ fn cheapest_move_matches_a_re_solve() {
     }
     assert!(checked > 50, "only {checked} unmatched rows checked");
 }
+
+#[test]
+fn lottery_keys_are_the_published_numbers() {
+    // docs/policy.md: lottery_number("seed", "H1") = 7,306,496 (top 24 bits of SHA-256)
+    let row = RowKey::of(Some("seed"), "H1");
+    assert!(row.lottery);
+    assert_eq!(row.key >> (64 - LOTTERY_BITS), 7_306_496);
+    // staying unmatched earns no tie; every unit earns the number above the pair's bits
+    assert_eq!(tie(row, UNMATCHED_KEY), 0);
+    for id in ["U1", "U2", "flat-9"] {
+        let t = tie(row, hash_str(id));
+        assert_eq!(t >> (TIE_BITS - LOTTERY_BITS), 7_306_496);
+        assert!(t < 1 << TIE_BITS);
+    }
+    // v1's rule is untouched: a hash of both keys
+    let v1 = RowKey::of(None, "H1");
+    assert!(!v1.lottery);
+    assert_eq!(v1.key, hash_str("H1"));
+    let col = hash_str("U1");
+    assert_eq!(
+        tie(v1, col),
+        mix(v1.key.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ col) >> (64 - TIE_BITS)
+    );
+}
