@@ -1,8 +1,9 @@
-"""Personal fields of applications stored encrypted per household (issue 20: erasure).
+"""Personal fields stored encrypted per household (issue 20: erasure).
 
 In a store with a key ring (`pyengine db init --erasable`), the personal fields of
-`ApplicationSubmitted` and `ApplicationUpdated` are stored as one sealed value: AES-256-GCM under
-the household's own key, bound to the household id and the payload type. What stays in clear is
+`ApplicationSubmitted` and `ApplicationUpdated`, and the free-text notes of the household's
+other events (`SEALED`), are stored as one sealed value: AES-256-GCM under the household's own
+key, bound to the household id and the payload type. What stays in clear is
 what the log needs to fold without them: the household id and its home (`current_unit`, also
 named by its lease events). Deleting the key (`ErasureRequested`) leaves the records, their
 hashes and the chain as they were, and the fields unreadable for good.
@@ -28,10 +29,23 @@ from adapters.keys import Erased, KeyRing
 
 from . import commands as c
 
-SEALED_PAYLOADS: tuple[type[msgspec.Struct], ...] = (c.ApplicationSubmitted, c.ApplicationUpdated)
+# What is sealed, per payload type: the field naming the household (whose key seals it), and
+# the fields sealed (None: every field but CLEAR_FIELDS). Applications carry the household's
+# data; the others its free-text notes, while their codes stay in clear for the reports.
+SEALED: dict[str, tuple[str, frozenset[str] | None]] = {
+    "ApplicationSubmitted": ("id", None),
+    "ApplicationUpdated": ("id", None),
+    "ApplicationWithdrawn": ("id", frozenset({"reason"})),
+    "OfferDeclined": ("household", frozenset({"reason"})),
+    "LeaseNotRenewed": ("household", frozenset({"reason"})),
+    "LeaseTerminated": ("household", frozenset({"reason"})),
+    "TenantMovedOut": ("household", frozenset({"reason"})),
+    "AftercareRecorded": ("household", frozenset({"note"})),
+}
+SEALED_PAYLOADS: tuple[type[msgspec.Struct], ...] = tuple(getattr(c, name) for name in SEALED)
 CLEAR_FIELDS = frozenset({"type", "schema", "id", "current_unit", "sealed"})
 SCHEME = "aes256gcm:"
-ERASED = "erased"  # the `sealed` value of a payload read after its household was erased
+ERASED = "erased"  # the `sealed` value of an application read after its household was erased
 # What an erased application reads as: the fields a payload needs, at their least telling value.
 _ERASED_FILL: dict[str, dict[str, Any]] = {"ApplicationSubmitted": {"adults": 1}, "ApplicationUpdated": {}}
 
@@ -40,22 +54,34 @@ def _aad(household: str, kind: str) -> bytes:
     return f"pyengine/{kind}/{household}".encode()
 
 
+def household_of(data: dict[str, Any]) -> str:
+    return str(data[SEALED[str(data["type"])][0]])
+
+
+def _sealed_fields(data: dict[str, Any]) -> set[str]:
+    fields = SEALED[str(data["type"])][1]
+    if fields is None:
+        return {k for k in data if k not in CLEAR_FIELDS}
+    return {k for k in fields if data.get(k)}  # an empty note has nothing to hide
+
+
 def seal(data: dict[str, Any], key: bytes) -> dict[str, Any]:
     """The payload's builtins with its personal fields replaced by one sealed value."""
-    kind, hid = str(data["type"]), str(data["id"])
-    personal = {k: v for k, v in data.items() if k not in CLEAR_FIELDS}
+    kind, hid = str(data["type"]), household_of(data)
+    hidden = _sealed_fields(data)
+    personal = {k: v for k, v in data.items() if k in hidden}
     plain = msgspec.json.encode(personal)
     nonce = hmac.new(key, plain, hashlib.sha256).digest()[:12]
     cipher = AES.new(key, AES.MODE_GCM, nonce=nonce)
     cipher.update(_aad(hid, kind))
     body, tag = cipher.encrypt_and_digest(plain)
-    out = {k: v for k, v in data.items() if k in CLEAR_FIELDS}
+    out = {k: v for k, v in data.items() if k not in hidden}
     out["sealed"] = SCHEME + base64.b64encode(nonce + body + tag).decode()
     return out
 
 
 def unseal(data: dict[str, Any], key: bytes) -> dict[str, Any]:
-    kind, hid, sealed = str(data["type"]), str(data["id"]), str(data["sealed"])
+    kind, hid, sealed = str(data["type"]), household_of(data), str(data["sealed"])
     if not sealed.startswith(SCHEME):
         raise ValueError(f"sealed: unknown scheme in {sealed[:20]!r}")
     raw = base64.b64decode(sealed[len(SCHEME) :])
@@ -69,7 +95,7 @@ def unseal(data: dict[str, Any], key: bytes) -> dict[str, Any]:
 
 
 class Sealer:
-    """Seals and opens the personal fields of a store's applications with its key ring (set once
+    """Seals and opens the personal fields of a store's records with its key ring (set once
     the store is open; without one, or in a store without keys, payloads stay in clear)."""
 
     def __init__(self) -> None:
@@ -80,23 +106,26 @@ class Sealer:
         return self.ring is not None and self.ring.enabled
 
     def encode(self, data: dict[str, Any]) -> dict[str, Any]:
-        if not self.active or "sealed" in data:
+        if not self.active or "sealed" in data or not _sealed_fields(data):
             return data
         assert self.ring is not None
-        return seal(data, self.ring.key(str(data["id"]), create=True))
+        return seal(data, self.ring.key(household_of(data), create=True))
 
     def decode(self, data: dict[str, Any]) -> dict[str, Any]:
         if "sealed" not in data or data["sealed"] == ERASED:
             return data
         try:
             if self.ring is None:
-                raise KeyError(data["id"])
-            return unseal(data, self.ring.key(str(data["id"])))
+                raise KeyError(household_of(data))
+            return unseal(data, self.ring.key(household_of(data)))
         except (Erased, KeyError):
             # erased (or read without the store's keys): the household keeps its place in the
-            # log, with none of its personal data
+            # log, with none of its personal data; only an application says so (`sealed`)
+            kind = str(data["type"])
+            if kind not in _ERASED_FILL:
+                return {k: v for k, v in data.items() if k != "sealed"}
             out = {k: v for k, v in data.items() if k in CLEAR_FIELDS}
-            out.update(_ERASED_FILL[str(data["type"])])
+            out.update(_ERASED_FILL[kind])
             out["sealed"] = ERASED
             return out
 

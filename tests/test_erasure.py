@@ -20,11 +20,13 @@ from pyengine import commands as c
 from pyengine.errors import InputError
 from pyengine.fairness import report as fairness_report
 from pyengine.replay import replay
+from pyengine.sealing import SEALED, Sealer, is_erased, seal, unseal
 from pyengine.service import AllocationService
 from tests.helpers import app_cmd, unit_cmd
 
 DAY = dt.date(2026, 1, 5)
-SECRET_SKILL = "zither-teacher-7781"  # a value to look for in the stored bytes
+SECRET_SKILL = "zither-teacher-7781"  # values to look for in the stored bytes
+SECRET_NOTE = "moved in with her sister in Molde"
 
 
 def history() -> list[c.Command]:
@@ -36,7 +38,7 @@ def history() -> list[c.Command]:
                         applied_on=dt.date(2020, 1, 1)))  # fmt: skip
     cmds += [app_cmd(f"h{i}", applied_on=dt.date(2024, 1, i + 1)) for i in range(3)]
     cmds.append(c.ApplicationUpdated(id="h-gone", children=4))
-    cmds.append(c.ApplicationWithdrawn(id="h-gone", code="moved_away"))
+    cmds.append(c.ApplicationWithdrawn(id="h-gone", code="moved_away", reason=SECRET_NOTE))
     cmds.append(app_cmd("h9", applied_on=dt.date(2025, 3, 1)))
     return cmds
 
@@ -80,8 +82,11 @@ def test_sealed_applications_read_back_and_match_as_in_clear(erasable_url: str, 
         sealed.submit(cmd)
         clear.submit(cmd)
     assert decided(sealed) == decided(clear)  # the hashes differ: they cover the records as stored
-    assert SECRET_SKILL.encode() not in raw_bytes(erasable_url)
-    assert SECRET_SKILL.encode() in raw_bytes(f"sqlite:///{tmp_path / 'clear.db'}")
+    for secret in (SECRET_SKILL, SECRET_NOTE):
+        assert secret.encode() not in raw_bytes(erasable_url)
+        assert secret.encode() in raw_bytes(f"sqlite:///{tmp_path / 'clear.db'}")
+    reasons = [e.payload.reason for _, e in sealed.stored_events() if isinstance(e.payload, c.ApplicationWithdrawn)]
+    assert reasons == [SECRET_NOTE]
     h = sealed.portfolio.households["h-gone"]
     assert (h.spec.children, h.spec.skills, h.erased) == (4, [SECRET_SKILL], False)
     sealed.close()
@@ -108,6 +113,8 @@ def test_erasure_makes_the_data_unreadable_and_replay_names_the_runs(erasable_ur
     again = AllocationService(erasable_url)
     h = again.portfolio.households["h-gone"]
     assert h.erased and h.spec.skills == [] and h.spec.children == 0 and not h.spec.disadvantaged
+    withdrawn = [e.payload for _, e in again.stored_events() if isinstance(e.payload, c.ApplicationWithdrawn)]
+    assert [(w.code, w.reason) for w in withdrawn] == [("moved_away", "")]  # the code stays for the reports
     assert decided(again) == decision  # the state after it left does not need its data
     with pytest.raises(InputError, match="has withdrawn"):
         again.submit(c.ApplicationUpdated(id="h-gone", children=1))
@@ -226,3 +233,29 @@ def test_the_cli_makes_an_erasable_store_erases_and_replays(tmp_path: Path) -> N
     assert rep.returncode == 0, rep.stdout + rep.stderr
     assert "5 run(s) verified in the chain only" in rep.stdout and "run 5: household h-gone erased" in rep.stdout
     assert SECRET_SKILL.encode() not in raw_bytes(url)
+
+
+@pytest.mark.parametrize("kind", sorted(SEALED))
+def test_every_sealed_payload_reads_back_and_reads_as_erased(kind: str) -> None:
+    samples: dict[str, dict[str, object]] = {
+        "ApplicationSubmitted": {"id": "H1", "adults": 2, "skills": [SECRET_SKILL], "current_unit": "U1"},
+        "ApplicationUpdated": {"id": "H1", "children": 3},
+        "ApplicationWithdrawn": {"id": "H1", "reason": SECRET_NOTE, "code": "moved_away"},
+        "OfferDeclined": {"household": "H1", "unit": "U1", "reason": SECRET_NOTE},
+        "LeaseNotRenewed": {"household": "H1", "on": "2026-01-01", "reason": SECRET_NOTE},
+        "LeaseTerminated": {"household": "H1", "unit": "U1", "on": "2026-01-01", "reason": SECRET_NOTE},
+        "TenantMovedOut": {"household": "H1", "on": "2026-01-01", "reason": SECRET_NOTE},
+        "AftercareRecorded": {"household": "H1", "on": "2026-01-01", "note": SECRET_NOTE},
+    }
+    cls = getattr(c, kind)
+    data = msgspec.to_builtins(msgspec.convert({"type": kind, **samples[kind]}, cls))
+    key = b"k" * 32
+    stored = seal(data, key)
+    assert SECRET_NOTE not in str(stored) and SECRET_SKILL not in str(stored) and "sealed" in stored
+    assert seal(data, key) == stored  # the same bytes for the same payload under one key
+    assert msgspec.convert(unseal(stored, key), cls) == msgspec.convert(data, cls)
+    gone = msgspec.convert(Sealer().decode(stored), cls)  # no keys: as after the erasure
+    assert SECRET_NOTE not in str(gone) and SECRET_SKILL not in str(gone)
+    assert is_erased(gone) == (kind in ("ApplicationSubmitted", "ApplicationUpdated"))
+    with pytest.raises(ValueError):
+        unseal(stored, b"x" * 32)  # another household's key does not open it
