@@ -139,3 +139,20 @@ def test_v2_streams_equal_a_solve_from_scratch(inst: Any, seed: int, capped: boo
 def test_v2_stream_on_a_generated_portfolio() -> None:
     """Many vacant flats that score alike: the case the lottery decides most."""
     check_stream(msgspec.structs.replace(portfolio(300, 300, seed=5), caps=[]), 40, 6, exact=False, policy=V2)
+
+
+def test_a_v2_log_records_its_seed_and_replays(tmp_path: Path) -> None:
+    from pyengine import commands as c
+    from pyengine.replay import replay
+    from pyengine.scenarios import pilot2
+    from pyengine.service import AllocationService
+
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    svc = AllocationService(url, V2)
+    for cmd in pilot2.commands()[:60]:
+        svc.submit(cmd)
+    adopted = [e.payload.policy for _, e in svc.stored_events() if isinstance(e.payload, c.PolicyAdopted)]
+    assert [p.lottery_seed for p in adopted] == ["pyengine-default-v2"]
+    svc.close()
+    report = replay(url)
+    assert report.divergence is None and report.runs_verified > 0
