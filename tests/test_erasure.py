@@ -259,3 +259,25 @@ def test_every_sealed_payload_reads_back_and_reads_as_erased(kind: str) -> None:
     assert is_erased(gone) == (kind in ("ApplicationSubmitted", "ApplicationUpdated"))
     with pytest.raises(ValueError):
         unseal(stored, b"x" * 32)  # another household's key does not open it
+
+
+def test_a_snapshot_after_the_erasure_restores_the_household_as_erased(erasable_url: str) -> None:
+    svc = AllocationService(erasable_url, snapshot_every=0)
+    for cmd in history():
+        svc.submit(cmd)
+    assert svc.snapshot() is not None
+    svc.submit(c.ErasureRequested(id="h-gone"))
+    assert snapshot_positions(svc) == []  # the one before held h-gone's data in clear
+    assert svc.snapshot() is not None
+    svc.close()
+    again = AllocationService(erasable_url)
+    assert again.loaded_from  # started from the new snapshot
+    assert again.portfolio.households["h-gone"].erased and "h-gone" in again.portfolio.erased
+    assert SECRET_SKILL.encode() not in raw_bytes(erasable_url)
+    again.close()
+
+
+def snapshot_positions(svc: AllocationService) -> list[int]:
+    from pyengine import snapshot
+
+    return [p for p, _ in snapshot.stored(svc.app)]
