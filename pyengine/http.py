@@ -478,17 +478,12 @@ def document(app: Litestar) -> None:
     body("/commands", command)
     op = paths["/commands"].post
     assert op is not None
-    op.parameters = [
-        *(op.parameters or []),
-        Parameter(
-            name="Idempotency-Key",
-            param_in=ParamType.HEADER,
-            required=False,
-            schema=as_schema({"type": "string", "minLength": 1, "maxLength": 200}),
-            description="A retry with the same key answers the stored events and stores nothing "
-            "(the body may carry it as `command_id` instead, as a `pyengine submit` line does)",
-        ),
-    ]
+    op.parameters = [*(op.parameters or []), Parameter(
+        name="Idempotency-Key", param_in=ParamType.HEADER, required=False,
+        schema=as_schema({"type": "string", "minLength": 1, "maxLength": 200}),
+        description="A retry with the same key answers the stored events and stores nothing "
+        "(the body may carry it as `command_id` instead, as a `pyengine submit` line does)",
+    )]  # fmt: skip
     body("/commands/batch", {"type": "array", "items": command, "minItems": 1, "maxItems": BATCH})
     answer("/commands", "post", records)
     answer("/commands/batch", "post", records)
