@@ -40,6 +40,7 @@ class KeyRing:
         self._keys: dict[str, bytes | None] = {}  # household id -> key (None: erased)
         self._erased_on: dict[str, dt.date | None] = {}
         self._enabled: bool | None = None
+        self._all_read = False
 
     # --- the table ----------------------------------------------------------------------
     @property
@@ -81,6 +82,7 @@ class KeyRing:
     # --- keys ---------------------------------------------------------------------------
     def load_all(self) -> None:
         """Every key at once (a rebuild reads many households' records)."""
+        self._all_read = True
         if not self.enabled:
             return
         for hid, key, on in self._run(f"SELECT household_id, key, erased_on FROM {TABLE}"):
@@ -93,6 +95,8 @@ class KeyRing:
     def key(self, household: str, *, create: bool = False) -> bytes:
         """The household's key (made and stored first when `create` and it has none yet).
         Raises Erased when it was deleted, KeyError when it has none."""
+        if household not in self._keys and not self._all_read:
+            self.load_all()  # one read for a rebuild's many households
         if household not in self._keys:
             rows = self._run(f"SELECT key, erased_on FROM {TABLE} WHERE household_id = ?", (household,))
             if not rows and create:
