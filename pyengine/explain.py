@@ -46,6 +46,12 @@ def state_at(store_url: str, run: int | None, at: dt.date | None) -> tuple[Portf
             chosen = runs[-1]
         pf = Portfolio(None)
         fold_all(app, pf, stop=chosen.log_position)
+        gone = pf.erased_in_play()
+        if gone:  # their scores, and so every comparison with them, can no longer be computed
+            raise InputError(
+                "--run", f"run {chosen.run} weighed households whose personal data was erased since "
+                f"({', '.join(gone)}): it cannot be explained again (its recorded decision stays in the log)",
+            )  # fmt: skip
         pf.sync()
         return pf, pf.full_run(chosen)
     finally:

@@ -281,3 +281,17 @@ def snapshot_positions(svc: AllocationService) -> list[int]:
     from pyengine import snapshot
 
     return [p for p, _ in snapshot.stored(svc.app)]
+
+
+def test_explain_refuses_a_run_that_weighed_an_erased_household(erasable_url: str) -> None:
+    from pyengine.explain import explain_household, state_at
+
+    svc = AllocationService(erasable_url)
+    for cmd in history():
+        svc.submit(cmd)
+    svc.submit(c.ErasureRequested(id="h-gone"))
+    svc.close()
+    with pytest.raises(InputError, match="run 7 weighed households whose personal data was erased"):
+        state_at(erasable_url, 7, None)
+    pf, run = state_at(erasable_url, None, None)  # the last run no longer weighs it
+    assert explain_household(pf, run, "h1")["household"] == "h1"
