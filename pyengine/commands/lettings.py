@@ -71,7 +71,8 @@ class ErasureRequested(Payload, tag=True, kw_only=True, frozen=True):
     with `pyengine db init --erasable`, its key is deleted as soon as this is stored, and the
     sealed fields of its applications cannot be read again (the records, their hashes and the
     chain stay). Only for a household that has left: its application withdrawn or its tenancy
-    ended, no open offer, no open rent-to-own case. `on`: the day (the engine's date if not given)."""
+    ended, no open offer, no open rent-to-own case, no after-care owed. `on`: the day (the
+    engine's date if not given)."""
 
     id: Id
     on: dt.date | None = None
