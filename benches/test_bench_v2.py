@@ -1,6 +1,7 @@
 """Issue 20's costs: re-matching under policy v2's published lottery against v1 at city scale
-(mix cap off, 1,000 mixed operations), and commands in an erasable store (`db init
---erasable`: a key per household, personal fields sealed) against one in clear."""
+(mix cap off, 1,000 mixed operations; with BENCH_NATIONAL=1 also national, 100), and commands
+in an erasable store (`db init --erasable`: a key per household, personal fields sealed)
+against one in clear."""
 
 from __future__ import annotations
 
@@ -26,15 +27,13 @@ def stats(ms: list[float]) -> dict[str, float]:
     return {"n": len(v), "p50_ms": v[len(v) // 2], "p95_ms": v[len(v) * 95 // 100], "max_ms": v[-1]}
 
 
-@pytest.mark.benchmark(group="v2")
-@pytest.mark.parametrize("policy", ["default-v1", "default-v2"])
-def test_city_stream_by_policy(benchmark: BenchmarkFixture, city: Instance, policy: str) -> None:
-    ops = list(operations(city, 1000, seed=2))
+def stream_by_policy(benchmark: BenchmarkFixture, inst: Instance, policy: str, n_ops: int) -> None:
+    ops = list(operations(inst, n_ops, seed=2))
     got: dict[str, object] = {}
 
     def run() -> None:
         m = Matcher(load_policy(policy))
-        m.load(city)
+        m.load(inst)
         t0 = time.perf_counter()
         m.solve()
         scratch = time.perf_counter() - t0
@@ -48,6 +47,19 @@ def test_city_stream_by_policy(benchmark: BenchmarkFixture, city: Instance, poli
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update(policy=policy, **got)
+
+
+@pytest.mark.benchmark(group="v2")
+@pytest.mark.parametrize("policy", ["default-v1", "default-v2"])
+def test_city_stream_by_policy(benchmark: BenchmarkFixture, city: Instance, policy: str) -> None:
+    stream_by_policy(benchmark, city, policy, 1000)
+
+
+@pytest.mark.benchmark(group="v2")
+@pytest.mark.parametrize("policy", ["default-v1", "default-v2"])
+def test_national_stream_by_policy(benchmark: BenchmarkFixture, national: Instance, policy: str) -> None:
+    """With BENCH_NATIONAL=1: 100,000 units, from scratch and 100 operations (minutes each)."""
+    stream_by_policy(benchmark, national, policy, 100)
 
 
 @pytest.mark.benchmark(group="v2")
