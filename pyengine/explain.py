@@ -12,6 +12,7 @@ from typing import Any
 from adapters.store import open_app
 
 from . import commands as c
+from . import lottery
 from .errors import InputError
 from .event_log import EventLog
 from .fold import fold_all
@@ -111,7 +112,16 @@ def explain_household(pf: Portfolio, run: c.MatchRun, hid: str, top: int = 5) ->
         "breakdown": got.breakdown if got else None, "flags": flags, "alternatives": alternatives,
         "excluded": {k: {"units": n, "example": examples[k]} for k, n in sorted(excluded.items())},
         "binding_caps": binding, "rank_for_best_unit": rank, "former_purchase": former_purchase(pf, h.spec),
+        "lottery": lottery_of(pf, hid),
     }  # fmt: skip
+
+
+def lottery_of(pf: Portfolio, hid: str) -> dict[str, Any] | None:
+    """The household's lottery number under a policy with a published seed (policy v2)."""
+    seed = pf.policy.lottery_seed
+    if not isinstance(seed, str):
+        return None
+    return {"number": lottery.lottery_number(seed, hid), "seed": seed}
 
 
 def former_purchase(pf: Portfolio, spec: c.ApplicationSubmitted) -> dict[str, Any] | None:
@@ -244,6 +254,10 @@ def household_text(x: dict[str, Any]) -> str:
     if x["rank_for_best_unit"]:
         r = x["rank_for_best_unit"]
         lines.append(f"For its best unit {r['unit']} it ranked {r['rank']} of {r['of']} eligible households.")
+    if x.get("lottery"):
+        lot = x["lottery"]
+        lines.append(f"Its lottery number is {lot['number']:,} of 16,777,215 (seed {lot['seed']!r}): among equal "
+                     "points, higher numbers are housed first.")  # fmt: skip
     return "\n".join(lines)
 
 

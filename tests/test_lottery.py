@@ -156,3 +156,24 @@ def test_a_v2_log_records_its_seed_and_replays(tmp_path: Path) -> None:
     svc.close()
     report = replay(url)
     assert report.divergence is None and report.runs_verified > 0
+
+
+def test_explain_shows_the_households_lottery_number(tmp_path: Path) -> None:
+    from pyengine.explain import explain_household, household_text, state_at
+    from pyengine.scenarios import pilot2
+    from pyengine.service import AllocationService
+
+    for policy, want in ((V2, True), (V1, False)):
+        url = f"sqlite:///{tmp_path / f'v{policy.version}.db'}"
+        svc = AllocationService(url, policy)
+        for cmd in pilot2.commands()[:60]:  # the flats, then the first applications
+            svc.submit(cmd)
+        svc.close()
+        pf, run = state_at(url, None, None)
+        hid = sorted(pf.households)[0]
+        x = explain_household(pf, run, hid)
+        if want:
+            assert x["lottery"] == {"number": lottery.lottery_number(V2.lottery_seed, hid), "seed": V2.lottery_seed}
+            assert f"{x['lottery']['number']:,}" in household_text(x)
+        else:
+            assert x["lottery"] is None and "lottery" not in household_text(x)
