@@ -256,7 +256,7 @@ def household_text(x: dict[str, Any]) -> str:
         lines.append(f"For its best unit {r['unit']} it ranked {r['rank']} of {r['of']} eligible households.")
     if x.get("lottery"):
         lot = x["lottery"]
-        lines.append(f"Its lottery number is {lot['number']:,} of 16,777,215 (seed {lot['seed']!r}): among equal "
+        lines.append(f"Its lottery number is {lot['number']:,} of 65,535 (seed {lot['seed']!r}): among equal "
                      "points, higher numbers are housed first.")  # fmt: skip
     return "\n".join(lines)
 

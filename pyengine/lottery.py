@@ -11,7 +11,7 @@ import hashlib
 
 MASK = (1 << 64) - 1
 TIE_BITS = 40
-LOTTERY_BITS = 24
+LOTTERY_BITS = 16
 PAIR_BITS = TIE_BITS - LOTTERY_BITS
 
 
@@ -21,7 +21,7 @@ def lottery_key(seed: str, household: str) -> int:
 
 
 def lottery_number(seed: str, household: str) -> int:
-    """The household's lottery number: the top 24 bits of its key (0 to 16,777,215); higher wins."""
+    """The household's lottery number: the top 16 bits of its key (0 to 65,535); higher wins."""
     return lottery_key(seed, household) >> (64 - LOTTERY_BITS)
 
 
@@ -43,7 +43,7 @@ def unit_key(unit: str) -> int:
 
 def tie(seed: str, household: str, unit: str | None) -> int:
     """The tie-break of housing `household` in `unit` (None: not housed, worth 0): its lottery
-    number above 16 bits of a hash of the pair. Among allocations of equal points the engine
+    number above 24 bits of a hash of the pair. Among allocations of equal points the engine
     takes the one with the largest sum of these over the households it houses."""
     if unit is None:
         return 0

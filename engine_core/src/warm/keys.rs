@@ -49,7 +49,7 @@ impl RowKey {
 }
 
 /// The household's lottery key: the first 8 bytes (big-endian) of SHA-256 of
-/// `seed + "\n" + id`; its lottery number is the top 24 bits.
+/// `seed + "\n" + id`; its lottery number is the top 16 bits.
 pub fn lottery_key(seed: &str, id: &str) -> u64 {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -61,7 +61,7 @@ pub fn lottery_key(seed: &str, id: &str) -> u64 {
 }
 
 /// Tie-break weight of a (row, column key) pair. Pair rule: a hash of both keys. Lottery rule:
-/// the household's lottery number (24 bits) above a 16-bit hash of the pair, and nothing for
+/// the household's lottery number (16 bits) above a 24-bit hash of the pair, and nothing for
 /// staying unmatched, so that among allocations of equal points the one housing the higher
 /// lottery numbers wins, and the pair's bits decide only what the numbers leave open.
 #[inline]
@@ -78,4 +78,4 @@ pub fn tie(row: RowKey, col_key: u64) -> u64 {
 }
 
 /// Bits of the lottery number in a lottery tie-break.
-pub const LOTTERY_BITS: u32 = 24;
+pub const LOTTERY_BITS: u32 = 16;
