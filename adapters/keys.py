@@ -124,28 +124,24 @@ class KeyRing:
             return False
         return False
 
-    def shred(self, household: str, on: dt.date) -> bool:
-        """Delete the household's key (kept as a row that says when); True if there was one."""
-        rows = self._run(f"SELECT key FROM {TABLE} WHERE household_id = ?", (household,))
-        had = bool(rows) and rows[0][0] is not None
+    def shred(self, household: str, on: dt.date) -> None:
+        """Delete the household's key (kept as a row that says when)."""
         assert self._datastore is not None
         with self._datastore.transaction(commit=True) as cur:
             raw = cur if self._pg else cur.sqlite_cursor
             if not self._pg:  # the freed bytes are overwritten, not just unlinked
                 raw.execute("PRAGMA secure_delete = ON")
-            if rows:
-                raw.execute(self._sql(f"UPDATE {TABLE} SET key = NULL, erased_on = ? WHERE household_id = ?"),
-                            (on.isoformat(), household))  # fmt: skip
-            else:
-                raw.execute(self._sql(f"INSERT INTO {TABLE} (household_id, key, erased_on) VALUES (?, NULL, ?)"),
-                            (household, on.isoformat()))  # fmt: skip
+            raw.execute(
+                self._sql(f"INSERT INTO {TABLE} (household_id, key, erased_on) VALUES (?, NULL, ?) "
+                          "ON CONFLICT (household_id) DO UPDATE SET key = NULL, erased_on = excluded.erased_on"),
+                (household, on.isoformat()),
+            )  # fmt: skip
         self._keys[household] = None
         self._erased_on[household] = on
         if self._pg:
             self._vacuum()
         else:
             self._checkpoint()
-        return had
 
     def _vacuum(self) -> None:
         # the old row version, key and all, stays in the table's pages until a VACUUM
