@@ -20,6 +20,11 @@ pub(super) const POINT_F: f64 = 18_446_744_073_709_551_616.0;
 /// matchings that score the same are searched for in this unit.
 pub(super) const TIE_F: f64 = (1u64 << crate::warm::TIE_BITS) as f64;
 
+/// The unit of the finest search, for lottery policies: one step of the pair bits below the
+/// lottery number ([`crate::warm::keys::tie`]). Allocations that house the same households
+/// differ there only, far below what the search in ties resolves.
+pub(super) const PAIR_F: f64 = (1u64 << (crate::warm::TIE_BITS - crate::warm::LOTTERY_BITS)) as f64;
+
 /// Model gaps below this (model units), plus `f64`'s rounding of the values held, count as
 /// closed.
 const TOL: f64 = 1e-6;
@@ -32,7 +37,8 @@ const MIN_BOX: f64 = 1e-3;
 /// The fine model's first box, in ties.
 const FINE_BOX: f64 = 1024.0;
 
-/// Cuts further below the bound than this (points) at the fine model's start are left out.
+/// Cuts further below the bound than this (the coarser model's units: points, or ties) at a
+/// finer model's start are left out.
 const NEAR: f64 = 4.0;
 
 /// Moves a cut may sit below the model's minimiser before it is dropped: the model stays the
@@ -96,22 +102,28 @@ impl Bundle {
         }
     }
 
-    /// A model in ties around `start`, holding the cuts that are near the bound there (within
-    /// `NEAR` points): the others say nothing about prices a tie away, and their values, millions
-    /// of ties off, would only cost the LP its precision. The nearest cut comes first, so that
-    /// the values are kept relative to it.
-    pub fn refine(&self, start: &[i128], range: &Range) -> Bundle {
-        let mut f = Bundle::new(&self.cap, start, range, TIE_F, FINE_BOX);
+    /// A model in `unit` (finer than this one's) around `start`, holding the cuts that are
+    /// near the bound there (within `NEAR` of this model's units: from points to ties, four
+    /// points): the others say nothing about prices a tie away, and their values, millions of
+    /// the new units off, would only cost the LP its precision. The nearest cut comes first,
+    /// so that the values are kept relative to it.
+    pub fn refine(&self, start: &[i128], range: &Range, unit: f64) -> Bundle {
+        let mut f = Bundle::new(&self.cap, start, range, unit, FINE_BOX);
         let at: Vec<f64> = start.iter().map(|&l| l as f64 / self.unit).collect();
         let mut near: Vec<(f64, &Cut)> =
             self.cuts.iter().map(|c| (self.cut_at(c, &at), c)).collect();
         let top = near.iter().map(|x| x.0).fold(f64::NEG_INFINITY, f64::max);
-        near.retain(|x| x.0 >= top - NEAR * POINT_F / self.unit);
+        near.retain(|x| x.0 >= top - NEAR);
         near.sort_by(|a, b| b.0.total_cmp(&a.0));
         for (_, c) in near {
             f.add_cut(c.clone());
         }
         f
+    }
+
+    /// Weight units per model unit.
+    pub fn unit(&self) -> f64 {
+        self.unit
     }
 
     fn cut_at(&self, c: &Cut, mu: &[f64]) -> f64 {

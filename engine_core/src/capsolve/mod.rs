@@ -90,6 +90,9 @@ pub struct CapSolver {
     cover: u32,
     /// Cost of a flagged row a cover row lacks, set per solve ([`CapSolver::cover_cost`]).
     cover_cost: i128,
+    /// Ties are a lottery above pair bits: the price search goes on in the pair bits' unit
+    /// where it closes in ties ([`CapSolver::with_pair_level`]).
+    pair_level: bool,
 }
 
 /// Edges held per row by default: the uncapped engine's restricted graph holds as many.
@@ -111,6 +114,13 @@ impl CapSolver {
     /// that many can be.
     pub fn with_cover(mut self, rules: u32) -> Self {
         self.cover = rules;
+        self
+    }
+
+    /// Ties read under a lottery (policies with a `lottery_seed`): the price search has a third,
+    /// finest level in the unit of the pair bits below the lottery numbers.
+    pub fn with_pair_level(mut self, on: bool) -> Self {
+        self.pair_level = on;
         self
     }
 

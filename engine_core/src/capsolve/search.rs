@@ -1,6 +1,6 @@
 //! The price search and the branch and bound of [`CapSolver::solve`].
 
-use super::dual::{Bundle, Cut, Range, POINT_F, TIE_F};
+use super::dual::{Bundle, Cut, Range, PAIR_F, POINT_F, TIE_F};
 use super::held::Scan;
 use super::*;
 
@@ -117,7 +117,7 @@ impl CapSolver {
         // A node starts from its parent's settled prices: in ties, in a small box.
         let mut fine = fine_start;
         let mut model = if fine {
-            Bundle::new(&self.cap, lambda, maxes, TIE_F, 1.0).refine(lambda, maxes)
+            Bundle::new(&self.cap, lambda, maxes, TIE_F, 1.0).refine(lambda, maxes, TIE_F)
         } else {
             Bundle::new(&self.cap, lambda, maxes, POINT_F, 1.0)
         };
@@ -183,13 +183,21 @@ impl CapSolver {
                 // centre snapped to a grid that the optimal prices in points often sit on.
                 fine = true;
                 let start = snap(&model.center(maxes));
-                model = model.refine(&start, maxes);
+                model = model.refine(&start, maxes, TIE_F);
                 next = if start.as_slice() == &lambda[..] {
-                    model.report(lambda, here, cut);
+                    model.report(lambda, here, cut.clone());
                     model.next().or_else(|| margin(&model))
                 } else {
                     Some(start.iter().map(|&l| l as f64 / TIE_F).collect())
                 };
+            }
+            if next.is_none() && self.pair_level && model.unit() == TIE_F {
+                // Closed in ties: under a lottery, allocations that house the same households
+                // differ only in the pair bits below the numbers. Search on in their unit,
+                // from the prices here.
+                model = model.refine(lambda, maxes, PAIR_F);
+                model.report(lambda, here, cut);
+                next = model.next().or_else(|| margin(&model));
             }
             let Some(next) = next else {
                 return Ok(Found::Open(bound));

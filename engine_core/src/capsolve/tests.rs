@@ -489,3 +489,33 @@ fn cover_rows_warm_equal_cold() {
         }
     }
 }
+
+/// Lottery ties (one number per row above pair bits): the search with its finest level, in
+/// the pair bits' unit, finds the enumerated optimum, and the same matching as without it.
+#[test]
+fn pair_level_equals_enumeration() {
+    let mut rng = Lcg(41);
+    let mut proven_by_prices = 0;
+    for t in 0..1000 {
+        let mut c = Case::random(&mut rng);
+        c.keep = KEEPS[t % KEEPS.len()];
+        let pair_bits = crate::warm::TIE_BITS - crate::warm::LOTTERY_BITS;
+        for row in c.edges.iter_mut() {
+            let number = rng.below(1 << crate::warm::LOTTERY_BITS);
+            for e in row.iter_mut() {
+                e.2 = number << pair_bits | e.2 & ((1 << pair_bits) - 1);
+            }
+        }
+        let want = c.brute();
+        let out = c.build().with_pair_level(true).solve(0).expect("feasible");
+        assert_eq!(out.value, want, "case {t}");
+        assert!(out.optimal && out.bound == out.value, "case {t}");
+        let plain = c.build().solve(0).expect("feasible");
+        assert_eq!(out.col_of_row, plain.col_of_row, "case {t}");
+        proven_by_prices += usize::from(out.nodes == 1);
+    }
+    assert!(
+        proven_by_prices > 500,
+        "only {proven_by_prices} proven by prices alone"
+    );
+}

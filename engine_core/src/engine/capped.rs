@@ -126,7 +126,9 @@ impl CapState {
             .map(|(k, _)| 1u32 << k)
             .sum();
         *self = CapState {
-            solver: CapSolver::new(rules.len()).with_cover(cover),
+            solver: CapSolver::new(rules.len())
+                .with_cover(cover)
+                .with_pair_level(s.policy.lottery_seed.is_some()),
             rules: rules.to_vec(),
             valid: true,
             prices,
