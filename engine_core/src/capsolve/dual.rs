@@ -21,7 +21,7 @@ pub(super) const POINT_F: f64 = 18_446_744_073_709_551_616.0;
 pub(super) const TIE_F: f64 = (1u64 << crate::warm::TIE_BITS) as f64;
 
 /// The unit of the finest search, for lottery policies: one step of the pair bits below the
-/// lottery number ([`crate::warm::keys::tie`]). Allocations that house the same households
+/// lottery number ([`crate::warm::tie`]). Allocations that house the same households
 /// differ there only, far below what the search in ties resolves.
 pub(super) const PAIR_F: f64 = (1u64 << (crate::warm::TIE_BITS - crate::warm::LOTTERY_BITS)) as f64;
 
