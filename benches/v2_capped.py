@@ -10,6 +10,7 @@ import time
 
 import msgspec
 
+from benches.test_bench_v2 import stats
 from pyengine.generate import operations, portfolio
 from pyengine.matching import Matcher
 from pyengine.operations import apply_to_matcher
@@ -40,9 +41,8 @@ def main() -> None:
         lat.append((time.perf_counter() - t0) * 1000.0)
         print(len(lat), f"{lat[-1]:.0f} ms", s.nodes, op.__struct_config__.tag, flush=True)
     if lat:
-        v = sorted(lat)
-        p50, p95 = v[len(v) // 2], v[len(v) * 95 // 100]
-        print(f"{len(v)} re-matches: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {v[-1]:.0f} ms")
+        st = stats(lat)
+        print(f"{st['n']} re-matches: p50 {st['p50_ms']:.1f} ms, p95 {st['p95_ms']:.1f} ms, max {st['max_ms']:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,11 @@ pub struct Warm {
     row_live: Vec<bool>,
     /// Rows with an edge into each column slot, sorted.
     cols: Vec<Vec<u32>>,
+    /// The cost of each of those edges, in the same order: the column-side searches read
+    /// them in sequence instead of looking each edge up in its row's list (a cache miss per
+    /// edge, most of [`Warm::fix_column`]'s time). Row lists stay the record; the
+    /// certificate reads those.
+    col_cost: Vec<Vec<i128>>,
     col_live: Vec<bool>,
     u: Vec<i128>,
     v: Vec<i128>,
@@ -172,6 +177,7 @@ impl Warm {
     fn grow_cols(&mut self, c: usize) {
         if c >= self.cols.len() {
             self.cols.resize_with(c + 1, Vec::new);
+            self.col_cost.resize_with(c + 1, Vec::new);
             self.col_live.resize(c + 1, false);
             self.v.resize(c + 1, 0);
             self.row4col.resize(c + 1, NONE);
@@ -196,6 +202,7 @@ impl Warm {
         self.v[c as usize] = 0;
         self.row4col[c as usize] = NONE;
         self.cols[c as usize].clear();
+        self.col_cost[c as usize].clear();
         self.note_col(c);
         self.mark_col(c);
         self.note_moved(c);
@@ -318,6 +325,10 @@ impl Warm {
             if dummy.is_some() && e.w <= 0 {
                 dropped.push(e.col);
             }
+            let cu = e.col as usize;
+            if let Ok(k) = self.cols[cu].binary_search(&r) {
+                self.col_cost[cu][k] = e.cost();
+            }
         }
         self.mark_row(r);
         for &c in &dropped {
@@ -397,6 +408,7 @@ impl Warm {
             let list = &mut self.cols[e.col as usize];
             if let Ok(k) = list.binary_search(&r) {
                 list.remove(k);
+                self.col_cost[e.col as usize].remove(k);
             }
         }
         self.row_live[r as usize] = false;
@@ -408,6 +420,7 @@ impl Warm {
     pub fn remove_col(&mut self, c: u32) {
         self.unassign_col(c);
         let rows = std::mem::take(&mut self.cols[c as usize]);
+        self.col_cost[c as usize].clear();
         for r in rows {
             let list = &mut self.rows[r as usize];
             if let Ok(k) = list.binary_search_by_key(&c, |e| e.col) {
@@ -435,18 +448,26 @@ impl Warm {
             let a = old.get(i).map_or(u32::MAX, |e| e.col);
             let b = new.get(j).map_or(u32::MAX, |e| e.col);
             if a == b {
+                if let Ok(k) = self.cols[b as usize].binary_search(&r) {
+                    self.col_cost[b as usize][k] = new[j].cost();
+                }
                 i += 1;
                 j += 1;
             } else if a < b {
                 let list = &mut self.cols[a as usize];
                 if let Ok(k) = list.binary_search(&r) {
                     list.remove(k);
+                    self.col_cost[a as usize].remove(k);
                 }
                 i += 1;
             } else {
                 let list = &mut self.cols[b as usize];
-                if let Err(k) = list.binary_search(&r) {
-                    list.insert(k, r);
+                match list.binary_search(&r) {
+                    Err(k) => {
+                        list.insert(k, r);
+                        self.col_cost[b as usize].insert(k, new[j].cost());
+                    }
+                    Ok(k) => self.col_cost[b as usize][k] = new[j].cost(),
                 }
                 j += 1;
             }
@@ -458,23 +479,34 @@ impl Warm {
     pub fn set_edge(&mut self, r: u32, c: u32, e: Option<(i64, u64)>) {
         self.mark_row(r);
         let list = &mut self.rows[r as usize];
+        let cu = c as usize;
         match (list.binary_search_by_key(&c, |e| e.col), e) {
             (Ok(k), Some((w, t))) => {
                 list[k].w = w;
                 list[k].t = t;
+                let cost = list[k].cost();
+                if let Ok(k) = self.cols[cu].binary_search(&r) {
+                    self.col_cost[cu][k] = cost;
+                }
             }
             (Ok(k), None) => {
                 list.remove(k);
-                let cl = &mut self.cols[c as usize];
+                let cl = &mut self.cols[cu];
                 if let Ok(k) = cl.binary_search(&r) {
                     cl.remove(k);
+                    self.col_cost[cu].remove(k);
                 }
             }
             (Err(k), Some((w, t))) => {
-                list.insert(k, Edge { w, t, col: c });
-                let cl = &mut self.cols[c as usize];
-                if let Err(k) = cl.binary_search(&r) {
-                    cl.insert(k, r);
+                let e = Edge { w, t, col: c };
+                list.insert(k, e);
+                let cl = &mut self.cols[cu];
+                match cl.binary_search(&r) {
+                    Err(k) => {
+                        cl.insert(k, r);
+                        self.col_cost[cu].insert(k, e.cost());
+                    }
+                    Ok(k) => self.col_cost[cu][k] = e.cost(),
                 }
             }
             (Err(_), None) => {}
@@ -497,7 +529,11 @@ impl Warm {
             };
             list[k].w = w;
             list[k].t = t;
-            let red = list[k].cost() - self.u[ru] - self.v[c as usize];
+            let cost = list[k].cost();
+            if let Ok(k) = self.cols[c as usize].binary_search(&r) {
+                self.col_cost[c as usize][k] = cost;
+            }
+            let red = cost - self.u[ru] - self.v[c as usize];
             self.mark_row(r);
             if self.col4row[ru] == c {
                 if red != 0 {
@@ -524,14 +560,16 @@ impl Warm {
         repair.sort_unstable();
         repair.dedup();
         for c in repair {
-            let needed = self.cols[c as usize].iter().any(|&r| {
-                let ru = r as usize;
-                self.col4row[ru] != NONE
-                    && self.col4row[ru] != c
-                    && self
-                        .cost(r, c)
-                        .is_some_and(|x| x - self.u[ru] - self.v[c as usize] < 0)
-            });
+            let cu = c as usize;
+            let needed = self.cols[cu]
+                .iter()
+                .zip(&self.col_cost[cu])
+                .any(|(&r, &x)| {
+                    let ru = r as usize;
+                    self.col4row[ru] != NONE
+                        && self.col4row[ru] != c
+                        && x - self.u[ru] - self.v[cu] < 0
+                });
             if needed {
                 self.repair_col(c);
             }
@@ -566,14 +604,11 @@ impl Warm {
     pub fn repair_col(&mut self, c: u32) {
         self.unassign_col(c);
         let mut best = 0i128;
-        for &r in &self.cols[c as usize] {
+        for (&r, &cost) in self.cols[c as usize].iter().zip(&self.col_cost[c as usize]) {
             if self.col4row[r as usize] == NONE {
                 continue; // re-augmented later; Dijkstra tolerates its source's edges
             }
-            let k = self.rows[r as usize]
-                .binary_search_by_key(&c, |e| e.col)
-                .expect("column list matches row lists");
-            best = best.min(self.rows[r as usize][k].cost() - self.u[r as usize]);
+            best = best.min(cost - self.u[r as usize]);
         }
         self.v[c as usize] = best;
         self.suspects.push(c);
@@ -780,6 +815,7 @@ impl Warm {
                 // Rows that could move into c, freeing their own column.
                 for idx in 0..self.cols[cu].len() {
                     let k = self.cols[cu][idx];
+                    let cost = self.col_cost[cu][idx];
                     let kc = self.col4row[k as usize];
                     if kc == c || kc == NONE {
                         continue;
@@ -788,7 +824,7 @@ impl Warm {
                     if self.scanned[kcu] {
                         continue;
                     }
-                    let r = self.cost(k, c).expect("edge") - self.u[k as usize] - self.v[cu];
+                    let r = cost - self.u[k as usize] - self.v[cu];
                     let d = dc + r;
                     if d < self.spc[kcu] {
                         if self.spc[kcu] == INF {
@@ -1001,9 +1037,34 @@ impl Warm {
         part
     }
 
+    /// The column lists and their costs mirror the row lists exactly (tests).
+    #[cfg(test)]
+    fn check_col_cost(&self) {
+        let mut want: Vec<Vec<(u32, i128)>> = vec![Vec::new(); self.cols.len()];
+        for (r, list) in self.rows.iter().enumerate() {
+            for e in list {
+                want[e.col as usize].push((r as u32, e.cost()));
+            }
+        }
+        for (c, w) in want.iter().enumerate() {
+            let got: Vec<(u32, i128)> = self.cols[c]
+                .iter()
+                .copied()
+                .zip(self.col_cost[c].iter().copied())
+                .collect();
+            assert_eq!(
+                self.cols[c].len(),
+                self.col_cost[c].len(),
+                "column {c}: costs"
+            );
+            assert_eq!(&got, w, "column {c}: list or costs differ from the rows'");
+        }
+    }
+
     /// [`Warm::certify`] from scratch over every edge (tests compare the two).
     #[cfg(test)]
     pub fn certify_full(&self) -> Option<Certificate> {
+        self.check_col_cost();
         let mut primal: i128 = 0;
         let mut objective: i64 = 0;
         let mut dual: i128 = 0;
