@@ -130,6 +130,9 @@ class Policy(MatchParams, frozen=True):
     start_loan_priority_days: Annotated[int, Meta(ge=1, le=3650)] = 90
     # A rent-to-own case with no step for more days than this is listed as stalled (worklist).
     stalled_case_days: Annotated[int, Meta(ge=1, le=3650)] = 90
+    # Days after a household left (application withdrawn, tenancy ended) before its personal data
+    # may be erased (ErasureRequested is refused earlier); None: the office keeps the period.
+    erasure_retention_days: Annotated[int, Meta(ge=0, le=36500)] | None = None
     # A municipality may own this share of a housing co-operative's units by right, the higher
     # one where the co-operative's statutes allow (borettslagsloven §§ 4-2, 4-3).
     cooperative_share: Share = 0.10

@@ -76,6 +76,7 @@ class HouseholdState(_Agg, kw_only=True, forbid_unknown_fields=True):
     lease: Lease | None
     aftercare: Aftercare | None
     declined: dict[str, dt.date]
+    left_on: dt.date | None = None  # absent from snapshots taken before it was kept
 
 
 class SaleCaseState(_Agg, kw_only=True, forbid_unknown_fields=True):
@@ -180,6 +181,7 @@ def capture(pf: Portfolio, head: str) -> PortfolioState:
             lease=h.lease,
             aftercare=h.aftercare,
             declined=dict(h.declined),
+            left_on=h.left_on,
         )
         for h in pf.households.values()
     ]
@@ -240,7 +242,7 @@ def restore(state: PortfolioState, policy: Policy | None, encode: Callable[[Any]
     for h in state.households:
         pf.households[h.spec.id] = _aggregate(Household, h, spec=h.spec, withdrawn=h.withdrawn, offers=dict(h.offers),
                                               lease=h.lease, aftercare=h.aftercare,
-                                              declined=dict(h.declined))  # fmt: skip
+                                              declined=dict(h.declined), left_on=h.left_on)  # fmt: skip
         aggs.append(pf.households[h.spec.id])
     for s in state.cases:
         case = _aggregate(

@@ -19,6 +19,7 @@ from adapters.store import init_tables
 from pyengine import commands as c
 from pyengine.errors import InputError
 from pyengine.fairness import report as fairness_report
+from pyengine.policy import load_policy
 from pyengine.replay import replay
 from pyengine.sealing import SEALED, Sealer, is_erased, seal, unseal
 from pyengine.service import AllocationService
@@ -295,3 +296,37 @@ def test_explain_refuses_a_run_that_weighed_an_erased_household(erasable_url: st
         state_at(erasable_url, 7, None)
     pf, run = state_at(erasable_url, None, None)  # the last run no longer weighs it
     assert explain_household(pf, run, "h1")["household"] == "h1"
+
+
+def test_withdrawal_records_the_day_the_household_left(erasable_url: str) -> None:
+    svc = AllocationService(erasable_url)
+    for cmd in history():
+        svc.submit(cmd)
+    assert svc.portfolio.households["h-gone"].left_on == DAY  # the engine's date, stored with it
+    with pytest.raises(InputError, match=r"on: .* is after the engine's date"):
+        svc.submit(c.ApplicationWithdrawn(id="h9", code="moved_away", on=DAY + dt.timedelta(days=1)))
+    svc.close()
+
+
+def test_erasure_waits_for_the_policy_s_retention_period(tmp_path: Path) -> None:
+    policy = msgspec.structs.replace(load_policy("default-v1"), erasure_retention_days=30)
+    url = erasable(f"sqlite:///{tmp_path / 'retention.db'}")
+    svc = AllocationService(url, policy)
+    for cmd in history():
+        svc.submit(cmd)
+    ends = DAY + dt.timedelta(days=30)
+    with pytest.raises(InputError, match=f"on: household 'h-gone' left on {DAY}: .* 30 days runs until {ends}"):
+        svc.submit(c.ErasureRequested(id="h-gone"))
+    svc.submit(c.DayClosed(date=ends - dt.timedelta(days=1)))
+    with pytest.raises(InputError, match="retention period"):
+        svc.submit(c.ErasureRequested(id="h-gone"))
+    assert not svc.app.keys.erased("h-gone")
+    svc.submit(c.DayClosed(date=ends))
+    svc.submit(c.ErasureRequested(id="h-gone"))
+    assert svc.app.keys.erased("h-gone")
+    svc.close()
+    # The leaving day survives a restart from a snapshot and from the log alone.
+    for snapshots in (True, False):
+        again = AllocationService(url, policy, snapshots=snapshots, write=False)
+        assert again.portfolio.households["h-gone"].left_on == DAY
+        again.close()

@@ -61,9 +61,13 @@ class ApplicationUpdated(Payload, tag=True, kw_only=True, frozen=True):
 
 
 class ApplicationWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
+    """`on`: the day (the engine's date if not given; stored with it, as the day the household
+    left, from which its retention period runs)."""
+
     id: Id
     reason: str = ""
     code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's application_withdrawal_reasons; `reason`: the note
+    on: dt.date | None = None
 
 
 class ErasureRequested(Payload, tag=True, kw_only=True, frozen=True):
@@ -72,7 +76,8 @@ class ErasureRequested(Payload, tag=True, kw_only=True, frozen=True):
     sealed fields of its applications cannot be read again (the records, their hashes and the
     chain stay). Only for a household that has left: its application withdrawn or its tenancy
     ended, no open offer, no open rent-to-own case, no after-care owed. `on`: the day (the
-    engine's date if not given)."""
+    engine's date if not given). Where the policy sets `erasure_retention_days`, not before
+    that many days after the day the household left."""
 
     id: Id
     on: dt.date | None = None

@@ -48,6 +48,7 @@ class Household(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.withdrawn = True
+            aggregate.left_on = self.payload.on
 
     class Erased(Event):
         TOPIC = "pyengine/ErasureRequested"
@@ -146,6 +147,7 @@ class Household(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.lease = None
             aggregate.withdrawn = True
+            aggregate.left_on = self.payload.on
             aggregate.spec = replace_spec(aggregate.spec, current_unit=None, transfer_requested=False)
 
     class AftercareDue(Event):
@@ -165,6 +167,7 @@ class Household(Aggregate):
     def __init__(self, payload: c.ApplicationSubmitted) -> None:
         self.spec = payload
         self.withdrawn = False
+        self.left_on: dt.date | None = None  # the day it left (withdrawn, moved out), where recorded
         self.offers: dict[str, c.OfferMade] = {}
         self.declined: dict[str, dt.date] = {}  # unit id -> the day of the household's last decline of it
         self.lease: Lease | None = None
