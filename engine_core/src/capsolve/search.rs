@@ -391,6 +391,8 @@ impl CapSolver {
     fn repair(&self, mut warm: Warm, lambda: &[i128], fixes: &[Fix]) -> Option<(i128, Vec<u32>)> {
         let mut fixes = fixes.to_vec();
         let mut given_up = vec![false; self.cap.len()];
+        // Assignments the tries are copied into, kept between steps for their allocations.
+        let mut spare: Vec<Warm> = Vec::new();
         loop {
             if !self.settle(&mut warm, lambda, &fixes, Scan::Changed(&[])) {
                 return None;
@@ -415,7 +417,8 @@ impl CapSolver {
                 .flatten();
             let mut best: Option<(i128, Warm, Fix)> = None;
             for r in tries {
-                let mut w = warm.clone();
+                let mut w = spare.pop().unwrap_or_default();
+                w.copy_from(&warm);
                 let fix = if cover {
                     Fix::In(r, k as u32)
                 } else {
@@ -426,24 +429,32 @@ impl CapSolver {
                     && self.settle(&mut w, lambda, &fixes, Scan::Changed(&[]));
                 fixes.pop();
                 if !ok {
+                    spare.push(w);
                     continue;
                 }
                 let v = if cover {
                     // Bringing a row in must not break a cap (the caps' repair came first).
                     match self.objective(self.value(&w), &self.counts(&w)) {
                         Some(v) if now.is_none_or(|n| v > n) => v,
-                        _ => continue,
+                        _ => {
+                            spare.push(w);
+                            continue;
+                        }
                     }
                 } else {
                     w.certify()?.value
                 };
                 if best.as_ref().is_none_or(|b| v > b.0) {
-                    best = Some((v, w, fix));
+                    if let Some((_, old, _)) = best.replace((v, w, fix)) {
+                        spare.push(old);
+                    }
+                } else {
+                    spare.push(w);
                 }
             }
             match best {
                 Some((_, w, fix)) => {
-                    warm = w;
+                    spare.push(std::mem::replace(&mut warm, w));
                     fixes.push(fix);
                 }
                 None if cover => given_up[k] = true,

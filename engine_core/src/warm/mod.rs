@@ -103,6 +103,38 @@ struct Cert {
     matched: usize,
 }
 
+impl Cert {
+    /// [`Warm::copy_from`] for the certificate.
+    fn copy_from(&mut self, src: &Cert) {
+        let Cert {
+            all,
+            rows,
+            row_marked,
+            cols,
+            col_marked,
+            row_part,
+            col_part,
+            bad,
+            primal,
+            dual,
+            objective,
+            matched,
+        } = self;
+        *all = src.all;
+        rows.clone_from(&src.rows);
+        row_marked.clone_from(&src.row_marked);
+        cols.clone_from(&src.cols);
+        col_marked.clone_from(&src.col_marked);
+        row_part.clone_from(&src.row_part);
+        col_part.clone_from(&src.col_part);
+        *bad = src.bad;
+        *primal = src.primal;
+        *dual = src.dual;
+        *objective = src.objective;
+        *matched = src.matched;
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct RowPart {
     ok: bool,
@@ -144,6 +176,61 @@ pub struct Certificate {
 }
 
 impl Warm {
+    /// Makes this assignment a copy of `src`, reusing its own allocations: the capped search's
+    /// repair tries a few households on copies of one assignment per step, and fresh clones
+    /// allocate (and free) every row's and column's list each time. Lists every field, so
+    /// that a new one cannot be forgotten here.
+    pub fn copy_from(&mut self, src: &Warm) {
+        let Warm {
+            rows,
+            row_live,
+            cols,
+            col_cost,
+            col_live,
+            u,
+            v,
+            col4row,
+            row4col,
+            pending,
+            suspects,
+            n_live_rows,
+            changed_rows,
+            row_noted,
+            changed_cols,
+            col_noted,
+            spc,
+            path,
+            scanned,
+            moved,
+            moved_noted,
+            dummy_col,
+            cert,
+        } = self;
+        rows.clone_from(&src.rows);
+        row_live.clone_from(&src.row_live);
+        cols.clone_from(&src.cols);
+        col_cost.clone_from(&src.col_cost);
+        col_live.clone_from(&src.col_live);
+        u.clone_from(&src.u);
+        v.clone_from(&src.v);
+        col4row.clone_from(&src.col4row);
+        row4col.clone_from(&src.row4col);
+        pending.clone_from(&src.pending);
+        suspects.clone_from(&src.suspects);
+        *n_live_rows = src.n_live_rows;
+        changed_rows.clone_from(&src.changed_rows);
+        row_noted.clone_from(&src.row_noted);
+        changed_cols.clone_from(&src.changed_cols);
+        col_noted.clone_from(&src.col_noted);
+        spc.clone_from(&src.spc);
+        path.clone_from(&src.path);
+        scanned.clone_from(&src.scanned);
+        moved.clone_from(&src.moved);
+        moved_noted.clone_from(&src.moved_noted);
+        dummy_col.clone_from(&src.dummy_col);
+        cert.copy_from(&src.cert);
+    }
+
     pub fn new() -> Self {
         Self::default()
     }

@@ -18,7 +18,17 @@ fn incremental_certificate_equals_full() {
     }
     let mut live = vec![false; n_rows as usize];
     let mut checked = 0;
+    // Copied into over and over from states of other shapes: the copy must equal a clone.
+    let mut copy = Warm::new();
     for step in 0..400 {
+        if step % 37 == 0 {
+            copy.copy_from(&w);
+            assert_eq!(
+                format!("{copy:?}"),
+                format!("{:?}", w.clone()),
+                "step {step}"
+            );
+        }
         let r = next(u64::from(n_rows)) as u32;
         let dummy = n_cols + r;
         let edges = |next: &mut dyn FnMut(u64) -> u64| {
