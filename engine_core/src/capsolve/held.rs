@@ -152,10 +152,17 @@ impl CapSolver {
             return out;
         }
         let u = warm.u(r as u32);
+        // Most rows are flagged for no rule: their edges carry no price to look up.
+        let flagged = self.flags[r] != 0;
         for e in &self.base[r] {
-            let p = self.priced_at(r, e, lambda);
-            if p.cost() - u - warm.v(e.col) < 0 && self.allowed(fixes, r as u32, e.col) {
-                out.push(p);
+            let pen = if flagged {
+                self.penalty(r, e.col, lambda)
+            } else {
+                0
+            };
+            if e.cost() + pen - u - warm.v(e.col) < 0 && self.allowed(fixes, r as u32, e.col) {
+                let (w, t) = Self::priced(e, pen);
+                out.push(Edge { w, t, col: e.col });
             }
         }
         out
