@@ -12,7 +12,16 @@ from ..domain import Household
 from ..errors import InputError
 from ..projection import Projection
 from ..schema import BUILTIN_FLAGS
-from .checks import find_household, former_buyer, in_force, not_after, not_before, reason_code, rental_unit
+from .checks import (
+    find_household,
+    former_buyer,
+    in_force,
+    not_after,
+    not_before,
+    on_engine_date,
+    reason_code,
+    rental_unit,
+)
 
 
 def application_submitted(pf: Projection, cmd: c.ApplicationSubmitted) -> list[Aggregate]:
@@ -67,7 +76,8 @@ def erasure_requested(pf: Projection, cmd: c.ErasureRequested) -> list[Aggregate
         raise InputError("id", f"household {cmd.id!r} has an open rent-to-own case for {case.unit!r}")
     if h.aftercare is not None and h.aftercare.recorded is None:
         raise InputError("id", f"household {cmd.id!r} is owed an after-care follow-up (due {h.aftercare.due_on})")
-    on = cmd.on if cmd.on is not None else pf.date
+    cmd = on_engine_date(pf, cmd)
+    on = cmd.on
     retention = in_force(pf).erasure_retention_days
     if retention is not None and h.left_on is not None:
         # A household that left before its leaving day was recorded is the office's to check.
@@ -79,7 +89,7 @@ def erasure_requested(pf: Projection, cmd: c.ErasureRequested) -> list[Aggregate
                 "on",
                 f"household {cmd.id!r} left on {h.left_on}: its retention period of {retention} days runs until {ends}",
             )
-    h.erase(cmd if cmd.on is not None or on is None else msgspec.structs.replace(cmd, on=on))
+    h.erase(cmd)
     return [h]
 
 
@@ -87,7 +97,7 @@ def application_withdrawn(pf: Projection, cmd: c.ApplicationWithdrawn) -> list[A
     h = find_household(pf, cmd.id, "id")
     reason_code(pf, cmd)
     not_after(pf, cmd.on, "on")
-    h.withdraw(cmd if cmd.on is not None or pf.date is None else msgspec.structs.replace(cmd, on=pf.date))
+    h.withdraw(on_engine_date(pf, cmd))
     return [h]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeVar
 
 import msgspec
 
@@ -92,6 +93,14 @@ def dated(pf: Projection, on: dt.date, field: str = "on") -> dt.date:
     """The date a command takes effect: not before the engine's date."""
     not_before(pf, on, field)
     return on
+
+
+OnDay = TypeVar("OnDay", c.ApplicationWithdrawn, c.ErasureRequested)
+
+
+def on_engine_date(pf: Projection, cmd: OnDay) -> OnDay:
+    """`cmd` stored with its day: the engine's date where it gives none (and the engine has one)."""
+    return cmd if cmd.on is not None or pf.date is None else msgspec.structs.replace(cmd, on=pf.date)
 
 
 def in_force(pf: Projection) -> Policy:
