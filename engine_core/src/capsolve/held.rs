@@ -152,14 +152,8 @@ impl CapSolver {
             return out;
         }
         let u = warm.u(r as u32);
-        // Most rows are flagged for no rule: their edges carry no price to look up.
-        let flagged = self.flags[r] != 0;
         for e in &self.base[r] {
-            let pen = if flagged {
-                self.penalty(r, e.col, lambda)
-            } else {
-                0
-            };
+            let pen = self.penalty(r, e.col, lambda);
             if e.cost() + pen - u - warm.v(e.col) < 0 && self.allowed(fixes, r as u32, e.col) {
                 let (w, t) = Self::priced(e, pen);
                 out.push(Edge { w, t, col: e.col });

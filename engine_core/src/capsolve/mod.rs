@@ -210,6 +210,10 @@ impl CapSolver {
 
     /// The price charged on pair `(r, c)` (a cover row's is a bonus).
     fn penalty(&self, r: usize, c: u32, lambda: &[i128]) -> i128 {
+        // Most rows are flagged for no rule: their pairs carry no price to look up.
+        if self.flags[r] == 0 {
+            return 0;
+        }
         self.counted_in(r, c)
             .map(|k| {
                 if self.is_cover(k) {
