@@ -19,7 +19,7 @@ from eventsourcing.domain import AggregateCreated
 from . import commands as c
 from . import schema
 from .digest import LtHash, advance
-from .domain import AcceptedCommand, Household, Ledger, SaleCase, Unit
+from .domain import AcceptedCommand, Household, Ledger, SaleCase, Unit, sale_case_uuid
 from .matching import Matcher
 from .policy import Policy, load_policy
 from .schema import Assignment, CapUsage
@@ -46,6 +46,9 @@ class Projection:
         self.open_case: dict[str, SaleCase] = {}  # unit id -> its open rent-to-own case
         self.case_count: dict[str, int] = {}  # unit id -> cases ever opened
         self.bought: dict[str, SaleCase] = {}  # household id -> the case in which it bought its flat
+        # the store seals personal data (pyengine.sealing): the engine names the buyer on the
+        # case events whose fields are sealed under its key (set by the service that writes)
+        self.seals = False
         self.spent_nok = 0  # spent from the pot on UnitAcquired
         self._by_uuid: dict[uuid.UUID, Any] = {}
         self.occupant: dict[str, str] = {}  # unit id -> household id (sitting tenant)
@@ -145,6 +148,8 @@ class Projection:
             self.households[hid] = agg
             if agg.erased:
                 self.erased.add(hid)
+                if kind is c.ErasureRequested:
+                    self._forget_buyer(hid)
             self._dirty_households.add(hid)
             old = self._home.pop(hid, None)
             if old is not None and self.occupant.get(old) == hid:
@@ -185,6 +190,20 @@ class Projection:
                 self.open_case.pop(agg.unit, None)
             else:
                 self.open_case[agg.unit] = agg
+
+    def _forget_buyer(self, household: str) -> None:
+        """The erased household's rent-to-own cases hold nothing of what was sealed under its
+        key, as they fold from the log without it (a snapshot taken next stores them so)."""
+        for agg in self._by_uuid.values():
+            if type(agg) is SaleCase and agg.household == household:
+                agg.forget_buyer()
+
+    def latest_case(self, unit: str) -> SaleCase | None:
+        """The unit's open rent-to-own case, else its last one (None: none was ever opened)."""
+        case = self.open_case.get(unit)
+        if case is None and unit in self.case_count:
+            case = self._by_uuid.get(sale_case_uuid(unit, self.case_count[unit]))
+        return case
 
     def _lapse_declines(self) -> None:
         """A new date: households whose declined units may have come off hold are sent again;

@@ -1,9 +1,10 @@
 """Personal fields stored encrypted per household (issue 20: erasure).
 
 In a store with a key ring (`pyengine db init --erasable`), the personal fields of
-`ApplicationSubmitted` and `ApplicationUpdated`, and the free-text notes of the household's
-other events (`SEALED`), are stored as one sealed value: AES-256-GCM under the household's own
-key, bound to the household id and the payload type. What stays in clear is
+`ApplicationSubmitted` and `ApplicationUpdated`, the free-text notes of the household's
+other events, and the buyer's finances and notes in a rent-to-own case (`SEALED`), are stored
+as one sealed value: AES-256-GCM under the household's own key, bound to the household id and
+the payload type. What stays in clear is
 what the log needs to fold without them: the household id and its home (`current_unit`, also
 named by its lease events). Deleting the key (`ErasureRequested`) leaves the records, their
 hashes and the chain as they were, and the fields unreadable for good.
@@ -31,7 +32,11 @@ from . import commands as c
 
 # What is sealed, per payload type: the field naming the household (whose key seals it), and
 # the fields sealed (None: every field but CLEAR_FIELDS). Applications carry the household's
-# data; the others its free-text notes, while their codes stay in clear for the reports.
+# data; the others its free-text notes, while their codes stay in clear for the reports. A
+# rent-to-own case's events are its unit's: the engine names the buyer on those it seals
+# (`household`), whose finances (the assessment, the start loan) and notes are the buyer's;
+# the valuation, the price and the sale (proceeds accounting) stay the unit's, in clear, and
+# so does the order of the case's steps.
 SEALED: dict[str, tuple[str, frozenset[str] | None]] = {
     "ApplicationSubmitted": ("id", None),
     "ApplicationUpdated": ("id", None),
@@ -41,6 +46,14 @@ SEALED: dict[str, tuple[str, frozenset[str] | None]] = {
     "LeaseTerminated": ("household", frozenset({"reason"})),
     "TenantMovedOut": ("household", frozenset({"reason"})),
     "AftercareRecorded": ("household", frozenset({"note"})),
+    # what the suitability check found (from the household's size and transfer request)
+    "PurchaseInterestRegistered": ("household", frozenset({"acknowledged", "suitability"})),
+    "EconomicAssessmentRecorded": ("household", frozenset({"approved", "max_price_nok"})),
+    "UnitKeptForRent": ("household", frozenset({"reason"})),
+    "StartLoanApplied": ("household", frozenset({"amount_nok"})),
+    "StartLoanDecided": ("household", frozenset({"granted", "amount_nok"})),
+    "PurchaseDeclined": ("household", frozenset({"reason"})),
+    "SaleCaseClosed": ("household", frozenset({"note"})),
 }
 SEALED_PAYLOADS: tuple[type[msgspec.Struct], ...] = tuple(getattr(c, name) for name in SEALED)
 CLEAR_FIELDS = frozenset({"type", "schema", "id", "current_unit", "sealed"})
@@ -48,6 +61,15 @@ SCHEME = "aes256gcm:"
 ERASED = "erased"  # the `sealed` value of an application read after its household was erased
 # What an erased application reads as: the fields a payload needs, at their least telling value.
 _ERASED_FILL: dict[str, dict[str, Any]] = {"ApplicationSubmitted": {"adults": 1}, "ApplicationUpdated": {}}
+# The required fields of the other sealed payloads, once erased. A case's step reads as the one
+# that ends the case there (not approved, not granted, nothing lent): the stage a case that
+# ended at that step folds to, which its clear steps tell anyway (a case that went on has
+# later steps, which set its stage); the amounts at their least telling value.
+_REQUIRED_FILL: dict[str, dict[str, Any]] = {
+    "EconomicAssessmentRecorded": {"approved": False},
+    "StartLoanApplied": {"amount_nok": 0},
+    "StartLoanDecided": {"granted": False},
+}
 
 
 def _aad(household: str, kind: str) -> bytes:
@@ -62,7 +84,8 @@ def _sealed_fields(data: dict[str, Any]) -> set[str]:
     fields = SEALED[str(data["type"])][1]
     if fields is None:
         return {k for k in data if k not in CLEAR_FIELDS}
-    return {k for k in fields if data.get(k)}  # an empty note has nothing to hide
+    # an empty note has nothing to hide; a `false` or a 0 has (and would show where it is clear)
+    return {k for k in fields if data.get(k, "") != ""}
 
 
 def seal(data: dict[str, Any], key: bytes) -> dict[str, Any]:
@@ -123,7 +146,7 @@ class Sealer:
             # log, with none of its personal data; only an application says so (`sealed`)
             kind = str(data["type"])
             if kind not in _ERASED_FILL:
-                return {k: v for k, v in data.items() if k != "sealed"}
+                return {**{k: v for k, v in data.items() if k != "sealed"}, **_REQUIRED_FILL.get(kind, {})}
             out = {k: v for k, v in data.items() if k in CLEAR_FIELDS}
             out.update(_ERASED_FILL[kind])
             out["sealed"] = ERASED

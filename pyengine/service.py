@@ -25,6 +25,11 @@ from .policy import Policy
 from .portfolio import Portfolio
 
 SNAPSHOT_EVERY = 10_000  # events between two snapshots taken by a writer
+# a rent-to-own case's steps whose fields are sealed under the buyer's key (pyengine.sealing)
+SEALED_STEPS = (
+    c.EconomicAssessmentRecorded, c.UnitKeptForRent, c.StartLoanApplied, c.StartLoanDecided, c.PurchaseDeclined,
+    c.SaleCaseClosed,
+)  # fmt: skip
 
 
 class Head(NamedTuple):
@@ -65,7 +70,9 @@ class AllocationService:
     def _new_portfolio(self) -> Portfolio:
         mapper = self.app.mapper
         assert isinstance(mapper, RecordingMapper)
-        return Portfolio(self.policy, encode=mapper.encode_for_hash)
+        pf = Portfolio(self.policy, encode=mapper.encode_for_hash)
+        pf.seals = self.app.keys.enabled
+        return pf
 
     def _load(self) -> Portfolio:
         """The newest snapshot that fits the log, or an empty portfolio."""
@@ -77,6 +84,7 @@ class AllocationService:
             return self._new_portfolio()
         pf = self._new_portfolio()
         pf = snapshot.restore(found.state, self.policy, pf.encode)
+        pf.seals = self.app.keys.enabled
         self.snapshot_at, self.loaded_from = found.state.count, found.state.position
         return pf
 
@@ -142,8 +150,8 @@ class AllocationService:
     def _submit(self, cmd: c.Command, command_id: str | None) -> list[tuple[int, Any]]:
         if command_id is None:
             return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
+        self.catch_up()  # first: a case's command is fingerprinted with its buyer's key
         sha = self._fingerprint(cmd)
-        self.catch_up()
         stored = self.stored_for(command_id, sha)
         if stored is not None:
             return stored
@@ -159,16 +167,30 @@ class AllocationService:
             raise
 
     def _fingerprint(self, cmd: c.Command) -> str:
-        """CommandAccepted.sha256: SHA-256 of the command; for an application in a store that
-        seals them, HMAC-SHA256 under the household's key, since a plain hash of a few small
-        fields could be matched by trying them all, after the erasure too."""
-        if isinstance(cmd, c.ApplicationSubmitted | c.ApplicationUpdated) and self.app.keys.enabled:
-            try:
-                key = self.app.keys.key(cmd.id, create=True)
-            except Erased:
-                return c.command_sha256(cmd)  # refused by the handler (a withdrawn household)
-            return hmac.new(key, msgspec.json.encode(cmd), hashlib.sha256).hexdigest()
-        return c.command_sha256(cmd)
+        """CommandAccepted.sha256: SHA-256 of the command; for one whose record an erasable store
+        seals (pyengine.sealing.SEALED), HMAC-SHA256 under that household's key, since a plain
+        hash of a few small fields (an application, a start loan's amount) could be matched by
+        trying them all, after the erasure too."""
+        household = self._sealed_for(cmd) if self.app.keys.enabled else None
+        if household is None:
+            return c.command_sha256(cmd)
+        try:
+            key = self.app.keys.key(household, create=True)
+        except Erased:
+            return c.command_sha256(cmd)  # refused by the handler (a withdrawn household, a closed case)
+        return hmac.new(key, msgspec.json.encode(cmd), hashlib.sha256).hexdigest()
+
+    def _sealed_for(self, cmd: c.Command) -> str | None:
+        """The household under whose key `cmd`'s record is sealed (None: none is)."""
+        if isinstance(cmd, c.ApplicationSubmitted | c.ApplicationUpdated):
+            return cmd.id
+        if isinstance(cmd, c.PurchaseInterestRegistered):  # no key made for a household refused as unknown
+            return cmd.household if cmd.household in self.portfolio.households else None
+        if isinstance(cmd, SEALED_STEPS):
+            # the case it is for: the open one, or the last (a retry of the command that closed it)
+            case = self.portfolio.latest_case(cmd.unit)
+            return case.household if case is not None else None
+        return None
 
     def _check_erasable(self, household: str) -> None:
         keys = self.app.keys

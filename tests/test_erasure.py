@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -17,17 +18,25 @@ import pytest
 from adapters.keys import TABLE
 from adapters.store import init_tables
 from pyengine import commands as c
+from pyengine.domain import SaleCase
 from pyengine.errors import InputError
 from pyengine.fairness import report as fairness_report
 from pyengine.policy import load_policy
+from pyengine.reasons import report as reasons_report
 from pyengine.replay import replay
+from pyengine.reports import sales_by_year
 from pyengine.sealing import SEALED, Sealer, is_erased, seal, unseal
-from pyengine.service import AllocationService
+from pyengine.service import SEALED_STEPS, AllocationService
 from tests.helpers import app_cmd, unit_cmd
+from tests.test_reasons import sale_offered
 
 DAY = dt.date(2026, 1, 5)
 SECRET_SKILL = "zither-teacher-7781"  # values to look for in the stored bytes
 SECRET_NOTE = "moved in with her sister in Molde"
+SECRET_LOAN = 1_777_777  # a start loan's amount, and an assessed maximum price (a rent-to-own case)
+SECRET_MAX = 1_987_654
+DECLINE_NOTE = "the bank found her ex-husband's debts"
+CLOSE_NOTE = "wants to wait until the twins finish school"
 
 
 def history() -> list[c.Command]:
@@ -42,6 +51,35 @@ def history() -> list[c.Command]:
     cmds.append(c.ApplicationWithdrawn(id="h-gone", code="moved_away", reason=SECRET_NOTE))
     cmds.append(app_cmd("h9", applied_on=dt.date(2025, 3, 1)))
     return cmds
+
+
+# the buyer owes no after-care follow-up: it can be erased as soon as it has bought its flat
+NO_AFTERCARE = msgspec.structs.replace(load_policy("default-v1"), aftercare_months=0)
+
+
+def rent_to_own() -> list[c.Command]:
+    """H1 rents U1 and sets out to buy it three times: its offer declined (a note), a case closed
+    (a note), then a sale, after which it has left. The first case's start loan and assessed
+    maximum price are SECRET_LOAN and SECRET_MAX."""
+    cmds: list[c.Command] = [c.DayClosed(date=DAY), unit_cmd("U1"), unit_cmd("U2")]
+    cmds += [app_cmd("H1", applied_on=dt.date(2024, 1, 1)), app_cmd("H2", applied_on=dt.date(2024, 2, 1))]
+    cmds += [c.OfferMade(household="H1", unit="U1"), c.OfferAccepted(household="H1", unit="U1")]
+    cmds += sale_offered("H1", "U1", DAY, max_price_nok=SECRET_MAX, loan_nok=SECRET_LOAN)
+    cmds.append(c.PurchaseDeclined(unit="U1", on=DAY, code="loan_insufficient", reason=DECLINE_NOTE))
+    cmds.append(c.PurchaseInterestRegistered(household="H1", unit="U1", on=DAY))
+    cmds.append(c.SaleCaseClosed(unit="U1", on=DAY, reason="tenant_withdrew", note=CLOSE_NOTE))
+    cmds += sale_offered("H1", "U1", DAY)
+    cmds += [c.PurchaseAccepted(unit="U1", on=DAY), c.SaleCompleted(unit="U1", on=DAY)]
+    return cmds
+
+
+def cases(svc: AllocationService) -> list[tuple[object, ...]]:
+    """Every rent-to-own case as folded: stage, approved, assessed maximum, loan, price."""
+    return [
+        (a.stage, a.approved, a.max_price_nok, a.loan_nok, a.price_nok)
+        for a in svc.portfolio.aggregates()
+        if isinstance(a, SaleCase)
+    ]
 
 
 def decided(svc: AllocationService) -> tuple[object, ...]:
@@ -238,6 +276,7 @@ def test_the_cli_makes_an_erasable_store_erases_and_replays(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("kind", sorted(SEALED))
 def test_every_sealed_payload_reads_back_and_reads_as_erased(kind: str) -> None:
+    case = {"household": "H1", "unit": "U1", "on": "2026-01-01"}  # a rent-to-own step, as the engine names the buyer
     samples: dict[str, dict[str, object]] = {
         "ApplicationSubmitted": {"id": "H1", "adults": 2, "skills": [SECRET_SKILL], "current_unit": "U1"},
         "ApplicationUpdated": {"id": "H1", "children": 3},
@@ -247,17 +286,36 @@ def test_every_sealed_payload_reads_back_and_reads_as_erased(kind: str) -> None:
         "LeaseTerminated": {"household": "H1", "unit": "U1", "on": "2026-01-01", "reason": SECRET_NOTE},
         "TenantMovedOut": {"household": "H1", "on": "2026-01-01", "reason": SECRET_NOTE},
         "AftercareRecorded": {"household": "H1", "on": "2026-01-01", "note": SECRET_NOTE},
+        "PurchaseInterestRegistered": {**case, "acknowledged": True, "suitability": ["transfer_requested"]},
+        "EconomicAssessmentRecorded": {**case, "approved": True, "max_price_nok": SECRET_MAX},
+        "UnitKeptForRent": {**case, "reason": SECRET_NOTE, "code": "other"},
+        "StartLoanApplied": {**case, "amount_nok": SECRET_LOAN, "priority": True, "decide_by": "2026-04-01"},
+        "StartLoanDecided": {**case, "granted": True, "amount_nok": SECRET_LOAN},
+        "PurchaseDeclined": {**case, "reason": SECRET_NOTE, "code": "price_too_high"},
+        "SaleCaseClosed": {**case, "reason": "tenant_withdrew", "note": SECRET_NOTE},
     }
+    # what the required ones read as once erased: the step that ends a case there
+    erased_reads: dict[str, dict[str, object]] = {
+        "EconomicAssessmentRecorded": {"approved": False},
+        "StartLoanApplied": {"amount_nok": 0},
+        "StartLoanDecided": {"granted": False},
+    }
+    secrets = (SECRET_NOTE, SECRET_SKILL, str(SECRET_LOAN), str(SECRET_MAX))
     cls = getattr(c, kind)
     data = msgspec.to_builtins(msgspec.convert({"type": kind, **samples[kind]}, cls))
     key = b"k" * 32
     stored = seal(data, key)
-    assert SECRET_NOTE not in str(stored) and SECRET_SKILL not in str(stored) and "sealed" in stored
+    assert not any(x in str(stored) for x in secrets) and "sealed" in stored
+    assert not (SEALED[kind][1] or set()) & set(stored)  # no sealed field is left in clear
     assert seal(data, key) == stored  # the same bytes for the same payload under one key
     assert msgspec.convert(unseal(stored, key), cls) == msgspec.convert(data, cls)
     gone = msgspec.convert(Sealer().decode(stored), cls)  # no keys: as after the erasure
-    assert SECRET_NOTE not in str(gone) and SECRET_SKILL not in str(gone)
+    assert not any(x in str(gone) for x in secrets)
     assert is_erased(gone) == (kind in ("ApplicationSubmitted", "ApplicationUpdated"))
+    hidden = SEALED[kind][1]
+    if hidden is not None:  # the rest reads as stored (codes too), the sealed fields as never given
+        clear = {k: v for k, v in samples[kind].items() if k not in hidden}
+        assert gone == msgspec.convert({"type": kind, **clear, **erased_reads.get(kind, {})}, cls)
     with pytest.raises(ValueError):
         unseal(stored, b"x" * 32)  # another household's key does not open it
 
@@ -330,3 +388,143 @@ def test_erasure_waits_for_the_policy_s_retention_period(tmp_path: Path) -> None
         again = AllocationService(url, policy, snapshots=snapshots, write=False)
         assert again.portfolio.households["h-gone"].left_on == DAY
         again.close()
+
+
+def test_a_rent_to_own_case_is_sealed_under_the_buyer_s_key(erasable_url: str, tmp_path: Path) -> None:
+    """The buyer's finances and notes in its cases are stored sealed and read back in full; they
+    go with its erasure, while the cases, the sale and the proceeds stay and still fold."""
+    secrets = (str(SECRET_LOAN).encode(), str(SECRET_MAX).encode(), DECLINE_NOTE.encode(), CLOSE_NOTE.encode())
+    clear_url = f"sqlite:///{tmp_path / 'clear.db'}"
+    svc, clear = AllocationService(erasable_url, NO_AFTERCARE), AllocationService(clear_url, NO_AFTERCARE)
+    for cmd in rent_to_own():
+        svc.submit(cmd)
+        clear.submit(cmd)
+    in_full = [
+        ("declined", True, SECRET_MAX, SECRET_LOAN, 1_850_000),
+        ("closed", False, 0, 0, None),
+        ("completed", True, 2_000_000, 1_850_000, 1_850_000),
+    ]
+    assert cases(svc) == cases(clear) == in_full
+    assert decided(svc) == decided(clear)
+    for secret in secrets:
+        assert secret not in raw_bytes(erasable_url), secret
+        assert secret in raw_bytes(clear_url), secret
+    # a store in clear writes the steps as before, without the buyer's name
+    assert {type(p).__name__ for p in payloads(clear) if isinstance(p, SEALED_STEPS)} == {
+        "EconomicAssessmentRecorded", "StartLoanApplied", "StartLoanDecided", "PurchaseDeclined", "SaleCaseClosed",
+    }  # fmt: skip
+    assert all(p.household is msgspec.UNSET for p in payloads(clear) if isinstance(p, SEALED_STEPS))
+    assert {p.household for p in payloads(svc) if isinstance(p, SEALED_STEPS)} == {"H1"}
+    pot, sales = svc.portfolio.pot_nok, sales_by_year(payloads(svc))
+    reasons_before = reasons_report(erasable_url, None, None).rows
+    svc.close()
+    clear.close()
+
+    again = AllocationService(erasable_url, NO_AFTERCARE, snapshots=False)  # read back from the records
+    assert cases(again) == in_full
+    stored = payloads(again)
+    assert [p.amount_nok for p in stored if isinstance(p, c.StartLoanApplied)] == [SECRET_LOAN, 1_850_000]
+    assert [(p.code, p.reason) for p in stored if isinstance(p, c.PurchaseDeclined)] == [
+        ("loan_insufficient", DECLINE_NOTE)
+    ]
+    assert [(p.reason, p.note) for p in stored if isinstance(p, c.SaleCaseClosed)] == [("tenant_withdrew", CLOSE_NOTE)]
+    again.submit(c.ErasureRequested(id="H1"))
+    erased = [
+        ("declined", False, 0, 0, 1_850_000),  # the price is the unit's (valuation less the discount)
+        ("closed", False, 0, 0, None),
+        ("completed", False, 0, 0, 1_850_000),
+    ]
+    assert cases(again) == erased  # what this writer held goes too, so a snapshot holds none of it
+    assert again.snapshot() is not None
+    again.close()
+    for secret in secrets:
+        assert secret not in raw_bytes(erasable_url), secret
+
+    for snapshots in (True, False):
+        view = AllocationService(erasable_url, NO_AFTERCARE, snapshots=snapshots, write=False)
+        assert bool(view.loaded_from) == snapshots
+        assert cases(view) == erased
+        assert view.portfolio.pot_nok == pot and sales_by_year(payloads(view)) == sales  # the office's accounts
+        stored = payloads(view)
+        assert [(p.code, p.reason) for p in stored if isinstance(p, c.PurchaseDeclined)] == [("loan_insufficient", "")]
+        assert [(p.reason, p.note) for p in stored if isinstance(p, c.SaleCaseClosed)] == [("tenant_withdrew", "")]
+        view.close()
+    assert reasons_report(erasable_url, None, None).rows == reasons_before  # the codes stay
+    report = replay(erasable_url)
+    assert report.divergence is None, report.divergence
+    assert report.not_resolved and all("H1" in r for r in report.not_resolved)  # the runs it was housed in
+
+
+def payloads(svc: AllocationService) -> list[Any]:
+    return [e.payload for _, e in svc.stored_events()]
+
+
+def test_a_command_may_not_name_the_buyer_of_a_case(erasable_url: str) -> None:
+    """The engine says whose key seals a case's step, never the command."""
+    svc = AllocationService(erasable_url)
+    cmds = rent_to_own()
+    for cmd in cmds[: cmds.index(c.PurchaseInterestRegistered(household="H1", unit="U1", on=DAY)) + 1]:
+        svc.submit(cmd)
+    step = c.EconomicAssessmentRecorded(unit="U1", on=DAY, approved=True, max_price_nok=SECRET_MAX)
+    with pytest.raises(InputError) as e:
+        svc.submit(msgspec.structs.replace(step, household="H1"))
+    assert e.value.field == "household"
+    assert svc.submit(step)[0][1].payload.household == "H1"
+    svc.close()
+
+
+def test_a_case_step_keyed_for_idempotency_is_fingerprinted_with_the_buyer_s_key(erasable_url: str) -> None:
+    """A plain SHA-256 of a start loan's few fields would give its amount away to a search."""
+    svc = AllocationService(erasable_url, NO_AFTERCARE)
+    cmds = rent_to_own()
+    loan = next(x for x in cmds if isinstance(x, c.StartLoanApplied))
+    decline = next(x for x in cmds if isinstance(x, c.PurchaseDeclined))
+    for cmd in cmds[: cmds.index(loan)]:
+        svc.submit(cmd)
+    first = svc.submit(loan, command_id="loan-1")
+    accepted = first[0][1].payload
+    assert isinstance(accepted, c.CommandAccepted)
+    assert accepted.sha256 != c.command_sha256(loan)
+    assert svc.submit(loan, command_id="loan-1") == first  # still idempotent
+    for cmd in cmds[cmds.index(loan) + 1 : cmds.index(decline)]:
+        svc.submit(cmd)
+    first = svc.submit(decline, command_id="decline-1")
+    assert svc.submit(decline, command_id="decline-1") == first  # once it closed the case too
+    with pytest.raises(InputError, match="decline-1"):
+        svc.submit(msgspec.structs.replace(decline, reason="another note"), command_id="decline-1")
+    svc.close()
+
+
+def test_a_refusal_is_sealed_as_an_approval_is() -> None:
+    """A `false` or a 0 left in clear would tell what the sealed `true` hides."""
+    key = b"k" * 32
+    shapes = {
+        frozenset(seal(msgspec.to_builtins(x), key))
+        for x in (
+            c.EconomicAssessmentRecorded(unit="U1", on=DAY, approved=True, max_price_nok=SECRET_MAX, household="H1"),
+            c.EconomicAssessmentRecorded(unit="U1", on=DAY, approved=False, household="H1"),
+        )
+    }
+    assert shapes == {frozenset({"type", "schema", "unit", "on", "household", "sealed"})}
+
+
+@pytest.mark.parametrize("end", ["not_approved", "loan_refused"])
+def test_a_case_that_ended_at_a_sealed_step_folds_closed_after_the_erasure(erasable_url: str, end: str) -> None:
+    """The step that ended the case reads, once erased, as the one that ends it there."""
+    cmds = rent_to_own()
+    svc = AllocationService(erasable_url)
+    for cmd in cmds[: cmds.index(c.PurchaseInterestRegistered(household="H1", unit="U1", on=DAY)) + 1]:
+        svc.submit(cmd)
+    if end == "not_approved":
+        svc.submit(c.EconomicAssessmentRecorded(unit="U1", on=DAY, approved=False))
+    else:
+        for cmd in sale_offered("H1", "U1", DAY, loan_nok=SECRET_LOAN)[1:5]:
+            svc.submit(cmd)
+        svc.submit(c.StartLoanDecided(unit="U1", on=DAY, granted=False))
+    svc.submit(c.TenantMovedOut(household="H1", on=DAY, reason=SECRET_NOTE))
+    svc.submit(c.ErasureRequested(id="H1"))
+    svc.close()
+    again = AllocationService(erasable_url, snapshots=False)
+    assert [stage for stage, *_ in cases(again)] == [end] and again.portfolio.open_case == {}
+    assert str(SECRET_LOAN).encode() not in raw_bytes(erasable_url)
+    again.close()

@@ -63,15 +63,17 @@ def office(policy: Policy | None = None) -> AllocationService:
     return svc
 
 
-def sale_offered(household: str, uid: str, on: dt.date) -> list[c.Command]:
+def sale_offered(
+    household: str, uid: str, on: dt.date, *, max_price_nok: int = 2_000_000, loan_nok: int = 1_850_000
+) -> list[c.Command]:
     """A rent-to-own case for `uid` up to the offer (price 1,850,000)."""
     return [
         c.PurchaseInterestRegistered(household=household, unit=uid, on=on),
-        c.EconomicAssessmentRecorded(unit=uid, on=on, approved=True, max_price_nok=2_000_000),
+        c.EconomicAssessmentRecorded(unit=uid, on=on, approved=True, max_price_nok=max_price_nok),
         c.UnitReleasedForSale(unit=uid, on=on),
         c.ValuationRecorded(unit=uid, value_nok=1_900_000, valued_on=on),
-        c.StartLoanApplied(unit=uid, on=on, amount_nok=1_850_000),
-        c.StartLoanDecided(unit=uid, on=on, granted=True, amount_nok=1_850_000),
+        c.StartLoanApplied(unit=uid, on=on, amount_nok=loan_nok),
+        c.StartLoanDecided(unit=uid, on=on, granted=True, amount_nok=loan_nok),
         c.PurchaseOffered(unit=uid, on=on),
     ]
 

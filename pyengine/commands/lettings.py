@@ -73,11 +73,12 @@ class ApplicationWithdrawn(Payload, tag=True, kw_only=True, frozen=True):
 class ErasureRequested(Payload, tag=True, kw_only=True, frozen=True):
     """Erase a household's personal data once its retention period has passed: in a store made
     with `pyengine db init --erasable`, its key is deleted as soon as this is stored, and the
-    sealed fields of its applications cannot be read again (the records, their hashes and the
-    chain stay). Only for a household that has left: its application withdrawn or its tenancy
-    ended, no open offer, no open rent-to-own case, no after-care owed. `on`: the day (the
-    engine's date if not given). Where the policy sets `erasure_retention_days`, not before
-    that many days after the day the household left."""
+    fields sealed under it (its applications, its notes, its finances in a rent-to-own case)
+    cannot be read again (the records, their hashes and the chain stay). Only for a household
+    that has left: its application withdrawn or its tenancy ended, no open offer, no open
+    rent-to-own case, no after-care owed. `on`: the day (the engine's date if not given). Where
+    the policy sets `erasure_retention_days`, not before that many days after the day the
+    household left."""
 
     id: Id
     on: dt.date | None = None

@@ -32,6 +32,9 @@ class EconomicAssessmentRecorded(Payload, tag=True, kw_only=True, frozen=True):
     on: dt.date
     approved: bool
     max_price_nok: NonNeg = 0
+    # Set by the engine in an erasable store (never by a command): the buyer, under whose key
+    # `approved` and `max_price_nok` are sealed (pyengine.sealing).
+    household: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class UnitReleasedForSale(Payload, tag=True, kw_only=True, frozen=True):
@@ -44,6 +47,9 @@ class UnitKeptForRent(Payload, tag=True, kw_only=True, frozen=True):
     on: dt.date
     reason: str = ""
     code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's kept_for_rent_reasons; `reason`: the note
+    # Set by the engine in an erasable store (never by a command): the buyer, under whose key
+    # `reason` is sealed (pyengine.sealing).
+    household: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class ValuationRecorded(Payload, tag=True, kw_only=True, frozen=True):
@@ -62,6 +68,9 @@ class StartLoanApplied(Payload, tag=True, kw_only=True, frozen=True):
     # The day the office needs the decision by: set by the engine when not given, `on` plus
     # the policy's start_loan_priority_days or start_loan_decision_days; never before `on`.
     decide_by: dt.date | msgspec.UnsetType = msgspec.UNSET
+    # Set by the engine in an erasable store (never by a command): the buyer, under whose key
+    # `amount_nok` is sealed (pyengine.sealing).
+    household: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class StartLoanDecided(Payload, tag=True, kw_only=True, frozen=True):
@@ -69,6 +78,9 @@ class StartLoanDecided(Payload, tag=True, kw_only=True, frozen=True):
     on: dt.date
     granted: bool
     amount_nok: NonNeg = 0
+    # Set by the engine in an erasable store (never by a command): the buyer, under whose key
+    # `granted` and `amount_nok` are sealed (pyengine.sealing).
+    household: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class PurchaseOffered(Payload, tag=True, kw_only=True, frozen=True):
@@ -87,6 +99,9 @@ class PurchaseDeclined(Payload, tag=True, kw_only=True, frozen=True):
     on: dt.date
     reason: str = ""
     code: Code | msgspec.UnsetType = msgspec.UNSET  # the policy's purchase_decline_reasons; `reason`: the note
+    # Set by the engine in an erasable store (never by a command): the buyer, under whose key
+    # `reason` is sealed (pyengine.sealing).
+    household: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class PurchaseOfferExpired(Payload, tag=True, kw_only=True, frozen=True):
@@ -106,6 +121,9 @@ class SaleCaseClosed(Payload, tag=True, kw_only=True, frozen=True):
     on: dt.date
     reason: Annotated[str, Meta(min_length=1, max_length=60)]
     note: Annotated[str, Meta(max_length=2000)] = ""
+    # Set by the engine in an erasable store (never by a command): the buyer, under whose key
+    # `note` is sealed (pyengine.sealing).
+    household: Id | msgspec.UnsetType = msgspec.UNSET
 
 
 class SaleCompleted(Payload, tag=True, kw_only=True, frozen=True):

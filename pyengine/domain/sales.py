@@ -142,6 +142,12 @@ class SaleCase(Aggregate):
     def open(cls, payload: c.PurchaseInterestRegistered, number: int) -> SaleCase:
         return cls._create(cls.Opened, id=sale_case_uuid(payload.unit, number), payload=payload)
 
+    def forget_buyer(self) -> None:
+        """The buyer was erased: its assessment and loan as they read once their key is gone
+        (pyengine.sealing: not approved, not granted, no amounts); only a closed case's buyer
+        can be erased, and the steps after these set its stage."""
+        self.approved, self.max_price_nok, self.loan_nok = False, 0, 0
+
     @property
     def closed(self) -> bool:
         return self.stage in self.CLOSED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 from eventsourcing.domain import Aggregate
@@ -76,16 +76,31 @@ def _step(pf: Projection, unit: str, on: dt.date) -> SaleCase:
     return case
 
 
+Sealed = TypeVar(
+    "Sealed", c.EconomicAssessmentRecorded, c.UnitKeptForRent, c.StartLoanApplied, c.StartLoanDecided,
+    c.PurchaseDeclined, c.SaleCaseClosed,
+)  # fmt: skip
+
+
+def buyer_named(pf: Projection, case: SaleCase, cmd: Sealed) -> Sealed:
+    """`cmd` naming the case's buyer where the store seals its fields under the buyer's key
+    (pyengine.sealing); left out in a store in clear, which then writes it as before. A command
+    naming one is refused: the engine alone says whose key seals a record."""
+    if cmd.household is not msgspec.UNSET:
+        raise InputError("household", "set by the engine where the store seals personal data, never by a command")
+    return msgspec.structs.replace(cmd, household=case.household) if pf.seals else cmd
+
+
 def assessment_recorded(pf: Projection, cmd: c.EconomicAssessmentRecorded) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
-    case.assess(cmd)
+    case.assess(buyer_named(pf, case, cmd))
     return [case]
 
 
 def unit_kept_for_rent(pf: Projection, cmd: c.UnitKeptForRent) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
     reason_code(pf, cmd)
-    case.keep(cmd)
+    case.keep(buyer_named(pf, case, cmd))
     return [case]
 
 
@@ -97,13 +112,13 @@ def unit_released_for_sale(pf: Projection, cmd: c.UnitReleasedForSale) -> list[A
 
 def start_loan_applied(pf: Projection, cmd: c.StartLoanApplied) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
-    case.apply_for_loan(cmd, pf.policy)
+    case.apply_for_loan(buyer_named(pf, case, cmd), pf.policy)
     return [case]
 
 
 def start_loan_decided(pf: Projection, cmd: c.StartLoanDecided) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
-    case.decide_loan(cmd)
+    case.decide_loan(buyer_named(pf, case, cmd))
     return [case]
 
 
@@ -122,13 +137,13 @@ def purchase_accepted(pf: Projection, cmd: c.PurchaseAccepted) -> list[Aggregate
 def purchase_declined(pf: Projection, cmd: c.PurchaseDeclined) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
     reason_code(pf, cmd)
-    case.decline(cmd)
+    case.decline(buyer_named(pf, case, cmd))
     return [case]
 
 
 def sale_case_closed(pf: Projection, cmd: c.SaleCaseClosed) -> list[Aggregate]:
     case = _step(pf, cmd.unit, cmd.on)
-    case.close(cmd, pf.policy)
+    case.close(buyer_named(pf, case, cmd), pf.policy)
     return [case]
 
 
