@@ -19,7 +19,8 @@ from adapters.keys import KeyRing
 from adapters.records import RecordLog
 
 from . import commands as c
-from .sealing import SEALED_PAYLOADS, Sealer
+from .domain.base import household_uuid
+from .sealing import SEALED_PAYLOADS, Sealer, stored_sealed
 
 
 class DateAsISO(Transcoding):
@@ -253,6 +254,13 @@ class EventLog(RecordLog):
         event = object.__new__(reader.cls)
         object.__setattr__(event, "__dict__", fields)
         return event
+
+    def application_sealed(self, household: str) -> bool:
+        """Whether the household's application (the first record of its stream) is stored sealed:
+        False for one stored in clear, before the store kept keys, even where the household was
+        given a key later (a sealed note, a fingerprint), and for a household not stored."""
+        first = self.recorder.select_events(household_uuid(household), lte=1)
+        return bool(first) and stored_sealed(first[0].state)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

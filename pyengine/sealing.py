@@ -153,5 +153,14 @@ class Sealer:
             return out
 
 
+def stored_sealed(state: bytes) -> bool:
+    """Whether a stored record (its state, as `Sealer.encode` left it) holds a sealed payload."""
+    try:
+        data = msgspec.json.decode(state)["payload"]["_data_"]
+    except (msgspec.DecodeError, KeyError, TypeError):
+        return False
+    return isinstance(data, dict) and str(data.get("sealed", "")).startswith(SCHEME)
+
+
 def is_erased(payload: Any) -> bool:
     return getattr(payload, "sealed", msgspec.UNSET) is not msgspec.UNSET

@@ -193,6 +193,10 @@ class AllocationService:
         return None
 
     def _check_erasable(self, household: str) -> None:
+        """Erasure deletes a key: refused where that would not make the household's data
+        unreadable. A key alone does not tell: one is made for the first sealed record or
+        fingerprint of a household, whose application may have been stored in clear before the
+        store kept keys (and a key may outlive a crash or a refused command)."""
         keys = self.app.keys
         if not keys.enabled:
             raise InputError(
@@ -200,17 +204,15 @@ class AllocationService:
                 "this store keeps personal data in clear (it was not made with "
                 "`pyengine db init --erasable`): no household's data can be erased by deleting its key",
             )
-        try:
-            keys.key(household)
-        except KeyError:
-            if household in self.portfolio.households:
-                raise InputError(
-                    "id",
-                    f"household {household!r} applied before the store kept keys: its data is "
-                    "stored in clear and cannot be erased by deleting a key",
-                ) from None
-        except Erased:
-            pass  # the household refuses a second erasure itself
+        self.catch_up()  # a household another writer stored since
+        if household not in self.portfolio.households or keys.erased(household):
+            return  # the handler refuses an unknown household, and a second erasure
+        if not self.app.application_sealed(household):
+            raise InputError(
+                "id",
+                f"household {household!r} applied before the store kept keys: its application is "
+                "stored in clear and cannot be erased by deleting a key",
+            )
 
     def finish_erasures(self) -> list[str]:
         """Delete the keys of households whose erasure is stored (also those a crash or another

@@ -207,6 +207,45 @@ def test_applications_stored_before_the_store_kept_keys_cannot_be_shredded(tmp_p
     assert (SECRET_SKILL + "-2").encode() not in raw_bytes(url)
 
 
+@pytest.mark.parametrize("later", ["withdrawn_with_a_reason", "updated", "keyed_for_idempotency"])
+def test_a_key_made_after_an_application_in_clear_does_not_make_it_erasable(tmp_path: Path, later: str) -> None:
+    """An application stored before the store kept keys stays in clear, whatever gives its
+    household a key later (a sealed note or update, a command fingerprinted with the key):
+    erasing it would delete a key and leave the application readable."""
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    svc = AllocationService(url)
+    cmds = history()
+    withdrawal = next(x for x in cmds if isinstance(x, c.ApplicationWithdrawn))
+    for cmd in cmds[: cmds.index(withdrawal)]:
+        svc.submit(cmd)
+    svc.close()
+    erasable(url)
+    svc = AllocationService(url)
+    if later == "withdrawn_with_a_reason":
+        svc.submit(withdrawal)  # its reason sealed under a key made for it
+    elif later == "updated":
+        svc.submit(c.ApplicationUpdated(id="h-gone", children=5))
+        svc.submit(msgspec.structs.replace(withdrawal, reason=""))
+    else:
+        svc.submit(msgspec.structs.replace(withdrawal, reason=""))
+        with pytest.raises(InputError, match="already exists"):  # fingerprinted with a key made for it
+            svc.submit(app_cmd("h-gone", applied_on=DAY), command_id="again-1")
+    assert svc.app.keys.key("h-gone")  # the household has a key
+    with pytest.raises(InputError) as e:
+        svc.submit(c.ErasureRequested(id="h-gone"))
+    assert e.value.field == "id" and "application is stored in clear" in e.value.reason, e.value
+    assert not svc.app.keys.erased("h-gone") and "h-gone" not in svc.portfolio.erased
+    # a household that applied once the store kept keys is erased as ever
+    svc.submit(app_cmd("h-new", applied_on=DAY, skills=[SECRET_SKILL + "-2"]))
+    svc.submit(c.ApplicationWithdrawn(id="h-new", code="moved_away", reason=SECRET_NOTE + "-2"))
+    svc.submit(c.ErasureRequested(id="h-new"))
+    assert svc.app.keys.erased("h-new")
+    svc.close()
+    assert SECRET_SKILL.encode() in raw_bytes(url)  # what the refused erasure would have claimed gone
+    assert (SECRET_SKILL + "-2").encode() not in raw_bytes(url)
+    assert replay(url).divergence is None
+
+
 def test_a_command_may_not_carry_sealed_fields(erasable_url: str) -> None:
     svc = AllocationService(erasable_url)
     svc.submit(c.DayClosed(date=DAY))
