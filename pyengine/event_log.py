@@ -255,12 +255,13 @@ class EventLog(RecordLog):
         object.__setattr__(event, "__dict__", fields)
         return event
 
-    def application_sealed(self, household: str) -> bool:
+    def application_sealed(self, household: str) -> bool | None:
         """Whether the household's application (the first record of its stream) is stored sealed:
         False for one stored in clear, before the store kept keys, even where the household was
-        given a key later (a sealed note, a fingerprint), and for a household not stored."""
+        given a key later (a sealed note, a fingerprint); None for a household not stored (yet:
+        one that applies in a write not saved, as a batch's)."""
         first = self.recorder.select_events(household_uuid(household), lte=1)
-        return bool(first) and stored_sealed(first[0].state)
+        return stored_sealed(first[0].state) if first else None
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

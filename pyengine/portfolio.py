@@ -9,7 +9,7 @@ aggregate are its command methods' (pyengine.domain).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -56,16 +56,22 @@ class Portfolio(Projection):
         self._pending.insert(start, self._pending.pop())
         return ev
 
-    def handle_batch(self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = ()) -> list[Any]:
+    def handle_batch(
+        self, cmds: Sequence[c.Command], trigger: str, labels: Sequence[str] = (),
+        check: Callable[[c.Command], None] | None = None,
+    ) -> list[Any]:  # fmt: skip
         """Validate and apply `cmds` in order, then re-match once: the events to store, one MatchRun
         last (bulk import). Each command is checked against the portfolio as the ones before it
-        left it. A refused command raises InputError with its field under `labels[i]` (where the
-        command came from, e.g. `units[3]`); the commands before it have then changed the
-        projection, so the caller must fold the log in again.
+        left it (and by `check`, the store's own checks, first). A refused command raises
+        InputError with its field under `labels[i]` (where the command came from, e.g.
+        `units[3]`); the commands before it have then changed the projection, so the caller must
+        fold the log in again.
         """
         events: list[Any] = []
         for i, cmd in enumerate(cmds):
             try:
+                if check is not None:
+                    check(cmd)
                 events += self._apply_command(cmd)
             except InputError as e:
                 label = labels[i] if i < len(labels) else ""

@@ -192,11 +192,14 @@ class AllocationService:
             return case.household if case is not None else None
         return None
 
-    def _check_erasable(self, household: str) -> None:
+    def _check_erasable(self, household: str, *, catch_up: bool = True) -> None:
         """Erasure deletes a key: refused where that would not make the household's data
         unreadable. A key alone does not tell: one is made for the first sealed record or
         fingerprint of a household, whose application may have been stored in clear before the
-        store kept keys (and a key may outlive a crash or a refused command)."""
+        store kept keys (and a key may outlive a crash or a refused command).
+
+        `catch_up=False` in a write of several commands (`submit_batch`, `submit_many`): the
+        household is then checked as the commands before it in the write left it."""
         keys = self.app.keys
         if not keys.enabled:
             raise InputError(
@@ -204,10 +207,15 @@ class AllocationService:
                 "this store keeps personal data in clear (it was not made with "
                 "`pyengine db init --erasable`): no household's data can be erased by deleting its key",
             )
-        self.catch_up()  # a household another writer stored since
-        if household not in self.portfolio.households or keys.erased(household):
+        if catch_up:
+            self.catch_up()  # a household another writer stored since
+        h = self.portfolio.households.get(household)
+        if h is None or h.erased or keys.erased(household):
             return  # the handler refuses an unknown household, and a second erasure
-        if not self.app.application_sealed(household):
+        sealed = self.app.application_sealed(household)
+        if sealed is None:
+            return  # it applied earlier in this write, whose application this store seals
+        if not sealed:
             raise InputError(
                 "id",
                 f"household {household!r} applied before the store kept keys: its application is "
@@ -258,7 +266,9 @@ class AllocationService:
         """Apply `cmds` as one write: their events, then ONE MatchRun (bulk import).
 
         All or nothing: a refused command raises InputError (its field under `labels[i]`) and a
-        stale view ConcurrencyConflict; either way nothing is stored.
+        stale view ConcurrencyConflict; either way nothing is stored. An ErasureRequested is
+        checked as by `submit`, against the state the commands before it left, and the key is
+        deleted once the batch is stored.
         """
         checked = []
         for i, cmd in enumerate(cmds):
@@ -267,10 +277,22 @@ class AllocationService:
             except InputError as e:
                 label = labels[i] if i < len(labels) else ""
                 raise InputError(f"{label}.{e.field}" if label else e.field, e.reason) from None
-        return self._commit(
-            lambda: self.portfolio.handle_batch(checked, trigger, labels), "batch_applied", trigger=trigger,
+        erasing = any(isinstance(x, c.ErasureRequested) for x in checked)
+        check = self._check_in_write if erasing else None
+        stored = self._commit(
+            lambda: self.portfolio.handle_batch(checked, trigger, labels, check), "batch_applied", trigger=trigger,
             commands=len(cmds),
         )  # fmt: skip
+        if erasing:
+            self.finish_erasures()
+        return stored
+
+    def _check_in_write(self, cmd: c.Command) -> None:
+        """What `submit` checks before the handler, for a command of a write of several: against
+        the portfolio as the commands before it left it, not caught up in between (the write
+        is refused as stale if another writer appended meanwhile)."""
+        if isinstance(cmd, c.ErasureRequested):
+            self._check_erasable(cmd.id, catch_up=False)
 
     def submit_many(self, cmds: Iterable[c.Command], batch: int = 500) -> int:
         """Apply commands in order, each re-matched as by `submit`, storing `batch` commands'
@@ -281,33 +303,45 @@ class AllocationService:
         The log is the one `submit` one at a time would write. A refused command raises
         InputError after the commands before it were stored (as `pyengine submit` does); a
         concurrent writer raises ConcurrencyConflict and nothing of the unsaved batch is stored.
+        An ErasureRequested is checked as by `submit`, and the key is deleted once the
+        transaction holding it is stored.
         """
         self.catch_up()
         pending: list[Any] = []
+        erasing = False  # an erasure among the pending commands: keys to delete once they are stored
         n = 0
+
+        def flush() -> None:
+            nonlocal pending, erasing
+            done, pending = pending, []
+            self._save(done)
+            if erasing:
+                erasing = False
+                self.finish_erasures()
+
         try:
             for cmd in cmds:
                 position = self.portfolio.position
                 try:
-                    pending += self.portfolio.handle(c.validate_command(cmd))
+                    cmd = c.validate_command(cmd)
+                    self._check_in_write(cmd)
+                    pending += self.portfolio.handle(cmd)
                 except Exception:
                     if pending:
-                        done, pending = pending, []
-                        self._save(done)  # the commands before the failed one stay stored
+                        flush()  # the commands before the failed one stay stored
                     if self._changed_since(position):
                         self._rebuild()
                     raise
+                erasing = erasing or isinstance(cmd, c.ErasureRequested)
                 n += 1
                 if n % batch == 0:
-                    done, pending = pending, []
-                    self._save(done)
+                    flush()
         except BaseException:
             if pending:  # interrupted between commands: what was not stored must not stay in memory
                 self._rebuild()
             raise
         if pending:
-            done, pending = pending, []
-            self._save(done)
+            flush()
         self.log.info("commands_applied", commands=n, position=self.portfolio.position)
         return n
 

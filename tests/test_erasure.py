@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from litestar.testing import TestClient
 
 from adapters.keys import TABLE
 from adapters.store import init_tables
@@ -21,6 +22,7 @@ from pyengine import commands as c
 from pyengine.domain import SaleCase
 from pyengine.errors import InputError
 from pyengine.fairness import report as fairness_report
+from pyengine.http import create_app, hash_token
 from pyengine.policy import load_policy
 from pyengine.reasons import report as reasons_report
 from pyengine.replay import replay
@@ -28,6 +30,7 @@ from pyengine.reports import sales_by_year
 from pyengine.sealing import SEALED, Sealer, is_erased, seal, unseal
 from pyengine.service import SEALED_STEPS, AllocationService
 from tests.helpers import app_cmd, unit_cmd
+from tests.test_http import TOKENS, auth
 from tests.test_reasons import sale_offered
 
 DAY = dt.date(2026, 1, 5)
@@ -567,3 +570,160 @@ def test_a_case_that_ended_at_a_sealed_step_folds_closed_after_the_erasure(erasa
     assert [stage for stage, *_ in cases(again)] == [end] and again.portfolio.open_case == {}
     assert str(SECRET_LOAN).encode() not in raw_bytes(erasable_url)
     again.close()
+
+
+# --- the paths that store several commands at once ---------------------------------------
+BATCH_PATHS = ["submit_batch", "submit_many", "http"]
+
+
+def write_batch(url: str, how: str, cmds: list[c.Command]) -> InputError | None:
+    """Store `cmds` through a path that stores several commands at once (`submit_many` two a
+    transaction), by a writer of its own; its refusal (None: stored)."""
+    if how == "http":
+        app = create_app(url, {hash_token(t): role for role, t in TOKENS.items()})
+        with TestClient(app) as cl:
+            r = cl.post("/commands/batch", content=msgspec.json.encode(cmds), headers=auth("clerk"))
+        if r.status_code == 400:
+            return InputError(r.json()["extra"]["field"], r.json()["extra"]["reason"])
+        assert r.status_code == 200, r.text
+        return None
+    svc = AllocationService(url)
+    try:
+        if how == "submit_batch":
+            svc.submit_batch(cmds, "Batch", [f"[{i}]" for i in range(len(cmds))])
+        else:
+            svc.submit_many(cmds, batch=2)
+    except InputError as e:
+        return e
+    finally:
+        svc.close()
+    return None
+
+
+def field_of(how: str, i: int, name: str) -> str:
+    """A refused command's field as the path names it: a batch puts its index in front."""
+    return name if how == "submit_many" else f"[{i}].{name}"
+
+
+def stored_key(url: str, household: str) -> bytes | None:
+    """The household's key as the key table holds it now, read beside any writer (None: deleted)."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url[len("sqlite:///") :]) as con:
+            rows = con.execute(f"SELECT key FROM {TABLE} WHERE household_id = ?", (household,)).fetchall()
+    else:
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(f"SELECT key FROM {TABLE} WHERE household_id = %s", (household,)).fetchall()
+    assert rows, f"{household} has no row in {TABLE}"
+    return None if rows[0][0] is None else bytes(rows[0][0])
+
+
+def stored_count(url: str) -> int:
+    svc = AllocationService(url, write=False)
+    n = len(list(svc.stored_events()))
+    svc.close()
+    return n
+
+
+@pytest.mark.parametrize("how", BATCH_PATHS)
+def test_a_batch_in_a_store_in_clear_refuses_erasure(tmp_path: Path, how: str) -> None:
+    """As `submit` does: accepting it would claim an erasure no key could make."""
+    url = f"sqlite:///{tmp_path / 'clear.db'}"
+    svc = AllocationService(url)
+    for cmd in history():
+        svc.submit(cmd)
+    svc.close()
+    before = stored_count(url)
+    e = write_batch(url, how, [app_cmd("h10", applied_on=DAY), c.ErasureRequested(id="h-gone")])
+    assert e is not None and e.field == field_of(how, 1, "id") and "--erasable" in e.reason, e
+    view = AllocationService(url, write=False)
+    assert not view.portfolio.households["h-gone"].erased and view.portfolio.erased == set()
+    # a batch stores nothing of a refused write; submit_many keeps the commands before the refused one
+    assert ("h10" in view.portfolio.households) == (how == "submit_many")
+    view.close()
+    assert (stored_count(url) == before) == (how != "submit_many")
+
+
+@pytest.mark.parametrize("how", BATCH_PATHS)
+def test_a_batch_refuses_erasing_an_application_stored_in_clear(tmp_path: Path, how: str) -> None:
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    svc = AllocationService(url)
+    for cmd in history():
+        svc.submit(cmd)
+    svc.close()
+    erasable(url)
+    before = stored_count(url)
+    e = write_batch(url, how, [c.ErasureRequested(id="h-gone")])
+    assert e is not None and e.field == field_of(how, 0, "id") and "application is stored in clear" in e.reason, e
+    assert stored_count(url) == before
+    view = AllocationService(url, write=False)
+    assert "h-gone" not in view.portfolio.erased
+    view.close()
+    assert SECRET_SKILL.encode() in raw_bytes(url)  # what the refused erasure would have claimed gone
+
+
+@pytest.mark.parametrize("how", BATCH_PATHS)
+def test_a_batch_refuses_erasing_a_household_that_has_not_left(erasable_url: str, how: str) -> None:
+    """Each command is checked as the ones before it in the batch left the household: a
+    withdrawal after the erasure comes too late for it."""
+    svc = AllocationService(erasable_url)
+    for cmd in history()[:5]:  # h-gone applied, not withdrawn
+        svc.submit(cmd)
+    svc.close()
+    withdrawal = c.ApplicationWithdrawn(id="h-gone", code="moved_away")
+    e = write_batch(erasable_url, how, [c.ErasureRequested(id="h-gone"), withdrawal])
+    assert e is not None and e.field == field_of(how, 0, "id") and "has not left" in e.reason, e
+    assert stored_key(erasable_url, "h-gone") is not None
+    view = AllocationService(erasable_url, write=False)
+    assert not view.portfolio.households["h-gone"].withdrawn and view.portfolio.erased == set()
+    view.close()
+
+
+@pytest.mark.parametrize("how", BATCH_PATHS)
+def test_a_batch_erases_a_household_that_left_and_deletes_its_key_once_stored(erasable_url: str, how: str) -> None:
+    svc = AllocationService(erasable_url, snapshot_every=0)
+    for cmd in history():
+        svc.submit(cmd)
+    assert svc.snapshot() is not None  # it holds h-gone's data in clear
+    svc.close()
+    assert stored_key(erasable_url, "h-gone") is not None
+    assert write_batch(erasable_url, how, [app_cmd("h10", applied_on=DAY), c.ErasureRequested(id="h-gone")]) is None
+    # deleted by the writer that stored the batch, not left to the next one
+    assert stored_key(erasable_url, "h-gone") is None
+    view = AllocationService(erasable_url, write=False)
+    assert snapshot_positions(view) == []
+    h = view.portfolio.households["h-gone"]
+    assert h.erased and h.spec.skills == [] and "h10" in view.portfolio.households
+    view.close()
+    assert SECRET_SKILL.encode() not in raw_bytes(erasable_url)
+    report = replay(erasable_url)
+    assert report.divergence is None, report.divergence
+    assert report.not_resolved and all("h-gone" in r for r in report.not_resolved)
+
+
+@pytest.mark.parametrize("how", BATCH_PATHS)
+def test_a_batch_may_apply_withdraw_and_erase_a_household(erasable_url: str, how: str) -> None:
+    """The erasure is checked against the state the commands before it in the batch left: a
+    household that applied (sealed, as this store stores every application) or withdrew earlier
+    in the batch has left by then."""
+    svc = AllocationService(erasable_url)
+    for cmd in history():
+        svc.submit(cmd)
+    svc.close()
+    cmds: list[c.Command] = [
+        app_cmd("h-new", applied_on=DAY, skills=[SECRET_SKILL + "-3"]),
+        c.ApplicationWithdrawn(id="h-new", code="moved_away", reason=SECRET_NOTE + "-3"),
+        c.ErasureRequested(id="h-new"),
+        c.ApplicationWithdrawn(id="h9", code="moved_away"),
+        c.ErasureRequested(id="h9"),
+    ]
+    assert write_batch(erasable_url, how, cmds) is None
+    assert stored_key(erasable_url, "h-new") is None and stored_key(erasable_url, "h9") is None
+    for secret in (SECRET_SKILL + "-3", SECRET_NOTE + "-3"):
+        assert secret.encode() not in raw_bytes(erasable_url)
+    view = AllocationService(erasable_url, write=False)
+    assert view.portfolio.erased == {"h-new", "h9"}
+    assert view.portfolio.households["h-new"].spec.skills == []
+    view.close()
+    assert replay(erasable_url).divergence is None
