@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import pytest
 
 from pyengine import commands as c
 
@@ -66,3 +67,28 @@ def test_a_flat_that_may_not_suit_the_buyer_needs_the_offices_acknowledgement() 
     housed(plain, "H1", "U1", adults=2)
     plain.do(c.ApplicationUpdated(id="H1", children=2))
     assert plain.types(interest)[0] == "PurchaseInterestRegistered"
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_suitability_is_the_engines_never_a_commands(check: bool) -> None:
+    """What the suitability check found is recorded by the engine alone: a command naming
+    `suitability` is refused, whether the check finds something, nothing, or is off, and
+    nothing is stored (an auditor would take a command's findings for the engine's)."""
+    o = Office(policy=msgspec.structs.replace(POLICY, version=2, suitability_check=check))
+    o.do(unit("U1", rooms=2))
+    housed(o, "H1", "U1", adults=2)  # the flat suits: the check finds nothing
+    o.do(unit("U2", rooms=2))
+    housed(o, "H2", "U2", adults=2)
+    o.do(c.ApplicationUpdated(id="H2", children=2))  # too small now: the check finds "too_small"
+    for hid, uid in (("H1", "U1"), ("H2", "U2")):
+        for claimed in (["too_small"], ["transfer_requested"], []):
+            interest = c.PurchaseInterestRegistered(
+                household=hid, unit=uid, on=D(2020, 2, 1), acknowledged=True, suitability=claimed
+            )
+            o.refused(interest, "suitability", "set by the engine", "never by a command")
+        assert uid not in o.svc.portfolio.open_case
+    # left out, the case opens, with the engine's findings (if any) recorded
+    opened = o.do(c.PurchaseInterestRegistered(household="H1", unit="U1", on=D(2020, 2, 1), acknowledged=True))[0]
+    assert opened.suitability is msgspec.UNSET
+    opened = o.do(c.PurchaseInterestRegistered(household="H2", unit="U2", on=D(2020, 2, 1), acknowledged=True))[0]
+    assert opened.suitability == (["too_small"] if check else msgspec.UNSET)

@@ -22,9 +22,9 @@ class PurchaseInterestRegistered(Payload, tag=True, kw_only=True, frozen=True):
     unit: Id
     on: dt.date
     acknowledged: bool | msgspec.UnsetType = msgspec.UNSET
-    suitability: list[Literal["too_small", "transfer_requested"]] | msgspec.UnsetType = (
-        msgspec.UNSET
-    )  # set by the engine
+    # Set by the engine (never by a command): what the suitability check found, where the office
+    # acknowledged it; left out when it found nothing or the policy does not check.
+    suitability: list[Literal["too_small", "transfer_requested"]] | msgspec.UnsetType = msgspec.UNSET
 
 
 class EconomicAssessmentRecorded(Payload, tag=True, kw_only=True, frozen=True):

@@ -18,6 +18,12 @@ from .checks import dated, find_case, find_household, find_unit, in_force, reaso
 
 
 def interest_registered(pf: Projection, cmd: c.PurchaseInterestRegistered) -> list[Aggregate]:
+    """A rent-to-own case opens for the sitting tenant. `suitability` is what the engine's check
+    found: a command naming it is refused (else its own findings, kept where the check finds
+    nothing or is off, would read in the log as the engine's). Stored events carrying it are
+    folded, never handled here, so they replay as written."""
+    if cmd.suitability is not msgspec.UNSET:
+        raise InputError("suitability", "set by the engine from its suitability check, never by a command")
     dated(pf, cmd.on)
     h = find_household(pf, cmd.household, "household")
     u = find_unit(pf, cmd.unit, "unit")
