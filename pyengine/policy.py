@@ -22,6 +22,12 @@ Months = Annotated[int, Meta(ge=0, le=1200)]
 # A reason code in a policy's list (the lists below): snake_case, so that reports group by it.
 ReasonCode = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")]
 UNSPECIFIED = "unspecified"  # how reports count an event without a code (free text only)
+# The codes the engine gives the events it raises itself, with what each means. No policy lists
+# one and no command carries one, so a report can tell the engine's events from the office's.
+LEASE_EXPIRED = "lease_expired"
+ENGINE_CODES: dict[str, str] = {
+    LEASE_EXPIRED: "the engine's code: DayClosed raises LeaseTerminated with it for a lease past its end",
+}
 # The policy's list of reason codes for each kind of event that takes one (`code`, or for
 # SaleCaseClosed its `reason`), by the event's type.
 REASON_LISTS: dict[str, str] = {
@@ -220,6 +226,8 @@ def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
         for i, code in enumerate(getattr(policy, name)):
             if code == UNSPECIFIED:
                 raise InputError(f"{source}.{name}[{i}]", f"{UNSPECIFIED!r} is what reports call an uncoded event")
+            if code in ENGINE_CODES:
+                raise InputError(f"{source}.{name}[{i}]", f"{code!r} is reserved: {ENGINE_CODES[code]}")
             if code in seen:
                 raise InputError(f"{source}.{name}[{i}]", f"{code!r} is listed twice")
             seen.add(code)

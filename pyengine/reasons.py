@@ -10,9 +10,19 @@ of a window and over the whole window, the events of each kind by code:
 
 - `unspecified`: an event recorded with free text only: before its policy listed codes for
   the kind, or under a policy without such a list (the policies recorded before the lists);
-- `lease_expired`: a lease DayClosed ended at its end date, unrenewed (the engine's code; in
-  logs written before the codes, recognised by the engine's own reason texts);
+- `lease_expired`: a lease DayClosed ended at its end date, unrenewed (the engine's code, which
+  no policy lists);
 - any other code: the office's choice from the policy's list.
+
+Only what the engine raised counts as `lease_expired`, told by where it stands in the log, not
+by its code or text: a LeaseTerminated stored among a DayClosed's own events (from the
+DayClosed to the first record of another topic than the ledger's and the deadlines' it raises),
+dated that day, for a lease whose end (LeaseSigned, LeaseRenewed) is before it. So the
+engine's terminations count there in logs written before the codes too (they hold the
+engine's text alone, or nothing once the household is erased), and an office's LeaseTerminated
+counts under its own code, or `unspecified` without one, whatever its text. An office's event
+with a code the engine reserves (possible only under a policy recorded before it was
+reserved) counts as `unspecified` too.
 
 An event is dated by its `on` where it has one, else by the engine's date when it was
 recorded. The window (`--from`, `--to`) defaults to the log's first day and the latest of the
@@ -36,8 +46,7 @@ import msgspec
 from . import commands as c
 from .errors import InputError
 from .event_log import EventLog
-from .handlers.days import LEASE_END_REASONS, LEASE_EXPIRED
-from .policy import REASON_LISTS, UNSPECIFIED, Policy
+from .policy import ENGINE_CODES, LEASE_EXPIRED, REASON_LISTS, UNSPECIFIED, Policy
 from .report_files import text_table, write_chart_page
 
 KINDS: tuple[tuple[str, str], ...] = (
@@ -60,8 +69,22 @@ NOTES: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 FILES = ("reasons.png", "reasons.html")  # what write() makes
 ALL = "all"  # the period of the whole window
-_TOPICS = {f"pyengine/{k}" for k, _ in KINDS} | {"pyengine/DayClosed", "pyengine/PolicyAdopted"}
-_ENGINE_TEXTS = frozenset(LEASE_END_REASONS.values())
+_DAY = "pyengine/DayClosed"
+# what the ledger records with a DayClosed and what the new date raises (handlers.days: deadlines):
+# a DayClosed's own events run from it to the first record of another topic
+_DAY_EVENTS = {
+    f"pyengine/{k}"
+    for k in (
+        "LedgerOpened",
+        "PolicyAdopted",
+        "LeaseRenewalDue",
+        "LeaseTerminated",
+        "OfferExpired",
+        "PurchaseOfferExpired",
+    )
+}
+_LEASES = {"pyengine/LeaseSigned", "pyengine/LeaseRenewed"}  # each lease's end
+_TOPICS = {f"pyengine/{k}" for k, _ in KINDS} | {_DAY, "pyengine/PolicyAdopted"} | _LEASES
 
 
 class ReasonCount(msgspec.Struct, kw_only=True):
@@ -119,36 +142,49 @@ class History:
     last: dt.date | None = None  # the latest of the store's date and the events' dates
 
 
-def code_of(p: Any) -> str:
-    """The code an event was recorded with (UNSPECIFIED: free text only)."""
-    if isinstance(p, c.SaleCaseClosed):
-        return p.reason
-    if isinstance(p.code, str):
-        return p.code
-    if isinstance(p, c.LeaseTerminated) and p.reason in _ENGINE_TEXTS:
+def code_of(p: Any, by_engine: bool = False) -> str:
+    """The code an event was recorded with (UNSPECIFIED: free text only). `by_engine`: the
+    engine raised it (`history` tells), so a LeaseTerminated counts as LEASE_EXPIRED, with that
+    code or, written before the codes, without; the office's never does, whatever its text, and
+    a code the engine reserves on the office's event counts as UNSPECIFIED."""
+    if by_engine and isinstance(p, c.LeaseTerminated):
         return LEASE_EXPIRED
-    return UNSPECIFIED
+    code = p.reason if isinstance(p, c.SaleCaseClosed) else p.code
+    if not isinstance(code, str) or code in ENGINE_CODES:
+        return UNSPECIFIED
+    return code
 
 
 def history(app: EventLog) -> History:
-    """Read the log's coded events, its dates and its policies (decoding nothing else)."""
+    """Read the log's coded events, its dates, its policies and its leases' ends (decoding
+    nothing else); which LeaseTerminated the engine raised is told by where it stands."""
     out = History()
     today: dt.date | None = None
+    day: dt.date | None = None  # the date of the DayClosed whose own events are being read
+    ends: dict[str, dt.date] = {}  # the end of each lease running
     for row in app.rows():
+        if row.topic != _DAY and row.topic not in _DAY_EVENTS:
+            day = None  # another command's event, or the run that ends the DayClosed's
         if row.topic not in _TOPICS:
             continue
         p = app.decode(row).payload
         if isinstance(p, c.DayClosed):
-            today = p.date
+            today = day = p.date
             out.first = out.first or today
             out.last = max(out.last or today, today)
+        elif isinstance(p, c.LeaseSigned | c.LeaseRenewed):
+            ends[p.household] = p.end
         elif today is None:
             continue  # nothing is recorded before the first day
         elif isinstance(p, c.PolicyAdopted):
             out.policies.append((today, p.policy))
         else:
+            by_engine = False
+            if isinstance(p, c.LeaseTerminated):  # the engine's: DayClosed's, for a lease past its end
+                end = ends.pop(p.household, None)
+                by_engine = day is not None and p.on == day and end is not None and end < day
             on = getattr(p, "on", None) or today
-            out.reasons.append(Reason(on, type(p).__name__, code_of(p)))
+            out.reasons.append(Reason(on, type(p).__name__, code_of(p, by_engine)))
             out.last = max(out.last or on, on)
     return out
 

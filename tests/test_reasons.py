@@ -181,6 +181,85 @@ def test_a_policy_file_lists_plain_codes_once(codes: list[str], field: str, reas
     assert (e.value.field, e.value.reason) == (field, reason)
 
 
+RESERVED = (
+    "'lease_expired' is reserved: the engine's code: DayClosed raises LeaseTerminated with it for a lease past its end"
+)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"lease_termination_reasons": ["tenant_gave_notice", "rent_arrears", "lease_expired"]},
+        {"move_out_reasons": ["moved_away"], "non_renewal_reasons": ["other", "other_reason", "lease_expired"]},
+    ],
+)
+def test_a_policy_file_cannot_list_the_engines_own_code(data: dict[str, list[str]], tmp_path: Path) -> None:
+    """`lease_expired` is the code of DayClosed's LeaseTerminated: no list of a policy file takes
+    it, so that nothing the office records carries it."""
+    (name,) = [n for n, codes in data.items() if "lease_expired" in codes]
+    reason = RESERVED
+    with pytest.raises(InputError) as e:
+        parse_policy({"version": 3, **data}, "p.toml")
+    assert (e.value.field, e.value.reason) == (f"p.toml.{name}[2]", reason)
+    file = tmp_path / "office.toml"
+    file.write_text("version = 3\n" + "".join(f"{n} = {json.dumps(codes)}\n" for n, codes in data.items()))
+    with pytest.raises(InputError) as e:
+        load_policy(file)
+    assert (e.value.field, e.value.reason) == (f"office.toml.{name}[2]", reason)
+    for packaged in ("default-v1", "default-v2"):
+        assert "lease_expired" not in str(msgspec.to_builtins(load_policy(packaged)))
+
+
+def test_the_engines_code_is_refused_in_a_command_even_where_a_recorded_policy_lists_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A policy recorded before the code was reserved (PolicyAdopted is read without the file's
+    checks) may list it: the log reads and replays, the office's LeaseTerminated cannot take it
+    any more, and one that took it then counts as unspecified, not as the engine's."""
+    from pyengine.handlers import checks
+
+    listing = msgspec.structs.replace(V1, lease_termination_reasons=[*V1.lease_termination_reasons, "lease_expired"])
+    url = f"sqlite:///{tmp_path / 'listed.db'}"
+    svc = AllocationService(url, listing)
+    for cmd in (
+        c.DayClosed(date=D(2020, 1, 1)), unit("T1u"), unit("T2u"), unit("T3u"),
+        *(app(h, applied_on=None, current_unit=f"{h}u") for h in ("T1", "T2", "T3")),
+        *(c.LeaseSigned(household=h, unit=f"{h}u", start=D(2019, 1, 1), end=end, rent_nok_month=8000)
+          for h, end in (("T1", D(2020, 3, 31)), ("T2", D(2023, 12, 31)), ("T3", D(2023, 12, 31)))),
+    ):  # fmt: skip
+        svc.submit(cmd)
+    n = stored(svc)
+    with pytest.raises(InputError) as e:
+        svc.submit(c.LeaseTerminated(household="T2", unit="T2u", on=D(2020, 2, 1), code="lease_expired"))
+    assert (e.value.field, e.value.reason) == ("code", RESERVED)
+    assert stored(svc) == n
+    with monkeypatch.context() as m:  # as the engine took it before the code was reserved
+        m.setattr(checks, "ENGINE_CODES", {})
+        svc.submit(c.LeaseTerminated(household="T2", unit="T2u", on=D(2020, 2, 1), code="lease_expired"))
+    svc.submit(c.LeaseTerminated(household="T3", unit="T3u", on=D(2020, 2, 1), code="deceased"))
+    svc.submit(c.DayClosed(date=D(2020, 4, 1)))  # T1's lease ends: the engine's lease_expired
+    svc.close()
+    assert replay(url).divergence is None
+    svc = AllocationService(url)  # the log's own policy, read back as recorded
+    assert "lease_expired" in svc.portfolio.policy.lease_termination_reasons
+    svc.close()
+    rep = r.report(url, None, None)
+    assert {k: n for k, n in counts(rep, "all").items() if k[0] == "LeaseTerminated"} == {
+        ("LeaseTerminated", "lease_expired"): 1, ("LeaseTerminated", "unspecified"): 1,
+        ("LeaseTerminated", "deceased"): 1,
+    }  # fmt: skip
+
+
+def test_a_case_cannot_close_with_the_engines_code_even_where_a_recorded_policy_lists_it() -> None:
+    svc = office(msgspec.structs.replace(LISTED, sale_close_reasons=[*LISTED.sale_close_reasons, "lease_expired"]))
+    n = stored(svc)
+    with pytest.raises(InputError) as e:
+        svc.submit(c.SaleCaseClosed(unit="C1", on=ON, reason="lease_expired"))
+    assert (e.value.field, e.value.reason) == ("reason", RESERVED)
+    assert stored(svc) == n
+    svc.close()
+
+
 def test_an_old_store_goes_on_with_free_text_then_codes_once_a_policy_lists_them(tmp_path: Path) -> None:
     """The committed pilot-2 log (policy v1 recorded without lists): free text is taken and a
     code refused; the packaged v1, adopted with the next command, makes it required. The log
@@ -342,10 +421,51 @@ def test_the_rent_to_own_scenario(tmp_path: Path) -> None:
     assert declined == [5, 7, 11, 11, 11, 16, 6, 9, 7, 12]
 
 
-def test_an_old_engine_termination_is_recognised_by_its_text() -> None:
+def test_only_the_engines_termination_counts_as_lease_expired(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a policy without codes, the office's LeaseTerminated whose free text is the
+    engine's own counts as unspecified, alone or in the same write as a DayClosed; the
+    engine's count as lease_expired, with the code or, as written before the codes, with its
+    text alone."""
+    from pyengine.handlers import days
+
+    url = f"sqlite:///{tmp_path / 'terminations.db'}"
+    svc = AllocationService(url, BEFORE)
+    leases = {"T1": D(2021, 3, 31), "T2": D(2023, 12, 31), "T3": D(2021, 5, 31), "T4": D(2025, 6, 30),
+              "T5": D(2021, 8, 31)}  # fmt: skip
+    for cmd in (
+        c.DayClosed(date=D(2021, 1, 1)),
+        *(unit(f"{h}u") for h in leases), *(app(h, applied_on=None, current_unit=f"{h}u") for h in leases),
+        *(c.LeaseSigned(household=h, unit=f"{h}u", start=D(2019, 1, 1), end=end, rent_nok_month=8000)
+          for h, end in leases.items()),
+        c.LeaseTerminated(household="T2", unit="T2u", on=D(2021, 1, 15), reason=days.LEASE_END_REASONS[""]),
+        c.DayClosed(date=D(2021, 4, 1)),  # ends T1's lease
+    ):  # fmt: skip
+        svc.submit(cmd)
+    office = c.LeaseTerminated(household="T4", unit="T4u", on=D(2021, 6, 1), reason="lease ended: not renewed")
+    svc.submit_batch([c.DayClosed(date=D(2021, 6, 1)), office], "import")  # ends T3's lease, then T4's
+    with monkeypatch.context() as m:  # DayClosed as the engine wrote it before the codes: the text alone
+        m.setattr(days, "LEASE_EXPIRED", msgspec.UNSET)
+        svc.submit(c.DayClosed(date=D(2021, 9, 1)))  # ends T5's lease
+    ended = {e.payload.household: e.payload for _, e in svc.stored_events() if isinstance(e.payload, c.LeaseTerminated)}
+    svc.close()
+    assert {h: (p.code, p.reason) for h, p in ended.items()} == {
+        "T1": ("lease_expired", "lease ended without renewal"), "T2": (msgspec.UNSET, "lease ended without renewal"),
+        "T3": ("lease_expired", "lease ended without renewal"), "T4": (msgspec.UNSET, "lease ended: not renewed"),
+        "T5": (msgspec.UNSET, "lease ended without renewal"),
+    }  # fmt: skip
+    assert replay(url).divergence is None
+    rep = r.report(url, None, None)
+    assert counts(rep, "all") == {("LeaseTerminated", "lease_expired"): 3, ("LeaseTerminated", "unspecified"): 2}
+    assert [k.other_codes for k in rep.kinds if k.kind == "LeaseTerminated"] == [["lease_expired", "unspecified"]]
+
+
+def test_code_of() -> None:
     ended = c.LeaseTerminated(household="H", unit="U", on=ON, reason="lease ended: not renewed")
-    assert r.code_of(ended) == "lease_expired"
-    assert r.code_of(msgspec.structs.replace(ended, reason="moved to Bergen")) == "unspecified"
+    assert r.code_of(ended, by_engine=True) == "lease_expired"
+    assert r.code_of(msgspec.structs.replace(ended, code="lease_expired"), by_engine=True) == "lease_expired"
+    assert r.code_of(ended) == "unspecified"  # the office's, whatever its text
+    assert r.code_of(msgspec.structs.replace(ended, code="lease_expired")) == "unspecified"
+    assert r.code_of(msgspec.structs.replace(ended, code="deceased")) == "deceased"
     assert r.code_of(c.SaleCaseClosed(unit="U", on=ON, reason="loan_refused")) == "loan_refused"
     with pytest.raises(InputError, match="no DayClosed"):
         r.figures(r.History())

@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate
 from .. import commands as c
 from ..calendar import add_months, grant_repayment
 from ..errors import InputError
-from ..policy import Policy
+from ..policy import ENGINE_CODES, Policy
 from .base import sale_case_uuid
 
 
@@ -257,6 +257,8 @@ class SaleCase(Aggregate):
     def close(self, payload: c.SaleCaseClosed, policy: Policy) -> None:
         """Close the case before a sale, for one of the policy's reasons (an accepted purchase
         is completed instead)."""
+        if payload.reason in ENGINE_CODES:  # even where a policy recorded before they were reserved lists it
+            raise InputError("reason", f"{payload.reason!r} is reserved: {ENGINE_CODES[payload.reason]}")
         if payload.reason not in policy.sale_close_reasons:
             raise InputError("reason", f"{payload.reason!r} is not one of {', '.join(policy.sale_close_reasons)}")
         if self.stage == "accepted":

@@ -10,7 +10,7 @@ import msgspec
 from .. import commands as c
 from ..domain import Household, SaleCase, Unit
 from ..errors import InputError
-from ..policy import REASON_LISTS, Policy
+from ..policy import ENGINE_CODES, REASON_LISTS, Policy
 from ..projection import Projection
 
 # the commands that take a reason code (`code`) from a list of the policy
@@ -124,6 +124,8 @@ def reason_code(pf: Projection, cmd: Coded) -> None:
                 "code", f"required for {kind}: one of {', '.join(allowed)} ({where}); `{text}` takes a note beside it"
             )
         return
+    if cmd.code in ENGINE_CODES:  # even where a policy recorded before they were reserved lists it
+        raise InputError("code", f"{cmd.code!r} is reserved: {ENGINE_CODES[cmd.code]}")
     if not allowed:
         raise InputError(
             "code", f"{cmd.code!r}: the policy in force (v{policy.version}) lists no codes for {kind}; leave `code` "

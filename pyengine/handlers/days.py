@@ -9,11 +9,13 @@ from eventsourcing.domain import Aggregate
 from .. import commands as c
 from ..calendar import add_months
 from ..domain import Ledger
+from ..policy import LEASE_EXPIRED
 from ..projection import Projection
 
-LEASE_EXPIRED = "lease_expired"  # the code of a LeaseTerminated raised here (a lease past its end)
-# its reason, by the renewal decision taken (none: ""); logs written before the codes hold these
-# texts alone, which is how `pyengine report reasons` tells the engine's terminations there
+# A LeaseTerminated raised here (a lease past its end) takes the code LEASE_EXPIRED, which no
+# policy lists, and a reason by the renewal decision taken (none: ""). Logs written before the
+# codes hold these texts alone; `pyengine report reasons` tells the engine's terminations from
+# the office's by where they stand in the log (among a DayClosed's events), not by the text.
 LEASE_END_REASONS: dict[str, str] = {
     "not_renewed": "lease ended: not renewed",
     "purchase_recommended": "lease ended: purchase recommended instead of renewal (2011 rule)",
