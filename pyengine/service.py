@@ -30,6 +30,10 @@ SEALED_STEPS = (
     c.EconomicAssessmentRecorded, c.UnitKeptForRent, c.StartLoanApplied, c.StartLoanDecided, c.PurchaseDeclined,
     c.SaleCaseClosed,
 )  # fmt: skip
+# Commands an erasable store fingerprinted with a plain SHA-256 before their records were sealed
+# (the case steps above, and PurchaseInterestRegistered, until 1f12171), and now with an HMAC
+# under the buyer's key: a retry of one stored before that still matches its plain fingerprint.
+FINGERPRINTED_IN_CLEAR_BEFORE = (c.PurchaseInterestRegistered, *SEALED_STEPS)
 
 
 class Head(NamedTuple):
@@ -152,7 +156,8 @@ class AllocationService:
             return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
         self.catch_up()  # first: a case's command is fingerprinted with its buyer's key
         sha = self._fingerprint(cmd)
-        stored = self.stored_for(command_id, sha)
+        earlier = self._earlier_fingerprint(cmd, sha)
+        stored = self.stored_for(command_id, sha, earlier)
         if stored is not None:
             return stored
         try:
@@ -161,7 +166,7 @@ class AllocationService:
                 command_id=command_id,
             )  # fmt: skip
         except ConcurrencyConflict:
-            stored = self.stored_for(command_id, sha)  # the other writer may have stored this very command
+            stored = self.stored_for(command_id, sha, earlier)  # the other writer may have stored this very command
             if stored is not None:
                 return stored
             raise
@@ -179,6 +184,20 @@ class AllocationService:
         except Erased:
             return c.command_sha256(cmd)  # refused by the handler (a withdrawn household, a closed case)
         return hmac.new(key, msgspec.json.encode(cmd), hashlib.sha256).hexdigest()
+
+    def _earlier_fingerprint(self, cmd: c.Command, sha: str) -> str | None:
+        """The fingerprint the engine gave `cmd` before its scheme changed, where it differs from
+        `sha` (None: it did not change). Until its records were sealed (1f12171), an erasable
+        store fingerprinted a rent-to-own command with the plain SHA-256 it still gives a command
+        nothing seals; a client retrying one stored then (same command_id, same body) must be
+        answered "already stored", not refused as another command, and nothing stored is
+        rewritten. Both are accepted, for those commands only: the plain hash is compared with
+        what is stored, never stored anew (a new command is stored with `sha`), so a key's
+        fingerprint hides as much as before; and an HMAC does not equal a command's plain hash."""
+        if not isinstance(cmd, FINGERPRINTED_IN_CLEAR_BEFORE):
+            return None
+        plain = c.command_sha256(cmd)
+        return plain if plain != sha else None
 
     def _sealed_for(self, cmd: c.Command) -> str | None:
         """The household under whose key `cmd`'s record is sealed (None: none is)."""
@@ -240,14 +259,15 @@ class AllocationService:
             self.log.info("households_erased", households=done, snapshots_dropped=dropped)
         return done
 
-    def stored_for(self, command_id: str, sha256: str) -> list[tuple[int, Any]] | None:
+    def stored_for(self, command_id: str, sha256: str, earlier: str | None = None) -> list[tuple[int, Any]] | None:
         """The events stored for an idempotency key (None if it is new); InputError if the key
-        was used for another command."""
+        was used for another command. `earlier`: the command's fingerprint as the engine made it
+        before its scheme changed (`_earlier_fingerprint`), which matches too."""
         found = self.portfolio.commands.get(command_id)
         if found is None:
             return None
         digest, start = found
-        if digest != sha256:
+        if digest != sha256 and (earlier is None or digest != earlier):
             raise InputError(
                 "command_id", f"{command_id!r} was already used for another command (stored at position {start})"
             )

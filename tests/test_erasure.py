@@ -537,6 +537,67 @@ def test_a_case_step_keyed_for_idempotency_is_fingerprinted_with_the_buyer_s_key
     svc.close()
 
 
+CASE_PAYLOADS = frozenset({"PurchaseInterestRegistered", *(t.__name__ for t in SEALED_STEPS)})
+
+
+def as_before_case_steps_were_sealed(m: pytest.MonkeyPatch) -> None:
+    """The engine as it wrote an erasable store before it sealed rent-to-own steps (1f12171):
+    the steps in clear, without the buyer's name, and a keyed one fingerprinted with a plain
+    SHA-256 (only an application was fingerprinted with its household's key)."""
+    import pyengine.handlers.sales as handlers
+
+    encode = Sealer.encode
+    m.setattr(Sealer, "encode", lambda self, data: data if data["type"] in CASE_PAYLOADS else encode(self, data))
+    m.setattr(handlers, "buyer_named", lambda pf, case, cmd: cmd)
+    m.setattr(
+        AllocationService, "_sealed_for",
+        lambda self, cmd: cmd.id if isinstance(cmd, c.ApplicationSubmitted | c.ApplicationUpdated) else None,
+    )  # fmt: skip
+
+
+def test_a_case_step_keyed_before_the_steps_were_sealed_is_still_recognised(
+    erasable_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retry of a case step stored with the plain fingerprint the engine gave it before it
+    fingerprinted it with the buyer's key is answered as stored; another command under its
+    command_id is still refused. Nothing stored changes."""
+    cmds = rent_to_own()
+    keyed = {
+        cmds.index(c.PurchaseInterestRegistered(household="H1", unit="U1", on=DAY)): "interest-1",
+        next(i for i, x in enumerate(cmds) if isinstance(x, c.StartLoanApplied)): "loan-1",
+        next(i for i, x in enumerate(cmds) if isinstance(x, c.PurchaseDeclined)): "decline-1",
+        next(i for i, x in enumerate(cmds) if isinstance(x, c.SaleCaseClosed)): "close-1",
+    }
+    first: dict[str, list[tuple[int, Any]]] = {}
+    svc = AllocationService(erasable_url, NO_AFTERCARE)
+    with monkeypatch.context() as m:
+        as_before_case_steps_were_sealed(m)
+        for i, cmd in enumerate(cmds):
+            stored = svc.submit(cmd, command_id=keyed.get(i))
+            if i in keyed:
+                first[keyed[i]] = stored
+    for i, cid in keyed.items():  # the plain fingerprints the engine stored then
+        assert svc.portfolio.commands[cid][0] == c.command_sha256(cmds[i]), cid
+    svc.close()
+    count = stored_count(erasable_url)
+
+    svc = AllocationService(erasable_url, NO_AFTERCARE)  # the engine as it is now
+    for i, cid in keyed.items():
+        assert svc._fingerprint(cmds[i]) != c.command_sha256(cmds[i])  # now keyed with the buyer's key
+        assert svc.submit(cmds[i], command_id=cid) == first[cid], cid
+    loan = cmds[next(i for i, x in keyed.items() if x == "loan-1")]
+    assert isinstance(loan, c.StartLoanApplied)
+    with pytest.raises(InputError, match="loan-1"):
+        svc.submit(msgspec.structs.replace(loan, amount_nok=loan.amount_nok + 1), command_id="loan-1")
+    decline = cmds[next(i for i, x in keyed.items() if x == "decline-1")]
+    with pytest.raises(InputError, match="decline-1"):
+        svc.submit(msgspec.structs.replace(decline, reason="another note"), command_id="decline-1")
+    with pytest.raises(InputError, match="interest-1"):  # another command type under the key
+        svc.submit(c.PurchaseInterestRegistered(household="H2", unit="U1", on=DAY), command_id="interest-1")
+    svc.close()
+    assert stored_count(erasable_url) == count  # nothing stored, nothing rewritten
+
+
 def test_a_refusal_is_sealed_as_an_approval_is() -> None:
     """A `false` or a 0 left in clear would tell what the sealed `true` hides."""
     key = b"k" * 32
