@@ -193,7 +193,8 @@ class Projection:
 
     def _forget_buyer(self, household: str) -> None:
         """The erased household's rent-to-own cases hold nothing of what was sealed under its
-        key, as they fold from the log without it (a snapshot taken next stores them so)."""
+        key, as they fold from the log without it (a snapshot taken next stores them so); what
+        the log holds of them in clear stays (SaleCase.forget_buyer)."""
         for agg in self._by_uuid.values():
             if type(agg) is SaleCase and agg.household == household:
                 agg.forget_buyer()

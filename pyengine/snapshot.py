@@ -45,7 +45,9 @@ from .policy import Policy
 from .portfolio import Portfolio, record_bytes
 from .schema import Assignment, CapUsage
 
-FORMAT = 4  # 3: a household's after-care, a sale case's completion date; 4: its declines, a case's loan deadline
+# 3: a household's after-care, a sale case's completion date; 4: its declines, a case's loan deadline;
+# 5: whether a case's assessment and loan decision were stored sealed (what an erasure forgets)
+FORMAT = 5
 PORTFOLIO_SNAPSHOT_ID = uuid.uuid5(NAMESPACE, "portfolio-snapshot")
 TOPIC = "pyengine/PortfolioSnapshot"
 KEEP = 3  # snapshots kept per store (the newest); older ones are derived data and are pruned
@@ -91,6 +93,8 @@ class SaleCaseState(_Agg, kw_only=True, forbid_unknown_fields=True):
     price_nok: int | None
     completed_on: dt.date | None
     loan_decide_by: dt.date | None
+    assessment_sealed: bool
+    loan_sealed: bool
 
 
 class LedgerState(_Agg, kw_only=True, forbid_unknown_fields=True):
@@ -200,6 +204,8 @@ def capture(pf: Portfolio, head: str) -> PortfolioState:
             price_nok=a.price_nok,
             completed_on=a.completed_on,
             loan_decide_by=a.loan_decide_by,
+            assessment_sealed=a.assessment_sealed,
+            loan_sealed=a.loan_sealed,
         )
         for a in sale_cases
     ]
@@ -248,7 +254,8 @@ def restore(state: PortfolioState, policy: Policy | None, encode: Callable[[Any]
         case = _aggregate(
             SaleCase, s, household=s.household, unit=s.unit, opened_on=s.opened_on, stage=s.stage, approved=s.approved,
             max_price_nok=s.max_price_nok, valuation=s.valuation, loan_nok=s.loan_nok, price_nok=s.price_nok,
-            completed_on=s.completed_on, loan_decide_by=s.loan_decide_by,
+            completed_on=s.completed_on, loan_decide_by=s.loan_decide_by, assessment_sealed=s.assessment_sealed,
+            loan_sealed=s.loan_sealed,
         )  # fmt: skip
         aggs.append(case)
         if not case.closed:

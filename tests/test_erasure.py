@@ -598,6 +598,47 @@ def test_a_case_step_keyed_before_the_steps_were_sealed_is_still_recognised(
     assert stored_count(erasable_url) == count  # nothing stored, nothing rewritten
 
 
+def test_an_erased_buyer_s_steps_stored_in_clear_read_the_same_from_snapshot_and_log(
+    erasable_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps stored in clear (before the engine sealed them) still read from the log after the
+    buyer's erasure: the erasing writer keeps them, so a snapshot it takes, a service restarted
+    from it and a fold of the log all hold them; what was sealed goes from all of them."""
+    cmds = rent_to_own()
+    upgraded = max(i for i, x in enumerate(cmds) if isinstance(x, c.EconomicAssessmentRecorded)) + 1
+    svc = AllocationService(erasable_url, NO_AFTERCARE, snapshot_every=0)
+    with monkeypatch.context() as m:
+        as_before_case_steps_were_sealed(m)
+        for cmd in cmds[:upgraded]:  # two cases, and the third's assessment
+            svc.submit(cmd)
+    for cmd in cmds[upgraded:]:  # the third case's loan decision is sealed
+        svc.submit(cmd)
+    assert [p.household for p in payloads(svc) if isinstance(p, c.StartLoanDecided)] == [msgspec.UNSET, "H1"]
+    in_full = [
+        ("declined", True, SECRET_MAX, SECRET_LOAN, 1_850_000),
+        ("closed", False, 0, 0, None),
+        ("completed", True, 2_000_000, 1_850_000, 1_850_000),
+    ]
+    assert cases(svc) == in_full
+    svc.submit(c.ErasureRequested(id="H1"))
+    assert svc.app.keys.erased("H1")
+    erased = [
+        ("declined", True, SECRET_MAX, SECRET_LOAN, 1_850_000),  # stored in clear: the log still reads it
+        ("closed", False, 0, 0, None),
+        ("completed", True, 2_000_000, 0, 1_850_000),  # the sealed loan decision reads as refused
+    ]
+    assert cases(svc) == erased  # the erasing writer's memory
+    assert svc.snapshot() is not None
+    svc.close()
+    for snapshots in (True, False):
+        view = AllocationService(erasable_url, NO_AFTERCARE, snapshots=snapshots, write=False)
+        assert bool(view.loaded_from) == snapshots
+        assert cases(view) == erased, snapshots
+        view.close()
+    report = replay(erasable_url)  # which checks the snapshot against the state it replayed
+    assert report.divergence is None, report.divergence
+
+
 def test_a_refusal_is_sealed_as_an_approval_is() -> None:
     """A `false` or a 0 left in clear would tell what the sealed `true` hides."""
     key = b"k" * 32

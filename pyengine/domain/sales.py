@@ -35,6 +35,7 @@ class SaleCase(Aggregate):
             p = self.payload
             aggregate.stage = "assessed" if p.approved else "not_approved"
             aggregate.approved, aggregate.max_price_nok = p.approved, p.max_price_nok
+            aggregate.assessment_sealed = p.household is not msgspec.UNSET
 
     class Released(Event):
         TOPIC = "pyengine/UnitReleasedForSale"
@@ -76,6 +77,7 @@ class SaleCase(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.stage = "loan_granted" if self.payload.granted else "loan_refused"
             aggregate.loan_nok = self.payload.amount_nok if self.payload.granted else 0
+            aggregate.loan_sealed = self.payload.household is not msgspec.UNSET
 
     class Offered(Event):
         TOPIC = "pyengine/PurchaseOffered"
@@ -137,16 +139,26 @@ class SaleCase(Aggregate):
         self.loan_decide_by: dt.date | None = None  # while a start-loan decision is awaited
         self.price_nok: int | None = None
         self.completed_on: dt.date | None = None  # the sale's date, once completed
+        # whether the assessment and the loan decision held here were stored sealed under the
+        # buyer's key: the engine names the buyer on the steps it seals (pyengine.sealing), not
+        # on those stored in clear (before it sealed them, or in a store in clear)
+        self.assessment_sealed = False
+        self.loan_sealed = False
 
     @classmethod
     def open(cls, payload: c.PurchaseInterestRegistered, number: int) -> SaleCase:
         return cls._create(cls.Opened, id=sale_case_uuid(payload.unit, number), payload=payload)
 
     def forget_buyer(self) -> None:
-        """The buyer was erased: its assessment and loan as they read once their key is gone
-        (pyengine.sealing: not approved, not granted, no amounts); only a closed case's buyer
-        can be erased, and the steps after these set its stage."""
-        self.approved, self.max_price_nok, self.loan_nok = False, 0, 0
+        """The buyer was erased: its assessment and loan as they read from the log once their
+        key is gone. Sealed, as not approved, not granted, no amounts (pyengine.sealing); stored
+        in clear, as they were (the log still reads them, so a fold of it, a snapshot and the
+        erasing writer's memory hold the same). Only a closed case's buyer can be erased, and
+        the steps after these set its stage."""
+        if self.assessment_sealed:
+            self.approved, self.max_price_nok = False, 0
+        if self.loan_sealed:
+            self.loan_nok = 0
 
     @property
     def closed(self) -> bool:
