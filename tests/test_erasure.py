@@ -95,6 +95,14 @@ def erasable(url: str) -> str:
     return url
 
 
+def store_history(url: str) -> None:
+    """The store at `url` with `history()` submitted, its writer closed."""
+    svc = AllocationService(url)
+    for cmd in history():
+        svc.submit(cmd)
+    svc.close()
+
+
 @pytest.fixture
 def erasable_url(store_url: str) -> str:
     return erasable(store_url)
@@ -197,10 +205,7 @@ def test_a_store_in_clear_refuses_erasure(tmp_path: Path) -> None:
 
 def test_applications_stored_before_the_store_kept_keys_cannot_be_shredded(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'late.db'}"
-    svc = AllocationService(url)
-    for cmd in history():
-        svc.submit(cmd)
-    svc.close()
+    store_history(url)
     erasable(url)
     svc = AllocationService(url)
     with pytest.raises(InputError, match="stored in clear"):
@@ -732,10 +737,7 @@ def stored_count(url: str) -> int:
 def test_a_batch_in_a_store_in_clear_refuses_erasure(tmp_path: Path, how: str) -> None:
     """As `submit` does: accepting it would claim an erasure no key could make."""
     url = f"sqlite:///{tmp_path / 'clear.db'}"
-    svc = AllocationService(url)
-    for cmd in history():
-        svc.submit(cmd)
-    svc.close()
+    store_history(url)
     before = stored_count(url)
     e = write_batch(url, how, [app_cmd("h10", applied_on=DAY), c.ErasureRequested(id="h-gone")])
     assert e is not None and e.field == field_of(how, 1, "id") and "--erasable" in e.reason, e
@@ -750,10 +752,7 @@ def test_a_batch_in_a_store_in_clear_refuses_erasure(tmp_path: Path, how: str) -
 @pytest.mark.parametrize("how", BATCH_PATHS)
 def test_a_batch_refuses_erasing_an_application_stored_in_clear(tmp_path: Path, how: str) -> None:
     url = f"sqlite:///{tmp_path / 'late.db'}"
-    svc = AllocationService(url)
-    for cmd in history():
-        svc.submit(cmd)
-    svc.close()
+    store_history(url)
     erasable(url)
     before = stored_count(url)
     e = write_batch(url, how, [c.ErasureRequested(id="h-gone")])
@@ -809,10 +808,7 @@ def test_a_batch_may_apply_withdraw_and_erase_a_household(erasable_url: str, how
     """The erasure is checked against the state the commands before it in the batch left: a
     household that applied (sealed, as this store stores every application) or withdrew earlier
     in the batch has left by then."""
-    svc = AllocationService(erasable_url)
-    for cmd in history():
-        svc.submit(cmd)
-    svc.close()
+    store_history(erasable_url)
     cmds: list[c.Command] = [
         app_cmd("h-new", applied_on=DAY, skills=[SECRET_SKILL + "-3"]),
         c.ApplicationWithdrawn(id="h-new", code="moved_away", reason=SECRET_NOTE + "-3"),
