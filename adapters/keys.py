@@ -49,6 +49,15 @@ class KeyRing:
             self._enabled = self._datastore is not None and self._table_exists()
         return self._enabled
 
+    def look_again(self) -> bool:
+        """`enabled`, read again where the store had no key table when last read: another process
+        may have added it since (`pyengine db init --erasable` on a store in use). One query while
+        the store has none, none once it has (the engine never drops the table)."""
+        if self._enabled is False and self._datastore is not None and self._table_exists():
+            self._enabled = True
+            self._all_read = False  # no key was read while there was no table
+        return self.enabled
+
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self._pg else sql
 

@@ -144,12 +144,27 @@ class AllocationService:
         first stored for it are returned (a key reused for another command is refused).
         """
         cmd = c.validate_command(cmd)
+        self._see_key_table()
         if isinstance(cmd, c.ErasureRequested):
             self._check_erasable(cmd.id)
             stored = self._submit(cmd, command_id)
             self.finish_erasures()
             return stored
         return self._submit(cmd, command_id)
+
+    def _see_key_table(self) -> None:
+        """At the start of a write: whether the store gained its key table while this writer had it
+        open (`pyengine db init --erasable` run by another process), so that this write seals what
+        a writer opened since would seal, and a household applying now can be erased. Read once
+        per write, before its fingerprint and its records are made, so one write never mixes the
+        two; one query while the store keeps no keys, none once it does. A write already
+        decided in clear that another writer's sealed one overtakes is refused as stale when it
+        is saved, as any write made from a view another writer has moved on from."""
+        keys = self.app.keys
+        if keys.enabled or not keys.look_again():
+            return
+        self.portfolio.seals = True
+        self.log.info("store_keeps_keys", position=self.portfolio.last_notification_id)
 
     def _submit(self, cmd: c.Command, command_id: str | None) -> list[tuple[int, Any]]:
         if command_id is None:
@@ -298,6 +313,7 @@ class AllocationService:
                 label = labels[i] if i < len(labels) else ""
                 raise InputError(f"{label}.{e.field}" if label else e.field, e.reason) from None
         erasing = any(isinstance(x, c.ErasureRequested) for x in checked)
+        self._see_key_table()
         check = self._check_in_write if erasing else None
         stored = self._commit(
             lambda: self.portfolio.handle_batch(checked, trigger, labels, check), "batch_applied", trigger=trigger,
@@ -341,6 +357,8 @@ class AllocationService:
 
         try:
             for cmd in cmds:
+                if not pending:  # each transaction is one write
+                    self._see_key_table()
                 position = self.portfolio.position
                 try:
                     cmd = c.validate_command(cmd)

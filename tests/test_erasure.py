@@ -5,6 +5,7 @@ still verifies the whole chain and names the runs it can no longer solve again."
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import subprocess
@@ -20,7 +21,7 @@ from adapters.keys import TABLE
 from adapters.store import init_tables
 from pyengine import commands as c
 from pyengine.domain import SaleCase
-from pyengine.errors import InputError
+from pyengine.errors import ConcurrencyConflict, InputError
 from pyengine.fairness import report as fairness_report
 from pyengine.http import create_app, hash_token
 from pyengine.policy import load_policy
@@ -213,6 +214,77 @@ def test_applications_stored_before_the_store_kept_keys_cannot_be_shredded(tmp_p
     svc.submit(app_cmd("h-new", applied_on=dt.date(2025, 1, 1), skills=[SECRET_SKILL + "-2"]))
     svc.close()
     assert (SECRET_SKILL + "-2").encode() not in raw_bytes(url)
+
+
+def write_one(svc: AllocationService, how: str, cmd: c.Command, client: Any = None) -> None:
+    """Store `cmd` through `svc` (an open writer) the way `how` says; `client`: the HTTP service's."""
+    if how == "http":
+        r = client.post("/commands", content=msgspec.json.encode(cmd), headers=auth("clerk"))
+        assert r.status_code == 200, r.text
+    elif how == "submit_batch":
+        svc.submit_batch([cmd], "Batch")
+    elif how == "submit_many":
+        svc.submit_many([cmd])
+    else:
+        svc.submit(cmd, command_id=f"{type(cmd).__name__}-1")
+
+
+@pytest.mark.parametrize("how", ["submit", "submit_batch", "submit_many", "http"])
+def test_a_writer_open_when_the_store_is_made_erasable_seals_what_it_stores_next(store_url: str, how: str) -> None:
+    """`db init --erasable` run on a store a writer has open (the HTTP service, a long `pyengine
+    submit`): the writer seals the applications it stores from then on, as one opened later
+    would, and their households can be erased."""
+    client = None
+    with contextlib.ExitStack() as stack:
+        if how == "http":
+            client = stack.enter_context(
+                TestClient(create_app(store_url, {hash_token(t): role for role, t in TOKENS.items()}))
+            )
+            svc = client.app.state.store.svc
+        else:
+            svc = AllocationService(store_url)
+            stack.callback(svc.close)
+        write_one(svc, how, c.DayClosed(date=DAY), client)
+        write_one(svc, how, unit_cmd("u0"), client)
+        assert not svc.app.keys.enabled and not svc.portfolio.seals
+        erasable(store_url)  # by another process
+        write_one(svc, how, app_cmd("h-late", adults=2, skills=[SECRET_SKILL], applied_on=DAY), client)
+        assert SECRET_SKILL.encode() not in raw_bytes(store_url)
+        assert svc.app.application_sealed("h-late") and svc.portfolio.seals
+        write_one(svc, how, c.ApplicationWithdrawn(id="h-late", code="moved_away", reason=SECRET_NOTE), client)
+        write_one(svc, how, c.ErasureRequested(id="h-late"), client)
+        assert "h-late" in svc.portfolio.erased and svc.app.keys.erased("h-late")
+    assert stored_key(store_url, "h-late") is None
+    assert SECRET_NOTE.encode() not in raw_bytes(store_url)
+    assert replay(store_url).divergence is None
+
+
+@pytest.mark.parametrize("first", ["sealing", "in_clear"])
+def test_writers_either_side_of_the_key_table_do_not_both_write(
+    store_url: str, first: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer that decided its write in clear (it looked for the key table just before `db init
+    --erasable` made it) and one that seals, both from the same view of the log: the second to
+    save is refused as stale, nothing of it stored; caught up, it stores its command sealed."""
+    svc = AllocationService(store_url)
+    svc.submit(c.DayClosed(date=DAY))
+    sealing, clear = AllocationService(store_url), AllocationService(store_url)
+    svc.close()
+    erasable(store_url)
+    monkeypatch.setattr(clear.app.keys, "look_again", lambda: False)  # looked just before the table was made
+    late, early = (clear, sealing) if first == "sealing" else (sealing, clear)
+    monkeypatch.setattr(late, "catch_up", lambda: 0)  # misses the other's write, as a racing process would
+    early.submit(app_cmd("h-early", applied_on=DAY))
+    count = stored_count(store_url)
+    with pytest.raises(ConcurrencyConflict):
+        late.submit(app_cmd("h-late", applied_on=DAY, skills=[SECRET_SKILL]))
+    assert stored_count(store_url) == count and SECRET_SKILL.encode() not in raw_bytes(store_url)
+    monkeypatch.undo()
+    late.submit(app_cmd("h-late", applied_on=DAY, skills=[SECRET_SKILL]))
+    assert late.app.application_sealed("h-late") and SECRET_SKILL.encode() not in raw_bytes(store_url)
+    assert early.app.application_sealed("h-early") is (first == "sealing")
+    for s in (sealing, clear):
+        s.close()
 
 
 @pytest.mark.parametrize("later", ["withdrawn_with_a_reason", "updated", "keyed_for_idempotency"])
