@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,7 +33,8 @@ SEALED_STEPS = (
 )  # fmt: skip
 # Commands an erasable store fingerprinted with a plain SHA-256 before their records were sealed
 # (the case steps above, and PurchaseInterestRegistered, until 1f12171), and now with an HMAC
-# under the buyer's key: a retry of one stored before that still matches its plain fingerprint.
+# under the buyer's key: a retry of one stored before that still matches its plain fingerprint
+# (so does an application stored before the store kept keys: `_earlier_fingerprint`).
 FINGERPRINTED_IN_CLEAR_BEFORE = (c.PurchaseInterestRegistered, *SEALED_STEPS)
 
 
@@ -171,7 +173,7 @@ class AllocationService:
             return self._commit(lambda: self.portfolio.handle(cmd), "command_applied", type=type(cmd).__name__)
         self.catch_up()  # first: a case's command is fingerprinted with its buyer's key
         sha = self._fingerprint(cmd)
-        earlier = self._earlier_fingerprint(cmd, sha)
+        earlier = functools.partial(self._earlier_fingerprint, cmd, sha)  # read only where `sha` does not match
         stored = self.stored_for(command_id, sha, earlier)
         if stored is not None:
             return stored
@@ -208,8 +210,19 @@ class AllocationService:
         answered "already stored", not refused as another command, and nothing stored is
         rewritten. Both are accepted, for those commands only: the plain hash is compared with
         what is stored, never stored anew (a new command is stored with `sha`), so a key's
-        fingerprint hides as much as before; and an HMAC does not equal a command's plain hash."""
-        if not isinstance(cmd, FINGERPRINTED_IN_CLEAR_BEFORE):
+        fingerprint hides as much as before; and an HMAC does not equal a command's plain hash.
+
+        Likewise an application (`ApplicationSubmitted`, `ApplicationUpdated`) stored with a
+        command_id before the store kept keys (`pyengine db init --erasable` on a store in use):
+        it was fingerprinted with the plain SHA-256 a store in clear gives every command, and a
+        retry now is fingerprinted under the household's key. The plain hash is accepted only
+        where the household's application (the first record of its stream) is stored in clear,
+        that is where the household applied before the store kept keys: one that applied since
+        had none of its applications fingerprinted in clear, and its retries match its HMAC only."""
+        if isinstance(cmd, c.ApplicationSubmitted | c.ApplicationUpdated):
+            if not self.app.keys.enabled or self.app.application_sealed(cmd.id) is not False:
+                return None
+        elif not isinstance(cmd, FINGERPRINTED_IN_CLEAR_BEFORE):
             return None
         plain = c.command_sha256(cmd)
         return plain if plain != sha else None
@@ -274,15 +287,18 @@ class AllocationService:
             self.log.info("households_erased", households=done, snapshots_dropped=dropped)
         return done
 
-    def stored_for(self, command_id: str, sha256: str, earlier: str | None = None) -> list[tuple[int, Any]] | None:
+    def stored_for(
+        self, command_id: str, sha256: str, earlier: Callable[[], str | None] | None = None
+    ) -> list[tuple[int, Any]] | None:
         """The events stored for an idempotency key (None if it is new); InputError if the key
-        was used for another command. `earlier`: the command's fingerprint as the engine made it
-        before its scheme changed (`_earlier_fingerprint`), which matches too."""
+        was used for another command. `earlier`: gives the command's fingerprint as the engine
+        made it before its scheme changed (`_earlier_fingerprint`), which matches too; called
+        only where the key is stored with another fingerprint than `sha256`."""
         found = self.portfolio.commands.get(command_id)
         if found is None:
             return None
         digest, start = found
-        if digest != sha256 and (earlier is None or digest != earlier):
+        if digest != sha256 and (earlier is None or digest != earlier()):
             raise InputError(
                 "command_id", f"{command_id!r} was already used for another command (stored at position {start})"
             )

@@ -378,6 +378,39 @@ def test_an_application_keyed_for_idempotency_is_fingerprinted_with_its_key(eras
     svc.close()
 
 
+def test_an_application_keyed_before_the_store_kept_keys_is_still_recognised(store_url: str) -> None:
+    """A retry of an application (submitted or updated) stored with a command_id while the store
+    kept no keys, its fingerprint the plain SHA-256, is answered as stored once the store is
+    made erasable, though a retry is now fingerprinted under the household's key; another
+    command under its command_id is still refused. Nothing stored changes."""
+    svc = AllocationService(store_url)
+    svc.submit(c.DayClosed(date=DAY))
+    apply, update = app_cmd("h1", applied_on=DAY, children=2), c.ApplicationUpdated(id="h1", children=3)
+    first = {"apply-1": svc.submit(apply, command_id="apply-1"), "update-1": svc.submit(update, command_id="update-1")}
+    assert svc.portfolio.commands["apply-1"][0] == c.command_sha256(apply)
+    svc.close()
+    erasable(store_url)
+    count = stored_count(store_url)
+
+    svc = AllocationService(store_url)
+    for cmd, cid in ((apply, "apply-1"), (update, "update-1")):
+        assert svc._fingerprint(cmd) != c.command_sha256(cmd)  # now keyed with the household's key
+        assert svc.submit(cmd, command_id=cid) == first[cid], cid
+    with pytest.raises(InputError, match="apply-1"):
+        svc.submit(app_cmd("h1", applied_on=DAY, children=4), command_id="apply-1")
+    with pytest.raises(InputError, match="update-1"):
+        svc.submit(c.ApplicationUpdated(id="h1", children=4), command_id="update-1")
+    with pytest.raises(InputError, match="apply-1"):  # another household's application under the key
+        svc.submit(app_cmd("h2", applied_on=DAY, children=2), command_id="apply-1")
+    assert stored_count(store_url) == count  # nothing stored, nothing rewritten
+    # only where the household applied in clear: one that applied since has no plain fingerprint
+    svc.submit(app_cmd("h3", applied_on=DAY), command_id="apply-3")
+    later = c.ApplicationUpdated(id="h3", children=1)
+    assert svc._earlier_fingerprint(later, svc._fingerprint(later)) is None
+    assert svc._earlier_fingerprint(update, svc._fingerprint(update)) == c.command_sha256(update)
+    svc.close()
+
+
 def test_the_cli_makes_an_erasable_store_erases_and_replays(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     cli = [sys.executable, "-m", "pyengine.cli"]
