@@ -56,6 +56,11 @@ SEALED: dict[str, tuple[str, frozenset[str] | None]] = {
     "SaleCaseClosed": ("household", frozenset({"note"})),
 }
 SEALED_PAYLOADS: tuple[type[msgspec.Struct], ...] = tuple(getattr(c, name) for name in SEALED)
+# The rent-to-own case's steps among them: the unit's events, on which the engine names the buyer.
+CASE_STEPS = (
+    c.EconomicAssessmentRecorded, c.UnitKeptForRent, c.StartLoanApplied, c.StartLoanDecided, c.PurchaseDeclined,
+    c.SaleCaseClosed,
+)  # fmt: skip
 CLEAR_FIELDS = frozenset({"type", "schema", "id", "current_unit", "sealed"})
 SCHEME = "aes256gcm:"
 ERASED = "erased"  # the `sealed` value of an application read after its household was erased

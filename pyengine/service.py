@@ -24,18 +24,14 @@ from .fold import fold_all
 from .log import get_logger
 from .policy import Policy
 from .portfolio import Portfolio
+from .sealing import CASE_STEPS
 
 SNAPSHOT_EVERY = 10_000  # events between two snapshots taken by a writer
-# a rent-to-own case's steps whose fields are sealed under the buyer's key (pyengine.sealing)
-SEALED_STEPS = (
-    c.EconomicAssessmentRecorded, c.UnitKeptForRent, c.StartLoanApplied, c.StartLoanDecided, c.PurchaseDeclined,
-    c.SaleCaseClosed,
-)  # fmt: skip
 # Commands an erasable store fingerprinted with a plain SHA-256 before their records were sealed
-# (the case steps above, and PurchaseInterestRegistered, until 1f12171), and now with an HMAC
+# (the case steps, and PurchaseInterestRegistered, until 1f12171), and now with an HMAC
 # under the buyer's key: a retry of one stored before that still matches its plain fingerprint
 # (so does an application stored before the store kept keys: `_earlier_fingerprint`).
-FINGERPRINTED_IN_CLEAR_BEFORE = (c.PurchaseInterestRegistered, *SEALED_STEPS)
+FINGERPRINTED_IN_CLEAR_BEFORE = (c.PurchaseInterestRegistered, *CASE_STEPS)
 
 
 class Head(NamedTuple):
@@ -233,7 +229,7 @@ class AllocationService:
             return cmd.id
         if isinstance(cmd, c.PurchaseInterestRegistered):  # no key made for a household refused as unknown
             return cmd.household if cmd.household in self.portfolio.households else None
-        if isinstance(cmd, SEALED_STEPS):
+        if isinstance(cmd, CASE_STEPS):
             # the case it is for: the open one, or the last (a retry of the command that closed it)
             case = self.portfolio.latest_case(cmd.unit)
             return case.household if case is not None else None

@@ -28,8 +28,8 @@ from pyengine.policy import load_policy
 from pyengine.reasons import report as reasons_report
 from pyengine.replay import replay
 from pyengine.reports import sales_by_year
-from pyengine.sealing import SEALED, Sealer, is_erased, seal, unseal
-from pyengine.service import SEALED_STEPS, AllocationService
+from pyengine.sealing import CASE_STEPS, SEALED, Sealer, is_erased, seal, unseal
+from pyengine.service import AllocationService
 from tests.helpers import app_cmd, unit_cmd
 from tests.test_http import TOKENS, auth
 from tests.test_reasons import sale_offered
@@ -562,11 +562,11 @@ def test_a_rent_to_own_case_is_sealed_under_the_buyer_s_key(erasable_url: str, t
         assert secret not in raw_bytes(erasable_url), secret
         assert secret in raw_bytes(clear_url), secret
     # a store in clear writes the steps as before, without the buyer's name
-    assert {type(p).__name__ for p in payloads(clear) if isinstance(p, SEALED_STEPS)} == {
+    assert {type(p).__name__ for p in payloads(clear) if isinstance(p, CASE_STEPS)} == {
         "EconomicAssessmentRecorded", "StartLoanApplied", "StartLoanDecided", "PurchaseDeclined", "SaleCaseClosed",
     }  # fmt: skip
-    assert all(p.household is msgspec.UNSET for p in payloads(clear) if isinstance(p, SEALED_STEPS))
-    assert {p.household for p in payloads(svc) if isinstance(p, SEALED_STEPS)} == {"H1"}
+    assert all(p.household is msgspec.UNSET for p in payloads(clear) if isinstance(p, CASE_STEPS))
+    assert {p.household for p in payloads(svc) if isinstance(p, CASE_STEPS)} == {"H1"}
     pot, sales = svc.portfolio.pot_nok, sales_by_year(payloads(svc))
     reasons_before = reasons_report(erasable_url, None, None).rows
     svc.close()
@@ -647,7 +647,7 @@ def test_a_case_step_keyed_for_idempotency_is_fingerprinted_with_the_buyer_s_key
     svc.close()
 
 
-CASE_PAYLOADS = frozenset({"PurchaseInterestRegistered", *(t.__name__ for t in SEALED_STEPS)})
+CASE_PAYLOADS = frozenset({"PurchaseInterestRegistered", *(t.__name__ for t in CASE_STEPS)})
 
 
 def as_before_case_steps_were_sealed(m: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ from ..domain import SaleCase
 from ..errors import InputError
 from ..policy import Policy
 from ..projection import Projection
+from ..sealing import CASE_STEPS
 from .checks import dated, find_case, find_household, find_unit, in_force, reason_code
 
 
@@ -82,10 +83,12 @@ def _step(pf: Projection, unit: str, on: dt.date) -> SaleCase:
     return case
 
 
+# pyengine.sealing.CASE_STEPS, spelled out for the type checker
 Sealed = TypeVar(
     "Sealed", c.EconomicAssessmentRecorded, c.UnitKeptForRent, c.StartLoanApplied, c.StartLoanDecided,
     c.PurchaseDeclined, c.SaleCaseClosed,
 )  # fmt: skip
+assert Sealed.__constraints__ == CASE_STEPS
 
 
 def buyer_named(pf: Projection, case: SaleCase, cmd: Sealed) -> Sealed:
