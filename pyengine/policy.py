@@ -21,6 +21,10 @@ Years = Annotated[int, Meta(ge=1, le=100)]
 Months = Annotated[int, Meta(ge=0, le=1200)]
 # A reason code in a policy's list (the lists below): snake_case, so that reports group by it.
 ReasonCode = Annotated[str, Meta(min_length=1, max_length=60, pattern=r"^[a-z][a-z0-9_]*$")]
+# The type of sale_close_reasons' codes, looser than ReasonCode as it always was: a policy
+# recorded with another code (PolicyAdopted, a snapshot) still decodes; check_policy holds a
+# policy adopted now (a file, or one given from code) to ReasonCode, as every list.
+RecordedReasonCode = Annotated[str, Meta(min_length=1, max_length=60)]
 UNSPECIFIED = "unspecified"  # how reports count an event without a code (free text only)
 # The codes the engine gives the events it raises itself, with what each means. No policy lists
 # one and no command carries one, so a report can tell the engine's events from the office's.
@@ -120,7 +124,7 @@ class Policy(MatchParams, frozen=True):
     )
     units_needed: list[str] = []
     # why an open case may be closed before a sale (SaleCaseClosed.reason)
-    sale_close_reasons: list[Annotated[str, Meta(min_length=1, max_length=60)]] = msgspec.field(
+    sale_close_reasons: list[RecordedReasonCode] = msgspec.field(  # (each matches `^[a-z][a-z0-9_]*$` when adopted)
         default_factory=lambda: [
             "tenant_withdrew", "loan_refused", "loan_not_decided_in_time", "valuation_lapsed",
             "price_above_assessed_max", "unit_needed_for_rent", "other",
@@ -207,8 +211,18 @@ def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
         policy = msgspec.convert(data, Policy)
     except msgspec.ValidationError as e:
         raise from_validation(e, prefix=source) from None
-    for i, c in enumerate(policy.caps):
-        check_cap(c, f"{source}.caps[{i}]")
+    check_policy(policy, source)
+    return policy
+
+
+def check_policy(policy: Policy, source: str = "policy") -> None:
+    """What a policy must be beyond the types of its fields; InputError naming the entry under
+    `source`. Checked where a policy is adopted: a policy file (`parse_policy`), and a Policy an
+    AllocationService is given from code to adopt. A policy recorded in a store (PolicyAdopted,
+    a snapshot) is read as recorded, without these checks, so a store whose policy was adopted
+    before a check existed still opens and replays."""
+    for i, cap in enumerate(policy.caps):
+        check_cap(cap, f"{source}.caps[{i}]")
     n_rules = len(policy.caps)
     for i, cov in enumerate(policy.coverage):
         for j, task in enumerate(cov.tasks):
@@ -224,14 +238,18 @@ def parse_policy(data: dict[str, object], source: str = "policy") -> Policy:
     for name in REASON_LISTS.values():
         seen: set[str] = set()
         for i, code in enumerate(getattr(policy, name)):
+            field = f"{source}.{name}[{i}]"
+            try:  # as decoding a ReasonCode refuses it (sale_close_reasons' own type is looser)
+                msgspec.convert(code, ReasonCode)
+            except msgspec.ValidationError as e:
+                raise from_validation(e, prefix=field) from None
             if code == UNSPECIFIED:
-                raise InputError(f"{source}.{name}[{i}]", f"{UNSPECIFIED!r} is what reports call an uncoded event")
+                raise InputError(field, f"{UNSPECIFIED!r} is what reports call an uncoded event")
             if code in ENGINE_CODES:
-                raise InputError(f"{source}.{name}[{i}]", f"{code!r} is reserved: {ENGINE_CODES[code]}")
+                raise InputError(field, f"{code!r} is reserved: {ENGINE_CODES[code]}")
             if code in seen:
-                raise InputError(f"{source}.{name}[{i}]", f"{code!r} is listed twice")
+                raise InputError(field, f"{code!r} is listed twice")
             seen.add(code)
-    return policy
 
 
 PACKAGED = ("default-v1", "default-v2")  # `--policy default-v2`: a packaged policy by name

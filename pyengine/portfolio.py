@@ -19,6 +19,7 @@ from .digest import advance, hash_of_run
 from .domain import AcceptedCommand, Ledger, cap_key
 from .errors import InputError
 from .handlers import decide
+from .policy import Policy
 from .projection import Projection, event_bytes, record_bytes
 from .schema import Assignment, CapUsage
 
@@ -94,12 +95,18 @@ class Portfolio(Projection):
                 events.append(ev)
         return events
 
+    def to_adopt(self) -> Policy | None:
+        """The policy the next write adopts (PolicyAdopted): the one this writer wants where the
+        log has another in force, or for a log with none the packaged default if it wants none;
+        None where the log's own stays in force."""
+        recorded = self.ledger.policy if self.ledger is not None else None
+        wanted = self.adopt if self.adopt is not None else (self.policy if recorded is None else None)
+        return None if wanted is None or wanted == recorded else wanted
+
     def _adopt_if_needed(self) -> list[Any]:
         ledger = self.ledger
-        if ledger is None:
-            return []
-        wanted = self.adopt if self.adopt is not None else (self.policy if ledger.policy is None else None)
-        if wanted is None or wanted == ledger.policy:
+        wanted = self.to_adopt()
+        if ledger is None or wanted is None:
             return []
         ledger.adopt_policy(c.PolicyAdopted(version=wanted.version, policy=wanted))
         return [ledger]

@@ -22,7 +22,7 @@ from .errors import ConcurrencyConflict, InputError
 from .event_log import EventLog, RecordingMapper, Row
 from .fold import fold_all
 from .log import get_logger
-from .policy import Policy
+from .policy import Policy, check_policy
 from .portfolio import Portfolio
 from .sealing import CASE_STEPS
 
@@ -57,10 +57,34 @@ class AllocationService:
         self.snapshot_every = snapshot_every
         self.snapshot_at = 0  # Portfolio.position of the last snapshot loaded or taken
         self.loaded_from = 0  # notification id of the snapshot this view started from (0: none)
-        self.portfolio = self._load()
-        self.catch_up()
+        # A policy this writer would adopt is checked as a policy file is (`check_policy`), before
+        # anything is written: one given from code has not been through `parse_policy`. The one
+        # the log has in force is not checked again: it was recorded as it is, and a store whose
+        # policy was adopted before a check existed must still open.
+        refused = self._refusal(policy) if write else None
+        try:
+            self.portfolio = self._load()
+            self.catch_up()
+        except ValueError as e:  # the core refuses some of it first (a cap's max_share and max_count)
+            if refused is None:
+                raise
+            self.close()
+            raise refused from e
+        if refused is not None and self.portfolio.to_adopt() is not None:
+            self.close()
+            raise refused
         if write:
             self.finish_erasures()
+
+    @staticmethod
+    def _refusal(policy: Policy | None) -> InputError | None:
+        """Why `policy` would be refused in a policy file (None: it would not be, or no policy)."""
+        try:
+            if policy is not None:
+                check_policy(policy, "policy")
+        except InputError as e:
+            return e
+        return None
 
     def close(self) -> None:
         self.app.close()

@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from pyengine import commands as c
+from pyengine import service
 from pyengine.matching import Matcher
 from pyengine.policy import Policy, load_policy
 from pyengine.schema import Cap, Household, Instance, Unit
+from pyengine.service import AllocationService
 
 AS_OF = dt.date(2021, 5, 1)
 POLICY: Policy = load_policy()
@@ -59,3 +63,12 @@ def app_cmd(hid: str, **kw: Any) -> c.ApplicationSubmitted:
     base: dict[str, Any] = dict(id=hid, adults=1, applied_on=dt.date(2019, 6, 1))
     base.update(kw)
     return c.ApplicationSubmitted(**base)
+
+
+def writer_adopting_unchecked(url: str, policy: Policy, **kw: Any) -> AllocationService:
+    """A writer that adopts `policy` without the checks a policy adopted now goes through
+    (`check_policy`), as the engine did before a check existed: it makes a store whose recorded
+    policy those checks would refuse today."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(service, "check_policy", lambda policy, source: None)
+        return AllocationService(url, policy, **kw)

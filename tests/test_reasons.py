@@ -33,6 +33,7 @@ from pyengine.service import AllocationService
 
 from .helpers import app_cmd as app
 from .helpers import unit_cmd as unit
+from .helpers import writer_adopting_unchecked
 
 D = dt.date
 V1 = load_policy()
@@ -44,10 +45,13 @@ FIXTURE = Path(__file__).resolve().parents[1] / "replays" / "fixtures" / "schema
 
 
 # --- the codes: required, checked, or free text only ---------------------------------------------
-def office(policy: Policy | None = None) -> AllocationService:
+def office(
+    policy: Policy | None = None, url: str = "memory:", writer: Callable[..., AllocationService] = AllocationService
+) -> AllocationService:
     """A store where each coded command below is valid but for its code: an open flat offer, a
-    leased tenant, a rent-to-own case assessed (C1) and one offered (C2), a vacant unit."""
-    svc = AllocationService("memory:", policy or LISTED)
+    leased tenant, a rent-to-own case assessed (C1) and one offered (C2), a vacant unit.
+    `writer`: how the store is opened (`writer_adopting_unchecked`: as before a policy check)."""
+    svc = writer(url, policy or LISTED)
     for cmd in (
         c.DayClosed(date=D(2020, 1, 1)),
         unit("U1"), unit("U2"), unit("C1"), unit("C2"), unit("T1"),
@@ -181,6 +185,53 @@ def test_a_policy_file_lists_plain_codes_once(codes: list[str], field: str, reas
     assert (e.value.field, e.value.reason) == (field, reason)
 
 
+SNAKE_CASE = "Expected `str` matching regex '^[a-z][a-z0-9_]*$'"
+
+
+@pytest.mark.parametrize("name", sorted(REASON_LISTS.values()))
+def test_every_list_of_a_policy_file_takes_snake_case_codes_only(name: str, tmp_path: Path) -> None:
+    """`sale_close_reasons` as every other list, though its type is looser (so that a policy
+    recorded with another code still decodes): the entry is refused at load, named alike."""
+    codes = ["other", "Tenant Withdrew"]
+    with pytest.raises(InputError) as e:
+        parse_policy({"version": 3, name: codes}, "p.toml")
+    assert (e.value.field, e.value.reason) == (f"p.toml.{name}[1]", SNAKE_CASE)
+    file = tmp_path / "office.toml"
+    file.write_text(f"version = 3\n{name} = {json.dumps(codes)}\n")
+    with pytest.raises(InputError) as e:
+        load_policy(file)
+    assert (e.value.field, e.value.reason) == (f"office.toml.{name}[1]", SNAKE_CASE)
+
+
+def test_a_store_whose_recorded_policy_lists_a_sale_close_reason_not_in_snake_case_still_opens(
+    tmp_path: Path,
+) -> None:
+    """A policy recorded before sale_close_reasons had to be snake_case (PolicyAdopted and
+    snapshots are read as recorded, without the checks of a policy adopted now): the store
+    opens, from its records or a snapshot, reads, goes on and replays; the recorded policy given
+    again from code is the one in force, not a new one to check."""
+    old = msgspec.structs.replace(LISTED, sale_close_reasons=[*LISTED.sale_close_reasons, "Tenant Withdrew"])
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    svc = office(old, url, writer_adopting_unchecked)
+    svc.submit(c.SaleCaseClosed(unit="C1", on=ON, reason="Tenant Withdrew"))  # as the office could then
+    assert svc.snapshot() is not None
+    svc.close()
+    for kw in ({}, {"snapshots": False}, {"write": False}):
+        again = AllocationService(url, **kw)  # type: ignore[arg-type]
+        assert again.portfolio.policy == old
+        again.close()
+    again = AllocationService(url, old)  # the recorded policy: nothing to adopt
+    n = stored(again)
+    again.submit(c.SaleCaseClosed(unit="C2", on=ON, reason="loan_refused"))
+    adopted = [e.payload.policy for _, e in again.stored_events() if isinstance(e.payload, c.PolicyAdopted)]
+    assert adopted == [old] and stored(again) == n + 2  # the case closed and its MatchRun
+    again.close()
+    assert replay(url).divergence is None
+    with pytest.raises(InputError) as e:  # a policy adopted now is checked
+        AllocationService(url, msgspec.structs.replace(old, version=old.version + 1))
+    assert (e.value.field, e.value.reason) == ("policy.sale_close_reasons[7]", SNAKE_CASE)
+
+
 RESERVED = (
     "'lease_expired' is reserved: the engine's code: DayClosed raises LeaseTerminated with it for a lease past its end"
 )
@@ -220,7 +271,7 @@ def test_the_engines_code_is_refused_in_a_command_even_where_a_recorded_policy_l
 
     listing = msgspec.structs.replace(V1, lease_termination_reasons=[*V1.lease_termination_reasons, "lease_expired"])
     url = f"sqlite:///{tmp_path / 'listed.db'}"
-    svc = AllocationService(url, listing)
+    svc = writer_adopting_unchecked(url, listing)
     for cmd in (
         c.DayClosed(date=D(2020, 1, 1)), unit("T1u"), unit("T2u"), unit("T3u"),
         *(app(h, applied_on=None, current_unit=f"{h}u") for h in ("T1", "T2", "T3")),
@@ -243,6 +294,9 @@ def test_the_engines_code_is_refused_in_a_command_even_where_a_recorded_policy_l
     svc = AllocationService(url)  # the log's own policy, read back as recorded
     assert "lease_expired" in svc.portfolio.policy.lease_termination_reasons
     svc.close()
+    svc = AllocationService(url, listing)  # given again: the one in force, not checked as a new one
+    assert svc.portfolio.to_adopt() is None
+    svc.close()
     rep = r.report(url, None, None)
     assert {k: n for k, n in counts(rep, "all").items() if k[0] == "LeaseTerminated"} == {
         ("LeaseTerminated", "lease_expired"): 1, ("LeaseTerminated", "unspecified"): 1,
@@ -251,7 +305,8 @@ def test_the_engines_code_is_refused_in_a_command_even_where_a_recorded_policy_l
 
 
 def test_a_case_cannot_close_with_the_engines_code_even_where_a_recorded_policy_lists_it() -> None:
-    svc = office(msgspec.structs.replace(LISTED, sale_close_reasons=[*LISTED.sale_close_reasons, "lease_expired"]))
+    listing = msgspec.structs.replace(LISTED, sale_close_reasons=[*LISTED.sale_close_reasons, "lease_expired"])
+    svc = office(listing, writer=writer_adopting_unchecked)
     n = stored(svc)
     with pytest.raises(InputError) as e:
         svc.submit(c.SaleCaseClosed(unit="C1", on=ON, reason="lease_expired"))

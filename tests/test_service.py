@@ -13,8 +13,12 @@ import pytest
 
 from pyengine import commands as c
 from pyengine.errors import ConcurrencyConflict, InputError
+from pyengine.policy import ENGINE_CODES, MAX_RULES, Coverage, load_policy, parse_policy
 from pyengine.scenarios import pilot2
+from pyengine.schema import Cap
 from pyengine.service import AllocationService
+
+from .helpers import writer_adopting_unchecked
 
 
 def small_commands() -> list[c.Command]:
@@ -227,3 +231,81 @@ def test_writers_taking_turns_re_match_from_the_core_s_delta(store_url: str) -> 
     report = replay(store_url)
     assert report.divergence is None, report.divergence
     assert report.runs_verified == len(runs)
+
+
+V1 = load_policy()
+SNAKE_CASE = "Expected `str` matching regex '^[a-z][a-z0-9_]*$'"
+TOO_MANY = [f"task_{i}" for i in range(MAX_RULES)]  # with v1's one cap: one rule too many
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"lease_termination_reasons": ["deceased", "lease_expired"]}, "policy.lease_termination_reasons[1]",
+         f"'lease_expired' is reserved: {ENGINE_CODES['lease_expired']}"),
+        ({"move_out_reasons": ["other", "unspecified"]}, "policy.move_out_reasons[1]",
+         "'unspecified' is what reports call an uncoded event"),
+        ({"offer_decline_reasons": ["other", "too_small", "other"]}, "policy.offer_decline_reasons[2]",
+         "'other' is listed twice"),
+        ({"offer_decline_reasons": ["Too small"]}, "policy.offer_decline_reasons[0]", SNAKE_CASE),
+        ({"sale_close_reasons": ["other", "Tenant Withdrew"]}, "policy.sale_close_reasons[1]", SNAKE_CASE),
+        ({"caps": [Cap(flag="refugee", scope="building", max_share=0.5, max_count=3)]}, "policy.caps[0]",
+         "give exactly one of max_share and max_count"),
+        ({"coverage": [Coverage(tasks=["snow", "stairs", "snow"], scope="building", points=5)]},
+         "policy.coverage[0].tasks[2]", "'snow' is listed twice"),
+        ({"coverage": [Coverage(tasks=TOO_MANY, scope="floor", points=5, hard=True)]}, "policy.coverage[0].hard",
+         f"the caps and the hard rules' tasks come to {MAX_RULES + 1} rules; at most {MAX_RULES} are taken"),
+    ],
+)  # fmt: skip
+def test_a_policy_given_from_code_is_checked_as_a_policy_file_is(
+    changes: dict[str, object], field: str, reason: str, tmp_path: Path
+) -> None:
+    """A Policy handed to the service (not read by parse_policy) is refused as the same policy
+    in a file would be, before anything is written: in a new store and in one whose policy in
+    force it would replace."""
+    bad = msgspec.structs.replace(V1, **changes)
+    with pytest.raises(InputError) as e:
+        parse_policy(msgspec.to_builtins(bad), "policy")
+    assert (e.value.field, e.value.reason) == (field, reason)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with pytest.raises(InputError) as e:
+        AllocationService(url, bad)
+    assert (e.value.field, e.value.reason) == (field, reason)
+    svc = AllocationService(url, V1)
+    assert list(svc.stored_events()) == []
+    for cmd in small_commands()[:2]:
+        svc.submit(cmd)
+    n = len(list(svc.stored_events()))
+    svc.close()
+    with pytest.raises(InputError) as e:
+        AllocationService(url, bad)
+    assert (e.value.field, e.value.reason) == (field, reason)
+    svc = AllocationService(url)
+    assert svc.portfolio.policy == V1 and len(list(svc.stored_events())) == n
+    svc.close()
+
+
+def test_a_policy_in_force_is_not_checked_again(tmp_path: Path) -> None:
+    """The policy a store has in force was checked when it was adopted, or recorded before a
+    check existed (here one listing the engine's own code): given again from code, it is not a
+    new policy, and the store opens and goes on; a policy that replaces it is checked."""
+    from pyengine.replay import replay
+
+    old = msgspec.structs.replace(V1, lease_termination_reasons=["deceased", "lease_expired"])
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    svc = writer_adopting_unchecked(url, old)
+    for cmd in small_commands()[:2]:
+        svc.submit(cmd)
+    svc.close()
+    for policy, cmd in zip((None, old), small_commands()[2:4], strict=True):
+        svc = AllocationService(url, policy)
+        assert svc.portfolio.policy == old
+        svc.submit(cmd)
+        svc.close()
+    view = AllocationService(url, write=False)
+    assert [e.payload.policy for _, e in view.stored_events() if isinstance(e.payload, c.PolicyAdopted)] == [old]
+    view.close()
+    assert replay(url).divergence is None
+    with pytest.raises(InputError) as e:
+        AllocationService(url, msgspec.structs.replace(old, version=old.version + 1))
+    assert e.value.field == "policy.lease_termination_reasons[1]"
