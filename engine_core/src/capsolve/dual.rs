@@ -13,17 +13,18 @@
 use microlp::{ComparisonOp, OptimizationDirection, Problem, Variable};
 
 /// One point of score in weight units, as a float: the unit of the first, coarse search.
-pub(super) const POINT_F: f64 = 18_446_744_073_709_551_616.0;
+pub(super) const POINT_F: f64 = (1u128 << (64 + super::SCALE)) as f64;
 
 /// The unit of the fine search: `2^TIE_BITS` weight units, about the size of one tie. Ties are
 /// below `f64`'s (and the LP's tolerances') reach in points, so prices that settle between
 /// matchings that score the same are searched for in this unit.
-pub(super) const TIE_F: f64 = (1u64 << crate::warm::TIE_BITS) as f64;
+pub(super) const TIE_F: f64 = (1u64 << (crate::warm::TIE_BITS + super::SCALE)) as f64;
 
 /// The unit of the finest search, for lottery policies: one step of the pair bits below the
 /// lottery number ([`crate::warm::tie`]). Allocations that house the same households
 /// differ there only, far below what the search in ties resolves.
-pub(super) const PAIR_F: f64 = (1u64 << (crate::warm::TIE_BITS - crate::warm::LOTTERY_BITS)) as f64;
+pub(super) const PAIR_F: f64 =
+    (1u64 << (crate::warm::TIE_BITS - crate::warm::LOTTERY_BITS + super::SCALE)) as f64;
 
 /// Model gaps below this (model units), plus `f64`'s rounding of the values held, count as
 /// closed.

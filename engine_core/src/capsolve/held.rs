@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::search::Fix;
-use super::CapSolver;
+use super::{CapSolver, SCALE};
 use crate::warm::{Edge, Warm, NONE};
 
 /// Edges priced per pass above which the rows are priced on all cores.
@@ -154,7 +154,9 @@ impl CapSolver {
         let u = warm.u(r as u32);
         for e in &self.base[r] {
             let pen = self.penalty(r, e.col, lambda);
-            if e.cost() + pen - u - warm.v(e.col) < 0 && self.allowed(fixes, r as u32, e.col) {
+            if (e.cost() << SCALE) + pen - u - warm.v(e.col) < 0
+                && self.allowed(fixes, r as u32, e.col)
+            {
                 let (w, t) = Self::priced(e, pen);
                 out.push(Edge { w, t, col: e.col });
             }

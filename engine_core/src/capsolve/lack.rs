@@ -25,7 +25,7 @@ impl CapSolver {
         if !w.run() {
             return Err("internal: the priced problem has no matching".into());
         }
-        let mut value = self.slack(&self.lambda);
+        let mut value = self.slack(&self.real_lambda());
         for &r in &rows {
             let (ew, et) = w
                 .edge(r, w.col_of(r))
@@ -38,12 +38,32 @@ impl CapSolver {
     /// Row `r`'s edges at the current prices, sorted by column.
     pub fn priced_edges(&self, r: u32, out: &mut Vec<Edge>) {
         out.clear();
-        out.extend(self.base[r as usize].iter().map(|e| self.price(r, *e)));
+        let lambda = self.real_lambda();
+        out.extend(
+            self.base[r as usize]
+                .iter()
+                .map(|e| self.price_at(r, *e, &lambda)),
+        );
     }
 
-    /// Edge `e` of row `r` at the current prices.
+    /// Edge `e` of row `r` at the current prices, in the solver's weights (the prices
+    /// rounded down to them: any prices give a bound).
     pub fn price(&self, r: u32, e: Edge) -> Edge {
-        self.priced_at(r as usize, &e, &self.lambda)
+        self.price_at(r, e, &self.real_lambda())
+    }
+
+    fn price_at(&self, r: u32, e: Edge, lambda: &[i128]) -> Edge {
+        let v = ((e.w as i128) << 64) + e.t as i128 - self.penalty(r as usize, e.col, lambda);
+        Edge {
+            w: (v >> 64) as i64,
+            t: v as u64,
+            col: e.col,
+        }
+    }
+
+    /// The kept prices out of the solver's scale, rounded down.
+    fn real_lambda(&self) -> Vec<i128> {
+        self.lambda.iter().map(|&l| l >> super::SCALE).collect()
     }
 
     /// The weight, unpriced, of the matching that gives row slot `r` column `cols[r]`

@@ -78,7 +78,7 @@ impl CapSolver {
         if here.count > cap {
             lo = here;
             // Double the step up until the count keeps the cap.
-            let mut step: i128 = 1 << crate::warm::TIE_BITS;
+            let mut step: i128 = 1 << (crate::warm::TIE_BITS + super::SCALE);
             loop {
                 let p = self.eval(warm, lambda, k, (lo.mu + step).min(self.max_price(k)))?;
                 if p.count <= cap {
@@ -93,7 +93,7 @@ impl CapSolver {
             }
         } else if here.count < cap && here.mu > 0 {
             hi = here;
-            let mut step: i128 = 1 << crate::warm::TIE_BITS;
+            let mut step: i128 = 1 << (crate::warm::TIE_BITS + super::SCALE);
             loop {
                 let p = self.eval(warm, lambda, k, (hi.mu - step).max(0))?;
                 if p.count >= cap || p.mu == 0 {

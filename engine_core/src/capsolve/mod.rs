@@ -9,8 +9,9 @@
 //! The proof: for prices `λ ≥ 0`, any matching `y` that keeps the caps has
 //! `W(y) ≤ W(y) − Σ λ_k (a_k(y) − cap_k) ≤ max_x [W(x) − Σ λ_k a_k(x)] + Σ λ_k cap_k = L(λ)`.
 //! So a matching `x` that keeps the caps with `W(x) = min over the prices tried of L(λ)` is
-//! optimal (at such prices, `x` attains the max and fills every priced row). Weights are the solver's lexicographic `w·2⁶⁴ + t` and prices are integers
-//! in the same units, so the proof is exact, and (ties being broken per pair) the optimum is
+//! optimal (at such prices, `x` attains the max and fills every priced row). Weights are the
+//! solver's lexicographic `w·2⁶⁴ + t` times `2^SCALE` and prices are integers in the same units
+//! (so a price may fall between two weights), so the proof is exact, and (ties being broken per pair) the optimum is
 //! unique: the answer does not depend on the prices the search started from.
 //!
 //! The priced weights live in a [`Warm`] assignment that holds a few pairs per row ([`held`]);
@@ -31,7 +32,23 @@ use crate::warm::{Edge, Warm, NONE};
 /// Highest price: above any difference of weights (scores stay below 2³⁰ points), low
 /// enough that sums over a national portfolio stay far inside `i128`. A row still over-full
 /// at this price cannot be brought under its cap: the node's bound falls, and it is pruned.
-const MAX_PRICE: i128 = 1 << 96;
+const MAX_PRICE: i128 = 1 << (96 + SCALE);
+
+/// Weights and prices inside the solver are the solver's weights times `2^SCALE`: a price
+/// may then sit between two integer weights, as the optimal prices of a node often do (the
+/// relaxation's optimum is a ratio), and a bound that integer prices leave a unit or two
+/// above the best matching falls below it. Every matching's weight is a multiple of
+/// `2^SCALE`, so a bound is rounded down to one ([`floor_bound`]).
+pub(super) const SCALE: u32 = 8;
+
+/// The bound `b` (scaled) rounded down to what a matching can weigh.
+pub(super) fn floor_bound(b: i128) -> i128 {
+    if b == i128::MAX {
+        b
+    } else {
+        (b >> SCALE) << SCALE
+    }
+}
 
 /// Highest cost of a cover row left unmet (and its highest price): 2²⁶ points, far below
 /// [`MAX_PRICE`] (a pair counts towards at most 32 rows, so the caps' prices still outweigh
@@ -225,8 +242,9 @@ impl CapSolver {
             .sum()
     }
 
+    /// Edge `e`'s weight (scaled) less `pen`, as the assignment holds it.
     fn priced(e: &Edge, pen: i128) -> (i64, u64) {
-        let v = ((e.w as i128) << 64) + e.t as i128 - pen;
+        let v = ((((e.w as i128) << 64) + e.t as i128) << SCALE) - pen;
         ((v >> 64) as i64, v as u64)
     }
 
@@ -478,7 +496,7 @@ impl CapSolver {
     /// [`COVER_COST`]). As low as that, so that a search from no prices reaches it in few
     /// steps. Depends on the edges alone: a re-match and a solve from scratch agree on it.
     pub(super) fn span_cost(&self) -> i128 {
-        let mut span: i128 = 1 << 64;
+        let mut span: i128 = 1 << (64 + SCALE);
         for (r, edges) in self.base.iter().enumerate() {
             if !self.row_live[r] {
                 continue;
@@ -487,7 +505,7 @@ impl CapSolver {
             let zero = if self.home[r] == NONE { Some(0) } else { None };
             let ws = edges
                 .iter()
-                .map(|e| (i128::from(e.w) << 64) + i128::from(e.t));
+                .map(|e| ((i128::from(e.w) << 64) + i128::from(e.t)) << SCALE);
             let lo = ws.clone().chain(zero).min();
             let hi = ws.chain(zero).max();
             if let (Some(lo), Some(hi)) = (lo, hi) {
@@ -506,7 +524,7 @@ impl CapSolver {
             .sum()
     }
 
-    /// Weight of `warm`'s matching under the unpriced weights.
+    /// Weight of `warm`'s matching under the unpriced weights (scaled).
     fn value(&self, warm: &Warm) -> i128 {
         let mut v = 0i128;
         for r in 0..self.row_live.len() {
@@ -519,19 +537,25 @@ impl CapSolver {
                 v += ((list[k].w as i128) << 64) + list[k].t as i128;
             }
         }
-        v
+        v << SCALE
     }
 
     fn matching(&self, warm: &Warm) -> Vec<u32> {
-        (0..self.row_live.len())
-            .map(|r| {
-                if self.row_live[r] {
-                    warm.col_of(r as u32)
-                } else {
-                    NONE
-                }
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.matching_into(warm, &mut out);
+        out
+    }
+
+    /// [`CapSolver::matching`] into `out`'s buffer.
+    fn matching_into(&self, warm: &Warm, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend((0..self.row_live.len()).map(|r| {
+            if self.row_live[r] {
+                warm.col_of(r as u32)
+            } else {
+                NONE
+            }
+        }));
     }
 
     /// Every kept edge carries its unpriced weight minus its row's prices (tests).
