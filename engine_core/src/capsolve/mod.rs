@@ -10,9 +10,10 @@
 //! `W(y) ≤ W(y) − Σ λ_k (a_k(y) − cap_k) ≤ max_x [W(x) − Σ λ_k a_k(x)] + Σ λ_k cap_k = L(λ)`.
 //! So a matching `x` that keeps the caps with `W(x) = min over the prices tried of L(λ)` is
 //! optimal (at such prices, `x` attains the max and fills every priced row). Weights are the
-//! solver's lexicographic `w·2⁶⁴ + t` times `2^SCALE` and prices are integers in the same units
-//! (so a price may fall between two weights), so the proof is exact, and (ties being broken per pair) the optimum is
-//! unique: the answer does not depend on the prices the search started from.
+//! solver's lexicographic `w·2⁶⁴ + t` times `2^SCALE` and prices are integers in the same
+//! units (so a price may fall between two weights), so the proof is exact, and (ties being
+//! broken per pair) the optimum is unique: the answer does not depend on the prices the search
+//! started from.
 //!
 //! The priced weights live in a [`Warm`] assignment that holds a few pairs per row ([`held`]);
 //! the other eligible pairs are kept in `base` and priced against the duals after each
@@ -541,21 +542,15 @@ impl CapSolver {
     }
 
     fn matching(&self, warm: &Warm) -> Vec<u32> {
-        let mut out = Vec::new();
-        self.matching_into(warm, &mut out);
-        out
-    }
-
-    /// [`CapSolver::matching`] into `out`'s buffer.
-    fn matching_into(&self, warm: &Warm, out: &mut Vec<u32>) {
-        out.clear();
-        out.extend((0..self.row_live.len()).map(|r| {
-            if self.row_live[r] {
-                warm.col_of(r as u32)
-            } else {
-                NONE
-            }
-        }));
+        (0..self.row_live.len())
+            .map(|r| {
+                if self.row_live[r] {
+                    warm.col_of(r as u32)
+                } else {
+                    NONE
+                }
+            })
+            .collect()
     }
 
     /// Every kept edge carries its unpriced weight minus its row's prices (tests).

@@ -21,11 +21,6 @@ fn snap(lambda: &[i128]) -> Vec<i128> {
 /// Rows tried, each with a re-solve, for each household the repair keeps out of a scope.
 const REPAIR_TRIES: usize = 4;
 
-/// Matchings a price search keeps from its last moves, to branch where they disagree: the
-/// last few only, as earlier ones were met away from the node's best prices and their
-/// disagreements mislead the branching.
-const RECENT: usize = 4;
-
 /// How a node's price search ended.
 enum Found {
     /// No matching keeps the sitting tenants housed under the node's fixes.
@@ -106,9 +101,7 @@ impl CapSolver {
         lambda: &mut [i128],
         run: &Run<'_>,
         seen: &mut dyn FnMut(&Warm),
-        recent: &mut Vec<Vec<u32>>,
     ) -> Result<Found, String> {
-        recent.clear();
         let Run {
             iters,
             floor,
@@ -146,14 +139,6 @@ impl CapSolver {
                 .ok_or("internal: the priced matching lost its certificate")?;
             let here = cert.value + self.slack(lambda);
             bound = bound.min(floor_bound(here));
-            // The oldest kept matching's buffer takes the newest.
-            let mut m = if recent.len() == RECENT {
-                recent.remove(0)
-            } else {
-                Vec::new()
-            };
-            self.matching_into(warm, &mut m);
-            recent.push(m);
             let cut = Cut {
                 w: self.value(warm),
                 counts: self.counts(warm),
@@ -506,19 +491,10 @@ impl CapSolver {
     }
 
     /// Where to branch: the first cap row that is over-full, else the first with a price
-    /// that it does not fill; a flagged row with a pair in it and not yet fixed for it. Of
-    /// those, one that the `recent` matchings (the search's last) count in the cap row in
-    /// some and not in others, nearest half of them: their mix is where the relaxation's
-    /// solution is fractional, so fixing such a row in or out moves the bound in both
-    /// children. Else the weakest of those the cap row counts. Every such row can be fixed
-    /// in or out, so the search ends: once all are fixed, the cap row's count is fixed too.
-    fn branch_on(
-        &self,
-        warm: &Warm,
-        lambda: &[i128],
-        fixes: &[Fix],
-        recent: &[Vec<u32>],
-    ) -> Option<(u32, u32)> {
+    /// that it does not fill; a flagged row with a pair in it and not yet fixed for it,
+    /// preferring the weakest of those it counts. Every such row can be fixed in or out,
+    /// so the search ends: once all are fixed, the cap row's count is fixed too.
+    fn branch_on(&self, warm: &Warm, lambda: &[i128], fixes: &[Fix]) -> Option<(u32, u32)> {
         let counts = self.counts(warm);
         let over = (0..counts.len()).filter(|&k| counts[k] > self.cap[k]);
         let unfilled = (0..counts.len()).filter(|&k| counts[k] < self.cap[k] && lambda[k] > 0);
@@ -529,32 +505,10 @@ impl CapSolver {
                     |&f| matches!(f, Fix::In(a, b) | Fix::Out(a, b) if a == r && b == k as u32),
                 )
             };
-            let open = |r: u32| {
-                self.row_live[r as usize] && self.flags[r as usize] & bit != 0 && !fixed(r)
-            };
-            let mut split: Option<(usize, u32, u32)> = None;
-            if recent.len() >= 2 {
-                for r in (0..self.base.len() as u32).filter(|&r| open(r)) {
-                    let n_in = recent
-                        .iter()
-                        .filter(|m| m[r as usize] != NONE && self.inside(m[r as usize], k))
-                        .count();
-                    if n_in == 0 || n_in == recent.len() {
-                        continue;
-                    }
-                    let key = ((2 * n_in).abs_diff(recent.len()), self.rank[r as usize], r);
-                    if split.is_none_or(|b| key < b) {
-                        split = Some(key);
-                    }
-                }
-            }
-            if let Some((_, _, r)) = split {
-                return Some((r, k as u32));
-            }
             let mut best: Option<(bool, i128, u32, u32)> = None;
             for (r, edges) in self.base.iter().enumerate() {
                 let r = r as u32;
-                if !open(r) {
+                if !self.row_live[r as usize] || self.flags[r as usize] & bit == 0 || fixed(r) {
                     continue;
                 }
                 let reaches = edges
@@ -603,7 +557,6 @@ impl CapSolver {
         // Prices that proved the last re-match are a tie or so from this one's, mostly: the
         // search starts in ties there, and only where that does not settle, in points.
         let mut found = Ok(Found::Open(i128::MAX));
-        let mut recent: Vec<Vec<u32>> = Vec::new();
         for fine in [true, false] {
             if fine && !self.settled {
                 continue;
@@ -618,7 +571,6 @@ impl CapSolver {
                     fixes: &[],
                 },
                 &mut |w| best.offer(self, w),
-                &mut recent,
             );
             if !matches!(found, Ok(Found::Open(_))) {
                 break;
@@ -636,7 +588,7 @@ impl CapSolver {
                 nodes: 1,
             }),
             Ok(Found::Open(bound)) => {
-                self.branch_and_bound(&warm, &lambda, bound, node_limit, best, &recent)
+                self.branch_and_bound(&warm, &lambda, bound, node_limit, best)
             }
         };
         self.warm = warm;
@@ -668,14 +620,13 @@ impl CapSolver {
         root_bound: i128,
         node_limit: u64,
         mut best: Best,
-        recent: &[Vec<u32>],
     ) -> Result<Solved, String> {
         if let Some((v, cols)) = self.repair(root.clone(), lambda, &[]) {
             best.take(v, cols);
         }
         match self.pruned(root, lambda, best.value) {
-            Some((p, warm)) => p.tree(&warm, lambda, root_bound, node_limit, best, recent),
-            None => self.tree(root, lambda, root_bound, node_limit, best, recent),
+            Some((p, warm)) => p.tree(&warm, lambda, root_bound, node_limit, best),
+            None => self.tree(root, lambda, root_bound, node_limit, best),
         }
     }
 
@@ -748,9 +699,7 @@ impl CapSolver {
         root_bound: i128,
         node_limit: u64,
         mut best: Best,
-        root_recent: &[Vec<u32>],
     ) -> Result<Solved, String> {
-        let mut recent: Vec<Vec<u32>> = Vec::new();
         let mut nodes = 1u64;
         let mut stack: Vec<Node> = Vec::new();
         let push_children = |stack: &mut Vec<Node>,
@@ -775,7 +724,7 @@ impl CapSolver {
             });
         };
         if root_bound > best.value {
-            match self.branch_on(root, lambda, &[], root_recent) {
+            match self.branch_on(root, lambda, &[]) {
                 Some(v) => push_children(&mut stack, &[], lambda, root_bound, v),
                 // Nothing over- or under-filled at the root once pruned: its own search, as a
                 // node, proves it or leaves its bound open.
@@ -820,7 +769,6 @@ impl CapSolver {
                     fixes: &node.fixes,
                 },
                 &mut |w| best.offer(self, w),
-                &mut recent,
             )? {
                 Found::Infeasible => {}
                 Found::Proven(v, cols) => best.take(v, cols),
@@ -835,7 +783,7 @@ impl CapSolver {
                     if bound <= best.value {
                         continue;
                     }
-                    match self.branch_on(&warm, &lam, &node.fixes, &recent) {
+                    match self.branch_on(&warm, &lam, &node.fixes) {
                         Some(choice) => push_children(&mut stack, &node.fixes, &lam, bound, choice),
                         // Nothing to branch on although unproven: keep its bound open.
                         None => unresolved = Some(unresolved.map_or(bound, |u| u.max(bound))),
