@@ -16,16 +16,17 @@ impl CapSolver {
         let rows: Vec<u32> = (0..self.row_live.len() as u32)
             .filter(|&r| self.row_live[r as usize])
             .collect();
+        let lambda = self.real_lambda();
         for &r in &rows {
             let mut edges = Vec::new();
-            self.priced_edges(r, &mut edges);
+            self.priced_edges_at(r, &mut edges, &lambda);
             w.add_row(r);
             w.set_row(r, edges);
         }
         if !w.run() {
             return Err("internal: the priced problem has no matching".into());
         }
-        let mut value = self.slack(&self.real_lambda());
+        let mut value = self.slack(&lambda);
         for &r in &rows {
             let (ew, et) = w
                 .edge(r, w.col_of(r))
@@ -37,12 +38,15 @@ impl CapSolver {
 
     /// Row `r`'s edges at the current prices, sorted by column.
     pub fn priced_edges(&self, r: u32, out: &mut Vec<Edge>) {
+        self.priced_edges_at(r, out, &self.real_lambda());
+    }
+
+    fn priced_edges_at(&self, r: u32, out: &mut Vec<Edge>, lambda: &[i128]) {
         out.clear();
-        let lambda = self.real_lambda();
         out.extend(
             self.base[r as usize]
                 .iter()
-                .map(|e| self.price_at(r, *e, &lambda)),
+                .map(|e| self.price_at(r, *e, lambda)),
         );
     }
 
