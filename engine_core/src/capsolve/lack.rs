@@ -57,12 +57,8 @@ impl CapSolver {
     }
 
     fn price_at(&self, r: u32, e: Edge, lambda: &[i128]) -> Edge {
-        let v = ((e.w as i128) << 64) + e.t as i128 - self.penalty(r as usize, e.col, lambda);
-        Edge {
-            w: (v >> 64) as i64,
-            t: v as u64,
-            col: e.col,
-        }
+        let (w, t) = Self::priced_in(&e, self.penalty(r as usize, e.col, lambda), 0);
+        Edge { w, t, col: e.col }
     }
 
     /// The kept prices out of the solver's scale, rounded down.

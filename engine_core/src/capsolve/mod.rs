@@ -245,7 +245,12 @@ impl CapSolver {
 
     /// Edge `e`'s weight (scaled) less `pen`, as the assignment holds it.
     fn priced(e: &Edge, pen: i128) -> (i64, u64) {
-        let v = ((((e.w as i128) << 64) + e.t as i128) << SCALE) - pen;
+        Self::priced_in(e, pen, SCALE)
+    }
+
+    /// Edge `e`'s weight times `2^scale` less `pen`, split as an edge holds it.
+    fn priced_in(e: &Edge, pen: i128, scale: u32) -> (i64, u64) {
+        let v = ((((e.w as i128) << 64) + e.t as i128) << scale) - pen;
         ((v >> 64) as i64, v as u64)
     }
 
