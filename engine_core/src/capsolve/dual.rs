@@ -57,7 +57,14 @@ pub(super) type Range = (Vec<i128>, Vec<i128>);
 pub(super) struct Cut {
     pub w: i128,
     pub counts: Vec<i64>,
+    /// Who counts where: `r << 32 | k` for each flagged row `r` counted towards cap row `k`,
+    /// sorted.
+    pub pairs: Vec<u64>,
 }
+
+/// The share of the relaxation's solution in which row `r` counts towards cap row `k`, keyed
+/// `r << 32 | k` (sorted; pairs not listed count nowhere in it).
+pub(super) type Frac = Vec<(u64, f64)>;
 
 pub(super) struct Bundle {
     cap: Vec<i64>,
@@ -262,6 +269,46 @@ impl Bundle {
             .iter()
             .map(|c| self.cut_at(c, mu))
             .fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// The relaxation's solution as far as the cuts met know it: the convex combination of
+    /// their matchings that keeps every priced cap row and weighs most (the restricted master
+    /// of Dantzig and Wolfe, the cutting-plane model's dual), as the share of it in which each
+    /// flagged row counts towards each cap row. `None` if no combination keeps the caps.
+    pub fn fractions(&self) -> Option<Frac> {
+        let rows: Vec<usize> = (0..self.cap.len())
+            .filter(|&k| self.max[k] > self.min[k])
+            .filter(|&k| self.cuts.iter().any(|c| c.counts[k] > self.cap[k]))
+            .collect();
+        let mut p = Problem::new(OptimizationDirection::Maximize);
+        let vars: Vec<Variable> = self
+            .cuts
+            .iter()
+            .map(|c| p.add_var(self.rel(c.w), (0.0, 1.0)))
+            .collect();
+        let all: Vec<(Variable, f64)> = vars.iter().map(|&v| (v, 1.0)).collect();
+        p.add_constraint(all.as_slice(), ComparisonOp::Eq, 1.0);
+        for &k in &rows {
+            let expr: Vec<(Variable, f64)> = self
+                .cuts
+                .iter()
+                .zip(&vars)
+                .map(|(c, &v)| (v, (c.counts[k] - self.cap[k]) as f64))
+                .filter(|x| x.1 != 0.0)
+                .collect();
+            p.add_constraint(expr.as_slice(), ComparisonOp::Le, 0.0);
+        }
+        let sol = p.solve().ok()?.into_solution().ok()?;
+        let mut acc: std::collections::BTreeMap<u64, f64> = Default::default();
+        for (c, &v) in self.cuts.iter().zip(&vars) {
+            let a = sol.var_value(v);
+            if a > 1e-9 {
+                for &x in &c.pairs {
+                    *acc.entry(x).or_default() += a;
+                }
+            }
+        }
+        Some(acc.into_iter().collect())
     }
 
     /// Prices at which the feasible matching `inc` beats every other matching met by the

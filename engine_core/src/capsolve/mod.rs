@@ -465,6 +465,23 @@ impl CapSolver {
         self.counts_of(&cols)
     }
 
+    /// `r << 32 | k` for each flagged row `r` that counts towards cap row `k` in `warm`'s
+    /// matching, sorted.
+    pub(super) fn counted_pairs(&self, warm: &Warm) -> Vec<u64> {
+        let mut out = Vec::new();
+        for r in 0..self.row_live.len() {
+            if !self.row_live[r] || self.flags[r] == 0 {
+                continue;
+            }
+            let c = warm.col_of(r as u32);
+            if c == NONE || self.dummy[c as usize] {
+                continue;
+            }
+            out.extend(self.counted_in(r, c).map(|k| (r as u64) << 32 | k as u64));
+        }
+        out
+    }
+
     /// Signed count of each cap row when row `r` takes column `cols[r]`.
     fn counts_of(&self, cols: &[u32]) -> Vec<i64> {
         let mut counts = vec![0i64; self.cap.len()];

@@ -1,6 +1,6 @@
 //! The price search and the branch and bound of [`CapSolver::solve`].
 
-use super::dual::{Bundle, Cut, Range, PAIR_F, POINT_F, TIE_F};
+use super::dual::{Bundle, Cut, Frac, Range, PAIR_F, POINT_F, TIE_F};
 use super::held::Scan;
 use super::*;
 
@@ -27,8 +27,9 @@ enum Found {
     Infeasible,
     /// This matching (its weight, its column per row) keeps the caps and meets the bound.
     Proven(i128, Vec<u32>),
-    /// No certifying prices found; the best bound seen.
-    Open(i128),
+    /// No certifying prices found; the best bound seen, and the relaxation's solution as far
+    /// as the search met it.
+    Open(i128, Frac),
 }
 
 /// A branching decision: row `.0` does (`In`) or does not (`Out`) count towards cap row `.1`.
@@ -142,6 +143,7 @@ impl CapSolver {
             let cut = Cut {
                 w: self.value(warm),
                 counts: self.counts(warm),
+                pairs: self.counted_pairs(warm),
             };
             #[cfg(test)]
             {
@@ -165,7 +167,7 @@ impl CapSolver {
                 }
             }
             if it == iters || bound <= floor {
-                return Ok(Found::Open(bound));
+                return Ok(Found::Open(bound, model.fractions().unwrap_or_default()));
             }
             model.report(lambda, here, cut.clone());
             // Only a matching that meets every cover row can be the priced optimum's weight.
@@ -200,12 +202,12 @@ impl CapSolver {
                 next = model.next().or_else(|| margin(&model));
             }
             let Some(next) = next else {
-                return Ok(Found::Open(bound));
+                return Ok(Found::Open(bound, model.fractions().unwrap_or_default()));
             };
             let to = model.to_units(&next, maxes);
             if to.as_slice() == &lambda[..] {
                 // The model asks for the prices already tried: nothing new to learn there.
-                return Ok(Found::Open(bound));
+                return Ok(Found::Open(bound, model.fractions().unwrap_or_default()));
             }
             batch.clear();
             lowered.clear();
@@ -219,7 +221,7 @@ impl CapSolver {
             }
             warm.reweight(&batch);
         }
-        Ok(Found::Open(bound))
+        Ok(Found::Open(bound, model.fractions().unwrap_or_default()))
     }
 
     /// The range of each cap row's price at a node, with `lambda` moved into it.
@@ -491,24 +493,44 @@ impl CapSolver {
     }
 
     /// Where to branch: the first cap row that is over-full, else the first with a price
-    /// that it does not fill; a flagged row with a pair in it and not yet fixed for it,
-    /// preferring the weakest of those it counts. Every such row can be fixed in or out,
-    /// so the search ends: once all are fixed, the cap row's count is fixed too.
-    fn branch_on(&self, warm: &Warm, lambda: &[i128], fixes: &[Fix]) -> Option<(u32, u32)> {
+    /// that it does not fill; a flagged row with a pair in it and not yet fixed for it: the
+    /// one the relaxation's solution `frac` leaves most undecided (counted there in the share
+    /// of it nearest one half), then the weakest of those it counts. Every such row can be
+    /// fixed in or out, so the search ends: once all are fixed, the cap row's count is fixed
+    /// too.
+    fn branch_on(
+        &self,
+        warm: &Warm,
+        lambda: &[i128],
+        fixes: &[Fix],
+        frac: &Frac,
+    ) -> Option<(u32, u32)> {
+        let fixed = |r: u32, k: u32| {
+            fixes
+                .iter()
+                .any(|&f| matches!(f, Fix::In(a, b) | Fix::Out(a, b) if a == r && b == k))
+        };
         let counts = self.counts(warm);
         let over = (0..counts.len()).filter(|&k| counts[k] > self.cap[k]);
         let unfilled = (0..counts.len()).filter(|&k| counts[k] < self.cap[k] && lambda[k] > 0);
         for k in over.chain(unfilled) {
             let bit = 1u32 << self.rule_of[k];
-            let fixed = |r: u32| {
-                fixes.iter().any(
-                    |&f| matches!(f, Fix::In(a, b) | Fix::Out(a, b) if a == r && b == k as u32),
-                )
+            // How far from undecided row `r` is in the relaxation's solution, in millionths:
+            // 0 where it counts towards row `k` in half of it.
+            let split = |r: u32| -> u64 {
+                let key = (r as u64) << 32 | k as u64;
+                let x = frac
+                    .binary_search_by_key(&key, |f| f.0)
+                    .map_or(0.0, |i| frac[i].1);
+                ((x - 0.5).abs() * 1e6).round() as u64
             };
-            let mut best: Option<(bool, i128, u32, u32)> = None;
+            let mut best: Option<(u64, bool, i128, u32, u32)> = None;
             for (r, edges) in self.base.iter().enumerate() {
                 let r = r as u32;
-                if !self.row_live[r as usize] || self.flags[r as usize] & bit == 0 || fixed(r) {
+                if !self.row_live[r as usize]
+                    || self.flags[r as usize] & bit == 0
+                    || fixed(r, k as u32)
+                {
                     continue;
                 }
                 let reaches = edges
@@ -522,13 +544,13 @@ impl CapSolver {
                 let w = edges
                     .binary_search_by_key(&m, |e| e.col)
                     .map_or(0, |i| ((edges[i].w as i128) << 64) + edges[i].t as i128);
-                let key = (!counted, w, self.rank[r as usize], r);
+                let key = (split(r), !counted, w, self.rank[r as usize], r);
                 if best.is_none_or(|b| key < b) {
                     best = Some(key);
                 }
             }
             if let Some(b) = best {
-                return Some((b.3, k as u32));
+                return Some((b.4, k as u32));
             }
         }
         None
@@ -556,7 +578,7 @@ impl CapSolver {
         }
         // Prices that proved the last re-match are a tie or so from this one's, mostly: the
         // search starts in ties there, and only where that does not settle, in points.
-        let mut found = Ok(Found::Open(i128::MAX));
+        let mut found = Ok(Found::Open(i128::MAX, Frac::new()));
         for fine in [true, false] {
             if fine && !self.settled {
                 continue;
@@ -572,7 +594,7 @@ impl CapSolver {
                 },
                 &mut |w| best.offer(self, w),
             );
-            if !matches!(found, Ok(Found::Open(_))) {
+            if !matches!(found, Ok(Found::Open(..))) {
                 break;
             }
         }
@@ -587,8 +609,8 @@ impl CapSolver {
                 optimal: true,
                 nodes: 1,
             }),
-            Ok(Found::Open(bound)) => {
-                self.branch_and_bound(&warm, &lambda, bound, node_limit, best)
+            Ok(Found::Open(bound, frac)) => {
+                self.branch_and_bound(&warm, &lambda, (bound, &frac), node_limit, best)
             }
         };
         self.warm = warm;
@@ -617,7 +639,7 @@ impl CapSolver {
         &self,
         root: &Warm,
         lambda: &[i128],
-        root_bound: i128,
+        root_bound: (i128, &Frac),
         node_limit: u64,
         mut best: Best,
     ) -> Result<Solved, String> {
@@ -696,7 +718,7 @@ impl CapSolver {
         &self,
         root: &Warm,
         lambda: &[i128],
-        root_bound: i128,
+        (root_bound, root_frac): (i128, &Frac),
         node_limit: u64,
         mut best: Best,
     ) -> Result<Solved, String> {
@@ -724,7 +746,7 @@ impl CapSolver {
             });
         };
         if root_bound > best.value {
-            match self.branch_on(root, lambda, &[]) {
+            match self.branch_on(root, lambda, &[], root_frac) {
                 Some(v) => push_children(&mut stack, &[], lambda, root_bound, v),
                 // Nothing over- or under-filled at the root once pruned: its own search, as a
                 // node, proves it or leaves its bound open.
@@ -772,7 +794,7 @@ impl CapSolver {
             )? {
                 Found::Infeasible => {}
                 Found::Proven(v, cols) => best.take(v, cols),
-                Found::Open(bound) => {
+                Found::Open(bound, frac) => {
                     let bound = bound.min(node.bound);
                     if bound <= best.value {
                         continue;
@@ -783,7 +805,7 @@ impl CapSolver {
                     if bound <= best.value {
                         continue;
                     }
-                    match self.branch_on(&warm, &lam, &node.fixes) {
+                    match self.branch_on(&warm, &lam, &node.fixes, &frac) {
                         Some(choice) => push_children(&mut stack, &node.fixes, &lam, bound, choice),
                         // Nothing to branch on although unproven: keep its bound open.
                         None => unresolved = Some(unresolved.map_or(bound, |u| u.max(bound))),
