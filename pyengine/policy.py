@@ -221,6 +221,16 @@ def check_policy(policy: Policy, source: str = "policy") -> None:
     AllocationService is given from code to adopt. A policy recorded in a store (PolicyAdopted,
     a snapshot) is read as recorded, without these checks, so a store whose policy was adopted
     before a check existed still opens and replays."""
+    # A Policy built in code (or by msgspec.structs.replace) went through no decoder, so its
+    # field types and Meta ranges, its nested structs' too, are unchecked: validate it as a file
+    # is decoded. Its fields hold only strings, numbers, bools, lists and structs (no dates or
+    # enums), which to_builtins keeps as they are: a valid one converts back to an equal Policy.
+    try:
+        msgspec.convert(msgspec.to_builtins(policy), type(policy))
+    except msgspec.ValidationError as e:
+        raise from_validation(e, prefix=source) from None
+    except TypeError as e:  # a value of no type a policy file could hold
+        raise InputError(source, str(e)) from None
     for i, cap in enumerate(policy.caps):
         check_cap(cap, f"{source}.caps[{i}]")
     n_rules = len(policy.caps)

@@ -13,7 +13,7 @@ import pytest
 
 from pyengine import commands as c
 from pyengine.errors import ConcurrencyConflict, InputError
-from pyengine.policy import ENGINE_CODES, MAX_RULES, Coverage, load_policy, parse_policy
+from pyengine.policy import ENGINE_CODES, MAX_RULES, Coverage, Policy, load_policy, parse_policy
 from pyengine.scenarios import pilot2
 from pyengine.schema import Cap
 from pyengine.service import AllocationService
@@ -283,6 +283,62 @@ def test_a_policy_given_from_code_is_checked_as_a_policy_file_is(
     svc = AllocationService(url)
     assert svc.portfolio.policy == V1 and len(list(svc.stored_events())) == n
     svc.close()
+
+
+def refused_from_code(bad: Policy, field: str, reason: str, tmp_path: Path) -> None:
+    """`bad` is refused as the same policy in a file is, naming `field`, when a service is given
+    it from code, in a new store and in one whose policy in force it would replace; nothing is written."""
+    with pytest.raises(InputError) as e:
+        parse_policy(msgspec.to_builtins(bad), "policy")
+    assert (e.value.field, e.value.reason) == (field, reason)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with pytest.raises(InputError) as e:
+        AllocationService(url, bad)
+    assert (e.value.field, e.value.reason) == (field, reason)
+    svc = AllocationService(url, V1)
+    assert list(svc.stored_events()) == []
+    svc.submit(small_commands()[0])
+    n = len(list(svc.stored_events()))
+    svc.close()
+    with pytest.raises(InputError) as e:
+        AllocationService(url, bad)
+    assert (e.value.field, e.value.reason) == (field, reason)
+    svc = AllocationService(url)
+    assert svc.portfolio.policy == V1 and len(list(svc.stored_events())) == n
+    svc.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"lease_years": 0}, "policy.lease_years", "Expected `int` >= 1"),
+        ({"cooperative_share": 1.5}, "policy.cooperative_share", "Expected `float` <= 1.0"),
+        ({"caps": [Cap(flag="refugee", scope="building", max_share=1.5)]}, "policy.caps[0].max_share",
+         "Expected `float` <= 1.0"),
+    ],
+)  # fmt: skip
+def test_a_policy_given_from_code_is_refused_a_value_out_of_its_fields_range(
+    changes: dict[str, object], field: str, reason: str, tmp_path: Path
+) -> None:
+    """A Policy built in code is not decoded, so msgspec never held its fields to their Meta
+    ranges: the service does, as decoding a file would, naming the entry (a cap's too)."""
+    refused_from_code(msgspec.structs.replace(V1, **changes), field, reason, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"lease_years": "3"}, "policy.lease_years", "Expected `int`, got `str`"),
+        ({"caps": [Cap(flag="refugee", scope="building", max_count="2")]}, "policy.caps[0].max_count",  # type: ignore[arg-type]
+         "Expected `int | null`, got `str`"),
+    ],
+)  # fmt: skip
+def test_a_policy_given_from_code_is_refused_a_value_of_the_wrong_type(
+    changes: dict[str, object], field: str, reason: str, tmp_path: Path
+) -> None:
+    """Nor did msgspec check its fields' types: a string where an int is expected is refused as
+    in a policy file, naming the entry."""
+    refused_from_code(msgspec.structs.replace(V1, **changes), field, reason, tmp_path)
 
 
 def test_a_policy_in_force_is_not_checked_again(tmp_path: Path) -> None:
