@@ -86,7 +86,7 @@ impl CapSolver {
                         .1
                 }
             };
-            value += (i128::from(e.w) << 64) + i128::from(e.t);
+            value += e.weight();
             for k in self.counted_in(r, c) {
                 count[k] += 1;
             }

@@ -250,7 +250,7 @@ impl CapSolver {
 
     /// Edge `e`'s weight times `2^scale` less `pen`, split as an edge holds it.
     fn priced_in(e: &Edge, pen: i128, scale: u32) -> (i64, u64) {
-        let v = ((((e.w as i128) << 64) + e.t as i128) << scale) - pen;
+        let v = (e.weight() << scale) - pen;
         ((v >> 64) as i64, v as u64)
     }
 
@@ -526,9 +526,7 @@ impl CapSolver {
             }
             // An applicant may also stay unmatched, at 0.
             let zero = if self.home[r] == NONE { Some(0) } else { None };
-            let ws = edges
-                .iter()
-                .map(|e| ((i128::from(e.w) << 64) + i128::from(e.t)) << SCALE);
+            let ws = edges.iter().map(|e| e.weight() << SCALE);
             let lo = ws.clone().chain(zero).min();
             let hi = ws.chain(zero).max();
             if let (Some(lo), Some(hi)) = (lo, hi) {
@@ -557,7 +555,7 @@ impl CapSolver {
             let c = warm.col_of(r as u32);
             let list = &self.base[r];
             if let Ok(k) = list.binary_search_by_key(&c, |e| e.col) {
-                v += ((list[k].w as i128) << 64) + list[k].t as i128;
+                v += list[k].weight();
             }
         }
         v << SCALE

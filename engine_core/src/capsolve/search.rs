@@ -345,11 +345,7 @@ impl CapSolver {
                 let Ok(i) = b.binary_search_by_key(&c, |e| e.col) else {
                     continue;
                 };
-                let key = (
-                    ((b[i].w as i128) << 64) + b[i].t as i128,
-                    self.rank[r as usize],
-                    r,
-                );
+                let key = (b[i].weight(), self.rank[r as usize], r);
                 found.push(key);
             }
         }
@@ -482,7 +478,7 @@ impl CapSolver {
             let best = edges
                 .iter()
                 .filter(|e| self.inside(e.col, k) && self.allowed(fixes, r, e.col))
-                .map(|e| ((e.w as i128) << 64) + e.t as i128)
+                .map(|e| e.weight())
                 .max();
             if let Some(w) = best {
                 found.push((std::cmp::Reverse(w), self.rank[r as usize], r));
@@ -543,7 +539,7 @@ impl CapSolver {
                 let counted = m != NONE && self.inside(m, k);
                 let w = edges
                     .binary_search_by_key(&m, |e| e.col)
-                    .map_or(0, |i| ((edges[i].w as i128) << 64) + edges[i].t as i128);
+                    .map_or(0, |i| edges[i].weight());
                 let key = (split(r), !counted, w, self.rank[r as usize], r);
                 if best.is_none_or(|b| key < b) {
                     best = Some(key);

@@ -38,10 +38,16 @@ pub struct Edge {
 }
 
 impl Edge {
+    /// The edge's lexicographic weight: points above, the tie-break below (`w·2⁶⁴ + t`).
+    #[inline]
+    pub fn weight(&self) -> i128 {
+        (i128::from(self.w) << 64) + i128::from(self.t)
+    }
+
     /// The edge's cost in the minimisation form the duals are kept in.
     #[inline]
     pub fn cost(&self) -> i128 {
-        -(((self.w as i128) << 64) + self.t as i128)
+        -self.weight()
     }
 }
 
