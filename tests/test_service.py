@@ -263,26 +263,7 @@ def test_a_policy_given_from_code_is_checked_as_a_policy_file_is(
     """A Policy handed to the service (not read by parse_policy) is refused as the same policy
     in a file would be, before anything is written: in a new store and in one whose policy in
     force it would replace."""
-    bad = msgspec.structs.replace(V1, **changes)
-    with pytest.raises(InputError) as e:
-        parse_policy(msgspec.to_builtins(bad), "policy")
-    assert (e.value.field, e.value.reason) == (field, reason)
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    with pytest.raises(InputError) as e:
-        AllocationService(url, bad)
-    assert (e.value.field, e.value.reason) == (field, reason)
-    svc = AllocationService(url, V1)
-    assert list(svc.stored_events()) == []
-    for cmd in small_commands()[:2]:
-        svc.submit(cmd)
-    n = len(list(svc.stored_events()))
-    svc.close()
-    with pytest.raises(InputError) as e:
-        AllocationService(url, bad)
-    assert (e.value.field, e.value.reason) == (field, reason)
-    svc = AllocationService(url)
-    assert svc.portfolio.policy == V1 and len(list(svc.stored_events())) == n
-    svc.close()
+    refused_from_code(msgspec.structs.replace(V1, **changes), field, reason, tmp_path)
 
 
 def refused_from_code(bad: Policy, field: str, reason: str, tmp_path: Path) -> None:
