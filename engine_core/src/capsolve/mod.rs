@@ -459,21 +459,18 @@ impl CapSolver {
 
     /// Signed count of each cap row in `warm`'s matching (a cover row's is negative).
     fn counts(&self, warm: &Warm) -> Vec<i64> {
-        let cols: Vec<u32> = (0..self.row_live.len())
-            .map(|r| warm.col_of(r as u32))
-            .collect();
-        self.counts_of(&cols)
+        self.tally(&self.counted_pairs(|r| warm.col_of(r)))
     }
 
-    /// `r << 32 | k` for each flagged row `r` that counts towards cap row `k` in `warm`'s
-    /// matching, sorted.
-    pub(super) fn counted_pairs(&self, warm: &Warm) -> Vec<u64> {
+    /// `r << 32 | k` for each flagged row `r` that counts towards cap row `k` when each row
+    /// takes column `col_of(r)`, sorted.
+    pub(super) fn counted_pairs(&self, col_of: impl Fn(u32) -> u32) -> Vec<u64> {
         let mut out = Vec::new();
         for r in 0..self.row_live.len() {
             if !self.row_live[r] || self.flags[r] == 0 {
                 continue;
             }
-            let c = warm.col_of(r as u32);
+            let c = col_of(r as u32);
             if c == NONE || self.dummy[c as usize] {
                 continue;
             }
@@ -482,21 +479,19 @@ impl CapSolver {
         out
     }
 
-    /// Signed count of each cap row when row `r` takes column `cols[r]`.
-    fn counts_of(&self, cols: &[u32]) -> Vec<i64> {
+    /// Signed count of each cap row over `pairs` ([`CapSolver::counted_pairs`]).
+    pub(super) fn tally(&self, pairs: &[u64]) -> Vec<i64> {
         let mut counts = vec![0i64; self.cap.len()];
-        for (r, &c) in cols.iter().enumerate() {
-            if !self.row_live.get(r).copied().unwrap_or(false)
-                || c == NONE
-                || self.dummy[c as usize]
-            {
-                continue;
-            }
-            for k in self.counted_in(r, c) {
-                counts[k] += if self.is_cover(k) { -1 } else { 1 };
-            }
+        for &x in pairs {
+            let k = x as u32 as usize;
+            counts[k] += if self.is_cover(k) { -1 } else { 1 };
         }
         counts
+    }
+
+    /// Signed count of each cap row when row `r` takes column `cols[r]`.
+    fn counts_of(&self, cols: &[u32]) -> Vec<i64> {
+        self.tally(&self.counted_pairs(|r| cols.get(r as usize).copied().unwrap_or(NONE)))
     }
 
     /// The objective of a matching of unpriced weight `w` and signed `counts`: `None` if it

@@ -140,10 +140,11 @@ impl CapSolver {
                 .ok_or("internal: the priced matching lost its certificate")?;
             let here = cert.value + self.slack(lambda);
             bound = bound.min(floor_bound(here));
+            let pairs = self.counted_pairs(|r| warm.col_of(r));
             let cut = Cut {
                 w: self.value(warm),
-                counts: self.counts(warm),
-                pairs: self.counted_pairs(warm),
+                counts: self.tally(&pairs),
+                pairs,
             };
             #[cfg(test)]
             {
