@@ -5,6 +5,31 @@
 use super::CapSolver;
 use crate::warm::{Edge, Warm, NONE};
 
+/// Pairs priced at the kept prices ([`CapSolver::kept_prices`]).
+pub struct KeptPrices<'a> {
+    solver: &'a CapSolver,
+    lambda: Vec<i128>,
+}
+
+impl KeptPrices<'_> {
+    /// Row `r`'s edges at the kept prices, sorted by column.
+    pub fn priced_edges(&self, r: u32, out: &mut Vec<Edge>) {
+        out.clear();
+        out.extend(
+            self.solver.base[r as usize]
+                .iter()
+                .map(|e| self.price(r, *e)),
+        );
+    }
+
+    /// Edge `e` of row `r` at the kept prices.
+    pub fn price(&self, r: u32, e: Edge) -> Edge {
+        let pen = self.solver.penalty(r as usize, e.col, &self.lambda);
+        let (w, t) = CapSolver::priced_in(&e, pen, 0);
+        Edge { w, t, col: e.col }
+    }
+}
+
 impl CapSolver {
     /// The Lagrangian problem at the current prices: its optimal matching and duals, and its
     /// value `L(λ)`, which bounds every matching that keeps the caps.
@@ -16,17 +41,17 @@ impl CapSolver {
         let rows: Vec<u32> = (0..self.row_live.len() as u32)
             .filter(|&r| self.row_live[r as usize])
             .collect();
-        let lambda = self.real_lambda();
+        let kept = self.kept_prices();
         for &r in &rows {
             let mut edges = Vec::new();
-            self.priced_edges_at(r, &mut edges, &lambda);
+            kept.priced_edges(r, &mut edges);
             w.add_row(r);
             w.set_row(r, edges);
         }
         if !w.run() {
             return Err("internal: the priced problem has no matching".into());
         }
-        let mut value = self.slack(&lambda);
+        let mut value = self.slack(&kept.lambda);
         for &r in &rows {
             let (ew, et) = w
                 .edge(r, w.col_of(r))
@@ -36,34 +61,13 @@ impl CapSolver {
         Ok((w, value))
     }
 
-    /// Row `r`'s edges at the current prices, sorted by column.
-    pub fn priced_edges(&self, r: u32, out: &mut Vec<Edge>) {
-        self.priced_edges_at(r, out, &self.real_lambda());
-    }
-
-    fn priced_edges_at(&self, r: u32, out: &mut Vec<Edge>, lambda: &[i128]) {
-        out.clear();
-        out.extend(
-            self.base[r as usize]
-                .iter()
-                .map(|e| self.price_at(r, *e, lambda)),
-        );
-    }
-
-    /// Edge `e` of row `r` at the current prices, in the solver's weights (the prices
-    /// rounded down to them: any prices give a bound).
-    pub fn price(&self, r: u32, e: Edge) -> Edge {
-        self.price_at(r, e, &self.real_lambda())
-    }
-
-    fn price_at(&self, r: u32, e: Edge, lambda: &[i128]) -> Edge {
-        let (w, t) = Self::priced_in(&e, self.penalty(r as usize, e.col, lambda), 0);
-        Edge { w, t, col: e.col }
-    }
-
-    /// The kept prices out of the solver's scale, rounded down.
-    fn real_lambda(&self) -> Vec<i128> {
-        self.lambda.iter().map(|&l| l >> super::SCALE).collect()
+    /// The kept prices in the solver's weights (rounded down to them: any prices give a
+    /// bound), computed once for the pairs priced at them.
+    pub fn kept_prices(&self) -> KeptPrices<'_> {
+        KeptPrices {
+            solver: self,
+            lambda: self.lambda.iter().map(|&l| l >> super::SCALE).collect(),
+        }
     }
 
     /// The weight, unpriced, of the matching that gives row slot `r` column `cols[r]`

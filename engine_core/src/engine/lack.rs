@@ -259,8 +259,9 @@ fn capped_move(
             path: vec![(r0, here)],
         }
     } else {
-        let first: Vec<Edge> = plain.iter().map(|&e| solver.price(r0, e)).collect();
-        let mut edges_of = |row: u32, out: &mut Vec<Edge>| solver.priced_edges(row, out);
+        let kept = solver.kept_prices();
+        let first: Vec<Edge> = plain.iter().map(|&e| kept.price(r0, e)).collect();
+        let mut edges_of = |row: u32, out: &mut Vec<Edge>| kept.priced_edges(row, out);
         match warm.cheapest_move(r0, &first, &mut edges_of)? {
             Some(m) => m,
             None => return Ok(None),
