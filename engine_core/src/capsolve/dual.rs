@@ -85,6 +85,11 @@ pub(super) struct Bundle {
     max_price: f64,
     /// Weight units per model unit.
     unit: f64,
+    /// A cut known from outside the search (the relaxation's value and counts, [`Relaxed`]):
+    /// it lets the model close where the relaxation says the bound can go no lower.
+    ///
+    /// [`Relaxed`]: super::lp::Relaxed
+    floor: Option<(i128, Vec<f64>)>,
 }
 
 impl Bundle {
@@ -107,6 +112,7 @@ impl Bundle {
             max,
             max_price,
             unit,
+            floor: None,
         }
     }
 
@@ -127,6 +133,12 @@ impl Bundle {
             f.add_cut(c.clone());
         }
         f
+    }
+
+    /// The model with a floor: the cut `(w, counts)`, whose counts may be fractional.
+    pub fn with_floor(mut self, floor: Option<(i128, Vec<f64>)>) -> Self {
+        self.floor = floor;
+        self
     }
 
     /// Weight units per model unit.
@@ -222,6 +234,13 @@ impl Bundle {
             // Rows outside the model sit at price 0 and add nothing.
             p.add_constraint(expr.as_slice(), ComparisonOp::Ge, rhs);
         }
+        if let Some((w, counts)) = &self.floor {
+            let mut expr = vec![(theta, 1.0)];
+            for (i, &k) in rows.iter().enumerate() {
+                expr.push((vars[i], counts[k] - self.cap[k] as f64));
+            }
+            p.add_constraint(expr.as_slice(), ComparisonOp::Ge, self.rel(*w));
+        }
         let sol = p.solve().ok()?.into_solution().ok()?;
         self.promise = sol.objective();
         if self.center_l - self.promise <= TOL + 1e-12 * self.center_l.abs() {
@@ -265,10 +284,17 @@ impl Bundle {
 
     /// The model's value at `mu`: the highest cut there.
     fn model_at(&self, mu: &[f64]) -> f64 {
+        let floor = self
+            .floor
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |(w, counts)| {
+                let g = (0..self.cap.len()).map(|k| mu[k] * (self.cap[k] as f64 - counts[k]));
+                self.rel(*w) + g.sum::<f64>()
+            });
         self.cuts
             .iter()
             .map(|c| self.cut_at(c, mu))
-            .fold(f64::NEG_INFINITY, f64::max)
+            .fold(floor, f64::max)
     }
 
     /// The relaxation's solution as far as the cuts met know it: the convex combination of

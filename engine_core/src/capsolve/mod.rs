@@ -626,6 +626,7 @@ mod dual;
 mod held;
 mod lack;
 mod line;
+mod lp;
 mod search;
 #[cfg(test)]
 mod tests;

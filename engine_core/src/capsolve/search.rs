@@ -7,6 +7,9 @@ use super::*;
 /// Search budget per node: price moves before a node is branched on.
 const ROOT_ITERS: usize = 3000;
 const NODE_ITERS: usize = 120;
+/// Moves in ties after a search in points closed: the bound's last ties are closed faster by
+/// the tree than by more moves at the root.
+const TIE_ITERS: usize = 300;
 
 /// Prices snapped to sixty-fourths of a point: where the optimal prices in points form a
 /// single point, it is a ratio of score differences with a small denominator.
@@ -40,12 +43,16 @@ pub(super) enum Fix {
 }
 
 /// Where a price search runs: its budget of moves, the bound below which it stops (nothing
-/// better than the incumbent lies there), whether it starts in ties, and the node's fixes.
+/// better than the incumbent lies there), whether it starts in ties, the node's fixes, and
+/// the relaxation's cut for the model in points, where it was solved ([`Relaxed`]).
+///
+/// [`Relaxed`]: super::lp::Relaxed
 struct Run<'a> {
     iters: usize,
     floor: i128,
     fine: bool,
     fixes: &'a [Fix],
+    relaxed: Option<&'a (i128, Vec<f64>)>,
 }
 
 struct Node {
@@ -108,6 +115,7 @@ impl CapSolver {
             floor,
             fine: fine_start,
             fixes,
+            relaxed,
         } = *run;
         let mut batch = Vec::new();
         let Some(range) = self.price_range(warm, lambda, fixes, &mut batch) else {
@@ -120,12 +128,14 @@ impl CapSolver {
         let mut model = if fine {
             Bundle::new(&self.cap, lambda, maxes, TIE_F, 1.0).refine(lambda, maxes, TIE_F)
         } else {
-            Bundle::new(&self.cap, lambda, maxes, POINT_F, 1.0)
+            Bundle::new(&self.cap, lambda, maxes, POINT_F, 1.0).with_floor(relaxed.cloned())
         };
         // The best matching met that keeps the caps: its objective, its cut, its columns.
         let mut inc: Option<(i128, Cut, Vec<u32>)> = None;
         // Rows with an edge whose price fell in the last move, priced again with the changes.
         let mut lowered: Vec<u32> = Vec::new();
+        // The move at which a search that began in points went on in ties.
+        let mut tied_at: Option<usize> = None;
         for it in 0..=iters {
             let scan = if it == 0 {
                 Scan::All
@@ -167,7 +177,8 @@ impl CapSolver {
                     return Ok(Found::Proven(*v, cols.clone()));
                 }
             }
-            if it == iters || bound <= floor {
+            let tie_budget_spent = tied_at.is_some_and(|at| it - at >= TIE_ITERS);
+            if it == iters || bound <= floor || tie_budget_spent {
                 return Ok(Found::Open(bound, model.fractions().unwrap_or_default()));
             }
             model.report(lambda, here, cut.clone());
@@ -185,6 +196,7 @@ impl CapSolver {
                 // ties only, below the coarse model's reach. Search on in ties, from the
                 // centre snapped to a grid that the optimal prices in points often sit on.
                 fine = true;
+                tied_at = Some(it);
                 let start = snap(&model.center(maxes));
                 model = model.refine(&start, maxes, TIE_F);
                 next = if start.as_slice() == &lambda[..] {
@@ -580,6 +592,21 @@ impl CapSolver {
             if fine && !self.settled {
                 continue;
             }
+            // The search in points starts from the relaxation's prices, where it is solved.
+            let relaxed = if fine || !self.settle(&mut warm, &lambda, &[], Scan::All) {
+                None
+            } else {
+                self.relaxation(&warm, &lambda)
+            };
+            if let Some(x) = &relaxed {
+                let mut batch = Vec::new();
+                for (k, &to) in x.lambda.iter().enumerate() {
+                    if to != lambda[k] {
+                        self.move_price(&mut warm, &mut lambda, k, to, &mut batch);
+                    }
+                }
+                warm.reweight(&batch);
+            }
             found = self.search(
                 &mut warm,
                 &mut lambda,
@@ -588,6 +615,7 @@ impl CapSolver {
                     floor: i128::MIN,
                     fine,
                     fixes: &[],
+                    relaxed: relaxed.as_ref().map(|x| &x.floor),
                 },
                 &mut |w| best.offer(self, w),
             );
@@ -786,6 +814,7 @@ impl CapSolver {
                     floor,
                     fine: true,
                     fixes: &node.fixes,
+                    relaxed: None,
                 },
                 &mut |w| best.offer(self, w),
             )? {

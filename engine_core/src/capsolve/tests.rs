@@ -519,3 +519,42 @@ fn pair_level_equals_enumeration() {
         "only {proven_by_prices} proven by prices alone"
     );
 }
+
+/// The relaxation's prices are optimal in points: the bound they give equals the LP's value
+/// (strong duality), up to the ties (under a point) and the interior point method's accuracy,
+/// and no matching that keeps the caps weighs more than that value.
+#[test]
+fn relaxation_prices_meet_its_value() {
+    use super::dual::POINT_F;
+    use super::held::Scan;
+    let mut rng = Lcg(29);
+    let mut priced = 0;
+    for t in 0..400 {
+        let mut c = Case::sized(&mut rng, 9, 9);
+        c.keep = KEEPS[t % KEEPS.len()];
+        let s = c.build();
+        let mut warm = s.warm.clone();
+        let mut lambda = vec![0; s.cap.len()];
+        assert!(s.settle(&mut warm, &lambda, &[], Scan::All), "case {t}");
+        let r = s.relaxation(&warm, &lambda).expect("the relaxation solves");
+        let value = r.floor.0 as f64 / POINT_F - 1.0;
+        let best = (c.brute() >> 64) as f64;
+        assert!(
+            value >= best - 1e-4,
+            "case {t}: LP {value} below the optimum {best}"
+        );
+        let mut batch = Vec::new();
+        for (k, &to) in r.lambda.iter().enumerate() {
+            s.move_price(&mut warm, &mut lambda, k, to, &mut batch);
+        }
+        warm.reweight(&batch);
+        assert!(s.settle(&mut warm, &lambda, &[], Scan::All), "case {t}");
+        let bound = (warm.certify().unwrap().value + s.slack(&lambda)) as f64 / POINT_F;
+        assert!(
+            bound >= value - 1e-3 && bound <= value + 1.0 + 1e-3,
+            "case {t}: bound {bound} at the LP's prices, LP {value}"
+        );
+        priced += usize::from(lambda.iter().any(|&l| l > 0));
+    }
+    assert!(priced > 50, "only {priced} cases with a priced cap row");
+}

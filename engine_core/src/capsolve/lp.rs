@@ -1,0 +1,243 @@
+//! The relaxation in points, solved directly: where the price search in points would start.
+//!
+//! The cutting-plane search finds the optimal prices in points slowly at city scale (the
+//! bound's last tens of points take thousands of moves: each move learns one matching). The
+//! linear relaxation itself (every eligible pair a variable in `[0, 1]`, each row matched
+//! once, each column at most once, each cap row at most its cap) gives them at once: its cap
+//! rows' duals are optimal prices in points. It is solved by an interior point method
+//! (`clarabel`), whose duals lie inside the face of optimal prices rather than at one of its
+//! corners; from a corner the search in ties and the tree below it go much further astray.
+//!
+//! Only a few pairs per row enter the LP at first; the duals then price every eligible pair,
+//! and those that would improve the relaxation are brought in, until none would (column
+//! generation). The prices found are guidance only: every bound is still proven in integers
+//! at the rounded prices, so a relaxation solved loosely costs moves, never correctness.
+
+use clarabel::algebra::CscMatrix;
+use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
+
+use super::dual::POINT_F;
+use super::*;
+
+/// Pairs per row in the first restricted LP (besides the row's home, its private column and
+/// its column in the current matching).
+const LP_KEEP: usize = 8;
+
+/// Pairs brought in per row and round: the most improving.
+const LP_ADD: usize = 4;
+
+/// Rounds of pricing before the relaxation is taken as solved.
+const LP_ROUNDS: usize = 8;
+
+/// Reduced cost (points) above which a pair left out would improve the relaxation: above the
+/// interior point method's own accuracy.
+const LP_TOL: f64 = 1e-5;
+
+/// Duals below this (points) are a zero price.
+const ZERO_PRICE: f64 = 1e-6;
+
+/// What the relaxation says: optimal prices in points (the solver's units) and a floor for
+/// the model of the bound in points.
+pub(super) struct Relaxed {
+    pub lambda: Vec<i128>,
+    /// The relaxation's value plus one point (weight units), and its count per cap row: no
+    /// prices bring the bound below it, to within the ties, which sum to under a point in any
+    /// matching (`t < 2^TIE_BITS`, at most `2^24` rows).
+    pub floor: (i128, Vec<f64>),
+}
+
+/// One restricted LP's answer: the duals of rows, columns and cap rows, the pairs' values.
+struct Duals {
+    row: Vec<f64>,
+    col: Vec<f64>,
+    cap: Vec<f64>,
+    x: Vec<f64>,
+    value: f64,
+}
+
+impl CapSolver {
+    /// The relaxation in points at the root (`warm` settled at `lambda`), or `None` where the solver does not apply: cover
+    /// rows (their unmet cost is not a linear row of this LP), no cap rows, or an LP that does
+    /// not solve.
+    pub(super) fn relaxation(&self, warm: &Warm, lambda: &[i128]) -> Option<Relaxed> {
+        if self.cover != 0 || self.cap.is_empty() {
+            return None;
+        }
+        let n_rows = self.base.len();
+        // Indices into `base[r]` of the pairs in the LP, per row (sorted).
+        let mut held: Vec<Vec<u32>> = vec![Vec::new(); n_rows];
+        for r in 0..n_rows {
+            if !self.row_live[r] {
+                continue;
+            }
+            let edges = &self.base[r];
+            // The pairs nearest to tight under the assignment's duals at the current prices.
+            let slack =
+                |e: &Edge| self.priced_at(r, e, lambda).cost() - warm.u(r as u32) - warm.v(e.col);
+            let mut by_weight: Vec<u32> = (0..edges.len() as u32).collect();
+            by_weight.sort_by_cached_key(|&i| (slack(&edges[i as usize]), i));
+            by_weight.truncate(LP_KEEP);
+            let matched = warm.col_of(r as u32);
+            for (i, e) in edges.iter().enumerate() {
+                if self.dummy[e.col as usize] || e.col == self.home[r] || e.col == matched {
+                    by_weight.push(i as u32);
+                }
+            }
+            by_weight.sort_unstable();
+            by_weight.dedup();
+            held[r] = by_weight;
+        }
+        let mut duals = None;
+        for _ in 0..LP_ROUNDS {
+            let d = self.restricted_lp(&held)?;
+            let added = self.bring_in(&d, &mut held);
+            duals = Some(d);
+            if added == 0 {
+                break;
+            }
+        }
+        let d = duals?;
+        let lambda = d
+            .cap
+            .iter()
+            .enumerate()
+            .map(|(k, &l)| {
+                if l < ZERO_PRICE {
+                    0
+                } else {
+                    ((l * POINT_F) as i128).min(self.max_price(k))
+                }
+            })
+            .collect();
+        let mut counts = vec![0.0; self.cap.len()];
+        let mut j = 0;
+        for (r, idx) in held.iter().enumerate() {
+            for &i in idx {
+                let c = self.base[r][i as usize].col;
+                if !self.dummy[c as usize] {
+                    for k in self.counted_in(r, c) {
+                        counts[k] += d.x[j];
+                    }
+                }
+                j += 1;
+            }
+        }
+        let floor = ((d.value + 1.0) * POINT_F) as i128;
+        Some(Relaxed {
+            lambda,
+            floor: (floor, counts),
+        })
+    }
+
+    /// Adds to `held` the pairs whose reduced cost under `d` shows they would improve the
+    /// relaxation (at most [`LP_ADD`] per row, the most improving); how many.
+    fn bring_in(&self, d: &Duals, held: &mut [Vec<u32>]) -> usize {
+        let mut added = 0;
+        for (r, idx) in held.iter_mut().enumerate() {
+            if !self.row_live[r] {
+                continue;
+            }
+            let mut gain: Vec<(f64, u32)> = Vec::new();
+            for (i, e) in self.base[r].iter().enumerate() {
+                if idx.binary_search(&(i as u32)).is_ok() {
+                    continue;
+                }
+                let mut rc = e.w as f64 - d.row[r] - d.col[e.col as usize];
+                if !self.dummy[e.col as usize] {
+                    rc -= self.counted_in(r, e.col).map(|k| d.cap[k]).sum::<f64>();
+                }
+                if rc > LP_TOL {
+                    gain.push((rc, i as u32));
+                }
+            }
+            gain.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            gain.truncate(LP_ADD);
+            added += gain.len();
+            idx.extend(gain.iter().map(|g| g.1));
+            idx.sort_unstable();
+        }
+        added
+    }
+
+    /// The LP over the pairs in `held`, in points: maximise `Σ w x` with each live row
+    /// matched once, each column at most once, each cap row at most its cap, `x ≥ 0`.
+    fn restricted_lp(&self, held: &[Vec<u32>]) -> Option<Duals> {
+        let n_cols = self.col_live.len();
+        let n_k = self.cap.len();
+        // Constraint numbers: live rows (equalities), then columns, then cap rows.
+        let mut row_at = vec![NONE; held.len()];
+        let mut n_eq = 0;
+        for (r, at) in row_at.iter_mut().enumerate() {
+            if self.row_live[r] {
+                *at = n_eq as u32;
+                n_eq += 1;
+            }
+        }
+        let col_base = n_eq;
+        let cap_base = col_base + n_cols;
+        let n_vars: usize = held.iter().map(Vec::len).sum();
+        let x_base = cap_base + n_k;
+        let mut colptr = Vec::with_capacity(n_vars + 1);
+        let mut rowval = Vec::with_capacity(4 * n_vars);
+        let mut q = Vec::with_capacity(n_vars);
+        colptr.push(0);
+        let mut j = 0;
+        for (r, idx) in held.iter().enumerate() {
+            for &i in idx {
+                let e = &self.base[r][i as usize];
+                q.push(-(e.w as f64));
+                let mut rows = vec![row_at[r] as usize, col_base + e.col as usize];
+                if !self.dummy[e.col as usize] {
+                    rows.extend(self.counted_in(r, e.col).map(|k| cap_base + k));
+                }
+                rows.sort_unstable();
+                rows.push(x_base + j);
+                rowval.extend_from_slice(&rows);
+                colptr.push(rowval.len());
+                j += 1;
+            }
+        }
+        let mut nzval = vec![1.0; rowval.len()];
+        for jj in 0..n_vars {
+            // The last entry of each column is its `−x ≤ 0` row.
+            nzval[colptr[jj + 1] - 1] = -1.0;
+        }
+        let m = x_base + n_vars;
+        let a = CscMatrix::new(m, n_vars, colptr, rowval, nzval);
+        let mut b = vec![0.0; m];
+        b[..n_eq].fill(1.0);
+        b[col_base..cap_base].fill(1.0);
+        for k in 0..n_k {
+            b[cap_base + k] = self.cap[k] as f64;
+        }
+        let p = CscMatrix::zeros((n_vars, n_vars));
+        let cones = [
+            SupportedConeT::ZeroConeT(n_eq),
+            SupportedConeT::NonnegativeConeT(m - n_eq),
+        ];
+        let settings = DefaultSettings::<f64> {
+            verbose: false,
+            max_threads: 1,
+            ..DefaultSettings::default()
+        };
+        let mut solver = DefaultSolver::new(&p, &q, &a, &b, &cones, settings).ok()?;
+        solver.solve();
+        let s = &solver.solution;
+        if !matches!(s.status, SolverStatus::Solved | SolverStatus::AlmostSolved) {
+            return None;
+        }
+        let mut row = vec![0.0; held.len()];
+        for (r, &at) in row_at.iter().enumerate() {
+            if at != NONE {
+                row[r] = s.z[at as usize];
+            }
+        }
+        Some(Duals {
+            row,
+            col: s.z[col_base..cap_base].to_vec(),
+            cap: s.z[cap_base..x_base].to_vec(),
+            x: s.x.clone(),
+            value: -s.obj_val,
+        })
+    }
+}
