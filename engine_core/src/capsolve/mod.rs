@@ -111,6 +111,9 @@ pub struct CapSolver {
     /// Ties are a lottery above pair bits: the price search goes on in the pair bits' unit
     /// where it closes in ties ([`CapSolver::with_pair_level`]).
     pair_level: bool,
+    /// The last solve's column per row: carried into the next as its first allocation that
+    /// keeps the caps ([`CapSolver::carried`]).
+    last: Vec<u32>,
 }
 
 /// Edges held per row by default: the uncapped engine's restricted graph holds as many.
@@ -542,12 +545,21 @@ impl CapSolver {
 
     /// Weight of `warm`'s matching under the unpriced weights (scaled).
     fn value(&self, warm: &Warm) -> i128 {
+        self.weight_of(|r| warm.col_of(r))
+    }
+
+    /// The unpriced weight (scaled) of the allocation giving row `r` column `cols[r]`.
+    fn value_of(&self, cols: &[u32]) -> i128 {
+        self.weight_of(|r| cols.get(r as usize).copied().unwrap_or(NONE))
+    }
+
+    fn weight_of(&self, col_of: impl Fn(u32) -> u32) -> i128 {
         let mut v = 0i128;
         for r in 0..self.row_live.len() {
             if !self.row_live[r] {
                 continue;
             }
-            let c = warm.col_of(r as u32);
+            let c = col_of(r as u32);
             let list = &self.base[r];
             if let Ok(k) = list.binary_search_by_key(&c, |e| e.col) {
                 v += list[k].weight();

@@ -97,6 +97,41 @@ impl Best {
 }
 
 impl CapSolver {
+    /// The last solve's allocation as far as it still stands, and its objective: each row
+    /// keeps its column where the pair is still eligible and the column free, else goes home
+    /// (a sitting tenant) or to its private column (an applicant). `None` where that leaves
+    /// a row without a column or exceeds a cap. After one event it is mostly a few points
+    /// from the new optimum: a first incumbent that prunes the tree from its root.
+    pub(super) fn carried(&self) -> Option<(i128, Vec<u32>)> {
+        let n = self.row_live.len();
+        let mut cols = vec![NONE; n];
+        let mut used = vec![false; self.col_live.len()];
+        for r in 0..n {
+            if !self.row_live[r] {
+                continue;
+            }
+            let edges = &self.base[r];
+            let free = |c: u32| -> Option<&Edge> {
+                if c == NONE || !self.col_live[c as usize] || used[c as usize] {
+                    return None;
+                }
+                edges
+                    .binary_search_by_key(&c, |e| e.col)
+                    .ok()
+                    .map(|i| &edges[i])
+            };
+            let last = self.last.get(r).copied().unwrap_or(NONE);
+            let private = || edges.iter().find(|e| self.dummy[e.col as usize]);
+            let e = free(last)
+                .or_else(|| free(self.home[r]))
+                .or_else(|| private().and_then(|e| free(e.col)))?;
+            used[e.col as usize] = true;
+            cols[r] = e.col;
+        }
+        let v = self.objective(self.value_of(&cols), &self.counts_of(&cols))?;
+        Some((v, cols))
+    }
+
     /// Moves the prices in `lambda` until a matching that keeps the caps is proven optimal
     /// (its weight meets the bound at some prices), the bound falls to `floor` (nothing better
     /// than the incumbent can be here), the model of the bound has nothing left to offer, or
@@ -582,6 +617,9 @@ impl CapSolver {
             warm.reweight(&batch);
         }
         let mut best = Best::default();
+        if let Some((v, cols)) = self.carried() {
+            best.take(v, cols);
+        }
         if self.settled {
             self.line_search(&mut warm, &mut lambda);
         }
@@ -612,13 +650,19 @@ impl CapSolver {
                 &mut lambda,
                 &Run {
                     iters: ROOT_ITERS,
-                    floor: i128::MIN,
+                    floor: best.value,
                     fine,
                     fixes: &[],
                     relaxed: relaxed.as_ref().map(|x| &x.floor),
                 },
                 &mut |w| best.offer(self, w),
             );
+            if let Ok(Found::Open(bound, _)) = found {
+                if bound <= best.value {
+                    // The carried allocation meets the bound: it is the optimum.
+                    found = Ok(Found::Proven(best.value, best.cols.clone()));
+                }
+            }
             if !matches!(found, Ok(Found::Open(..))) {
                 break;
             }
@@ -638,6 +682,9 @@ impl CapSolver {
                 self.branch_and_bound(&warm, &lambda, (bound, &frac), node_limit, best)
             }
         };
+        if let Ok(s) = &out {
+            self.last.clone_from(&s.col_of_row);
+        }
         self.warm = warm;
         self.lambda = lambda;
         // Reported in weights: the cost of the cover rows left unmet is not a weight.

@@ -276,6 +276,7 @@ fn optimum_equals_enumeration() {
 #[test]
 fn warm_re_solves_equal_cold_solves() {
     let mut rng = Lcg(29);
+    let mut carried = 0;
     for t in 0..300 {
         let mut c = Case::random(&mut rng);
         c.keep = KEEPS[t % KEEPS.len()];
@@ -325,6 +326,19 @@ fn warm_re_solves_equal_cold_solves() {
             }
             s.check_prices()
                 .unwrap_or_else(|e| panic!("case {t} step {step} before: {e}"));
+            // The last allocation carried over keeps the caps and weighs no more than the optimum.
+            if let Some((v, cols)) = s.carried() {
+                carried += 1;
+                let counts = s.counts_of(&cols);
+                assert!(
+                    counts.iter().zip(&s.cap).all(|(a, b)| a <= b),
+                    "case {t} step {step}"
+                );
+                assert!(
+                    v >> SCALE <= c.brute(),
+                    "case {t} step {step}: above the optimum"
+                );
+            }
             let warm = s
                 .solve(0)
                 .unwrap_or_else(|e| panic!("case {t}: {e} warm {:?}", s.lambda()));
@@ -339,6 +353,10 @@ fn warm_re_solves_equal_cold_solves() {
             assert!(warm.optimal && cold.optimal);
         }
     }
+    assert!(
+        carried > 1500,
+        "only {carried} re-matches carried the last allocation"
+    );
 }
 
 #[test]
