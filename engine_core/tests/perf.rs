@@ -273,8 +273,8 @@ fn capped_stream_file() {
         let ms = t.elapsed().as_secs_f64() * 1e3;
         // One line per operation: a slow stream shows its progress.
         println!(
-            "op {n:3} {kind:>18}: {ms:9.1} ms, {} nodes, optimal {}",
-            s.nodes, s.optimal
+            "op {n:3} {kind:>18}: {ms:9.1} ms, {} nodes, optimal {}, objective {}",
+            s.nodes, s.optimal, s.objective
         );
         times.entry(kind).or_default().push(ms);
         proven += usize::from(s.optimal);

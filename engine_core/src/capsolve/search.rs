@@ -128,8 +128,68 @@ impl CapSolver {
             used[e.col as usize] = true;
             cols[r] = e.col;
         }
+        if self.cover == 0 {
+            self.fill_vacant(&mut cols, &mut used);
+        }
         let v = self.objective(self.value_of(&cols), &self.counts_of(&cols))?;
         Some((v, cols))
+    }
+
+    /// Gives each vacant unit, in column order, to the row that gains most by moving there
+    /// without exceeding a cap, and then the column that row leaves, while someone gains: a
+    /// unit an event frees (a household gone) is taken up along the chain it opens. Each
+    /// move raises the weight, so it ends.
+    fn fill_vacant(&self, cols: &mut [u32], used: &mut [bool]) {
+        let mut counts = self.counts_of(cols);
+        let mut todo: Vec<u32> = (0..used.len() as u32)
+            .rev()
+            .filter(|&c| self.col_live[c as usize] && !self.dummy[c as usize] && !used[c as usize])
+            .collect();
+        while let Some(c) = todo.pop() {
+            if used[c as usize] {
+                continue;
+            }
+            let mut pick: Option<(i128, u32)> = None;
+            for &r in &self.base_cols[c as usize] {
+                let ru = r as usize;
+                if !self.row_live[ru] {
+                    continue;
+                }
+                let edges = &self.base[ru];
+                let weight = |col: u32| {
+                    edges
+                        .binary_search_by_key(&col, |e| e.col)
+                        .ok()
+                        .map(|i| edges[i].weight())
+                };
+                let (Some(to), Some(from)) = (weight(c), weight(cols[ru])) else {
+                    continue;
+                };
+                let fits = self
+                    .counted_in(ru, c)
+                    .all(|k| counts[k] < self.cap[k] || self.inside(cols[ru], k));
+                if to > from && fits && pick.is_none_or(|p| to - from > p.0) {
+                    pick = Some((to - from, r));
+                }
+            }
+            let Some((_, r)) = pick else {
+                continue;
+            };
+            let ru = r as usize;
+            let old = cols[ru];
+            if !self.dummy[old as usize] {
+                for k in self.counted_in(ru, old) {
+                    counts[k] -= 1;
+                }
+                used[old as usize] = false;
+                todo.push(old);
+            }
+            for k in self.counted_in(ru, c) {
+                counts[k] += 1;
+            }
+            cols[ru] = c;
+            used[c as usize] = true;
+        }
     }
 
     /// Moves the prices in `lambda` until a matching that keeps the caps is proven optimal
