@@ -111,6 +111,8 @@ pub struct CapSolver {
     /// Ties are a lottery above pair bits: the price search goes on in the pair bits' unit
     /// where it closes in ties ([`CapSolver::with_pair_level`]).
     pair_level: bool,
+    /// Live rows from which the root solves the relaxation ([`lp::LP_ROWS`]).
+    lp_rows: usize,
     /// The last solve's column per row: carried into the next as its first allocation that
     /// keeps the caps ([`CapSolver::carried`]).
     last: Vec<u32>,
@@ -126,6 +128,7 @@ impl CapSolver {
             n_rules,
             keep: KEEP,
             cover_cost: COVER_COST,
+            lp_rows: lp::LP_ROWS,
             ..Self::default()
         }
     }
@@ -167,6 +170,12 @@ impl CapSolver {
         } else {
             to < from
         }
+    }
+
+    /// Solves the relaxation at the root from `rows` live rows on (0: always).
+    pub fn with_lp_rows(mut self, rows: usize) -> Self {
+        self.lp_rows = rows;
+        self
     }
 
     /// Holds `keep` edges per row in the assignment (0: every edge), the rest priced.
