@@ -36,19 +36,19 @@ const LP_TOL: f64 = 1e-5;
 /// Duals below this (points) are a zero price.
 const ZERO_PRICE: f64 = 1e-6;
 
-/// Rows from which the root solves the relaxation ([`CapSolver::with_lp_rows`]). Below, the
-/// search in points is cheap, and measured from its own end rather than from the
-/// relaxation's prices it proves more re-matches by the prices alone: policy v2 with the cap,
-/// 1,000 units, 40 re-matches, p50 41 ms against 170-249 ms (its slowest 21 s against 10 s).
+/// Live rows from which the root solves the relaxation ([`CapSolver::with_lp_rows`]). Below,
+/// the search in points is cheap, and from where it ends the prices alone prove more
+/// re-matches than from the relaxation's prices (docs/performance.md, issue 15).
 pub const LP_ROWS: usize = 1_500;
 
 /// What the relaxation says: optimal prices in points (the solver's units) and a floor for
 /// the model of the bound in points.
 pub(super) struct Relaxed {
     pub lambda: Vec<i128>,
-    /// The relaxation's value plus one point (weight units), and its count per cap row: no
-    /// prices bring the bound below it, to within the ties, which sum to under a point in any
-    /// matching (`t < 2^TIE_BITS`, at most `2^24` rows).
+    /// The relaxation's value plus one point (weight units), and its count per cap row: a cut
+    /// that holds to within that point (the ties of a matching sum to under one: `t <
+    /// 2^TIE_BITS`, at most `2^24` rows), so that the model in points closes where the
+    /// relaxation says the bound can go no lower.
     pub floor: (i128, Vec<f64>),
 }
 
@@ -81,18 +81,18 @@ impl CapSolver {
             // The pairs nearest to tight under the assignment's duals at the current prices.
             let slack =
                 |e: &Edge| self.priced_at(r, e, lambda).cost() - warm.u(r as u32) - warm.v(e.col);
-            let mut by_weight: Vec<u32> = (0..edges.len() as u32).collect();
-            by_weight.sort_by_cached_key(|&i| (slack(&edges[i as usize]), i));
-            by_weight.truncate(LP_KEEP);
+            let mut picked: Vec<u32> = (0..edges.len() as u32).collect();
+            picked.sort_by_cached_key(|&i| (slack(&edges[i as usize]), i));
+            picked.truncate(LP_KEEP);
             let matched = warm.col_of(r as u32);
             for (i, e) in edges.iter().enumerate() {
                 if self.dummy[e.col as usize] || e.col == self.home[r] || e.col == matched {
-                    by_weight.push(i as u32);
+                    picked.push(i as u32);
                 }
             }
-            by_weight.sort_unstable();
-            by_weight.dedup();
-            held[r] = by_weight;
+            picked.sort_unstable();
+            picked.dedup();
+            held[r] = picked;
         }
         let mut duals = None;
         for _ in 0..LP_ROUNDS {
