@@ -440,10 +440,17 @@ impl CapSolver {
         &self.lambda
     }
 
+    /// Row `r`'s unpriced edge into column `c`, if it has one.
+    fn base_edge(&self, r: usize, c: u32) -> Option<&Edge> {
+        let list = &self.base[r];
+        list.binary_search_by_key(&c, |e| e.col)
+            .ok()
+            .map(|k| &list[k])
+    }
+
     fn priced_edge(&self, r: u32, c: u32, lambda: &[i128]) -> Option<(u32, u32, i64, u64)> {
-        let list = &self.base[r as usize];
-        let k = list.binary_search_by_key(&c, |e| e.col).ok()?;
-        let (w, t) = Self::priced(&list[k], self.penalty(r as usize, c, lambda));
+        let e = self.base_edge(r as usize, c)?;
+        let (w, t) = Self::priced(e, self.penalty(r as usize, c, lambda));
         Some((r, c, w, t))
     }
 
@@ -568,10 +575,8 @@ impl CapSolver {
             if !self.row_live[r] {
                 continue;
             }
-            let c = col_of(r as u32);
-            let list = &self.base[r];
-            if let Ok(k) = list.binary_search_by_key(&c, |e| e.col) {
-                v += list[k].weight();
+            if let Some(e) = self.base_edge(r, col_of(r as u32)) {
+                v += e.weight();
             }
         }
         v << SCALE
@@ -621,7 +626,7 @@ impl CapSolver {
             if c == NONE {
                 return Err(format!("row {r} unmatched"));
             }
-            if self.base[r].binary_search_by_key(&c, |e| e.col).is_err() {
+            if self.base_edge(r, c).is_none() {
                 return Err(format!("row {r}: no edge to column {c}"));
             }
             if !used.insert(c) {

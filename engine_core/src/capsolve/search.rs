@@ -110,18 +110,14 @@ impl CapSolver {
             if !self.row_live[r] {
                 continue;
             }
-            let edges = &self.base[r];
             let free = |c: u32| -> Option<&Edge> {
                 if c == NONE || !self.col_live[c as usize] || used[c as usize] {
                     return None;
                 }
-                edges
-                    .binary_search_by_key(&c, |e| e.col)
-                    .ok()
-                    .map(|i| &edges[i])
+                self.base_edge(r, c)
             };
             let last = self.last.get(r).copied().unwrap_or(NONE);
-            let private = || edges.iter().find(|e| self.dummy[e.col as usize]);
+            let private = || self.base[r].iter().find(|e| self.dummy[e.col as usize]);
             let e = free(last)
                 .or_else(|| free(self.home[r]))
                 .or_else(|| private().and_then(|e| free(e.col)))?;
@@ -155,13 +151,7 @@ impl CapSolver {
                 if !self.row_live[ru] {
                     continue;
                 }
-                let edges = &self.base[ru];
-                let weight = |col: u32| {
-                    edges
-                        .binary_search_by_key(&col, |e| e.col)
-                        .ok()
-                        .map(|i| edges[i].weight())
-                };
+                let weight = |col: u32| self.base_edge(ru, col).map(Edge::weight);
                 let (Some(to), Some(from)) = (weight(c), weight(cols[ru])) else {
                     continue;
                 };
@@ -449,11 +439,10 @@ impl CapSolver {
                 if !movable {
                     continue;
                 }
-                let b = &self.base[r as usize];
-                let Ok(i) = b.binary_search_by_key(&c, |e| e.col) else {
+                let Some(e) = self.base_edge(r as usize, c) else {
                     continue;
                 };
-                let key = (b[i].weight(), self.rank[r as usize], r);
+                let key = (e.weight(), self.rank[r as usize], r);
                 found.push(key);
             }
         }
@@ -645,9 +634,7 @@ impl CapSolver {
                 }
                 let m = warm.col_of(r);
                 let counted = m != NONE && self.inside(m, k);
-                let w = edges
-                    .binary_search_by_key(&m, |e| e.col)
-                    .map_or(0, |i| edges[i].weight());
+                let w = self.base_edge(r as usize, m).map_or(0, Edge::weight);
                 let key = (split(r), !counted, w, self.rank[r as usize], r);
                 if best.is_none_or(|b| key < b) {
                     best = Some(key);
