@@ -11,7 +11,9 @@
 //! Only a few pairs per row enter the LP at first; the duals then price every eligible pair,
 //! and those that would improve the relaxation are brought in, until none would (column
 //! generation). The prices found are guidance only: every bound is still proven in integers
-//! at the rounded prices, so a relaxation solved loosely costs moves, never correctness.
+//! at the rounded prices, so a relaxation solved loosely costs moves, never correctness. So
+//! are its duals where they prove which pairs an allocation scoring the relaxation's points
+//! may use ([`Near`]): they are rounded and made feasible in integers first.
 
 use clarabel::algebra::CscMatrix;
 use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
@@ -50,7 +52,35 @@ pub(super) struct Relaxed {
     /// 2^TIE_BITS`, at most `2^24` rows), so that the model in points closes where the
     /// relaxation says the bound can go no lower.
     pub floor: (i128, Vec<f64>),
+    /// What the relaxation's duals prove in integers ([`Near`]).
+    pub near: Near,
 }
+
+/// Duals of the relaxation rounded to `2^-NEAR_BITS` points and made feasible on every
+/// eligible pair (each row's dual raised to its best pair's reduced weight), so that in exact
+/// integers: no allocation keeping the caps scores more than `top` points, and one that
+/// scores `top` uses only the pairs in `pairs`. For an allocation `M`, `points(M) ≤ (D −
+/// Σ_{e∈M} rc(e)) / 2^NEAR_BITS` with `D` the dual bound and `rc ≥ 0` each pair's reduced
+/// cost; a pair whose `rc` exceeds `D − top·2^NEAR_BITS` keeps `M` below `top`. Where the
+/// relaxation is tight in points these are the pairs of its optimal face (a tenth of all at
+/// city scale), and the optimum among them (in points and ties) is the optimum: a smaller
+/// problem to prove it on.
+pub(super) struct Near {
+    pub top: i128,
+    /// Per row, the indices into its `base` list of the pairs an allocation of `top` points
+    /// may use.
+    pub pairs: Vec<Vec<u32>>,
+    /// Per row, the indices of the pairs the relaxation's solution uses (`x` above
+    /// [`USED_X`]): where an allocation short of `top` points looks for exchanges.
+    pub used: Vec<Vec<u32>>,
+}
+
+/// A pair's value in the relaxation's solution from which it counts as used: the interior
+/// point method leaves the others orders of magnitude below.
+const USED_X: f64 = 1e-3;
+
+/// Fraction bits of a point in the rounded duals of [`Near`].
+const NEAR_BITS: u32 = 32;
 
 /// One restricted LP's answer: the duals of rows, columns and cap rows, the pairs' values.
 struct Duals {
@@ -94,16 +124,19 @@ impl CapSolver {
             picked.dedup();
             held[r] = picked;
         }
-        let mut duals = None;
+        // The last LP solved, with the pairs it was solved over (the pairs brought in after
+        // its last round are not in it).
+        let mut solved = None;
         for _ in 0..LP_ROUNDS {
             let d = self.restricted_lp(&held)?;
-            let added = self.bring_in(&d, &mut held);
-            duals = Some(d);
+            let mut more = held.clone();
+            let added = self.bring_in(&d, &mut more);
+            solved = Some((d, std::mem::replace(&mut held, more)));
             if added == 0 {
                 break;
             }
         }
-        let d = duals?;
+        let (d, held) = solved?;
         let lambda = d
             .cap
             .iter()
@@ -133,7 +166,70 @@ impl CapSolver {
         Some(Relaxed {
             lambda,
             floor: (floor, counts),
+            near: self.near(&d, &held),
         })
+    }
+
+    /// The pairs an allocation scoring the relaxation's points may use, proven with its duals
+    /// `d` rounded ([`Near`]).
+    fn near(&self, d: &Duals, held: &[Vec<u32>]) -> Near {
+        let q = |x: f64| (x * (1u64 << NEAR_BITS) as f64).round() as i128;
+        // Column and cap-row duals of a `≤` row are never negative.
+        let v: Vec<i128> = d.col.iter().map(|&x| q(x).max(0)).collect();
+        let lambda: Vec<i128> = d.cap.iter().map(|&x| q(x).max(0)).collect();
+        let dual_of = |r: usize, e: &Edge| -> i128 {
+            let caps = if self.dummy[e.col as usize] {
+                0
+            } else {
+                self.counted_in(r, e.col).map(|k| lambda[k]).sum()
+            };
+            v[e.col as usize] + caps
+        };
+        let w = |e: &Edge| i128::from(e.w) << NEAR_BITS;
+        // Each row's dual is the least that covers all its pairs: its best reduced weight.
+        let mut u = vec![0i128; self.base.len()];
+        let mut bound: i128 = v.iter().sum();
+        bound += (0..self.cap.len())
+            .map(|k| lambda[k] * i128::from(self.cap[k]))
+            .sum::<i128>();
+        for (r, edges) in self.base.iter().enumerate() {
+            if self.row_live[r] {
+                u[r] = edges
+                    .iter()
+                    .map(|e| w(e) - dual_of(r, e))
+                    .max()
+                    .unwrap_or(0);
+                bound += u[r];
+            }
+        }
+        let top = bound.div_euclid(1 << NEAR_BITS);
+        let room = bound - (top << NEAR_BITS);
+        let pairs = self
+            .base
+            .iter()
+            .enumerate()
+            .map(|(r, edges)| {
+                if !self.row_live[r] {
+                    return Vec::new();
+                }
+                let tight = |e: &Edge| u[r] + dual_of(r, e) - w(e) <= room;
+                (0..edges.len() as u32)
+                    .filter(|&i| tight(&edges[i as usize]))
+                    .collect()
+            })
+            .collect();
+        let mut x = d.x.iter();
+        let used = held
+            .iter()
+            .map(|idx| {
+                let mut at = idx.iter().zip(x.by_ref());
+                at.by_ref()
+                    .filter(|(_, &xv)| xv > USED_X)
+                    .map(|(&i, _)| i)
+                    .collect()
+            })
+            .collect();
+        Near { top, pairs, used }
     }
 
     /// Adds to `held` the pairs whose reduced cost under `d` shows they would improve the

@@ -2,6 +2,7 @@
 
 use super::dual::{Bundle, Cut, Frac, Range, PAIR_F, POINT_F, TIE_F};
 use super::held::Scan;
+use super::lp::Near;
 use super::*;
 
 /// Search budget per node: price moves before a node is branched on.
@@ -10,6 +11,10 @@ const NODE_ITERS: usize = 120;
 /// Moves in ties after a search in points closed: the bound's last ties are closed faster by
 /// the tree than by more moves at the root.
 const TIE_ITERS: usize = 300;
+
+/// Nodes of the tree on the pairs the relaxation uses, run to find a better allocation where
+/// the best one found scores below the relaxation's points.
+const USED_NODES: u64 = 50;
 
 /// Prices snapped to sixty-fourths of a point: where the optimal prices in points form a
 /// single point, it is a ratio of score differences with a small denominator.
@@ -673,6 +678,7 @@ impl CapSolver {
         // Prices that proved the last re-match are a tie or so from this one's, mostly: the
         // search starts in ties there, and only where that does not settle, in points.
         let mut found = Ok(Found::Open(i128::MAX, Frac::new()));
+        let mut near = None;
         for fine in [true, false] {
             if fine && !self.settled {
                 continue;
@@ -710,6 +716,7 @@ impl CapSolver {
                     found = Ok(Found::Proven(best.value, best.cols.clone()));
                 }
             }
+            near = relaxed.map(|x| x.near);
             if !matches!(found, Ok(Found::Open(..))) {
                 break;
             }
@@ -726,7 +733,8 @@ impl CapSolver {
                 nodes: 1,
             }),
             Ok(Found::Open(bound, frac)) => {
-                self.branch_and_bound(&warm, &lambda, (bound, &frac), node_limit, best)
+                let root = (bound, &frac);
+                self.branch_and_bound(&warm, &lambda, root, node_limit, best, near.as_ref())
             }
         };
         if let Ok(s) = &out {
@@ -752,8 +760,12 @@ impl CapSolver {
         })
     }
 
-    /// Repairs the root's matching into a first allocation that keeps the caps, then runs the
-    /// tree on the problem pruned at it.
+    /// Repairs the root's matching into a first allocation that keeps the caps; where the
+    /// relaxation was solved, runs the tree on the pairs near its optimal face first (an
+    /// optimum there that scores the relaxation's points is the optimum, [`Near`]); then, if
+    /// that did not prove it, the tree on the problem pruned at the best allocation found.
+    ///
+    /// [`Near`]: super::lp::Near
     fn branch_and_bound(
         &self,
         root: &Warm,
@@ -761,24 +773,71 @@ impl CapSolver {
         root_bound: (i128, &Frac),
         node_limit: u64,
         mut best: Best,
+        near: Option<&Near>,
     ) -> Result<Solved, String> {
         if let Some((v, cols)) = self.repair(root.clone(), lambda, &[]) {
             best.take(v, cols);
         }
-        match self.pruned(root, lambda, best.value) {
-            Some((p, warm)) => p.tree(&warm, lambda, root_bound, node_limit, best),
-            None => self.tree(root, lambda, root_bound, node_limit, best),
+        let mut spent = 0;
+        let limit = |spent: u64, cap: u64| match node_limit {
+            0 => cap,
+            n => (n - spent).min(cap),
+        };
+        let top = near.map(|n| n.top);
+        let scores_top = |b: &Best| top.is_some_and(|t| b.value >> (64 + SCALE) == t);
+        if let Some(near) = near.filter(|_| !scores_top(&best)) {
+            // An allocation short of the relaxation's points is mostly a few exchanges away
+            // from the optimum, and those are among the pairs the relaxation uses.
+            let used = |r: usize, i: usize, e: &Edge| {
+                near.used[r].binary_search(&(i as u32)).is_ok()
+                    || e.col == self.home[r]
+                    || self.dummy[e.col as usize]
+            };
+            if let Some((sub, warm)) = self.restricted(root, lambda, used) {
+                let s = sub.tree(&warm, lambda, root_bound, limit(0, USED_NODES), best)?;
+                spent = s.nodes;
+                best = Best {
+                    value: s.value,
+                    cols: s.col_of_row,
+                };
+            }
         }
+        if node_limit > 0 && spent >= node_limit {
+            let bound = root_bound.0.max(best.value);
+            return Ok(Solved {
+                optimal: bound == best.value,
+                col_of_row: best.cols,
+                value: best.value,
+                bound,
+                nodes: spent,
+            });
+        }
+        // Where the best allocation scores the relaxation's points, the pairs off its optimal
+        // face are in no better one either.
+        let face = near.filter(|_| scores_top(&best));
+        let within = self.within(root, lambda, best.value);
+        let pruned = within.and_then(|(warm, gap)| {
+            self.restricted(&warm, lambda, |r, i, e| {
+                self.priced_at(r, e, lambda).cost() - warm.u(r as u32) - warm.v(e.col) <= gap
+                    && face.is_none_or(|n| n.pairs[r].binary_search(&(i as u32)).is_ok())
+            })
+        });
+        let mut s = match pruned {
+            Some((p, warm)) => p.tree(&warm, lambda, root_bound, limit(spent, 0), best),
+            None => self.tree(root, lambda, root_bound, limit(spent, 0), best),
+        }?;
+        s.nodes += spent;
+        Ok(s)
     }
 
-    /// The problem without the pairs no matching weighing more than `floor` can use, and the
-    /// root assignment without them: for prices `λ` and duals `(u, v)` feasible on every pair,
-    /// a matching `x` that keeps the caps weighs at most `L(λ) − Σ_{e ∈ x} rc(e)` (`rc`, the
-    /// reduced cost, is never negative), so a pair whose reduced cost exceeds `L(λ) − floor`
-    /// is in none that beats `floor`. After the root's search the gap is mostly below a
-    /// point, and the pairs left are the few that score within it: the branching has far fewer
-    /// households to decide. `None` if nothing is dropped.
-    fn pruned(&self, root: &Warm, lambda: &[i128], floor: i128) -> Option<(CapSolver, Warm)> {
+    /// The root assignment settled at `lambda`, and how far its bound is above `floor`: for
+    /// prices `λ` and duals `(u, v)` feasible on every pair, a matching `x` that keeps the
+    /// caps weighs at most `L(λ) − Σ_{e ∈ x} rc(e)` (`rc`, the reduced cost, is never
+    /// negative), so a pair whose reduced cost exceeds that gap is in none that beats `floor`.
+    /// After the root's search the gap is mostly below a point, and the pairs left are the
+    /// few that score within it: the branching has far fewer households to decide. `None`
+    /// where there is no floor or the bound is below it.
+    fn within(&self, root: &Warm, lambda: &[i128], floor: i128) -> Option<(Warm, i128)> {
         if floor == i128::MIN {
             return None;
         }
@@ -787,19 +846,29 @@ impl CapSolver {
             return None;
         }
         let gap = warm.certify()?.value + self.slack(lambda) - floor;
-        if gap < 0 {
-            return None;
-        }
+        (gap >= 0).then_some((warm, gap))
+    }
+
+    /// The problem with only the pairs `keep` (row, index in the row's list, pair) holds, and
+    /// `root` without the others, settled at `lambda`; `None` if nothing is dropped or no
+    /// matching of the pairs kept houses every sitting tenant.
+    fn restricted(
+        &self,
+        root: &Warm,
+        lambda: &[i128],
+        keep: impl Fn(usize, usize, &Edge) -> bool,
+    ) -> Option<(CapSolver, Warm)> {
+        let mut warm = root.clone();
         let mut p = self.clone();
         let mut dropped = 0usize;
         for r in 0..p.base.len() {
             if !p.row_live[r] {
                 continue;
             }
-            let u = warm.u(r as u32);
             let keep: Vec<bool> = p.base[r]
                 .iter()
-                .map(|e| self.priced_at(r, e, lambda).cost() - u - warm.v(e.col) <= gap)
+                .enumerate()
+                .map(|(i, e)| keep(r, i, e))
                 .collect();
             for (e, &k) in p.base[r].iter().zip(&keep) {
                 if !k {

@@ -583,3 +583,90 @@ fn relaxation_prices_meet_its_value() {
     }
     assert!(priced > 50, "only {priced} cases with a priced cap row");
 }
+
+/// What the relaxation's rounded duals prove ([`lp::Near`]): no matching that keeps the caps
+/// scores more than `top` points, and every one that scores `top` uses only the pairs it
+/// names. Checked against every such matching, enumerated.
+#[test]
+fn near_pairs_hold_every_top_matching() {
+    use super::held::Scan;
+    fn each(
+        c: &Case,
+        i: usize,
+        used: &mut [bool],
+        cnt: &mut [i64],
+        at: &mut Vec<u32>,
+        f: &mut dyn FnMut(&[u32]),
+    ) {
+        if i == c.flags.len() {
+            f(at);
+            return;
+        }
+        if c.own[i].is_none() {
+            at.push(c.dummy(i));
+            each(c, i + 1, used, cnt, at, f);
+            at.pop();
+        }
+        for &(j, _, _) in &c.edges[i] {
+            let ks: Vec<usize> = (0..c.rules)
+                .filter(|&r| c.flags[i] >> r & 1 == 1)
+                .map(|r| r * c.scopes + c.unit_scope[r][j])
+                .collect();
+            if used[j] || ks.iter().any(|&k| cnt[k] + 1 > c.cap[k]) {
+                continue;
+            }
+            used[j] = true;
+            ks.iter().for_each(|&k| cnt[k] += 1);
+            at.push(j as u32);
+            each(c, i + 1, used, cnt, at, f);
+            at.pop();
+            used[j] = false;
+            ks.iter().for_each(|&k| cnt[k] -= 1);
+        }
+    }
+    let mut rng = Lcg(41);
+    let (mut tight, mut narrowed) = (0, 0);
+    for t in 0..400 {
+        let mut c = Case::sized(&mut rng, 8, 8);
+        c.keep = KEEPS[t % KEEPS.len()];
+        let s = c.build().with_lp_rows(0);
+        let mut warm = s.warm.clone();
+        let lambda = vec![0; s.cap.len()];
+        assert!(s.settle(&mut warm, &lambda, &[], Scan::All), "case {t}");
+        let near = s.relaxation(&warm, &lambda).expect("solves").near;
+        let mut most = i128::MIN;
+        let mut used = vec![false; c.m];
+        let mut cnt = vec![0; c.cap.len()];
+        each(&c, 0, &mut used, &mut cnt, &mut Vec::new(), &mut |cols| {
+            let points: i128 = (0..cols.len())
+                .map(|r| s.base_edge(r, cols[r]).map_or(0, |e| i128::from(e.w)))
+                .sum();
+            assert!(
+                points <= near.top,
+                "case {t}: {points} points above {}",
+                near.top
+            );
+            most = most.max(points);
+            if points == near.top {
+                for (r, &col) in cols.iter().enumerate() {
+                    let i = s.base[r].iter().position(|e| e.col == col).unwrap() as u32;
+                    assert!(
+                        near.pairs[r].contains(&i),
+                        "case {t}: row {r}'s pair to {col} left out"
+                    );
+                }
+            }
+        });
+        tight += usize::from(most == near.top);
+        let all: usize = s.base.iter().map(Vec::len).sum();
+        narrowed += usize::from(near.pairs.iter().map(Vec::len).sum::<usize>() < all);
+    }
+    assert!(
+        tight > 300,
+        "only {tight} cases where the relaxation is tight in points"
+    );
+    assert!(
+        narrowed > 200,
+        "only {narrowed} cases where pairs are left out"
+    );
+}
