@@ -20,6 +20,7 @@ use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, S
 
 use super::dual::POINT_F;
 use super::*;
+use crate::warm::TIE_BITS;
 
 /// Pairs per row in the first restricted LP (besides the row's home, its private column and
 /// its column in the current matching).
@@ -82,11 +83,46 @@ const USED_X: f64 = 1e-3;
 /// Fraction bits of a point in the rounded duals of [`Near`].
 const NEAR_BITS: u32 = 32;
 
+/// Where the best allocation found scores `top` points, the relaxation's: the LP in ties
+/// over a set of pairs that holds every allocation better than it, with its points held at
+/// `top` or more. Proven like [`Near`]: an allocation `M` of `top` points in the set has ties
+/// at most `bound − Σ_{e∈M} rc(e)`, so to beat an allocation with ties `t` it uses only pairs
+/// whose `rc` is at most `bound − t − 1` ([`TieCut::pairs`]); none does where that is below
+/// zero. Where the LP is tight this leaves little more than the allocation itself.
+pub(super) struct TieCut {
+    pub bound: i128,
+    /// Per row, each pair of the set (its index in the row's `base` list) and its `rc`.
+    pub rc: Vec<Vec<(u32, i128)>>,
+    /// The LP's solution, where it is an allocation (each row's pair above one half).
+    pub rounded: Option<Vec<u32>>,
+    /// Per row, the pairs (indices) the LP's solution uses (`x` above [`USED_X`]).
+    pub used: Vec<Vec<u32>>,
+}
+
+impl TieCut {
+    /// How far above `ties` an allocation's ties could be, and per row the pairs (indices)
+    /// an allocation with more ties than `ties` may use.
+    pub fn pairs(&self, ties: i128) -> (i128, Vec<Vec<u32>>) {
+        let room = self.bound - ties - 1;
+        let fits = |p: &&(u32, i128)| p.1 <= room;
+        let pairs = self
+            .rc
+            .iter()
+            .map(|row| row.iter().filter(fits).map(|p| p.0).collect());
+        (room, pairs.collect())
+    }
+}
+
+/// A row `Σ a(r, e)·x ≥ l` added to a restricted LP, as `(a, l)`.
+type Least<'a> = (&'a dyn Fn(usize, &Edge) -> f64, f64);
+
 /// One restricted LP's answer: the duals of rows, columns and cap rows, the pairs' values.
 struct Duals {
     row: Vec<f64>,
     col: Vec<f64>,
     cap: Vec<f64>,
+    /// The dual of the `least` row (0 without one).
+    least: f64,
     x: Vec<f64>,
     value: f64,
 }
@@ -128,7 +164,7 @@ impl CapSolver {
         // its last round are not in it).
         let mut solved = None;
         for _ in 0..LP_ROUNDS {
-            let d = self.restricted_lp(&held)?;
+            let d = self.restricted_lp(&held, &|e| e.w as f64, None)?;
             let mut more = held.clone();
             let added = self.bring_in(&d, &mut more);
             solved = Some((d, std::mem::replace(&mut held, more)));
@@ -262,9 +298,96 @@ impl CapSolver {
         added
     }
 
-    /// The LP over the pairs in `held`, in points: maximise `Σ w x` with each live row
-    /// matched once, each column at most once, each cap row at most its cap, `x ≥ 0`.
-    fn restricted_lp(&self, held: &[Vec<u32>]) -> Option<Duals> {
+    /// The LP in ties over the pairs `keep` (per row, indices into its `base` list) with the
+    /// points held at `top` or more, its duals rounded and made feasible in integers
+    /// ([`TieCut`]); `None` where it does not solve.
+    pub(super) fn tie_cut(&self, keep: &[Vec<u32>], top: i128) -> Option<TieCut> {
+        // Points counted from each row's best pair: the same row, in small numbers.
+        let most: Vec<i64> = (0..keep.len())
+            .map(|r| {
+                let w = keep[r].iter().map(|&i| self.base[r][i as usize].w);
+                w.max().unwrap_or(0)
+            })
+            .collect();
+        let live = |r: &usize| self.row_live[*r];
+        let least = top
+            - (0..keep.len())
+                .filter(live)
+                .map(|r| i128::from(most[r]))
+                .sum::<i128>();
+        let unit = (1u64 << TIE_BITS) as f64;
+        let below = |r: usize, e: &Edge| (e.w - most[r]) as f64;
+        let d = self.restricted_lp(keep, &|e| e.t as f64 / unit, Some((&below, least as f64)))?;
+        let q = |x: f64| (x * unit).round() as i128;
+        let v: Vec<i128> = d.col.iter().map(|&x| q(x).max(0)).collect();
+        let lambda: Vec<i128> = d.cap.iter().map(|&x| q(x).max(0)).collect();
+        // Ties per point of the row that holds the points at `top`.
+        let mu = q(d.least).max(0);
+        let rc_less_u = |r: usize, e: &Edge| -> i128 {
+            let caps: i128 = if self.dummy[e.col as usize] {
+                0
+            } else {
+                self.counted_in(r, e.col).map(|k| lambda[k]).sum()
+            };
+            v[e.col as usize] + caps - mu * i128::from(e.w - most[r]) - i128::from(e.t)
+        };
+        let mut bound: i128 = v.iter().sum();
+        bound += (0..self.cap.len())
+            .map(|k| lambda[k] * i128::from(self.cap[k]))
+            .sum::<i128>();
+        bound -= mu * least;
+        let mut rc = vec![Vec::new(); keep.len()];
+        let mut rounded = Some(vec![NONE; keep.len()]);
+        let mut used = vec![Vec::new(); keep.len()];
+        let mut x = d.x.iter();
+        for (r, idx) in keep.iter().enumerate() {
+            if !self.row_live[r] {
+                continue;
+            }
+            let less_u: Vec<i128> = idx
+                .iter()
+                .map(|&i| rc_less_u(r, &self.base[r][i as usize]))
+                .collect();
+            let u = -*less_u.iter().min()?;
+            bound += u;
+            rc[r] = idx.iter().zip(&less_u).map(|(&i, &l)| (i, u + l)).collect();
+            let xs: Vec<(u32, f64)> = idx.iter().copied().zip(x.by_ref().copied()).collect();
+            used[r] = xs.iter().filter(|p| p.1 > USED_X).map(|p| p.0).collect();
+            let half = xs.iter().rfind(|p| p.1 > 0.5);
+            let col = half.map(|p| self.base[r][p.0 as usize].col);
+            match (col, rounded.as_mut()) {
+                (Some(c), Some(cols)) => cols[r] = c,
+                _ => rounded = None,
+            }
+        }
+        // Two rows on a column (x at a half each, to the solver's accuracy): no allocation.
+        if let Some(cols) = &rounded {
+            let mut seen = vec![false; self.col_live.len()];
+            let dup = cols
+                .iter()
+                .filter(|&&c| c != NONE)
+                .any(|&c| std::mem::replace(&mut seen[c as usize], true));
+            if dup {
+                rounded = None;
+            }
+        }
+        Some(TieCut {
+            bound,
+            rc,
+            rounded,
+            used,
+        })
+    }
+
+    /// The LP over the pairs in `held`, each worth `weight` (points or ties): maximise
+    /// `Σ weight·x` with each live row matched once, each column at most once, each cap row
+    /// at most its cap, `x ≥ 0`, and where `least` is given as `(a, l)`, `Σ a·x ≥ l`.
+    fn restricted_lp(
+        &self,
+        held: &[Vec<u32>],
+        weight: &dyn Fn(&Edge) -> f64,
+        least: Option<Least<'_>>,
+    ) -> Option<Duals> {
         let n_cols = self.col_live.len();
         let n_k = self.cap.len();
         // Constraint numbers: live rows (equalities), then columns, then cap rows.
@@ -279,31 +402,35 @@ impl CapSolver {
         let col_base = n_eq;
         let cap_base = col_base + n_cols;
         let n_vars: usize = held.iter().map(Vec::len).sum();
-        let x_base = cap_base + n_k;
+        let least_at = cap_base + n_k;
+        let x_base = least_at + usize::from(least.is_some());
         let mut colptr = Vec::with_capacity(n_vars + 1);
         let mut rowval = Vec::with_capacity(4 * n_vars);
+        let mut nzval = Vec::with_capacity(4 * n_vars);
         let mut q = Vec::with_capacity(n_vars);
         colptr.push(0);
         let mut j = 0;
         for (r, idx) in held.iter().enumerate() {
             for &i in idx {
                 let e = &self.base[r][i as usize];
-                q.push(-(e.w as f64));
+                q.push(-weight(e));
                 let mut rows = vec![row_at[r] as usize, col_base + e.col as usize];
                 if !self.dummy[e.col as usize] {
                     rows.extend(self.counted_in(r, e.col).map(|k| cap_base + k));
                 }
                 rows.sort_unstable();
-                rows.push(x_base + j);
+                nzval.extend(rows.iter().map(|_| 1.0));
                 rowval.extend_from_slice(&rows);
+                if let Some((a, _)) = &least {
+                    rowval.push(least_at);
+                    nzval.push(-a(r, e));
+                }
+                // Each pair's own `−x ≤ 0` row.
+                rowval.push(x_base + j);
+                nzval.push(-1.0);
                 colptr.push(rowval.len());
                 j += 1;
             }
-        }
-        let mut nzval = vec![1.0; rowval.len()];
-        for jj in 0..n_vars {
-            // The last entry of each column is its `−x ≤ 0` row.
-            nzval[colptr[jj + 1] - 1] = -1.0;
         }
         let m = x_base + n_vars;
         let a = CscMatrix::new(m, n_vars, colptr, rowval, nzval);
@@ -312,6 +439,9 @@ impl CapSolver {
         b[col_base..cap_base].fill(1.0);
         for k in 0..n_k {
             b[cap_base + k] = self.cap[k] as f64;
+        }
+        if let Some((_, l)) = least {
+            b[least_at] = -l;
         }
         let p = CscMatrix::zeros((n_vars, n_vars));
         let cones = [
@@ -338,7 +468,8 @@ impl CapSolver {
         Some(Duals {
             row,
             col: s.z[col_base..cap_base].to_vec(),
-            cap: s.z[cap_base..x_base].to_vec(),
+            cap: s.z[cap_base..least_at].to_vec(),
+            least: if least.is_some() { s.z[least_at] } else { 0.0 },
             x: s.x.clone(),
             value: -s.obj_val,
         })

@@ -15,6 +15,12 @@
 //! broken per pair) the optimum is unique: the answer does not depend on the prices the search
 //! started from.
 //!
+//! At scale the root first solves the linear relaxation ([`lp`]): in points over all pairs,
+//! then in ties over the pairs of its optimal face with the points held. Their duals, rounded
+//! and made feasible in integers, prove which pairs an allocation better than the best one
+//! found may use; where that leaves its own pairs only, it is proven without a search, and
+//! otherwise the search and the tree run on those few pairs ([`CapSolver::by_relaxation`]).
+//!
 //! The priced weights live in a [`Warm`] assignment that holds a few pairs per row ([`held`]);
 //! the other eligible pairs are kept in `base` and priced against the duals after each
 //! re-augmentation. A price move reweights the held pairs of one row's scope and re-augments

@@ -2,7 +2,7 @@
 
 use super::dual::{Bundle, Cut, Frac, Range, PAIR_F, POINT_F, TIE_F};
 use super::held::Scan;
-use super::lp::Near;
+use super::lp::{Near, Relaxed, TieCut};
 use super::*;
 
 /// Search budget per node: price moves before a node is branched on.
@@ -15,6 +15,21 @@ const TIE_ITERS: usize = 300;
 /// Nodes of the tree on the pairs the relaxation uses, run to find a better allocation where
 /// the best one found scores below the relaxation's points.
 const USED_NODES: u64 = 50;
+
+/// Nodes of the solve on the pairs both relaxations use, where a re-match's allocation is
+/// short of the relaxation's points ([`CapSolver::by_relaxation`]): mostly it finds one of
+/// them within a few dozen; cut at 50 it missed some that 55 and 71 found.
+const USED_SOLVE_NODES: u64 = 200;
+
+/// The node limit for a tree of at most `cap` nodes (0: no cap) when `spent` of the solve's
+/// `limit` (0: none) are used; 0 for none, never 0 where there is a limit.
+fn nodes_left(limit: u64, spent: u64, cap: u64) -> u64 {
+    match (limit, cap) {
+        (0, c) => c,
+        (n, 0) => n.saturating_sub(spent).max(1),
+        (n, c) => n.saturating_sub(spent).clamp(1, c),
+    }
+}
 
 /// Prices snapped to sixty-fourths of a point: where the optimal prices in points form a
 /// single point, it is a ratio of score differences with a small denominator.
@@ -679,6 +694,8 @@ impl CapSolver {
         // search starts in ties there, and only where that does not settle, in points.
         let mut found = Ok(Found::Open(i128::MAX, Frac::new()));
         let mut near = None;
+        // The answer where the relaxation settled it ([`CapSolver::by_relaxation`]).
+        let mut early = None;
         for fine in [true, false] {
             if fine && !self.settled {
                 continue;
@@ -697,6 +714,12 @@ impl CapSolver {
                     }
                 }
                 warm.reweight(&batch);
+            }
+            if let Some(x) = &relaxed {
+                if let Some(out) = self.by_relaxation(&warm, &lambda, x, &mut best, node_limit) {
+                    early = Some(out);
+                    break;
+                }
             }
             found = self.search(
                 &mut warm,
@@ -721,8 +744,11 @@ impl CapSolver {
                 break;
             }
         }
-        self.settled = matches!(found, Ok(Found::Proven(..)));
+        // Prices in points only (the relaxation's) would start the next search in ties far
+        // from its end.
+        self.settled = early.is_none() && matches!(found, Ok(Found::Proven(..)));
         let out = match found {
+            _ if early.is_some() => early.unwrap_or_else(|| Err("unreachable".into())),
             Err(e) => Err(e),
             Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),
             Ok(Found::Proven(value, cols)) => Ok(Solved {
@@ -779,10 +805,7 @@ impl CapSolver {
             best.take(v, cols);
         }
         let mut spent = 0;
-        let limit = |spent: u64, cap: u64| match node_limit {
-            0 => cap,
-            n => (n - spent).min(cap),
-        };
+        let limit = |spent: u64, cap: u64| nodes_left(node_limit, spent, cap);
         let top = near.map(|n| n.top);
         let scores_top = |b: &Best| top.is_some_and(|t| b.value >> (64 + SCALE) == t);
         if let Some(near) = near.filter(|_| !scores_top(&best)) {
@@ -815,19 +838,189 @@ impl CapSolver {
         // Where the best allocation scores the relaxation's points, the pairs off its optimal
         // face are in no better one either.
         let face = near.filter(|_| scores_top(&best));
-        let within = self.within(root, lambda, best.value);
-        let pruned = within.and_then(|(warm, gap)| {
-            self.restricted(&warm, lambda, |r, i, e| {
+        let mut rest = None;
+        if let Some((warm, gap)) = self.within(root, lambda, best.value) {
+            let fits = |r: usize, i: usize, e: &Edge| {
                 self.priced_at(r, e, lambda).cost() - warm.u(r as u32) - warm.v(e.col) <= gap
                     && face.is_none_or(|n| n.pairs[r].binary_search(&(i as u32)).is_ok())
-            })
-        });
-        let mut s = match pruned {
+            };
+            // Of an allocation as good in points, only more ties are better: the LP in ties
+            // over the pairs left names the few that can give them, and its solution is
+            // mostly an allocation with the most.
+            let keep = || -> Vec<Vec<u32>> {
+                let row = |r: usize| -> Vec<u32> {
+                    let edges = self.base[r].iter().enumerate();
+                    let mut at = edges.filter(|&(i, e)| fits(r, i, e));
+                    at.by_ref().map(|(i, _)| i as u32).collect()
+                };
+                let live = |r: usize| self.row_live[r];
+                (0..self.base.len())
+                    .map(|r| if live(r) { row(r) } else { Vec::new() })
+                    .collect()
+            };
+            let top = best.value >> (64 + SCALE);
+            let cut = face.and_then(|_| self.tie_cut(&keep(), top));
+            if let Some(c) = &cut {
+                self.take_rounded(c, &mut best);
+            }
+            let beaters = cut.map(|c| self.beaters(&c, &best));
+            rest = match beaters {
+                Some(None) => {
+                    return Ok(Solved {
+                        optimal: true,
+                        bound: best.value,
+                        value: best.value,
+                        col_of_row: best.cols,
+                        nodes: spent + 1,
+                    });
+                }
+                // The best allocation's own pairs stay: the tree starts from it.
+                Some(Some(cut)) => self.restricted(&warm, lambda, |r, i, e| {
+                    cut[r].binary_search(&(i as u32)).is_ok() || best.cols.get(r) == Some(&e.col)
+                }),
+                None => self.restricted(&warm, lambda, fits),
+            };
+        }
+        let mut s = match rest {
             Some((p, warm)) => p.tree(&warm, lambda, root_bound, limit(spent, 0), best),
             None => self.tree(root, lambda, root_bound, limit(spent, 0), best),
         }?;
         s.nodes += spent;
         Ok(s)
+    }
+
+    /// The solve from the relaxation's prices (`warm` settled at them) on the few pairs it
+    /// leaves open, where it can. The relaxation in ties over the pairs of its optimal face
+    /// ([`TieCut`]) mostly has an allocation for its solution, or nearly: where the best
+    /// allocation does not score the relaxation's points, the best among the pairs that
+    /// solution uses is found. Where it then does, the pairs an allocation with more ties may
+    /// use are few, and the optimum among them is the optimum. `None` where no allocation of
+    /// those points was found: the search goes on on the whole problem.
+    fn by_relaxation(
+        &self,
+        warm: &Warm,
+        lambda: &[i128],
+        x: &Relaxed,
+        best: &mut Best,
+        node_limit: u64,
+    ) -> Option<Result<Solved, String>> {
+        let near = &x.near;
+        let cut = self.tie_cut(&near.pairs, near.top)?;
+        self.take_rounded(&cut, best);
+        let mut spent = 0;
+        let top = |b: &Best| b.value >> (64 + SCALE) == near.top;
+        if !top(best) {
+            // Without the last solve's allocation to start from (a solve from scratch), the
+            // search on the whole problem finds one of those points faster.
+            if self.last.is_empty() {
+                return None;
+            }
+            let used = |r: usize, i: usize, e: &Edge| {
+                near.used[r].binary_search(&(i as u32)).is_ok()
+                    || cut.used[r].binary_search(&(i as u32)).is_ok()
+                    || e.col == self.home[r]
+                    || self.dummy[e.col as usize]
+            };
+            let limit = nodes_left(node_limit, 0, USED_SOLVE_NODES);
+            let s =
+                match self.solve_on(warm, lambda, used, &x.floor, std::mem::take(best), limit)? {
+                    Ok(s) => s,
+                    Err(e) => return Some(Err(e)),
+                };
+            spent = s.nodes;
+            *best = Best {
+                value: s.value,
+                cols: s.col_of_row,
+            };
+            if !top(best) {
+                return None;
+            }
+        }
+        let Some(open) = self.beaters(&cut, best) else {
+            return Some(Ok(Solved {
+                col_of_row: best.cols.clone(),
+                value: best.value,
+                bound: best.value,
+                optimal: true,
+                nodes: spent + 1,
+            }));
+        };
+        let own = |r: usize, e: &Edge| best.cols.get(r) == Some(&e.col);
+        let keep =
+            |r: usize, i: usize, e: &Edge| open[r].binary_search(&(i as u32)).is_ok() || own(r, e);
+        let limit = nodes_left(node_limit, spent, 0);
+        let seed = Best {
+            value: best.value,
+            cols: best.cols.clone(),
+        };
+        let out = self.solve_on(warm, lambda, keep, &x.floor, seed, limit)?;
+        Some(out.map(|mut s| {
+            s.nodes += spent;
+            s
+        }))
+    }
+
+    /// The search from `lambda` (`warm` settled there) and the tree below it on the problem
+    /// with only the pairs `keep` holds, from `best`; `None` where those pairs house no one.
+    fn solve_on(
+        &self,
+        warm: &Warm,
+        lambda: &[i128],
+        keep: impl Fn(usize, usize, &Edge) -> bool,
+        floor: &(i128, Vec<f64>),
+        mut best: Best,
+        node_limit: u64,
+    ) -> Option<Result<Solved, String>> {
+        let (sub, mut w) = self.restricted(warm, lambda, keep)?;
+        let mut lam = lambda.to_vec();
+        let run = Run {
+            iters: ROOT_ITERS,
+            floor: best.value,
+            fine: false,
+            fixes: &[],
+            relaxed: Some(floor),
+        };
+        let found = sub.search(&mut w, &mut lam, &run, &mut |w| best.offer(&sub, w));
+        let proven = |b: Best| Solved {
+            value: b.value,
+            bound: b.value,
+            col_of_row: b.cols,
+            optimal: true,
+            nodes: 1,
+        };
+        Some(match found {
+            Err(e) => Err(e),
+            Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),
+            Ok(Found::Proven(v, cols)) => {
+                best.take(v, cols);
+                Ok(proven(best))
+            }
+            Ok(Found::Open(bound, _)) if bound <= best.value => Ok(proven(best)),
+            Ok(Found::Open(bound, frac)) => {
+                sub.branch_and_bound(&w, &lam, (bound, &frac), node_limit, best, None)
+            }
+        })
+    }
+
+    /// Offers the tie cut's rounded solution, where it is one, to `best`.
+    fn take_rounded(&self, cut: &TieCut, best: &mut Best) {
+        if let Some(cols) = &cut.rounded {
+            if let Some(v) = self.objective(self.value_of(cols), &self.counts_of(cols)) {
+                best.take(v, cols.clone());
+            }
+        }
+    }
+
+    /// For `best`, scoring the tie cut's points: per row, the pairs an allocation with more
+    /// ties may use, besides `best`'s own; `None` where no other allocation can have more.
+    fn beaters(&self, cut: &TieCut, best: &Best) -> Option<Vec<Vec<u32>>> {
+        let (room, pairs) = cut.pairs((best.value >> SCALE).rem_euclid(1 << 64));
+        let own = |r: usize, i: u32| best.cols.get(r) == Some(&self.base[r][i as usize].col);
+        let alone = pairs
+            .iter()
+            .enumerate()
+            .all(|(r, idx)| idx.iter().all(|&i| own(r, i)));
+        (room >= 0 && !alone).then_some(pairs)
     }
 
     /// The root assignment settled at `lambda`, and how far its bound is above `floor`: for

@@ -584,46 +584,48 @@ fn relaxation_prices_meet_its_value() {
     assert!(priced > 50, "only {priced} cases with a priced cap row");
 }
 
+/// Calls `f` with each matching of `c` that keeps its caps (a column per row).
+fn each(
+    c: &Case,
+    i: usize,
+    used: &mut [bool],
+    cnt: &mut [i64],
+    at: &mut Vec<u32>,
+    f: &mut dyn FnMut(&[u32]),
+) {
+    if i == c.flags.len() {
+        f(at);
+        return;
+    }
+    if c.own[i].is_none() {
+        at.push(c.dummy(i));
+        each(c, i + 1, used, cnt, at, f);
+        at.pop();
+    }
+    for &(j, _, _) in &c.edges[i] {
+        let ks: Vec<usize> = (0..c.rules)
+            .filter(|&r| c.flags[i] >> r & 1 == 1)
+            .map(|r| r * c.scopes + c.unit_scope[r][j])
+            .collect();
+        if used[j] || ks.iter().any(|&k| cnt[k] + 1 > c.cap[k]) {
+            continue;
+        }
+        used[j] = true;
+        ks.iter().for_each(|&k| cnt[k] += 1);
+        at.push(j as u32);
+        each(c, i + 1, used, cnt, at, f);
+        at.pop();
+        used[j] = false;
+        ks.iter().for_each(|&k| cnt[k] -= 1);
+    }
+}
+
 /// What the relaxation's rounded duals prove ([`lp::Near`]): no matching that keeps the caps
 /// scores more than `top` points, and every one that scores `top` uses only the pairs it
 /// names. Checked against every such matching, enumerated.
 #[test]
 fn near_pairs_hold_every_top_matching() {
     use super::held::Scan;
-    fn each(
-        c: &Case,
-        i: usize,
-        used: &mut [bool],
-        cnt: &mut [i64],
-        at: &mut Vec<u32>,
-        f: &mut dyn FnMut(&[u32]),
-    ) {
-        if i == c.flags.len() {
-            f(at);
-            return;
-        }
-        if c.own[i].is_none() {
-            at.push(c.dummy(i));
-            each(c, i + 1, used, cnt, at, f);
-            at.pop();
-        }
-        for &(j, _, _) in &c.edges[i] {
-            let ks: Vec<usize> = (0..c.rules)
-                .filter(|&r| c.flags[i] >> r & 1 == 1)
-                .map(|r| r * c.scopes + c.unit_scope[r][j])
-                .collect();
-            if used[j] || ks.iter().any(|&k| cnt[k] + 1 > c.cap[k]) {
-                continue;
-            }
-            used[j] = true;
-            ks.iter().for_each(|&k| cnt[k] += 1);
-            at.push(j as u32);
-            each(c, i + 1, used, cnt, at, f);
-            at.pop();
-            used[j] = false;
-            ks.iter().for_each(|&k| cnt[k] -= 1);
-        }
-    }
     let mut rng = Lcg(41);
     let (mut tight, mut narrowed) = (0, 0);
     for t in 0..400 {
@@ -668,5 +670,77 @@ fn near_pairs_hold_every_top_matching() {
     assert!(
         narrowed > 200,
         "only {narrowed} cases where pairs are left out"
+    );
+}
+
+/// What the relaxation in ties over the pairs of its optimal face proves ([`lp::TieCut`]):
+/// every pair's reduced cost is at least 0, and every matching that keeps the caps and scores
+/// the relaxation's points has ties at most the bound less its pairs' reduced costs. Checked
+/// against every such matching, enumerated; the LP's rounded solution, where it is one, is
+/// such a matching.
+#[test]
+fn tie_cut_holds_every_top_matching() {
+    use super::held::Scan;
+    let mut rng = Lcg(43);
+    let (mut rounded, mut optimal_rounded, mut narrowed) = (0, 0, 0);
+    for t in 0..400 {
+        let mut c = Case::sized(&mut rng, 8, 8);
+        c.keep = KEEPS[t % KEEPS.len()];
+        let s = c.build().with_lp_rows(0);
+        let mut warm = s.warm.clone();
+        let lambda = vec![0; s.cap.len()];
+        assert!(s.settle(&mut warm, &lambda, &[], Scan::All), "case {t}");
+        let near = s.relaxation(&warm, &lambda).expect("solves").near;
+        let Some(cut) = s.tie_cut(&near.pairs, near.top) else {
+            continue;
+        };
+        assert!(
+            cut.rc.iter().flatten().all(|p| p.1 >= 0),
+            "case {t}: rc below 0"
+        );
+        let rc_of = |r: usize, col: u32| {
+            let i = s.base[r].iter().position(|e| e.col == col).unwrap() as u32;
+            cut.rc[r].iter().find(|p| p.0 == i).map(|p| p.1)
+        };
+        let mut most = None::<i128>;
+        let mut used = vec![false; c.m];
+        let mut cnt = vec![0; c.cap.len()];
+        each(&c, 0, &mut used, &mut cnt, &mut Vec::new(), &mut |cols| {
+            let edge = |r: usize| s.base_edge(r, cols[r]).expect("eligible");
+            let points: i128 = (0..cols.len()).map(|r| i128::from(edge(r).w)).sum();
+            if points != near.top {
+                return;
+            }
+            let ties: i128 = (0..cols.len()).map(|r| i128::from(edge(r).t)).sum();
+            let rc: i128 = (0..cols.len())
+                .map(|r| rc_of(r, cols[r]).expect("a top matching's pair is near"))
+                .sum();
+            assert!(
+                ties + rc <= cut.bound,
+                "case {t}: ties {ties} + rc {rc} above {}",
+                cut.bound
+            );
+            most = most.max(Some(ties));
+        });
+        narrowed += usize::from(cut.rc.iter().flatten().any(|p| p.1 > 0));
+        if let (Some(cols), Some(most)) = (&cut.rounded, most) {
+            let v = s.objective(s.value_of(cols), &s.counts_of(cols));
+            let v = v.expect("the rounded solution keeps the caps") >> SCALE;
+            assert_eq!(v >> 64, near.top, "case {t}: rounded off the top");
+            rounded += 1;
+            optimal_rounded += usize::from(v.rem_euclid(1 << 64) == most);
+        }
+    }
+    assert!(
+        rounded > 200,
+        "only {rounded} cases with a rounded solution"
+    );
+    assert!(
+        optimal_rounded > 150,
+        "only {optimal_rounded} rounded to the optimum"
+    );
+    assert!(
+        narrowed > 100,
+        "only {narrowed} cases with a pair priced out"
     );
 }
