@@ -421,7 +421,10 @@ def test_a_killed_submit_resumes_without_storing_twice(after: int, tmp_path: Pat
     assert keys == (len(lines), len(lines))
     printed = [json.loads(x) for x in done.stdout.splitlines()]
     assert sum(e["type"] == "CommandAccepted" for e in printed) == len(lines)  # stored before or now, all printed
-    assert done.stderr.count("already stored") == killed_at
+    # The lines stored before the kill are not applied again. The count after the kill may
+    # miss the one commit the kill interrupted (its WAL frames written, the WAL index not yet
+    # updated; seen once in 17 runs): the resumed writer rebuilds the index and finds it.
+    assert killed_at <= done.stderr.count("already stored") <= killed_at + 1
     assert cli("replay", "--store", url(store))[0] == 0
 
 
