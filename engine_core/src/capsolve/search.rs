@@ -905,26 +905,7 @@ impl CapSolver {
         node_limit: u64,
     ) -> Option<Result<Solved, String>> {
         let near = &x.near;
-        // Of the face's pairs, those the assignment's duals at these prices leave within
-        // reach of beating the best allocation so far: the LP in ties is solved over those.
-        let pairs = match self.within(warm, lambda, best.value) {
-            Some((w, gap)) => {
-                let reach = |r: usize, e: &Edge| {
-                    self.priced_at(r, e, lambda).cost() - w.u(r as u32) - w.v(e.col) <= gap
-                };
-                let row = |r: usize| -> Vec<u32> {
-                    let mut at = near.pairs[r].iter().copied();
-                    at.by_ref()
-                        .filter(|&i| reach(r, &self.base[r][i as usize]))
-                        .collect()
-                };
-                (0..near.pairs.len()).map(row).collect()
-            }
-            None => near.pairs.clone(),
-        };
-        // (A row left without a pair there has no LP: then over the whole face.)
-        let cut = self.tie_cut(&pairs, near.top);
-        let cut = cut.or_else(|| self.tie_cut(&near.pairs, near.top))?;
+        let cut = self.tie_cut(&near.pairs, near.top)?;
         self.take_rounded(&cut, best);
         let mut spent = 0;
         let top = |b: &Best| b.value >> (64 + SCALE) == near.top;
