@@ -36,6 +36,9 @@ const LP_ROUNDS: usize = 8;
 /// interior point method's own accuracy.
 const LP_TOL: f64 = 1e-5;
 
+/// Reduced cost (points) up to which a pair of the LP is carried into the next re-match's.
+const CARRY_RC: f64 = 1.0;
+
 /// Duals below this (points) are a zero price.
 const ZERO_PRICE: f64 = 1e-6;
 
@@ -55,6 +58,9 @@ pub(super) struct Relaxed {
     pub floor: (i128, Vec<f64>),
     /// What the relaxation's duals prove in integers ([`Near`]).
     pub near: Near,
+    /// Per row, the columns of the pairs within [`CARRY_RC`] of tight under its duals
+    /// (sorted): where the next starts.
+    pub cols: Vec<Vec<u32>>,
 }
 
 /// Duals of the relaxation rounded to `2^-NEAR_BITS` points and made feasible on every
@@ -151,8 +157,10 @@ impl CapSolver {
             picked.sort_by_cached_key(|&i| (slack(&edges[i as usize]), i));
             picked.truncate(LP_KEEP);
             let matched = warm.col_of(r as u32);
+            let before = self.lp_cols.get(r).map_or(&[][..], Vec::as_slice);
             for (i, e) in edges.iter().enumerate() {
-                if self.dummy[e.col as usize] || e.col == self.home[r] || e.col == matched {
+                let own = self.dummy[e.col as usize] || e.col == self.home[r];
+                if own || e.col == matched || before.binary_search(&e.col).is_ok() {
                     picked.push(i as u32);
                 }
             }
@@ -199,10 +207,36 @@ impl CapSolver {
             }
         }
         let floor = ((d.value + 1.0) * POINT_F) as i128;
+        let near = self.near(&d, &held);
+        // The pairs its solution uses and those within a point of it, not all it was solved
+        // over: those would grow by the pairs first picked at each re-match.
+        let cols = held
+            .iter()
+            .enumerate()
+            .map(|(r, idx)| {
+                let near_tight = |e: &Edge| {
+                    let caps: f64 = if self.dummy[e.col as usize] {
+                        0.0
+                    } else {
+                        self.counted_in(r, e.col).map(|k| d.cap[k]).sum()
+                    };
+                    d.row[r] + d.col[e.col as usize] + caps - e.w as f64 <= CARRY_RC
+                };
+                let mut c: Vec<u32> = idx
+                    .iter()
+                    .map(|&i| &self.base[r][i as usize])
+                    .filter(|e| near_tight(e))
+                    .map(|e| e.col)
+                    .collect();
+                c.sort_unstable();
+                c
+            })
+            .collect();
         Some(Relaxed {
             lambda,
             floor: (floor, counts),
-            near: self.near(&d, &held),
+            near,
+            cols,
         })
     }
 

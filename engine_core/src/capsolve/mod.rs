@@ -122,6 +122,9 @@ pub struct CapSolver {
     /// The last solve's column per row: carried into the next as its first allocation that
     /// keeps the caps ([`CapSolver::carried`]).
     last: Vec<u32>,
+    /// Per row, the columns of the pairs the last relaxation's solution used: the next one
+    /// starts with them, so that an event's few changes are priced in within a round or two.
+    lp_cols: Vec<Vec<u32>>,
 }
 
 /// Edges held per row by default: the uncapped engine's restricted graph holds as many.

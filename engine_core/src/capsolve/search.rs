@@ -707,6 +707,7 @@ impl CapSolver {
                 self.relaxation(&warm, &lambda)
             };
             if let Some(x) = &relaxed {
+                self.lp_cols.clone_from(&x.cols);
                 let mut batch = Vec::new();
                 for (k, &to) in x.lambda.iter().enumerate() {
                     if to != lambda[k] {
