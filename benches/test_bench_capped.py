@@ -9,9 +9,9 @@ after mixed operations.
 - re-match, city: the same operations on the city's solved state, each re-match given
   BENCH_CAPPED_CITY_NODES (1: the root of the search; 0: no limit) nodes, for as many as start
   within BENCH_CAPPED_CITY_S (120) seconds; how many were proven optimal is recorded. A capped
-  city re-match runs a branch and bound among allocations that score the same and takes tens
-  of seconds even at the root (docs/performance.md): without the node budget one operation
-  alone can outlast the whole bench.
+  city re-match takes seconds at its root, and some take tens of seconds more in a branch and
+  bound among allocations that score the same (docs/performance.md): without the node budget
+  a few operations can outlast the whole bench.
 
 Under --benchmark-disable (the default options) these are skipped: they take minutes.
 """
