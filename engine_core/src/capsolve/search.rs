@@ -748,18 +748,20 @@ impl CapSolver {
         // Prices in points only (the relaxation's) would start the next search in ties far
         // from its end.
         self.settled = early.is_none() && matches!(found, Ok(Found::Proven(..)));
-        let out = match found {
-            _ if early.is_some() => early.unwrap_or_else(|| Err("unreachable".into())),
-            Err(e) => Err(e),
-            Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),
-            Ok(Found::Proven(value, cols)) => Ok(Solved {
+        let out = match (early, found) {
+            (Some(out), _) => out,
+            (None, Err(e)) => Err(e),
+            (None, Ok(Found::Infeasible)) => {
+                Err("internal: no matching keeps every sitting tenant".into())
+            }
+            (None, Ok(Found::Proven(value, cols))) => Ok(Solved {
                 col_of_row: cols,
                 value,
                 bound: value,
                 optimal: true,
                 nodes: 1,
             }),
-            Ok(Found::Open(bound, frac)) => {
+            (None, Ok(Found::Open(bound, frac))) => {
                 let root = (bound, &frac);
                 self.branch_and_bound(&warm, &lambda, root, node_limit, best, near.as_ref())
             }
@@ -788,11 +790,11 @@ impl CapSolver {
     }
 
     /// Repairs the root's matching into a first allocation that keeps the caps; where the
-    /// relaxation was solved, runs the tree on the pairs near its optimal face first (an
-    /// optimum there that scores the relaxation's points is the optimum, [`Near`]); then, if
-    /// that did not prove it, the tree on the problem pruned at the best allocation found.
-    ///
-    /// [`Near`]: super::lp::Near
+    /// relaxation was solved and that allocation is short of its points, runs a tree on the
+    /// pairs the relaxation uses to find one that is not. Then the tree on the problem pruned
+    /// at the best allocation found: to the pairs within its reach under the root's prices,
+    /// and where it scores the relaxation's points, to those of the relaxation's optimal face
+    /// ([`Near`]) that the relaxation in ties leaves open ([`TieCut`]), or none.
     fn branch_and_bound(
         &self,
         root: &Warm,
@@ -851,8 +853,10 @@ impl CapSolver {
             let keep = || -> Vec<Vec<u32>> {
                 let row = |r: usize| -> Vec<u32> {
                     let edges = self.base[r].iter().enumerate();
-                    let mut at = edges.filter(|&(i, e)| fits(r, i, e));
-                    at.by_ref().map(|(i, _)| i as u32).collect()
+                    edges
+                        .filter(|&(i, e)| fits(r, i, e))
+                        .map(|(i, _)| i as u32)
+                        .collect()
                 };
                 let live = |r: usize| self.row_live[r];
                 (0..self.base.len())
