@@ -584,6 +584,20 @@ fn relaxation_prices_meet_its_value() {
     assert!(priced > 50, "only {priced} cases with a priced cap row");
 }
 
+/// A random case of up to 8 rows and units (its `keep` picked by `t`), its solver, and the
+/// relaxation at no prices.
+fn relaxed_case(rng: &mut Lcg, t: usize) -> (Case, CapSolver, lp::Relaxed) {
+    use super::held::Scan;
+    let mut c = Case::sized(rng, 8, 8);
+    c.keep = KEEPS[t % KEEPS.len()];
+    let s = c.build().with_lp_rows(0);
+    let mut warm = s.warm.clone();
+    let lambda = vec![0; s.cap.len()];
+    assert!(s.settle(&mut warm, &lambda, &[], Scan::All), "case {t}");
+    let relaxed = s.relaxation(&warm, &lambda).expect("the relaxation solves");
+    (c, s, relaxed)
+}
+
 /// Calls `f` with each matching of `c` that keeps its caps (a column per row).
 fn each(
     c: &Case,
@@ -625,17 +639,11 @@ fn each(
 /// names. Checked against every such matching, enumerated.
 #[test]
 fn near_pairs_hold_every_top_matching() {
-    use super::held::Scan;
     let mut rng = Lcg(41);
     let (mut tight, mut narrowed) = (0, 0);
     for t in 0..400 {
-        let mut c = Case::sized(&mut rng, 8, 8);
-        c.keep = KEEPS[t % KEEPS.len()];
-        let s = c.build().with_lp_rows(0);
-        let mut warm = s.warm.clone();
-        let lambda = vec![0; s.cap.len()];
-        assert!(s.settle(&mut warm, &lambda, &[], Scan::All), "case {t}");
-        let near = s.relaxation(&warm, &lambda).expect("solves").near;
+        let (c, s, relaxed) = relaxed_case(&mut rng, t);
+        let near = relaxed.near;
         let mut most = i128::MIN;
         let mut used = vec![false; c.m];
         let mut cnt = vec![0; c.cap.len()];
@@ -680,17 +688,11 @@ fn near_pairs_hold_every_top_matching() {
 /// such a matching.
 #[test]
 fn tie_cut_holds_every_top_matching() {
-    use super::held::Scan;
     let mut rng = Lcg(43);
     let (mut rounded, mut optimal_rounded, mut narrowed) = (0, 0, 0);
     for t in 0..400 {
-        let mut c = Case::sized(&mut rng, 8, 8);
-        c.keep = KEEPS[t % KEEPS.len()];
-        let s = c.build().with_lp_rows(0);
-        let mut warm = s.warm.clone();
-        let lambda = vec![0; s.cap.len()];
-        assert!(s.settle(&mut warm, &lambda, &[], Scan::All), "case {t}");
-        let near = s.relaxation(&warm, &lambda).expect("solves").near;
+        let (c, s, relaxed) = relaxed_case(&mut rng, t);
+        let near = relaxed.near;
         let Some(cut) = s.tie_cut(&near.pairs, near.top) else {
             continue;
         };
