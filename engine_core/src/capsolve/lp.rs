@@ -122,6 +122,41 @@ impl TieCut {
 /// A row `Σ a(r, e)·x ≥ l` added to a restricted LP, as `(a, l)`.
 type Least<'a> = (&'a dyn Fn(usize, &Edge) -> f64, f64);
 
+/// An LP's duals rounded to integers and made feasible on its pairs: column duals `v` and
+/// cap-row duals `lambda` (never negative), each row's dual `u` the least that covers its
+/// pairs, and the dual bound `D = Σu + Σv + Σ λ·cap`. For an allocation `M` of those pairs that
+/// keeps the caps, `Σ_{e∈M} weight(e) ≤ D − Σ_{e∈M} rc(e)` with every `rc ≥ 0`, in exact
+/// integers.
+struct Rounded {
+    v: Vec<i128>,
+    lambda: Vec<i128>,
+    u: Vec<i128>,
+    bound: i128,
+}
+
+impl Rounded {
+    /// Pair `e` of row `r`'s reduced cost: its duals less its weight.
+    fn rc(&self, s: &CapSolver, r: usize, e: &Edge, weight: &dyn Fn(usize, &Edge) -> i128) -> i128 {
+        let caps: i128 = if s.dummy[e.col as usize] {
+            0
+        } else {
+            s.counted_in(r, e.col).map(|k| self.lambda[k]).sum()
+        };
+        self.u[r] + self.v[e.col as usize] + caps - weight(r, e)
+    }
+}
+
+/// Per row, the pairs (indices) of `held` an LP's solution `x` (in `held`'s order) uses: `x`
+/// above [`USED_X`].
+fn used(held: &[Vec<u32>], x: &[f64]) -> Vec<Vec<u32>> {
+    let mut x = x.iter();
+    let row = |idx: &Vec<u32>| -> Vec<u32> {
+        let at = idx.iter().zip(x.by_ref());
+        at.filter(|(_, &xv)| xv > USED_X).map(|(&i, _)| i).collect()
+    };
+    held.iter().map(row).collect()
+}
+
 /// One restricted LP's answer: the duals of rows, columns and cap rows, the pairs' values.
 struct Duals {
     row: Vec<f64>,
@@ -207,21 +242,14 @@ impl CapSolver {
             }
         }
         let floor = ((d.value + 1.0) * POINT_F) as i128;
-        let near = self.near(&d, &held);
+        let near = self.near(&d, &held)?;
         // The pairs its solution uses and those within a point of it, not all it was solved
         // over: those would grow by the pairs first picked at each re-match.
         let cols = held
             .iter()
             .enumerate()
             .map(|(r, idx)| {
-                let near_tight = |e: &Edge| {
-                    let caps: f64 = if self.dummy[e.col as usize] {
-                        0.0
-                    } else {
-                        self.counted_in(r, e.col).map(|k| d.cap[k]).sum()
-                    };
-                    d.row[r] + d.col[e.col as usize] + caps - e.w as f64 <= CARRY_RC
-                };
+                let near_tight = |e: &Edge| self.reduced(&d, r, e) <= CARRY_RC;
                 let mut c: Vec<u32> = idx
                     .iter()
                     .map(|&i| &self.base[r][i as usize])
@@ -241,65 +269,79 @@ impl CapSolver {
     }
 
     /// The pairs an allocation scoring the relaxation's points may use, proven with its duals
-    /// `d` rounded ([`Near`]).
-    fn near(&self, d: &Duals, held: &[Vec<u32>]) -> Near {
-        let q = |x: f64| (x * (1u64 << NEAR_BITS) as f64).round() as i128;
-        // Column and cap-row duals of a `≤` row are never negative.
-        let v: Vec<i128> = d.col.iter().map(|&x| q(x).max(0)).collect();
-        let lambda: Vec<i128> = d.cap.iter().map(|&x| q(x).max(0)).collect();
-        let dual_of = |r: usize, e: &Edge| -> i128 {
-            let caps = if self.dummy[e.col as usize] {
-                0
-            } else {
-                self.counted_in(r, e.col).map(|k| lambda[k]).sum()
-            };
-            v[e.col as usize] + caps
-        };
-        let w = |e: &Edge| i128::from(e.w) << NEAR_BITS;
-        // Each row's dual is the least that covers all its pairs: its best reduced weight.
-        let mut u = vec![0i128; self.base.len()];
-        let mut bound: i128 = v.iter().sum();
-        bound += (0..self.cap.len())
-            .map(|k| lambda[k] * i128::from(self.cap[k]))
-            .sum::<i128>();
-        for (r, edges) in self.base.iter().enumerate() {
-            if self.row_live[r] {
-                u[r] = edges
-                    .iter()
-                    .map(|e| w(e) - dual_of(r, e))
-                    .max()
-                    .unwrap_or(0);
-                bound += u[r];
-            }
-        }
-        let top = bound.div_euclid(1 << NEAR_BITS);
-        let room = bound - (top << NEAR_BITS);
-        let pairs = self
-            .base
+    /// `d` rounded ([`Near`]); `None` where a live row has no pair.
+    fn near(&self, d: &Duals, held: &[Vec<u32>]) -> Option<Near> {
+        let all: Vec<Vec<u32>> = (0..self.base.len())
+            .map(|r| {
+                let n = if self.row_live[r] {
+                    self.base[r].len()
+                } else {
+                    0
+                };
+                (0..n as u32).collect()
+            })
+            .collect();
+        let w = |_: usize, e: &Edge| i128::from(e.w) << NEAR_BITS;
+        let x = self.rounded(d, (1u64 << NEAR_BITS) as f64, &all, &w)?;
+        let top = x.bound.div_euclid(1 << NEAR_BITS);
+        let room = x.bound - (top << NEAR_BITS);
+        let pairs = all
             .iter()
             .enumerate()
-            .map(|(r, edges)| {
-                if !self.row_live[r] {
-                    return Vec::new();
-                }
-                let tight = |e: &Edge| u[r] + dual_of(r, e) - w(e) <= room;
-                (0..edges.len() as u32)
-                    .filter(|&i| tight(&edges[i as usize]))
-                    .collect()
+            .map(|(r, idx)| {
+                let tight = |&&i: &&u32| x.rc(self, r, &self.base[r][i as usize], &w) <= room;
+                idx.iter().filter(tight).copied().collect()
             })
             .collect();
-        let mut x = d.x.iter();
-        let used = held
-            .iter()
-            .map(|idx| {
-                let mut at = idx.iter().zip(x.by_ref());
-                at.by_ref()
-                    .filter(|(_, &xv)| xv > USED_X)
-                    .map(|(&i, _)| i)
-                    .collect()
-            })
-            .collect();
-        Near { top, pairs, used }
+        Some(Near {
+            top,
+            pairs,
+            used: used(held, &d.x),
+        })
+    }
+
+    /// The duals `d` of an LP over the pairs `pairs` (per row, indices into its `base` list;
+    /// none for a row not live), each worth `weight` in `unit`s per unit of the LP, rounded
+    /// and made feasible in integers ([`Rounded`]); `None` where a live row has no pair.
+    fn rounded(
+        &self,
+        d: &Duals,
+        unit: f64,
+        pairs: &[Vec<u32>],
+        weight: &dyn Fn(usize, &Edge) -> i128,
+    ) -> Option<Rounded> {
+        let q = |x: f64| (x * unit).round() as i128;
+        // Column and cap-row duals of a `≤` row are never negative.
+        let mut x = Rounded {
+            v: d.col.iter().map(|&c| q(c).max(0)).collect(),
+            lambda: d.cap.iter().map(|&c| q(c).max(0)).collect(),
+            u: vec![0; pairs.len()],
+            bound: 0,
+        };
+        x.bound = x.v.iter().sum::<i128>()
+            + (0..self.cap.len())
+                .map(|k| x.lambda[k] * i128::from(self.cap[k]))
+                .sum::<i128>();
+        for (r, idx) in pairs.iter().enumerate() {
+            if self.row_live[r] {
+                // The least dual that covers all the row's pairs: its best reduced weight.
+                let edges = idx.iter().map(|&i| &self.base[r][i as usize]);
+                x.u[r] = edges.map(|e| -x.rc(self, r, e, weight)).max()?;
+                x.bound += x.u[r];
+            }
+        }
+        Some(x)
+    }
+
+    /// Pair `e` of row `r`'s reduced cost (points) under the LP in points' duals `d`: below
+    /// zero where bringing it in would improve the LP.
+    fn reduced(&self, d: &Duals, r: usize, e: &Edge) -> f64 {
+        let caps: f64 = if self.dummy[e.col as usize] {
+            0.0
+        } else {
+            self.counted_in(r, e.col).map(|k| d.cap[k]).sum()
+        };
+        d.row[r] + d.col[e.col as usize] + caps - e.w as f64
     }
 
     /// Adds to `held` the pairs whose reduced cost under `d` shows they would improve the
@@ -315,12 +357,9 @@ impl CapSolver {
                 if idx.binary_search(&(i as u32)).is_ok() {
                     continue;
                 }
-                let mut rc = e.w as f64 - d.row[r] - d.col[e.col as usize];
-                if !self.dummy[e.col as usize] {
-                    rc -= self.counted_in(r, e.col).map(|k| d.cap[k]).sum::<f64>();
-                }
-                if rc > LP_TOL {
-                    gain.push((rc, i as u32));
+                let gains = -self.reduced(d, r, e);
+                if gains > LP_TOL {
+                    gain.push((gains, i as u32));
                 }
             }
             gain.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -352,41 +391,26 @@ impl CapSolver {
         let unit = (1u64 << TIE_BITS) as f64;
         let below = |r: usize, e: &Edge| (e.w - most[r]) as f64;
         let d = self.restricted_lp(keep, &|e| e.t as f64 / unit, Some((&below, least as f64)))?;
-        let q = |x: f64| (x * unit).round() as i128;
-        let v: Vec<i128> = d.col.iter().map(|&x| q(x).max(0)).collect();
-        let lambda: Vec<i128> = d.cap.iter().map(|&x| q(x).max(0)).collect();
         // Ties per point of the row that holds the points at `top`.
-        let mu = q(d.least).max(0);
-        let rc_less_u = |r: usize, e: &Edge| -> i128 {
-            let caps: i128 = if self.dummy[e.col as usize] {
-                0
-            } else {
-                self.counted_in(r, e.col).map(|k| lambda[k]).sum()
-            };
-            v[e.col as usize] + caps - mu * i128::from(e.w - most[r]) - i128::from(e.t)
-        };
-        let mut bound: i128 = v.iter().sum();
-        bound += (0..self.cap.len())
-            .map(|k| lambda[k] * i128::from(self.cap[k]))
-            .sum::<i128>();
-        bound -= mu * least;
-        let mut rc = vec![Vec::new(); keep.len()];
+        let mu = ((d.least * unit).round() as i128).max(0);
+        let weight = |r: usize, e: &Edge| i128::from(e.t) + mu * i128::from(e.w - most[r]);
+        let x = self.rounded(&d, unit, keep, &weight)?;
+        let rc = keep
+            .iter()
+            .enumerate()
+            .map(|(r, idx)| {
+                let rc = |&i: &u32| (i, x.rc(self, r, &self.base[r][i as usize], &weight));
+                idx.iter().map(rc).collect()
+            })
+            .collect();
+        let used = used(keep, &d.x);
         let mut rounded = Some(vec![NONE; keep.len()]);
-        let mut used = vec![Vec::new(); keep.len()];
-        let mut x = d.x.iter();
+        let mut at = d.x.iter();
         for (r, idx) in keep.iter().enumerate() {
+            let xs: Vec<(u32, f64)> = idx.iter().copied().zip(at.by_ref().copied()).collect();
             if !self.row_live[r] {
                 continue;
             }
-            let less_u: Vec<i128> = idx
-                .iter()
-                .map(|&i| rc_less_u(r, &self.base[r][i as usize]))
-                .collect();
-            let u = -*less_u.iter().min()?;
-            bound += u;
-            rc[r] = idx.iter().zip(&less_u).map(|(&i, &l)| (i, u + l)).collect();
-            let xs: Vec<(u32, f64)> = idx.iter().copied().zip(x.by_ref().copied()).collect();
-            used[r] = xs.iter().filter(|p| p.1 > USED_X).map(|p| p.0).collect();
             let half = xs.iter().rfind(|p| p.1 > 0.5);
             let col = half.map(|p| self.base[r][p.0 as usize].col);
             match (col, rounded.as_mut()) {
@@ -406,7 +430,7 @@ impl CapSolver {
             }
         }
         Some(TieCut {
-            bound,
+            bound: x.bound - mu * least,
             rc,
             rounded,
             used,

@@ -662,6 +662,7 @@ mod held;
 mod lack;
 mod line;
 mod lp;
+mod narrow;
 mod search;
 #[cfg(test)]
 mod tests;
