@@ -4,6 +4,8 @@
 mod common;
 
 use common::*;
+use engine_core::model::Policy;
+use engine_core::Engine;
 use serde_json::json;
 
 const N: usize = 4000;
@@ -197,6 +199,14 @@ fn city_cold() {
     );
 }
 
+/// The policy of the file runs: v1, or v1 with ties broken by a lottery drawn from
+/// `LOTTERY_SEED` (what policy v2 adds to v1).
+fn file_engine() -> Engine {
+    let mut policy = Policy::default();
+    policy.lottery_seed = std::env::var("LOTTERY_SEED").ok();
+    Engine::new(policy)
+}
+
 /// A capped instance file (`pyengine generate`) from scratch: `CAPPED_INSTANCE=path
 /// [NODE_LIMIT=n] [LEGACY=1] cargo test --release --test perf capped_instance_file -- --ignored
 /// --nocapture`.
@@ -207,7 +217,7 @@ fn capped_instance_file() {
         return;
     };
     let text = std::fs::read_to_string(path).unwrap();
-    let mut e = v1_engine();
+    let mut e = file_engine();
     e.load_json(&text).unwrap();
     let limit: u64 = std::env::var("NODE_LIMIT").map_or(0, |v| v.parse().unwrap());
     // LEGACY=1: engine 0.1.0's branch and bound instead of the kept search (the default).
@@ -241,7 +251,7 @@ fn capped_stream_file() {
             .collect()
     };
     let (mut units, mut hh) = (by_id(&inst["units"]), by_id(&inst["households"]));
-    let mut e = v1_engine();
+    let mut e = file_engine();
     e.load_json(&text).unwrap();
     e.use_kept_caps(kept);
     let t = std::time::Instant::now();
@@ -292,7 +302,7 @@ fn capped_stream_file() {
         );
     }
     let last = e.result().unwrap();
-    let mut fresh = v1_engine();
+    let mut fresh = file_engine();
     inst["units"] = units.into_values().collect();
     inst["households"] = hh.into_values().collect();
     fresh.load_json(&inst.to_string()).unwrap();
