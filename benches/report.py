@@ -127,6 +127,20 @@ def capped(by_name: dict[str, dict[str, Any]]) -> None:
         state = (f"proven optimal, objective {x['objective']:,.0f}" if x["proven"] else
                  f"stopped at {x['time_limit_s']:.0f} s: objective {x['objective']}, bound {x['bound']}")  # fmt: skip
         print(f"capped city, HiGHS MIP (one thread): {mip['stats']['min']:.1f} s, {state}")
+    for b in sorted((b for k, b in by_name.items() if k.startswith("test_capped_large")),
+                    key=lambda b: b["extra_info"]["units"]):  # fmt: skip
+        x = b["extra_info"]
+        state = "proven optimal" if x["optimal"] else f"not proven, gap {x['bound'] - x['objective']:,}"
+        print(f"capped {x['units']:,} units from scratch, node limit {x['node_limit']}: {b['stats']['min']:.1f} s "
+              f"({x['ratio_to_uncapped']:.1f}x the uncapped {x['uncapped_s']:.1f} s; target at national <= 2x), "
+              f"{state}, {x['nodes']} nodes")  # fmt: skip
+        st = x["stream"]
+        if st.get("ops"):
+            print(f"capped {x['units']:,} units re-match, {st['ops']} ops within {x['budget_s']:.0f} s, "
+                  f"{st['proven']} proven: p50 {st['p50_ms']:.0f} ms, p95 {st['p95_ms']:.0f} ms, "
+                  f"max {st['max_ms']:.0f} ms (target at national: p50 <= 100 ms)")  # fmt: skip
+        else:
+            print(f"capped {x['units']:,} units re-match: no operation finished within {x['budget_s']:.0f} s")
     for name, label in (("test_capped_1000_stream", "1,000 units"), ("test_capped_city_stream", "city")):
         x = by_name.get(name, {}).get("extra_info", {})
         if not x.get("ops"):

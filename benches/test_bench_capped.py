@@ -12,6 +12,10 @@ after mixed operations.
   city re-match takes seconds at its root, and some take tens of seconds more in a branch and
   bound among allocations that score the same (docs/performance.md): without the node budget
   a few operations can outlast the whole bench.
+- with BENCH_NATIONAL=1, 20,000 units and national (100,000): from scratch with
+  BENCH_CAPPED_LARGE_NODES (1: the root) nodes, beside the same instance's uncapped solve
+  (issue 15's target: at most twice its time), then re-matches each given that node budget,
+  as many as start within BENCH_CAPPED_LARGE_S (300) seconds.
 
 Under --benchmark-disable (the default options) these are skipped: they take minutes.
 """
@@ -33,12 +37,14 @@ from pyengine.operations import apply_to_matcher
 from pyengine.schema import Instance
 
 from .capped import cap_model, highs
-from .conftest import POLICY
+from .conftest import NATIONAL, POLICY, uncapped
 
 MIP_S = float(os.environ.get("BENCH_CAPPED_MIP_S", "120"))
 OPS = int(os.environ.get("BENCH_CAPPED_OPS", "300"))
 CITY_S = float(os.environ.get("BENCH_CAPPED_CITY_S", "120"))
 CITY_NODES = int(os.environ.get("BENCH_CAPPED_CITY_NODES", "1"))
+LARGE_NODES = int(os.environ.get("BENCH_CAPPED_LARGE_NODES", "1"))
+LARGE_S = float(os.environ.get("BENCH_CAPPED_LARGE_S", "300"))
 
 _solved: dict[str, Matcher] = {}  # the city's solved capped state, shared by the scratch and stream benches
 
@@ -149,3 +155,37 @@ def test_capped_city_stream(benchmark: BenchmarkFixture, capped_city: Instance) 
     benchmark.pedantic(lambda: got.update(latencies(m, capped_city, 1000, CITY_S, CITY_NODES)), rounds=1,
                        iterations=1)  # fmt: skip
     benchmark.extra_info.update(units=len(capped_city.units), budget_s=CITY_S, node_limit=CITY_NODES, **got)
+
+
+@pytest.fixture(scope="module", params=["20000", "national"])
+def capped_large(request: pytest.FixtureRequest) -> Instance:
+    if not NATIONAL:
+        pytest.skip("capped 20,000 units and national run with BENCH_NATIONAL=1")
+    n = 20_000 if request.param == "20000" else SCALES["national"][0]
+    return portfolio(n, n, seed=1)
+
+
+@pytest.mark.benchmark(group="capped-large")
+def test_capped_large(benchmark: BenchmarkFixture, capped_large: Instance) -> None:
+    """From scratch under the node budget, its uncapped twin timed the same way, then the
+    re-matches: one bench, since the solved state is what the stream starts from."""
+    t0 = time.perf_counter()
+    free = cold(uncapped(capped_large)).rematch()
+    uncapped_s = time.perf_counter() - t0
+    got: dict[str, Any] = {}
+
+    def run() -> None:
+        t = time.perf_counter()
+        m = cold(capped_large)
+        got["summary"] = m.rematch(LARGE_NODES)
+        got["matcher"], got["s"] = m, time.perf_counter() - t
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    s = got["summary"]
+    assert s.bound >= s.objective and s.uncapped_objective == free.objective, (s, free)
+    scratch_s = got["s"]
+    stream = latencies(got["matcher"], capped_large, 1000, LARGE_S, LARGE_NODES)
+    benchmark.extra_info.update(units=len(capped_large.units), node_limit=LARGE_NODES, objective=s.objective,
+                                bound=s.bound, optimal=s.optimal, nodes=s.nodes, uncapped_s=uncapped_s,
+                                ratio_to_uncapped=scratch_s / uncapped_s, budget_s=LARGE_S,
+                                stream=stream)  # fmt: skip
