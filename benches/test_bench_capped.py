@@ -13,11 +13,10 @@ after mixed operations.
   bound among allocations that score the same (docs/performance.md): without the node budget
   a few operations can outlast the whole bench.
 - with BENCH_NATIONAL=1 and BENCH_CAPPED_LARGE=1 (not by default: the 20,000-unit root alone
-  outlasts an hour), 20,000 units and (with BENCH_CAPPED_NATIONAL=1 too: it does not fit in
-  24 GiB) national (100,000): from scratch with
-  BENCH_CAPPED_LARGE_NODES (1: the root) nodes, beside the same instance's uncapped solve
-  (issue 15's target: at most twice its time), then re-matches each given that node budget,
-  as many as start within BENCH_CAPPED_LARGE_S (300) seconds.
+  outlasts an hour), 20,000 units, and with BENCH_CAPPED_NATIONAL=1 too (it does not fit in
+  24 GiB) national: from scratch with BENCH_CAPPED_LARGE_NODES (1: the root) nodes, beside the
+  same instance's uncapped solve (issue 15's target: at most twice its time), then re-matches
+  each given that node budget, as many as start within BENCH_CAPPED_LARGE_S (300) seconds.
 
 Under --benchmark-disable (the default options) these are skipped: they take minutes.
 """

@@ -208,8 +208,8 @@ fn file_engine() -> Engine {
 }
 
 /// A capped instance file (`pyengine generate`) from scratch: `CAPPED_INSTANCE=path
-/// [NODE_LIMIT=n] [LEGACY=1] cargo test --release --test perf capped_instance_file -- --ignored
-/// --nocapture`.
+/// [NODE_LIMIT=n] [LEGACY=1] [LOTTERY_SEED=s] cargo test --release --test perf
+/// capped_instance_file -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn capped_instance_file() {
@@ -228,10 +228,10 @@ fn capped_instance_file() {
 }
 
 /// A capped instance file and its operations (`pyengine generate --ops N --ops-output`), each
-/// operation re-matched: `CAPPED_INSTANCE=path CAPPED_OPS=path [NODE_LIMIT=n] [LEGACY=1] cargo
-/// test --release --test perf capped_stream_file -- --ignored --nocapture`. Prints the
-/// latency per kind of operation, how many re-matches were proven, and checks the last one
-/// against a from-scratch solve of the final snapshot.
+/// operation re-matched: `CAPPED_INSTANCE=path CAPPED_OPS=path [NODE_LIMIT=n] [LEGACY=1]
+/// [LOTTERY_SEED=s] cargo test --release --test perf capped_stream_file -- --ignored
+/// --nocapture`. Prints the latency per kind of operation, how many re-matches were proven,
+/// and checks the last one against a from-scratch solve of the final snapshot.
 #[test]
 #[ignore]
 fn capped_stream_file() {
