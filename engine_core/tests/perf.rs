@@ -202,9 +202,10 @@ fn city_cold() {
 /// The policy of the file runs: v1, or v1 with ties broken by a lottery drawn from
 /// `LOTTERY_SEED` (what policy v2 adds to v1).
 fn file_engine() -> Engine {
-    let mut policy = Policy::default();
-    policy.lottery_seed = std::env::var("LOTTERY_SEED").ok();
-    Engine::new(policy)
+    Engine::new(Policy {
+        lottery_seed: std::env::var("LOTTERY_SEED").ok(),
+        ..Policy::default()
+    })
 }
 
 /// A capped instance file (`pyengine generate`) from scratch: `CAPPED_INSTANCE=path
