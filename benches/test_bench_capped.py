@@ -13,7 +13,7 @@ after mixed operations.
   bound among allocations that score the same (docs/performance.md): without the node budget
   a few operations can outlast the whole bench.
 - with BENCH_NATIONAL=1 and BENCH_CAPPED_LARGE=1 (not by default: the 20,000-unit root alone
-  outlasts an hour), 20,000 units, and with BENCH_CAPPED_NATIONAL=1 too (it does not fit in
+  outlasts 50 minutes), 20,000 units, and with BENCH_CAPPED_NATIONAL=1 too (it does not fit in
   24 GiB) national: from scratch with BENCH_CAPPED_LARGE_NODES (1: the root) nodes, beside the
   same instance's uncapped solve (issue 15's target: at most twice its time), then re-matches
   each given that node budget, as many as start within BENCH_CAPPED_LARGE_S (300) seconds.
@@ -162,7 +162,7 @@ def test_capped_city_stream(benchmark: BenchmarkFixture, capped_city: Instance) 
 def capped_large(request: pytest.FixtureRequest) -> Instance:
     if not NATIONAL or os.environ.get("BENCH_CAPPED_LARGE") != "1":
         # measured 2026-12-07: the root alone at 20,000 units did not finish in 50 minutes
-        pytest.skip("capped 20,000 units and national run with BENCH_NATIONAL=1 BENCH_CAPPED_LARGE=1 (hours)")
+        pytest.skip("capped 20,000 units and national run with BENCH_NATIONAL=1 BENCH_CAPPED_LARGE=1 (> 50 min)")
     if request.param == "national" and os.environ.get("BENCH_CAPPED_NATIONAL") != "1":
         # measured 2026-12-07: 11.4 GB after 10 minutes, still listing the pairs
         pytest.skip("the capped solver holds every eligible pair, ~3.4e8 at national scale: more than "
