@@ -76,6 +76,19 @@ pub struct Solved {
     pub nodes: u64,
 }
 
+impl Solved {
+    /// An allocation proven optimal (its weight is the bound) after `nodes` nodes.
+    pub(super) fn proven(value: i128, col_of_row: Vec<u32>, nodes: u64) -> Self {
+        Solved {
+            col_of_row,
+            value,
+            bound: value,
+            optimal: true,
+            nodes,
+        }
+    }
+}
+
 /// The capped assignment problem, kept between re-matches.
 #[derive(Clone, Debug, Default)]
 pub struct CapSolver {

@@ -12,6 +12,15 @@ use super::*;
 /// them within a few dozen; cut at 50 it missed some that 55 and 71 found.
 const USED_SOLVE_NODES: u64 = 200;
 
+/// Whether a pair (row, index in its `base` list) is one of `open`'s ([`CapSolver::beaters`])
+/// or `best`'s own: the tree on them starts from `best`.
+pub(super) fn open_or_own<'a>(
+    open: &'a [Vec<u32>],
+    best: &'a Best,
+) -> impl Fn(usize, usize, &Edge) -> bool + 'a {
+    move |r, i, e| open[r].binary_search(&(i as u32)).is_ok() || best.cols.get(r) == Some(&e.col)
+}
+
 impl CapSolver {
     /// The solve from the relaxation's prices (`warm` settled at them) on the few pairs it
     /// leaves open, where it can. The relaxation in ties over the pairs of its optimal face
@@ -61,17 +70,9 @@ impl CapSolver {
             }
         }
         let Some(open) = self.beaters(&cut, best) else {
-            return Some(Ok(Solved {
-                col_of_row: best.cols.clone(),
-                value: best.value,
-                bound: best.value,
-                optimal: true,
-                nodes: spent + 1,
-            }));
+            return Some(Ok(Solved::proven(best.value, best.cols.clone(), spent + 1)));
         };
-        let own = |r: usize, e: &Edge| best.cols.get(r) == Some(&e.col);
-        let keep =
-            |r: usize, i: usize, e: &Edge| open[r].binary_search(&(i as u32)).is_ok() || own(r, e);
+        let keep = open_or_own(&open, best);
         let limit = nodes_left(node_limit, spent, 0);
         let seed = Best {
             value: best.value,
@@ -105,13 +106,7 @@ impl CapSolver {
             relaxed: Some(floor),
         };
         let found = sub.search(&mut w, &mut lam, &run, &mut |w| best.offer(&sub, w));
-        let proven = |b: Best| Solved {
-            value: b.value,
-            bound: b.value,
-            col_of_row: b.cols,
-            optimal: true,
-            nodes: 1,
-        };
+        let proven = |b: Best| Solved::proven(b.value, b.cols, 1);
         Some(match found {
             Err(e) => Err(e),
             Ok(Found::Infeasible) => Err("internal: no matching keeps every sitting tenant".into()),

@@ -3,6 +3,7 @@
 use super::dual::{Bundle, Cut, Frac, Range, PAIR_F, POINT_F, TIE_F};
 use super::held::Scan;
 use super::lp::Near;
+use super::narrow::open_or_own;
 use super::*;
 
 /// Search budget per node: price moves before a node is branched on.
@@ -749,13 +750,7 @@ impl CapSolver {
             (None, Ok(Found::Infeasible)) => {
                 Err("internal: no matching keeps every sitting tenant".into())
             }
-            (None, Ok(Found::Proven(value, cols))) => Ok(Solved {
-                col_of_row: cols,
-                value,
-                bound: value,
-                optimal: true,
-                nodes: 1,
-            }),
+            (None, Ok(Found::Proven(value, cols))) => Ok(Solved::proven(value, cols, 1)),
             (None, Ok(Found::Open(bound, frac))) => {
                 let root = (bound, &frac);
                 self.branch_and_bound(&warm, &lambda, root, node_limit, best, near.as_ref())
@@ -865,19 +860,8 @@ impl CapSolver {
             }
             let beaters = cut.map(|c| self.beaters(&c, &best));
             rest = match beaters {
-                Some(None) => {
-                    return Ok(Solved {
-                        optimal: true,
-                        bound: best.value,
-                        value: best.value,
-                        col_of_row: best.cols,
-                        nodes: spent + 1,
-                    });
-                }
-                // The best allocation's own pairs stay: the tree starts from it.
-                Some(Some(cut)) => self.restricted(&warm, lambda, |r, i, e| {
-                    cut[r].binary_search(&(i as u32)).is_ok() || best.cols.get(r) == Some(&e.col)
-                }),
+                Some(None) => return Ok(Solved::proven(best.value, best.cols, spent + 1)),
+                Some(Some(open)) => self.restricted(&warm, lambda, open_or_own(&open, &best)),
                 None => self.restricted(&warm, lambda, fits),
             };
         }
